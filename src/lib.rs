@@ -1,0 +1,31 @@
+//! ownmail: composable mail commands for people who run their own mail server.
+//!
+//! # Map
+//!
+//! | module      | what it is for                                                        |
+//! | ----------- | --------------------------------------------------------------------- |
+//! | [`config`]  | the YAML configuration: search path, defaults, validation             |
+//! | [`error`]   | sysexits codes that every library error maps to                       |
+//! | [`store`]   | the Maildir++ store: folders, names, delivery, flags, keywords, locks |
+//! | [`auth`]    | the users file (Dovecot passwd-file) and password hashes              |
+//! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
+//! | [`deliver`] | the delivery agent: one message into one folder, durably              |
+//! | [`cli`]     | clap definitions, man pages and shell completions                     |
+//! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
+//!
+//! # Layer rules
+//!
+//! - `store` never speaks a protocol and never reads the configuration.
+//! - `message` does no I/O beyond the readers and writers it is handed.
+//! - Library modules return typed errors (thiserror); `anyhow` lives only in
+//!   `cmd` and the binary.
+//! - `cmd` holds no logic that a test of the library would need.
+
+pub mod auth;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod deliver;
+pub mod error;
+pub mod message;
+pub mod store;

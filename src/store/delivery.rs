@@ -1,0 +1,302 @@
+//! Writing one message into a folder, by the Maildir spec: a unique name, the
+//! bytes into `tmp/`, then a rename into `new/` (or `cur/` with flags).
+//!
+//! Two phases, so that callers can stream any size of message and batch
+//! durability: [`TmpMessage`] is the open file in `tmp/` (a [`Write`]r that
+//! counts what it is given), and [`TmpMessage::commit`] names it. A
+//! `TmpMessage` dropped without commit removes its file: nothing partial is
+//! ever visible in `new/` or `cur/`.
+//!
+//! File names are Dovecot's: `<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>,W=<vsize>`
+//! where S is the size on disk (LF line ends) and W the size with CRLF, which
+//! is what IMAP's RFC822.SIZE reports; Dovecot reads both and so saves
+//! itself a read of the file.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::durable;
+use super::flags::Flags;
+use super::StoreError;
+
+/// The Maildir spec: files in tmp/ untouched for 36 hours are abandoned.
+pub const STALE_TMP: Duration = Duration::from_secs(36 * 3600);
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// How much a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// The message is durable when `commit` returns (file and directory
+    /// fsynced). Use for every single acknowledged delivery.
+    Immediate,
+    /// The data is on the device and the name is set, but not yet durable:
+    /// the caller fsyncs the folder with [`super::Folder::sync`] after a
+    /// batch, before it reports success.
+    Deferred,
+}
+
+/// A message that was committed into a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub path: PathBuf,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Bytes with every LF counted as CRLF (RFC822.SIZE).
+    pub vsize: u64,
+}
+
+/// A message being written into a folder's `tmp/`.
+pub struct TmpMessage {
+    folder: PathBuf,
+    tmp_path: PathBuf,
+    base: String,
+    out: BufWriter<File>,
+    size: u64,
+    lfs: u64,
+    mtime: Option<SystemTime>,
+    committed: bool,
+}
+
+impl TmpMessage {
+    pub(crate) fn create(folder: PathBuf) -> Result<TmpMessage, StoreError> {
+        let tmp_dir = folder.join("tmp");
+        // A collision means another process used our pid in the same
+        // microsecond; a fresh name (the counter moves on) settles it.
+        for _ in 0..8 {
+            let base = unique_base();
+            let tmp_path = tmp_dir.join(&base);
+            match durable::create_new(&tmp_path, 0o600) {
+                Ok(file) => {
+                    return Ok(TmpMessage {
+                        folder,
+                        tmp_path,
+                        base,
+                        out: BufWriter::with_capacity(WRITE_BUFFER, file),
+                        size: 0,
+                        lfs: 0,
+                        mtime: None,
+                        committed: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::io(&tmp_dir)(e)),
+            }
+        }
+        Err(StoreError::io(&tmp_dir)(io::Error::other("could not find a unique file name")))
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Sets the file's modification time (what IMAP shows as INTERNALDATE).
+    pub fn set_mtime(&mut self, t: SystemTime) {
+        self.mtime = Some(t);
+    }
+
+    /// Starts writing the data to the device without waiting; see
+    /// [`durable::start_write_out`]. For batches.
+    pub fn start_write_out(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        durable::start_write_out(self.out.get_ref());
+        Ok(())
+    }
+
+    /// Gives the message its final name in `new/` (no flags) or `cur/`
+    /// (flags set, or `seen` true: a message someone has already looked at).
+    pub fn commit(mut self, flags: &Flags, in_cur: bool, durability: Durability) -> Result<Delivered, StoreError> {
+        let io_err = StoreError::io(&self.tmp_path);
+        self.out.flush().map_err(io_err)?;
+        let file = self.out.get_ref();
+        if let Some(t) = self.mtime {
+            file.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+                .map_err(StoreError::io(&self.tmp_path))?;
+        }
+        durable::write_out(file).map_err(StoreError::io(&self.tmp_path))?;
+
+        let in_cur = in_cur || !flags.is_empty();
+        let sub = if in_cur { "cur" } else { "new" };
+        let mut name = format!("{},S={},W={}", self.base, self.size, self.size + self.lfs);
+        if in_cur {
+            name.push_str(":2,");
+            name.push_str(&flags.to_string());
+        }
+        let dir = self.folder.join(sub);
+        let path = dir.join(name);
+        durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
+        self.committed = true;
+        if durability == Durability::Immediate {
+            // One journal commit for both: see the module docs of `durable`.
+            self.out.get_ref().sync_all().map_err(StoreError::io(&path))?;
+            durable::fsync_dir(&dir).map_err(StoreError::io(&dir))?;
+        }
+        Ok(Delivered { path, size: self.size, vsize: self.size + self.lfs })
+    }
+}
+
+impl Write for TmpMessage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.size += n as u64;
+        self.lfs += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for TmpMessage {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+/// `<secs>.M<usecs>P<pid>Q<n>.<host>`: unique by time, process and a
+/// per-process counter, as the Maildir spec and Dovecot make them.
+fn unique_base() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("{}.M{}P{}Q{}.{}", now.as_secs(), now.subsec_micros(), std::process::id(), n, host())
+}
+
+/// The host name, with the characters that would break a Maildir name
+/// escaped as the spec says (`/` as `\057`, `:` as `\072`; `,` as `\054`
+/// too, since it separates the `S=` fields).
+pub fn host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| sanitize_host(&system_hostname()))
+}
+
+fn sanitize_host(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '/' => out.push_str("\\057"),
+            ':' => out.push_str("\\072"),
+            ',' => out.push_str("\\054"),
+            c if c.is_control() || c == ' ' => out.push('_'),
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() { "localhost".to_owned() } else { out }
+}
+
+/// The system's host name (gethostname(2)).
+pub fn system_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; the result is NUL-terminated or truncated.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".to_owned();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+pub(crate) fn clean_tmp(tmp: &Path, older_than: Duration) -> usize {
+    let Ok(entries) = fs::read_dir(tmp) else { return 0 };
+    let now = SystemTime::now();
+    let cutoff = now.duration_since(UNIX_EPOCH).unwrap_or_default().saturating_sub(older_than).as_secs();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        // Our names start with their creation time: skip the fresh ones
+        // without a stat, so this stays cheap on every delivery.
+        let secs = name.to_str().and_then(|n| n.split('.').next()).and_then(|s| s.parse::<u64>().ok());
+        if secs.is_some_and(|s| s > cutoff) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let last_use = meta.accessed().unwrap_or(SystemTime::UNIX_EPOCH).max(meta.modified().unwrap_or(UNIX_EPOCH));
+        if meta.is_file() && now.duration_since(last_use).unwrap_or_default() > older_than {
+            if fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Maildir, MailboxName};
+
+    fn inbox() -> (tempfile::TempDir, crate::store::Folder) {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        let f = md.folder(&MailboxName::inbox()).unwrap();
+        (dir, f)
+    }
+
+    #[test]
+    fn a_committed_message_has_dovecots_name_and_exact_bytes() {
+        let (_d, f) = inbox();
+        let mut m = f.create_tmp().unwrap();
+        m.write_all(b"Subject: hi\n\nbody\n").unwrap();
+        let d = m.commit(&Flags::EMPTY, false, Durability::Immediate).unwrap();
+        assert_eq!((d.size, d.vsize), (18, 21));
+        let name = d.path.file_name().unwrap().to_str().unwrap();
+        assert!(d.path.parent().unwrap().ends_with("new"), "{}", d.path.display());
+        let re_ok = name.contains(".M") && name.contains(&format!("P{}Q", std::process::id())) && name.ends_with(",S=18,W=21");
+        assert!(re_ok, "{name}");
+        assert_eq!(fs::read(&d.path).unwrap(), b"Subject: hi\n\nbody\n");
+        assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn flags_put_the_message_in_cur_with_an_info_part() {
+        let (_d, f) = inbox();
+        let mut m = f.create_tmp().unwrap();
+        m.write_all(b"x\n").unwrap();
+        let d = m.commit(&Flags::from_info("SFa"), false, Durability::Immediate).unwrap();
+        assert!(d.path.to_str().unwrap().ends_with(":2,FSa"));
+        assert!(d.path.parent().unwrap().ends_with("cur"));
+    }
+
+    #[test]
+    fn a_dropped_delivery_leaves_nothing() {
+        let (_d, f) = inbox();
+        let mut m = f.create_tmp().unwrap();
+        m.write_all(b"half a mess").unwrap();
+        drop(m);
+        for sub in ["tmp", "new", "cur"] {
+            assert_eq!(fs::read_dir(f.path().join(sub)).unwrap().count(), 0, "{sub}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique_within_a_process() {
+        let names: std::collections::HashSet<String> = (0..10_000).map(|_| unique_base()).collect();
+        assert_eq!(names.len(), 10_000);
+    }
+
+    #[test]
+    fn host_names_are_sanitised() {
+        assert_eq!(sanitize_host("a/b:c,d e"), "a\\057b\\072c\\054d_e");
+        assert_eq!(sanitize_host(""), "localhost");
+    }
+
+    #[test]
+    fn stale_tmp_files_are_cleaned_and_fresh_ones_kept() {
+        let (_d, f) = inbox();
+        let tmp = f.path().join("tmp");
+        let old = SystemTime::now() - STALE_TMP - Duration::from_secs(60);
+        fs::write(tmp.join("123.M1P1Q1.host"), "old").unwrap();
+        File::options().write(true).open(tmp.join("123.M1P1Q1.host")).unwrap()
+            .set_times(fs::FileTimes::new().set_modified(old).set_accessed(old)).unwrap();
+        fs::write(tmp.join(unique_base()), "fresh").unwrap();
+        assert_eq!(f.clean_tmp(), 1);
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,173 @@
+//! Durability primitives: the only place that decides how bytes become
+//! durable. Every "yes" we give (deliver's exit 0, SMTP 250, IMAP APPEND OK)
+//! comes after one of these returned.
+//!
+//! # Why `sync_file_range` before the rename
+//!
+//! The textbook sequence is fsync(file), rename, fsync(dir): two journal
+//! commits, each with a device cache flush (about 0.7 ms each here). We do
+//! the same work in one commit, the way git's `core.fsyncMethod=batch` does:
+//!
+//! 1. write the file in `tmp/`;
+//! 2. [`write_out`]: `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)`
+//!    puts the data on the device and its block allocation and size in the
+//!    running journal transaction, without a commit;
+//! 3. rename into `new/` or `cur/` (in the same or a later transaction);
+//! 4. fsync(file) and fsync(dir): one commit, which flushes the device cache
+//!    before its commit record, so the data written in step 2 is durable no
+//!    later than the name that points to it.
+//!
+//! Crash window: none that exposes half a message. Before step 4 returns, a
+//! crash leaves either no name in `new/` (the message was never
+//! acknowledged, the sender retries; the file in `tmp/` is cleaned after 36
+//! hours) or the whole message. On systems without `sync_file_range` we fall
+//! back to fsync(file) before the rename, which gives the same guarantee.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Puts a file's written data on the device before it is given a name that
+/// readers see. See the module documentation.
+pub fn write_out(file: &File) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: a valid open descriptor; offset 0 and length 0 mean the whole file.
+        let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, flags) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        // Some file systems (and some container sandboxes) do not support it.
+        if !matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::ESPIPE)) {
+            return Err(err);
+        }
+    }
+    file.sync_data()
+}
+
+/// Starts writing a file's data out without waiting, so that a batch of
+/// files can be written out in parallel before [`write_out`] waits for each.
+pub fn start_write_out(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above. A failure only loses the head start.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
+/// fsyncs a directory, making the names created or removed in it durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`), so a
+/// name collision can never overwrite a delivered message.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let cfrom = CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        let cto = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+        let rc = unsafe {
+            libc::renameat2(libc::AT_FDCWD, cfrom.as_ptr(), libc::AT_FDCWD, cto.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+            return Err(err);
+        }
+    }
+    // The Maildir spec's own way: link fails on an existing name.
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
+}
+
+/// Replaces `path` with `contents` atomically and durably: a temporary file
+/// beside it, fsynced, renamed over it, and the directory fsynced. Readers
+/// see the old file or the new one, never a mix.
+pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let name = path.file_name().ok_or_else(|| io::Error::other("a file path is needed"))?;
+    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut file = create_new(&tmp, mode)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Creates a file that must not exist yet, with the given permissions.
+pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new().write(true).create_new(true).mode(mode).open(path)
+}
+
+/// Creates a directory (and fsyncs its parent) unless it exists.
+pub fn create_dir_durable(dir: &Path, mode: u32) -> io::Result<bool> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {
+            fsync_dir(parent_dir(dir))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The directory a path lives in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_noreplace_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "new").unwrap();
+        fs::write(&b, "delivered").unwrap();
+        let err = rename_noreplace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&b).unwrap(), "delivered");
+        fs::remove_file(&b).unwrap();
+        rename_noreplace(&a, &b).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read_to_string(&b).unwrap(), "new");
+    }
+
+    #[test]
+    fn replace_file_leaves_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("passwd");
+        replace_file(&p, b"one\n", 0o600).unwrap();
+        replace_file(&p, b"two\n", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "two\n");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("passwd")]);
+    }
+}

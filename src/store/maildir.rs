@@ -1,0 +1,225 @@
+//! A user's Maildir++ and its folders.
+//!
+//! Creating is durable (every new directory's parent is fsynced) and
+//! idempotent: two processes creating the same folder at once both succeed,
+//! and a folder that lost a subdirectory in a crash gets it back on open.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::delivery::{self, TmpMessage};
+use super::durable;
+use super::name::MailboxName;
+use super::StoreError;
+
+const DIR_MODE: u32 = 0o700;
+const SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
+
+/// A user's Maildir++: INBOX at the root, folders as `.Name` directories.
+#[derive(Debug, Clone)]
+pub struct Maildir {
+    root: PathBuf,
+}
+
+/// One folder (INBOX included) of a [`Maildir`].
+#[derive(Debug, Clone)]
+pub struct Folder {
+    path: PathBuf,
+    name: MailboxName,
+}
+
+impl Maildir {
+    /// Opens an existing Maildir: `root` must have `cur/`, `new/` and `tmp/`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Maildir, StoreError> {
+        let root = root.into();
+        if !SUBDIRS.iter().all(|d| root.join(d).is_dir()) {
+            return Err(StoreError::NotMaildir { path: root });
+        }
+        Ok(Maildir { root })
+    }
+
+    /// Opens a Maildir, creating it (and its parents) if it does not exist.
+    pub fn create(root: impl Into<PathBuf>) -> Result<Maildir, StoreError> {
+        let root = root.into();
+        if !root.is_dir() {
+            create_dir_all_durable(&root)?;
+        }
+        ensure_subdirs(&root)?;
+        Ok(Maildir { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a folder (which may not exist).
+    pub fn folder_path(&self, name: &MailboxName) -> PathBuf {
+        match name.dir_name() {
+            None => self.root.clone(),
+            Some(dir) => self.root.join(dir),
+        }
+    }
+
+    /// Opens an existing folder.
+    pub fn folder(&self, name: &MailboxName) -> Result<Folder, StoreError> {
+        let path = self.folder_path(name);
+        if !path.is_dir() {
+            return Err(StoreError::NoSuchFolder(name.clone()));
+        }
+        // A crash while the folder was being created may have left it
+        // without a subdirectory; put it back rather than refuse mail.
+        ensure_subdirs(&path)?;
+        Ok(Folder { path, name: name.clone() })
+    }
+
+    /// Creates a folder; an existing one is an error.
+    pub fn create_folder(&self, name: &MailboxName) -> Result<Folder, StoreError> {
+        if name.is_inbox() || self.folder_path(name).is_dir() {
+            return Err(StoreError::FolderExists(name.clone()));
+        }
+        self.folder_or_create(name)
+    }
+
+    /// Opens a folder, creating it if needed (safe against a concurrent creator).
+    pub fn folder_or_create(&self, name: &MailboxName) -> Result<Folder, StoreError> {
+        let path = self.folder_path(name);
+        if !name.is_inbox() {
+            durable::create_dir_durable(&path, DIR_MODE).map_err(StoreError::io(&path))?;
+            ensure_subdirs(&path)?;
+            let marker = path.join("maildirfolder");
+            match durable::create_new(&marker, 0o600) {
+                Ok(_) => durable::fsync_dir(&path).map_err(StoreError::io(&path))?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError::io(&marker)(e)),
+            }
+        }
+        Ok(Folder { path, name: name.clone() })
+    }
+
+    /// The folders below the root (INBOX not included), sorted by name.
+    /// Directories whose names do not decode are skipped with a warning.
+    pub fn list_folders(&self) -> Result<Vec<MailboxName>, StoreError> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(StoreError::io(&self.root))? {
+            let entry = entry.map_err(StoreError::io(&self.root))?;
+            let file_name = entry.file_name();
+            let Some(dir) = file_name.to_str() else { continue };
+            if !dir.starts_with('.') || dir == "." || dir == ".." || !entry.path().is_dir() {
+                continue;
+            }
+            match MailboxName::from_dir_name(dir) {
+                Ok(name) => names.push(name),
+                Err(e) => tracing::warn!(root = %self.root.display(), "skipping folder directory: {e}"),
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Folder {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn name(&self) -> &MailboxName {
+        &self.name
+    }
+
+    /// Starts a delivery: a new file in `tmp/` to write the message into.
+    pub fn create_tmp(&self) -> Result<TmpMessage, StoreError> {
+        TmpMessage::create(self.path.clone())
+    }
+
+    /// fsyncs `new/` and `cur/`: the end of a batch of
+    /// [`Durability::Deferred`](super::Durability::Deferred) commits.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        for sub in ["new", "cur"] {
+            let dir = self.path.join(sub);
+            durable::fsync_dir(&dir).map_err(StoreError::io(&dir))?;
+        }
+        Ok(())
+    }
+
+    /// Removes files in `tmp/` left by deliveries that died more than 36
+    /// hours ago (the Maildir spec's rule). Returns how many were removed.
+    pub fn clean_tmp(&self) -> usize {
+        delivery::clean_tmp(&self.path.join("tmp"), delivery::STALE_TMP)
+    }
+}
+
+fn ensure_subdirs(dir: &Path) -> Result<(), StoreError> {
+    let mut created = false;
+    for sub in SUBDIRS {
+        let p = dir.join(sub);
+        if p.is_dir() {
+            continue;
+        }
+        use std::os::unix::fs::DirBuilderExt;
+        match fs::DirBuilder::new().mode(DIR_MODE).create(&p) {
+            Ok(()) => created = true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(&p)(e)),
+        }
+    }
+    if created {
+        durable::fsync_dir(dir).map_err(StoreError::io(dir))?;
+    }
+    Ok(())
+}
+
+fn create_dir_all_durable(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_all_durable(parent)?;
+    }
+    durable::create_dir_durable(dir, DIR_MODE).map_err(StoreError::io(dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_are_created_as_dovecot_lays_them_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path().join("alice")).unwrap();
+        for name in ["Sent", "Archive/2024", "Entwürfe"] {
+            md.create_folder(&MailboxName::new(name).unwrap()).unwrap();
+        }
+        for dir_name in [".Sent", ".Archive.2024", ".Entw&APw-rfe"] {
+            let p = md.root().join(dir_name);
+            for sub in ["cur", "new", "tmp", "maildirfolder"] {
+                assert!(p.join(sub).exists(), "{dir_name}/{sub}");
+            }
+        }
+        let names: Vec<String> = md.list_folders().unwrap().iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, vec!["Archive/2024", "Entwürfe", "Sent"]);
+        assert!(matches!(md.create_folder(&MailboxName::new("Sent").unwrap()), Err(StoreError::FolderExists(_))));
+        assert!(matches!(md.folder(&MailboxName::new("Nope").unwrap()), Err(StoreError::NoSuchFolder(_))));
+    }
+
+    #[test]
+    fn a_folder_missing_a_subdirectory_is_repaired_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        let name = MailboxName::new("Sent").unwrap();
+        let f = md.create_folder(&name).unwrap();
+        fs::remove_dir(f.path().join("tmp")).unwrap();
+        assert!(md.folder(&name).unwrap().path().join("tmp").is_dir());
+    }
+
+    #[test]
+    fn hostile_directories_are_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        for bad in [".a..b", ".&Lw-", ".x&AC8-y"] {
+            fs::create_dir(dir.path().join(bad)).unwrap();
+        }
+        assert!(md.list_folders().unwrap().is_empty());
+    }
+}
