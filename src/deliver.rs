@@ -1,1 +1,269 @@
-//! placeholder
+//! The delivery agent: one message from a reader into one folder, durably.
+//! Used by `ownmail deliver`, and by SMTP and `fetch` for local delivery.
+//!
+//! What happens to the message, in order:
+//! 1. A leading mbox `From ` line is removed (its sender is the envelope
+//!    sender when none was given).
+//! 2. `Return-Path:` (RFC 5321 4.4: added at final delivery, replacing any
+//!    the message carried) and `Delivered-To:` are put on top.
+//! 3. A message already carrying our `Delivered-To:` for this recipient is
+//!    refused as a mail loop, before anything is written.
+//! 4. CRLF line ends become LF (Maildir stores LF); everything else, 8-bit
+//!    and NUL bytes included, is kept as it is.
+//!
+//! Memory is bounded by the header section bound (1 MiB) and one copy
+//! buffer, whatever the message size.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+
+use crate::error::{ExitStatus, sysexits};
+use crate::message::header::{self, HeaderSection};
+use crate::store::{Delivered, Durability, Flag, Flags, Keywords, MailboxName, Maildir, StoreError};
+
+/// A `From ` line longer than this is not an envelope line.
+const MAX_FROM_LINE: u64 = 4096;
+
+/// Who the message is from and for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The envelope sender; `Some("")` is the null sender of a bounce.
+    /// `None`: unknown here (then the one on a `From ` line is used).
+    pub sender: Option<String>,
+    /// The final recipient, for `Delivered-To:`.
+    pub recipient: String,
+}
+
+/// Where the message goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The user's Maildir root (created if missing, as dovecot-lda does).
+    pub maildir: PathBuf,
+    pub folder: MailboxName,
+    /// Create the folder if it does not exist.
+    pub create: bool,
+    pub flags: Vec<Flag>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("the message is empty")]
+    Empty,
+    #[error("mail loop: the message already has Delivered-To: {0}")]
+    Loop(String),
+    #[error("reading the message: {0}")]
+    Read(io::Error),
+    #[error("folder {0:?} does not exist (use --create to create it)")]
+    NoSuchFolder(MailboxName),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ExitStatus for DeliverError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            DeliverError::Empty | DeliverError::Loop(_) => sysexits::DATAERR,
+            // The sender (an MTA's pipe) broke off: it will retry.
+            DeliverError::Read(_) => sysexits::TEMPFAIL,
+            DeliverError::NoSuchFolder(_) => sysexits::CANTCREAT,
+            DeliverError::Store(e) => e.exit_code(),
+        }
+    }
+}
+
+/// Delivers one message from `input`, durably: when this returns `Ok`, the
+/// message file and its directory are fsynced.
+pub fn deliver(input: impl Read, envelope: &Envelope, target: &Target) -> Result<Delivered, DeliverError> {
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+
+    // Everything that can refuse the message happens before a file exists.
+    let (from_line_sender, first) = read_envelope_line(&mut input).map_err(DeliverError::Read)?;
+    let mut headers = HeaderSection::read(&mut input, first).map_err(DeliverError::Read)?;
+    if headers.bytes.is_empty() && input.fill_buf().map_err(DeliverError::Read)?.is_empty() {
+        return Err(DeliverError::Empty);
+    }
+    let recipient = envelope.recipient.trim();
+    let looped = headers.fields().any(|(name, value)| {
+        name.eq_ignore_ascii_case(b"Delivered-To") && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
+    });
+    if looped {
+        return Err(DeliverError::Loop(recipient.to_owned()));
+    }
+
+    let maildir = Maildir::create(&target.maildir)?;
+    let folder = match maildir.folder(&target.folder) {
+        Ok(f) => f,
+        Err(StoreError::NoSuchFolder(_)) if target.create => maildir.folder_or_create(&target.folder)?,
+        Err(StoreError::NoSuchFolder(name)) => return Err(DeliverError::NoSuchFolder(name)),
+        Err(e) => return Err(e.into()),
+    };
+    let flags = resolve_flags(folder.path(), &target.flags)?;
+
+    let mut tmp = folder.create_tmp()?;
+    let write_err = |e: io::Error| StoreError::Io { path: folder.path().join("tmp"), source: e };
+    let sender = envelope.sender.as_deref().or(from_line_sender.as_deref());
+    let mut top = Vec::with_capacity(256);
+    if let Some(sender) = sender {
+        headers.remove("Return-Path");
+        writeln!(top, "Return-Path: <{}>", sender.trim_matches(['<', '>'])).map_err(write_err)?;
+    }
+    writeln!(top, "Delivered-To: {recipient}").map_err(write_err)?;
+    tmp.write_all(&top).map_err(write_err)?;
+    tmp.write_all(&headers.bytes).map_err(write_err)?;
+    if headers.blank_line {
+        tmp.write_all(b"\n").map_err(write_err)?;
+    }
+    // Tell which side failed: a write error is ours (disk full: retry
+    // later), a read error is the sender's.
+    let mut out = ErrorSlot { inner: &mut tmp, error: None };
+    if let Err(e) = header::copy_crlf_to_lf(&mut input, &mut out) {
+        return Err(match out.error.take() {
+            Some(write) => write_err(write).into(),
+            None => DeliverError::Read(e),
+        });
+    }
+    let delivered = tmp.commit(&flags, false, Durability::Immediate)?;
+    let cleaned = folder.clean_tmp();
+    if cleaned > 0 {
+        tracing::info!(folder = %folder.path().display(), "removed {cleaned} stale files from tmp/");
+    }
+    Ok(delivered)
+}
+
+/// Reads the first line: an mbox `From sender date` envelope line is
+/// consumed and its sender returned; any other line is handed back for the
+/// header section (without its line end).
+fn read_envelope_line(input: &mut impl BufRead) -> io::Result<(Option<String>, Option<Vec<u8>>)> {
+    if !input.fill_buf()?.starts_with(b"From ") {
+        return Ok((None, None));
+    }
+    let mut line = Vec::new();
+    Read::take(&mut *input, MAX_FROM_LINE).read_until(b'\n', &mut line)?;
+    let text = String::from_utf8_lossy(&line);
+    let sender = text.split_ascii_whitespace().nth(1).map(|s| {
+        // mbox writers put MAILER-DAEMON for the null sender.
+        if s.eq_ignore_ascii_case("MAILER-DAEMON") { String::new() } else { s.to_owned() }
+    });
+    Ok((sender, None))
+}
+
+/// A writer that keeps its first error, so a caller can tell it from a
+/// read error that came through the same `io::Result`.
+struct ErrorSlot<'a, W> {
+    inner: &'a mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Write for ErrorSlot<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| self.error = Some(io::Error::new(e.kind(), e.to_string())))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|e| self.error = Some(io::Error::new(e.kind(), e.to_string())))
+    }
+}
+
+fn strip_angles(value: &[u8]) -> &[u8] {
+    let v = value.trim_ascii();
+    v.strip_prefix(b"<").and_then(|v| v.strip_suffix(b">")).unwrap_or(v)
+}
+
+/// Turns flag names into Maildir flags, adding keywords to the folder's
+/// `dovecot-keywords` as needed.
+pub fn resolve_flags(folder: &std::path::Path, wanted: &[Flag]) -> Result<Flags, StoreError> {
+    let mut flags = Flags::EMPTY;
+    let mut keywords = Vec::new();
+    for flag in wanted {
+        match flag {
+            Flag::System(letter) => flags.set_system(*letter),
+            Flag::Keyword(name) => keywords.push(name.as_str()),
+        }
+    }
+    if !keywords.is_empty() {
+        for index in Keywords::resolve(folder, &keywords)? {
+            flags.set_keyword(index);
+        }
+    }
+    Ok(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dir: &std::path::Path) -> Target {
+        Target { maildir: dir.join("alice"), folder: MailboxName::inbox(), create: false, flags: vec![] }
+    }
+
+    fn envelope(sender: Option<&str>) -> Envelope {
+        Envelope { sender: sender.map(str::to_owned), recipient: "alice@example.org".into() }
+    }
+
+    #[test]
+    fn delivery_transcripts() {
+        // (input, sender given, stored bytes)
+        let cases: &[(&[u8], Option<&str>, &[u8])] = &[
+            (
+                b"From bob@example.net Mon Jan  1 00:00:00 2024\r\nSubject: hi\r\n\r\nbody\r\n",
+                None,
+                b"Return-Path: <bob@example.net>\nDelivered-To: alice@example.org\nSubject: hi\n\nbody\n",
+            ),
+            (
+                b"Return-Path: <forged@x>\nSubject: hi\n\nbody",
+                Some("real@example.net"),
+                b"Return-Path: <real@example.net>\nDelivered-To: alice@example.org\nSubject: hi\n\nbody",
+            ),
+            (b"Subject: no sender\n\n", None, b"Delivered-To: alice@example.org\nSubject: no sender\n\n"),
+            (b"From MAILER-DAEMON Mon Jan  1 00:00:00 2024\nX: y\n\nz\n", None, b"Return-Path: <>\nDelivered-To: alice@example.org\nX: y\n\nz\n"),
+            (b"\nbody only\n", Some("a@b"), b"Return-Path: <a@b>\nDelivered-To: alice@example.org\n\nbody only\n"),
+            (b"X: 8bit \xe9\0\n\n\xff\xfe\r\n", None, b"Delivered-To: alice@example.org\nX: 8bit \xe9\0\n\n\xff\xfe\n"),
+        ];
+        for (input, sender, stored) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let d = deliver(*input, &envelope(*sender), &target(dir.path())).unwrap();
+            assert_eq!(std::fs::read(&d.path).unwrap(), *stored, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn refusals_write_nothing() {
+        let cases: &[(&[u8], fn(&DeliverError) -> bool)] = &[
+            (b"", |e| matches!(e, DeliverError::Empty)),
+            (b"From a@b Mon Jan  1 00:00:00 2024\n", |e| matches!(e, DeliverError::Empty)),
+            (b"Delivered-To: <Alice@Example.org>\nX: 1\n\n", |e| matches!(e, DeliverError::Loop(_))),
+            (b"X: 1\ndelivered-to:alice@example.org\n\n", |e| matches!(e, DeliverError::Loop(_))),
+        ];
+        for (input, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let err = deliver(*input, &envelope(None), &target(dir.path())).unwrap_err();
+            assert!(expected(&err), "{:?} gave {err:?}", String::from_utf8_lossy(input));
+            assert_eq!(err.exit_code(), sysexits::DATAERR);
+        }
+        // Delivered-To for someone else is no loop.
+        let dir = tempfile::tempdir().unwrap();
+        deliver(&b"Delivered-To: bob@example.org\n\nx"[..], &envelope(None), &target(dir.path())).unwrap();
+    }
+
+    #[test]
+    fn unknown_folders_are_refused_unless_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = target(dir.path());
+        t.folder = MailboxName::new("Lists/rust").unwrap();
+        let err = deliver(&b"X: 1\n\nx"[..], &envelope(None), &t).unwrap_err();
+        assert_eq!(err.exit_code(), sysexits::CANTCREAT);
+        t.create = true;
+        let d = deliver(&b"X: 1\n\nx"[..], &envelope(None), &t).unwrap();
+        assert!(d.path.starts_with(dir.path().join("alice/.Lists.rust/new")));
+    }
+
+    #[test]
+    fn flags_and_keywords_land_in_the_name_and_dovecot_keywords() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = target(dir.path());
+        t.flags = Flag::parse_list("\\Seen $Label1 work").unwrap();
+        let d = deliver(&b"X: 1\n\nx"[..], &envelope(None), &t).unwrap();
+        assert!(d.path.to_str().unwrap().ends_with(":2,Sab"), "{}", d.path.display());
+        let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
+        assert_eq!(kw, "0 $Label1\n1 work\n");
+    }
+}

@@ -1,0 +1,339 @@
+//! The users file in Dovecot's passwd-file format:
+//! `name:{SCHEME}hash:uid:gid:gecos:home:shell:extra`, where everything
+//! after the password is kept as it is and otherwise ignored.
+//!
+//! Reading is lenient line by line: a line with a refused scheme (`{PLAIN}`)
+//! or a damaged hash makes that one user unable to log in, with the reason
+//! shown by `user list` and logged, while everyone else keeps working.
+//! Comments, blank lines and unknown fields survive every rewrite.
+//!
+//! Every change is a read-modify-write under an exclusive `flock` on
+//! `<file>.lock` (a separate file, so the rename does not drop the lock),
+//! written to a temporary file, fsynced and renamed into place.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::hash::{HashError, PasswordHash, Secret};
+use super::UserName;
+use crate::error::{ExitStatus, io_exit_code, sysexits};
+use crate::store::durable;
+
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// A users file larger than this is refused (a million users would fit).
+const MAX_USERS_FILE: u64 = 256 * 1024 * 1024;
+
+/// One user's line.
+#[derive(Debug, Clone)]
+pub struct UserEntry {
+    pub name: UserName,
+    pub hash: PasswordHash,
+    /// Everything after the password field, kept verbatim (may be empty).
+    rest: String,
+}
+
+#[derive(Debug, Clone)]
+enum Line {
+    User(UserEntry),
+    /// A comment, a blank line, or a line we could not read (kept as is).
+    Other(String),
+}
+
+/// The users file, as read.
+#[derive(Debug, Clone)]
+pub struct Users {
+    path: PathBuf,
+    lines: Vec<Line>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    #[error("unknown user {0:?}")]
+    Unknown(String),
+    #[error("user {0:?} already exists")]
+    Exists(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: the users file is larger than {MAX_USERS_FILE} bytes", path.display())]
+    TooBig { path: PathBuf },
+    #[error("{}: timed out after {}s waiting for the lock {}.lock (another `ownmail user` is running?)", path.display(), LOCK_TIMEOUT.as_secs(), path.display())]
+    LockTimeout { path: PathBuf },
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl ExitStatus for UsersError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            UsersError::Unknown(_) => sysexits::NOUSER,
+            UsersError::Exists(_) => sysexits::CANTCREAT,
+            UsersError::Io { source, .. } => io_exit_code(source),
+            UsersError::TooBig { .. } => sysexits::CONFIG,
+            UsersError::LockTimeout { .. } => sysexits::TEMPFAIL,
+            UsersError::Hash(_) => sysexits::SOFTWARE,
+        }
+    }
+}
+
+impl Users {
+    /// Reads the users file; a missing file is an empty one.
+    pub fn load(path: &Path) -> Result<Users, UsersError> {
+        let io_err = |source| UsersError::Io { path: path.to_owned(), source };
+        let text = match fs::metadata(path) {
+            Ok(m) if m.len() > MAX_USERS_FILE => return Err(UsersError::TooBig { path: path.to_owned() }),
+            Ok(_) => fs::read_to_string(path).map_err(io_err)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err(e)),
+        };
+        Ok(Users::parse(path, &text))
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Users {
+        let lines = text.lines().map(parse_line).collect();
+        Users { path: path.to_owned(), lines }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get(&self, name: &str) -> Option<&UserEntry> {
+        self.entries().find(|e| e.name.as_str() == name)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &UserEntry> {
+        self.lines.iter().filter_map(|l| match l {
+            Line::User(e) => Some(e),
+            Line::Other(_) => None,
+        })
+    }
+
+    /// Checks a password. An unknown user costs a hash computation too, so
+    /// the time taken does not tell whether the user exists.
+    pub fn verify(&self, name: &str, password: &Secret) -> bool {
+        if let Some(entry) = self.get(name) {
+            return entry.hash.verify(password);
+        }
+        if let Some(why) = self.problem_of(name) {
+            tracing::warn!(user = name, users_file = %self.path.display(), "login refused: {why}");
+        }
+        let _ = dummy_hash().verify(password);
+        false
+    }
+
+    /// Adds a user; the name must be new.
+    pub fn add(&mut self, name: UserName, hash: PasswordHash) -> Result<(), UsersError> {
+        if self.get(name.as_str()).is_some() {
+            return Err(UsersError::Exists(name.to_string()));
+        }
+        self.lines.push(Line::User(UserEntry { name, hash, rest: String::new() }));
+        Ok(())
+    }
+
+    /// Replaces a user's password, keeping the rest of the line.
+    pub fn set_password(&mut self, name: &str, hash: PasswordHash) -> Result<(), UsersError> {
+        for line in &mut self.lines {
+            if let Line::User(e) = line {
+                if e.name.as_str() == name {
+                    e.hash = hash;
+                    return Ok(());
+                }
+            }
+        }
+        Err(UsersError::Unknown(name.to_owned()))
+    }
+
+    pub fn remove(&mut self, name: &str) -> Result<(), UsersError> {
+        let before = self.lines.len();
+        self.lines.retain(|l| !matches!(l, Line::User(e) if e.name.as_str() == name));
+        if self.lines.len() == before { Err(UsersError::Unknown(name.to_owned())) } else { Ok(()) }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            match line {
+                Line::Other(text) => out.push_str(text),
+                Line::User(e) => {
+                    out.push_str(e.name.as_str());
+                    out.push(':');
+                    out.push_str(&e.hash.to_string());
+                    if !e.rest.is_empty() {
+                        out.push(':');
+                        out.push_str(&e.rest);
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Changes the file: takes the lock, reads it afresh, applies `change`,
+    /// and writes the result atomically. Nothing is written if `change` fails.
+    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Users) -> Result<T, UsersError>) -> Result<T, UsersError> {
+        let io_err = |source| UsersError::Io { path: path.to_owned(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let _lock = FileLock::acquire(path)?;
+        let mut users = Users::load(path)?;
+        let result = change(&mut users)?;
+        let mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+        durable::replace_file(path, users.render().as_bytes(), mode).map_err(io_err)?;
+        Ok(result)
+    }
+}
+
+fn parse_line(text: &str) -> Line {
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Line::Other(text.to_owned());
+    }
+    let mut fields = text.splitn(3, ':');
+    let (Some(name), Some(password)) = (fields.next(), fields.next()) else {
+        tracing::warn!("users file: skipping a line with no password field");
+        return Line::Other(text.to_owned());
+    };
+    let Ok(name) = UserName::new(name) else {
+        tracing::warn!("users file: skipping invalid user name {name:?}");
+        return Line::Other(text.to_owned());
+    };
+    match PasswordHash::parse(password) {
+        Ok(hash) => Line::User(UserEntry { name, hash, rest: fields.next().unwrap_or("").to_owned() }),
+        // Kept verbatim for rewrites; `problems` tells the admin why.
+        Err(_) => Line::Other(text.to_owned()),
+    }
+}
+
+impl Users {
+    /// Users whose lines could not be used, with the reason: for `user list`
+    /// and `check-config`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        self.lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Other(text) if !text.trim().is_empty() && !text.trim_start().starts_with('#') => {
+                    let mut fields = text.splitn(3, ':');
+                    let name = fields.next().unwrap_or("").to_owned();
+                    let why = match (UserName::new(&name), fields.next()) {
+                        (Err(e), _) => e.to_string(),
+                        (Ok(_), None) => "the line has no password field".to_owned(),
+                        (Ok(_), Some(pw)) => PasswordHash::parse(pw).err().map(|e| e.to_string()).unwrap_or_default(),
+                    };
+                    Some((name, why))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Why a listed-but-unusable user cannot log in, if so.
+    pub fn problem_of(&self, name: &str) -> Option<String> {
+        self.problems().into_iter().find(|(n, _)| n == name).map(|(_, why)| why)
+    }
+}
+
+/// A fixed hash to spend the same time on for unknown users.
+fn dummy_hash() -> &'static PasswordHash {
+    static DUMMY: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        PasswordHash::new_argon2id(&Secret::new("ownmail-timing-equaliser".to_owned()))
+            .expect("hashing a constant cannot fail")
+    })
+}
+
+/// An exclusive flock on `<path>.lock`, released when dropped.
+struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    fn acquire(path: &Path) -> Result<FileLock, UsersError> {
+        use std::os::fd::AsRawFd;
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| UsersError::Io { path: PathBuf::from(&lock_path), source })?;
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        loop {
+            // SAFETY: a valid descriptor owned by `file`.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(FileLock { _file: file });
+            }
+            if Instant::now() >= deadline {
+                return Err(UsersError::LockTimeout { path: path.to_owned() });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "{SHA512-CRYPT}$6$PwULo3lXuykNzB63$Xx3hoVc0wde2waoACZBq9rHdPqCAG6CCTDHD0AiBRw04blFcpANfivhXh1Jl9YyIVgcoLEnk/h1AvpXtDCoHe1";
+
+    #[test]
+    fn a_dovecot_passwd_file_works_as_it_is() {
+        let text = format!(
+            "# users\nalice:{SHA}:1000:1000::/home/alice::userdb_mail=maildir:~/Maildir\nbob:{{PLAIN}}secret::::::\n\ncarol:{SHA}\n"
+        );
+        let users = Users::parse(Path::new("/x/passwd"), &text);
+        let names: Vec<_> = users.entries().map(|e| e.name.to_string()).collect();
+        assert_eq!(names, vec!["alice", "carol"]);
+        assert!(users.verify("alice", &Secret::new("secret".into())));
+        assert!(!users.verify("alice", &Secret::new("wrong".into())));
+        assert!(!users.verify("bob", &Secret::new("secret".into())), "{{PLAIN}} must be refused");
+        assert!(!users.verify("nobody", &Secret::new("secret".into())));
+        assert!(users.problem_of("bob").unwrap().contains("PLAIN"));
+        // Comments, extra fields and refused lines survive a rewrite untouched.
+        assert_eq!(users.render(), text);
+    }
+
+    #[test]
+    fn update_adds_changes_and_removes_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etc/passwd");
+        let h = PasswordHash::parse(SHA).unwrap();
+        Users::update(&path, |u| u.add(UserName::new("alice").unwrap(), h.clone())).unwrap();
+        Users::update(&path, |u| u.add(UserName::new("bob").unwrap(), h.clone())).unwrap();
+        let err = Users::update(&path, |u| u.add(UserName::new("bob").unwrap(), h.clone())).unwrap_err();
+        assert!(matches!(err, UsersError::Exists(_)));
+        let new = PasswordHash::new_argon2id(&Secret::new("n3w".into())).unwrap();
+        Users::update(&path, |u| u.set_password("alice", new)).unwrap();
+        Users::update(&path, |u| u.remove("bob")).unwrap();
+        let users = Users::load(&path).unwrap();
+        assert!(users.verify("alice", &Secret::new("n3w".into())));
+        assert!(users.get("bob").is_none());
+        assert!(matches!(Users::update(&path, |u| u.remove("bob")), Err(UsersError::Unknown(_))));
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passwd");
+        let h = PasswordHash::parse(SHA).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (path, h) = (&path, &h);
+                s.spawn(move || {
+                    for i in 0..10 {
+                        let name = UserName::new(&format!("u{t}x{i}")).unwrap();
+                        Users::update(path, |u| u.add(name, h.clone())).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(Users::load(&path).unwrap().entries().count(), 40);
+    }
+}
