@@ -77,13 +77,28 @@ pub enum ConfigError {
     #[error("no configuration file found (looked for {}); pass --config FILE or set OWNMAIL_CONFIG", list_paths(.searched))]
     NotFound { searched: Vec<PathBuf> },
     #[error("{}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: the file is {size} bytes; a configuration may have at most {MAX_CONFIG_BYTES}", path.display())]
     TooBig { path: PathBuf, size: u64 },
     #[error("{}: {message}", path.display())]
     Parse { path: PathBuf, message: String },
     #[error("{}: line {line}: {key}: {message}", path.display())]
-    Invalid { path: PathBuf, line: u64, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        line: u64,
+        key: String,
+        message: String,
+    },
+    #[error("{}: {key}: cannot use {}: {source}", path.display(), file.display())]
+    Unusable {
+        path: PathBuf,
+        key: &'static str,
+        file: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl ExitStatus for ConfigError {
@@ -93,7 +108,11 @@ impl ExitStatus for ConfigError {
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where the configuration is looked for when `--config` is not given.
@@ -110,11 +129,16 @@ pub struct SearchPath {
 impl SearchPath {
     /// The search path from this process's environment.
     pub fn from_env() -> SearchPath {
-        let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         SearchPath {
             env: var("OWNMAIL_CONFIG"),
             cwd: std::env::current_dir().ok(),
-            xdg_config_home: var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config"))),
+            xdg_config_home: var("XDG_CONFIG_HOME")
+                .or_else(|| var("HOME").map(|h| h.join(".config"))),
         }
     }
 
@@ -143,19 +167,34 @@ impl SearchPath {
         if self.env.is_some() {
             return Ok(candidates[0].clone());
         }
-        candidates.iter().find(|p| p.is_file()).cloned().ok_or(ConfigError::NotFound { searched: candidates })
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or(ConfigError::NotFound {
+                searched: candidates,
+            })
     }
 }
 
 impl Config {
     /// Loads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let read_err = |source| ConfigError::Read { path: path.to_owned(), source };
+        let read_err = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
         let path = std::path::absolute(path).map_err(read_err)?;
-        let read_err = |source| ConfigError::Read { path: path.clone(), source };
+        let read_err = |source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        };
         let meta = std::fs::metadata(&path).map_err(read_err)?;
         if meta.len() > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooBig { path, size: meta.len() });
+            return Err(ConfigError::TooBig {
+                path,
+                size: meta.len(),
+            });
         }
         let text = std::fs::read_to_string(&path).map_err(read_err)?;
         Config::parse(&text, &path)
@@ -164,15 +203,31 @@ impl Config {
     /// Parses configuration text as if it had been read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooBig { path: path.to_owned(), size: text.len() as u64 });
+            return Err(ConfigError::TooBig {
+                path: path.to_owned(),
+                size: text.len() as u64,
+            });
         }
         // An empty file means "all defaults"; YAML would call it null.
         let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig { hostname: None, domains: None, data_dir: None, users_file: None, tls: None }
+            RawConfig {
+                hostname: None,
+                domains: None,
+                data_dir: None,
+                users_file: None,
+                tls: None,
+            }
         } else {
             serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
                 path: path.to_owned(),
-                message: e.to_string().replace("<input>", &path.display().to_string()),
+                message: {
+                    let text = e
+                        .to_string()
+                        .replace("<input>", &path.display().to_string());
+                    text.strip_prefix("error: ")
+                        .map(str::to_owned)
+                        .unwrap_or(text)
+                },
             })?
         };
         let base = path.parent().unwrap_or(Path::new("/"));
@@ -198,6 +253,23 @@ impl Config {
         self.data_dir.join("mail").join(user.as_str())
     }
 
+    /// Checks that the files the configuration names can be read: what
+    /// `check-config` adds to loading.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let path = self.source.clone().unwrap_or_default();
+        if let Some(tls) = &self.tls {
+            for (key, file) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
+                    path: path.clone(),
+                    key,
+                    file: file.clone(),
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// The configuration as YAML, for `check-config`.
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# could not render: {e}\n"))
@@ -206,12 +278,13 @@ impl Config {
 
 impl RawConfig {
     fn resolve(self, path: &Path, base: &Path) -> Result<Config, ConfigError> {
-        let invalid = |s: &serde_saphyr::Location, key: &str, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            line: s.line(),
-            key: key.to_owned(),
-            message,
-        };
+        let invalid =
+            |s: &serde_saphyr::Location, key: &str, message: String| ConfigError::Invalid {
+                path: path.to_owned(),
+                line: s.line(),
+                key: key.to_owned(),
+                message,
+            };
         let hostname = match self.hostname {
             Some(h) => {
                 check_domain(&h.value).map_err(|m| invalid(&h.referenced, "hostname", m))?;
@@ -226,7 +299,11 @@ impl RawConfig {
                     check_domain(&d.value).map_err(|m| invalid(&d.referenced, "domains", m))?;
                     let lower = d.value.to_ascii_lowercase();
                     if out.contains(&lower) {
-                        return Err(invalid(&d.referenced, "domains", format!("{lower} is listed twice")));
+                        return Err(invalid(
+                            &d.referenced,
+                            "domains",
+                            format!("{lower} is listed twice"),
+                        ));
                     }
                     out.push(lower);
                 }
@@ -249,10 +326,20 @@ impl RawConfig {
             None => data_dir.join("passwd"),
         };
         let tls = match &self.tls {
-            Some(t) => Some(TlsConfig { cert: absolute(&t.cert, "tls.cert")?, key: absolute(&t.key, "tls.key")? }),
+            Some(t) => Some(TlsConfig {
+                cert: absolute(&t.cert, "tls.cert")?,
+                key: absolute(&t.key, "tls.key")?,
+            }),
             None => None,
         };
-        Ok(Config { source: Some(path.to_owned()), hostname, domains, data_dir, users_file, tls })
+        Ok(Config {
+            source: Some(path.to_owned()),
+            hostname,
+            domains,
+            data_dir,
+            users_file,
+            tls,
+        })
     }
 }
 
@@ -276,12 +363,16 @@ fn normalize(p: &Path) -> PathBuf {
 /// rules on label length (63) and name length (253).
 fn check_domain(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
-        return Err(format!("{name:?} is not a domain name (1 to 253 characters)"));
+        return Err(format!(
+            "{name:?} is not a domain name (1 to 253 characters)"
+        ));
     }
     for label in name.trim_end_matches('.').split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -320,7 +411,10 @@ mod tests {
         assert_eq!(c.data_dir, Path::new("/etc/ownmail/data"));
         assert_eq!(c.users_file, Path::new("/etc/passwd"));
         let tls = c.tls.unwrap();
-        assert_eq!((tls.cert.as_path(), tls.key.as_path()), (Path::new("/etc/ownmail/tls/cert.pem"), Path::new("/k.pem")));
+        assert_eq!(
+            (tls.cert.as_path(), tls.key.as_path()),
+            (Path::new("/etc/ownmail/tls/cert.pem"), Path::new("/k.pem"))
+        );
     }
 
     #[test]
@@ -339,7 +433,11 @@ mod tests {
         let cases = [
             ("hostname: a\nhostnmae: b\n", "line 2", "hostnmae"),
             ("tls:\n  cert: a\n  keyy: b\n", "line 3", "keyy"),
-            ("hostname: a\ndomains: [ok.org, 'bad domain']\n", "line 2", "domains"),
+            (
+                "hostname: a\ndomains: [ok.org, 'bad domain']\n",
+                "line 2",
+                "domains",
+            ),
             ("hostname: -bad-\n", "line 1", "hostname"),
             ("domains: [a.org, A.org]\n", "line 1", "listed twice"),
             ("data_dir: ''\n", "line 1", "data_dir"),
@@ -349,7 +447,10 @@ mod tests {
         for (text, line, key) in cases {
             let msg = parse(text).unwrap_err().to_string();
             assert!(msg.starts_with("/etc/ownmail/ownmail.yaml: "), "{msg}");
-            assert!(msg.contains(line) && msg.contains(key), "{text:?} gave {msg}");
+            assert!(
+                msg.contains(line) && msg.contains(key),
+                "{text:?} gave {msg}"
+            );
         }
     }
 
@@ -358,7 +459,14 @@ mod tests {
         // A billion laughs: aliases expanding exponentially.
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
         for i in 1..12 {
-            bomb.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n", p = if i == 1 { String::new() } else { (i - 1).to_string() }));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n",
+                p = if i == 1 {
+                    String::new()
+                } else {
+                    (i - 1).to_string()
+                }
+            ));
         }
         assert!(parse(&bomb).is_err());
         let deep = format!("hostname: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
@@ -369,7 +477,11 @@ mod tests {
 
     #[test]
     fn the_search_path_follows_the_documented_order() {
-        let sp = SearchPath { env: None, cwd: Some("/w".into()), xdg_config_home: Some("/h/.config".into()) };
+        let sp = SearchPath {
+            env: None,
+            cwd: Some("/w".into()),
+            xdg_config_home: Some("/h/.config".into()),
+        };
         assert_eq!(
             sp.candidates(),
             vec![
@@ -378,7 +490,10 @@ mod tests {
                 PathBuf::from("/etc/ownmail/ownmail.yaml")
             ]
         );
-        let sp = SearchPath { env: Some("/x.yaml".into()), ..sp };
+        let sp = SearchPath {
+            env: Some("/x.yaml".into()),
+            ..sp
+        };
         assert_eq!(sp.find().unwrap(), Path::new("/x.yaml"));
     }
 }

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 
 use crate::error::{ExitStatus, sysexits};
 use crate::message::header::{self, HeaderSection};
-use crate::store::{Delivered, Durability, Flag, Flags, Keywords, MailboxName, Maildir, StoreError};
+use crate::store::{
+    Delivered, Durability, Flag, Flags, Keywords, MailboxName, Maildir, StoreError,
+};
 
 /// A `From ` line longer than this is not an envelope line.
 const MAX_FROM_LINE: u64 = 4096;
@@ -27,9 +29,11 @@ const MAX_FROM_LINE: u64 = 4096;
 /// Who the message is from and for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
-    /// The envelope sender; `Some("")` is the null sender of a bounce.
-    /// `None`: unknown here (then the one on a `From ` line is used).
+    /// The envelope sender as given; `Some("")` is the null sender of a
+    /// bounce. `None`: take the one on a leading `From ` line.
     pub sender: Option<String>,
+    /// The sender to use when neither of the above is known (`$SENDER`).
+    pub fallback_sender: Option<String>,
     /// The final recipient, for `Delivered-To:`.
     pub recipient: String,
 }
@@ -73,7 +77,11 @@ impl ExitStatus for DeliverError {
 
 /// Delivers one message from `input`, durably: when this returns `Ok`, the
 /// message file and its directory are fsynced.
-pub fn deliver(input: impl Read, envelope: &Envelope, target: &Target) -> Result<Delivered, DeliverError> {
+pub fn deliver(
+    input: impl Read,
+    envelope: &Envelope,
+    target: &Target,
+) -> Result<Delivered, DeliverError> {
     let mut input = BufReader::with_capacity(64 * 1024, input);
 
     // Everything that can refuse the message happens before a file exists.
@@ -84,7 +92,8 @@ pub fn deliver(input: impl Read, envelope: &Envelope, target: &Target) -> Result
     }
     let recipient = envelope.recipient.trim();
     let looped = headers.fields().any(|(name, value)| {
-        name.eq_ignore_ascii_case(b"Delivered-To") && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
+        name.eq_ignore_ascii_case(b"Delivered-To")
+            && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
     });
     if looped {
         return Err(DeliverError::Loop(recipient.to_owned()));
@@ -93,15 +102,24 @@ pub fn deliver(input: impl Read, envelope: &Envelope, target: &Target) -> Result
     let maildir = Maildir::create(&target.maildir)?;
     let folder = match maildir.folder(&target.folder) {
         Ok(f) => f,
-        Err(StoreError::NoSuchFolder(_)) if target.create => maildir.folder_or_create(&target.folder)?,
+        Err(StoreError::NoSuchFolder(_)) if target.create => {
+            maildir.folder_or_create(&target.folder)?
+        }
         Err(StoreError::NoSuchFolder(name)) => return Err(DeliverError::NoSuchFolder(name)),
         Err(e) => return Err(e.into()),
     };
     let flags = resolve_flags(folder.path(), &target.flags)?;
 
     let mut tmp = folder.create_tmp()?;
-    let write_err = |e: io::Error| StoreError::Io { path: folder.path().join("tmp"), source: e };
-    let sender = envelope.sender.as_deref().or(from_line_sender.as_deref());
+    let write_err = |e: io::Error| StoreError::Io {
+        path: folder.path().join("tmp"),
+        source: e,
+    };
+    let sender = envelope
+        .sender
+        .as_deref()
+        .or(from_line_sender.as_deref())
+        .or(envelope.fallback_sender.as_deref());
     let mut top = Vec::with_capacity(256);
     if let Some(sender) = sender {
         headers.remove("Return-Path");
@@ -115,7 +133,10 @@ pub fn deliver(input: impl Read, envelope: &Envelope, target: &Target) -> Result
     }
     // Tell which side failed: a write error is ours (disk full: retry
     // later), a read error is the sender's.
-    let mut out = ErrorSlot { inner: &mut tmp, error: None };
+    let mut out = ErrorSlot {
+        inner: &mut tmp,
+        error: None,
+    };
     if let Err(e) = header::copy_crlf_to_lf(&mut input, &mut out) {
         return Err(match out.error.take() {
             Some(write) => write_err(write).into(),
@@ -142,7 +163,11 @@ fn read_envelope_line(input: &mut impl BufRead) -> io::Result<(Option<String>, O
     let text = String::from_utf8_lossy(&line);
     let sender = text.split_ascii_whitespace().nth(1).map(|s| {
         // mbox writers put MAILER-DAEMON for the null sender.
-        if s.eq_ignore_ascii_case("MAILER-DAEMON") { String::new() } else { s.to_owned() }
+        if s.eq_ignore_ascii_case("MAILER-DAEMON") {
+            String::new()
+        } else {
+            s.to_owned()
+        }
     });
     Ok((sender, None))
 }
@@ -156,16 +181,22 @@ struct ErrorSlot<'a, W> {
 
 impl<W: Write> Write for ErrorSlot<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write(buf).inspect_err(|e| self.error = Some(io::Error::new(e.kind(), e.to_string())))
+        self.inner
+            .write(buf)
+            .inspect_err(|e| self.error = Some(io::Error::new(e.kind(), e.to_string())))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush().inspect_err(|e| self.error = Some(io::Error::new(e.kind(), e.to_string())))
+        self.inner
+            .flush()
+            .inspect_err(|e| self.error = Some(io::Error::new(e.kind(), e.to_string())))
     }
 }
 
 fn strip_angles(value: &[u8]) -> &[u8] {
     let v = value.trim_ascii();
-    v.strip_prefix(b"<").and_then(|v| v.strip_suffix(b">")).unwrap_or(v)
+    v.strip_prefix(b"<")
+        .and_then(|v| v.strip_suffix(b">"))
+        .unwrap_or(v)
 }
 
 /// Turns flag names into Maildir flags, adding keywords to the folder's
@@ -192,11 +223,20 @@ mod tests {
     use super::*;
 
     fn target(dir: &std::path::Path) -> Target {
-        Target { maildir: dir.join("alice"), folder: MailboxName::inbox(), create: false, flags: vec![] }
+        Target {
+            maildir: dir.join("alice"),
+            folder: MailboxName::inbox(),
+            create: false,
+            flags: vec![],
+        }
     }
 
     fn envelope(sender: Option<&str>) -> Envelope {
-        Envelope { sender: sender.map(str::to_owned), recipient: "alice@example.org".into() }
+        Envelope {
+            sender: sender.map(str::to_owned),
+            fallback_sender: None,
+            recipient: "alice@example.org".into(),
+        }
     }
 
     #[test]
@@ -221,7 +261,33 @@ mod tests {
         for (input, sender, stored) in cases {
             let dir = tempfile::tempdir().unwrap();
             let d = deliver(*input, &envelope(*sender), &target(dir.path())).unwrap();
-            assert_eq!(std::fs::read(&d.path).unwrap(), *stored, "{}", String::from_utf8_lossy(input));
+            assert_eq!(
+                std::fs::read(&d.path).unwrap(),
+                *stored,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn the_sender_comes_from_the_argument_then_the_from_line_then_the_fallback() {
+        let from_line: &[u8] = b"From line@x Mon Jan  1 00:00:00 2024\nX: 1\n\n";
+        let cases = [
+            (Some("arg@x"), from_line, "arg@x"),
+            (None, from_line, "line@x"),
+            (None, &b"X: 1\n\n"[..], "env@x"),
+        ];
+        for (given, input, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut env = envelope(given);
+            env.fallback_sender = Some("env@x".into());
+            let d = deliver(input, &env, &target(dir.path())).unwrap();
+            let stored = std::fs::read_to_string(&d.path).unwrap();
+            assert!(
+                stored.starts_with(&format!("Return-Path: <{expected}>\n")),
+                "{stored}"
+            );
         }
     }
 
@@ -229,19 +295,34 @@ mod tests {
     fn refusals_write_nothing() {
         let cases: &[(&[u8], fn(&DeliverError) -> bool)] = &[
             (b"", |e| matches!(e, DeliverError::Empty)),
-            (b"From a@b Mon Jan  1 00:00:00 2024\n", |e| matches!(e, DeliverError::Empty)),
-            (b"Delivered-To: <Alice@Example.org>\nX: 1\n\n", |e| matches!(e, DeliverError::Loop(_))),
-            (b"X: 1\ndelivered-to:alice@example.org\n\n", |e| matches!(e, DeliverError::Loop(_))),
+            (b"From a@b Mon Jan  1 00:00:00 2024\n", |e| {
+                matches!(e, DeliverError::Empty)
+            }),
+            (b"Delivered-To: <Alice@Example.org>\nX: 1\n\n", |e| {
+                matches!(e, DeliverError::Loop(_))
+            }),
+            (b"X: 1\ndelivered-to:alice@example.org\n\n", |e| {
+                matches!(e, DeliverError::Loop(_))
+            }),
         ];
         for (input, expected) in cases {
             let dir = tempfile::tempdir().unwrap();
             let err = deliver(*input, &envelope(None), &target(dir.path())).unwrap_err();
-            assert!(expected(&err), "{:?} gave {err:?}", String::from_utf8_lossy(input));
+            assert!(
+                expected(&err),
+                "{:?} gave {err:?}",
+                String::from_utf8_lossy(input)
+            );
             assert_eq!(err.exit_code(), sysexits::DATAERR);
         }
         // Delivered-To for someone else is no loop.
         let dir = tempfile::tempdir().unwrap();
-        deliver(&b"Delivered-To: bob@example.org\n\nx"[..], &envelope(None), &target(dir.path())).unwrap();
+        deliver(
+            &b"Delivered-To: bob@example.org\n\nx"[..],
+            &envelope(None),
+            &target(dir.path()),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -262,7 +343,11 @@ mod tests {
         let mut t = target(dir.path());
         t.flags = Flag::parse_list("\\Seen $Label1 work").unwrap();
         let d = deliver(&b"X: 1\n\nx"[..], &envelope(None), &t).unwrap();
-        assert!(d.path.to_str().unwrap().ends_with(":2,Sab"), "{}", d.path.display());
+        assert!(
+            d.path.to_str().unwrap().ends_with(":2,Sab"),
+            "{}",
+            d.path.display()
+        );
         let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
         assert_eq!(kw, "0 $Label1\n1 work\n");
     }

@@ -46,11 +46,15 @@ pub enum PasswordHash {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashError {
-    #[error("password scheme {{PLAIN}} is refused: store a hash (`ownmail user passwd NAME` writes {{ARGON2ID}})")]
+    #[error(
+        "password scheme {{PLAIN}} is refused: store a hash (`ownmail user passwd NAME` writes {{ARGON2ID}})"
+    )]
     Plain,
     #[error("unsupported password scheme {{{0}}} (supported: ARGON2ID, SHA512-CRYPT, BLF-CRYPT)")]
     Unsupported(String),
-    #[error("the password field has no {{SCHEME}} prefix (supported: ARGON2ID, SHA512-CRYPT, BLF-CRYPT)")]
+    #[error(
+        "the password field has no {{SCHEME}} prefix (supported: ARGON2ID, SHA512-CRYPT, BLF-CRYPT)"
+    )]
     NoScheme,
     #[error("the {scheme} hash is malformed")]
     Malformed { scheme: &'static str },
@@ -66,14 +70,21 @@ impl PasswordHash {
         let hash = hash.to_owned();
         match scheme.to_ascii_uppercase().as_str() {
             "ARGON2ID" if hash.starts_with("$argon2id$") => {
-                argon2::PasswordHash::new(&hash).map_err(|_| HashError::Malformed { scheme: "ARGON2ID" })?;
+                argon2::PasswordHash::new(&hash)
+                    .map_err(|_| HashError::Malformed { scheme: "ARGON2ID" })?;
                 Ok(PasswordHash::Argon2id(hash))
             }
             "ARGON2ID" => Err(HashError::Malformed { scheme: "ARGON2ID" }),
             "SHA512-CRYPT" if hash.starts_with("$6$") => Ok(PasswordHash::Sha512Crypt(hash)),
-            "SHA512-CRYPT" => Err(HashError::Malformed { scheme: "SHA512-CRYPT" }),
-            "BLF-CRYPT" if ["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p)) => Ok(PasswordHash::BlfCrypt(hash)),
-            "BLF-CRYPT" => Err(HashError::Malformed { scheme: "BLF-CRYPT" }),
+            "SHA512-CRYPT" => Err(HashError::Malformed {
+                scheme: "SHA512-CRYPT",
+            }),
+            "BLF-CRYPT" if ["$2y$", "$2b$", "$2a$"].iter().any(|p| hash.starts_with(p)) => {
+                Ok(PasswordHash::BlfCrypt(hash))
+            }
+            "BLF-CRYPT" => Err(HashError::Malformed {
+                scheme: "BLF-CRYPT",
+            }),
             "PLAIN" | "CLEARTEXT" | "CLEAR" => Err(HashError::Plain),
             other => Err(HashError::Unsupported(other.to_owned())),
         }
@@ -95,8 +106,11 @@ impl PasswordHash {
         match self {
             PasswordHash::Argon2id(h) => {
                 use argon2::password_hash::PasswordVerifier;
-                argon2::PasswordHash::new(h)
-                    .is_ok_and(|parsed| argon2::Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok())
+                argon2::PasswordHash::new(h).is_ok_and(|parsed| {
+                    argon2::Argon2::default()
+                        .verify_password(pw.as_bytes(), &parsed)
+                        .is_ok()
+                })
             }
             PasswordHash::Sha512Crypt(h) => sha_crypt::sha512_check(pw, h).is_ok(),
             PasswordHash::BlfCrypt(h) => bcrypt::verify(pw, h).unwrap_or(false),
@@ -116,7 +130,9 @@ impl PasswordHash {
 impl fmt::Display for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = match self {
-            PasswordHash::Argon2id(h) | PasswordHash::Sha512Crypt(h) | PasswordHash::BlfCrypt(h) => h,
+            PasswordHash::Argon2id(h)
+            | PasswordHash::Sha512Crypt(h)
+            | PasswordHash::BlfCrypt(h) => h,
         };
         write!(f, "{{{}}}{}", self.scheme(), h)
     }
@@ -172,11 +188,25 @@ mod tests {
         let cases = [
             ("{PLAIN}secret", HashError::Plain),
             ("{plain}secret", HashError::Plain),
-            ("{CRYPT}abJnggxhB/yWI", HashError::Unsupported("CRYPT".into())),
-            ("{MD5-CRYPT}$1$x$y", HashError::Unsupported("MD5-CRYPT".into())),
+            (
+                "{CRYPT}abJnggxhB/yWI",
+                HashError::Unsupported("CRYPT".into()),
+            ),
+            (
+                "{MD5-CRYPT}$1$x$y",
+                HashError::Unsupported("MD5-CRYPT".into()),
+            ),
             ("secret", HashError::NoScheme),
-            ("{ARGON2ID}$argon2i$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA", HashError::Malformed { scheme: "ARGON2ID" }),
-            ("{SHA512-CRYPT}$5$x$y", HashError::Malformed { scheme: "SHA512-CRYPT" }),
+            (
+                "{ARGON2ID}$argon2i$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA",
+                HashError::Malformed { scheme: "ARGON2ID" },
+            ),
+            (
+                "{SHA512-CRYPT}$5$x$y",
+                HashError::Malformed {
+                    scheme: "SHA512-CRYPT",
+                },
+            ),
         ];
         for (field, expected) in cases {
             assert_eq!(PasswordHash::parse(field), Err(expected), "{field}");

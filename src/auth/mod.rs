@@ -22,7 +22,9 @@ pub use passwd::{UserEntry, Users, UsersError};
 pub struct UserName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a valid user name (letters, digits and ._+-@, starting with a letter or digit, at most 64)")]
+#[error(
+    "{0:?} is not a valid user name (letters, digits and ._+-@, starting with a letter or digit, at most 64)"
+)]
 pub struct BadUserName(pub String);
 
 impl UserName {
@@ -30,9 +32,15 @@ impl UserName {
         let mut bytes = name.bytes();
         let ok = name.len() <= 64
             && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'@'))
+            && bytes.all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-' | b'@')
+            })
             && !name.contains("..");
-        if ok { Ok(UserName(name.to_owned())) } else { Err(BadUserName(name.to_owned())) }
+        if ok {
+            Ok(UserName(name.to_owned()))
+        } else {
+            Err(BadUserName(name.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -65,7 +73,19 @@ mod tests {
         for ok in ["alice", "bob.smith", "carol@example.org", "d_e-f+g", "0day"] {
             assert!(UserName::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "..", ".alice", "a/b", "a:b", "a b", "a..b", "-x", "é", "a\n", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "..",
+            ".alice",
+            "a/b",
+            "a:b",
+            "a b",
+            "a..b",
+            "-x",
+            "é",
+            "a\n",
+            &"x".repeat(65),
+        ] {
             assert!(UserName::new(bad).is_err(), "{bad:?}");
         }
     }

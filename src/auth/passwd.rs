@@ -17,8 +17,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::hash::{HashError, PasswordHash, Secret};
 use super::UserName;
+use super::hash::{HashError, PasswordHash, Secret};
 use crate::error::{ExitStatus, io_exit_code, sysexits};
 use crate::store::durable;
 
@@ -81,9 +81,16 @@ impl ExitStatus for UsersError {
 impl Users {
     /// Reads the users file; a missing file is an empty one.
     pub fn load(path: &Path) -> Result<Users, UsersError> {
-        let io_err = |source| UsersError::Io { path: path.to_owned(), source };
+        let io_err = |source| UsersError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let text = match fs::metadata(path) {
-            Ok(m) if m.len() > MAX_USERS_FILE => return Err(UsersError::TooBig { path: path.to_owned() }),
+            Ok(m) if m.len() > MAX_USERS_FILE => {
+                return Err(UsersError::TooBig {
+                    path: path.to_owned(),
+                });
+            }
             Ok(_) => fs::read_to_string(path).map_err(io_err)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io_err(e)),
@@ -93,7 +100,10 @@ impl Users {
 
     pub fn parse(path: &Path, text: &str) -> Users {
         let lines = text.lines().map(parse_line).collect();
-        Users { path: path.to_owned(), lines }
+        Users {
+            path: path.to_owned(),
+            lines,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -129,7 +139,11 @@ impl Users {
         if self.get(name.as_str()).is_some() {
             return Err(UsersError::Exists(name.to_string()));
         }
-        self.lines.push(Line::User(UserEntry { name, hash, rest: String::new() }));
+        self.lines.push(Line::User(UserEntry {
+            name,
+            hash,
+            rest: String::new(),
+        }));
         Ok(())
     }
 
@@ -148,8 +162,13 @@ impl Users {
 
     pub fn remove(&mut self, name: &str) -> Result<(), UsersError> {
         let before = self.lines.len();
-        self.lines.retain(|l| !matches!(l, Line::User(e) if e.name.as_str() == name));
-        if self.lines.len() == before { Err(UsersError::Unknown(name.to_owned())) } else { Ok(()) }
+        self.lines
+            .retain(|l| !matches!(l, Line::User(e) if e.name.as_str() == name));
+        if self.lines.len() == before {
+            Err(UsersError::Unknown(name.to_owned()))
+        } else {
+            Ok(())
+        }
     }
 
     fn render(&self) -> String {
@@ -174,15 +193,23 @@ impl Users {
 
     /// Changes the file: takes the lock, reads it afresh, applies `change`,
     /// and writes the result atomically. Nothing is written if `change` fails.
-    pub fn update<T>(path: &Path, change: impl FnOnce(&mut Users) -> Result<T, UsersError>) -> Result<T, UsersError> {
-        let io_err = |source| UsersError::Io { path: path.to_owned(), source };
+    pub fn update<T>(
+        path: &Path,
+        change: impl FnOnce(&mut Users) -> Result<T, UsersError>,
+    ) -> Result<T, UsersError> {
+        let io_err = |source| UsersError::Io {
+            path: path.to_owned(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io_err)?;
         }
         let _lock = FileLock::acquire(path)?;
         let mut users = Users::load(path)?;
         let result = change(&mut users)?;
-        let mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+        let mode = fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o600);
         durable::replace_file(path, users.render().as_bytes(), mode).map_err(io_err)?;
         Ok(result)
     }
@@ -203,7 +230,11 @@ fn parse_line(text: &str) -> Line {
         return Line::Other(text.to_owned());
     };
     match PasswordHash::parse(password) {
-        Ok(hash) => Line::User(UserEntry { name, hash, rest: fields.next().unwrap_or("").to_owned() }),
+        Ok(hash) => Line::User(UserEntry {
+            name,
+            hash,
+            rest: fields.next().unwrap_or("").to_owned(),
+        }),
         // Kept verbatim for rewrites; `problems` tells the admin why.
         Err(_) => Line::Other(text.to_owned()),
     }
@@ -216,13 +247,18 @@ impl Users {
         self.lines
             .iter()
             .filter_map(|l| match l {
-                Line::Other(text) if !text.trim().is_empty() && !text.trim_start().starts_with('#') => {
+                Line::Other(text)
+                    if !text.trim().is_empty() && !text.trim_start().starts_with('#') =>
+                {
                     let mut fields = text.splitn(3, ':');
                     let name = fields.next().unwrap_or("").to_owned();
                     let why = match (UserName::new(&name), fields.next()) {
                         (Err(e), _) => e.to_string(),
                         (Ok(_), None) => "the line has no password field".to_owned(),
-                        (Ok(_), Some(pw)) => PasswordHash::parse(pw).err().map(|e| e.to_string()).unwrap_or_default(),
+                        (Ok(_), Some(pw)) => PasswordHash::parse(pw)
+                            .err()
+                            .map(|e| e.to_string())
+                            .unwrap_or_default(),
                     };
                     Some((name, why))
                 }
@@ -233,7 +269,10 @@ impl Users {
 
     /// Why a listed-but-unusable user cannot log in, if so.
     pub fn problem_of(&self, name: &str) -> Option<String> {
-        self.problems().into_iter().find(|(n, _)| n == name).map(|(_, why)| why)
+        self.problems()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, why)| why)
     }
 }
 
@@ -261,7 +300,10 @@ impl FileLock {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| UsersError::Io { path: PathBuf::from(&lock_path), source })?;
+            .map_err(|source| UsersError::Io {
+                path: PathBuf::from(&lock_path),
+                source,
+            })?;
         let deadline = Instant::now() + LOCK_TIMEOUT;
         loop {
             // SAFETY: a valid descriptor owned by `file`.
@@ -269,7 +311,9 @@ impl FileLock {
                 return Ok(FileLock { _file: file });
             }
             if Instant::now() >= deadline {
-                return Err(UsersError::LockTimeout { path: path.to_owned() });
+                return Err(UsersError::LockTimeout {
+                    path: path.to_owned(),
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -292,7 +336,10 @@ mod tests {
         assert_eq!(names, vec!["alice", "carol"]);
         assert!(users.verify("alice", &Secret::new("secret".into())));
         assert!(!users.verify("alice", &Secret::new("wrong".into())));
-        assert!(!users.verify("bob", &Secret::new("secret".into())), "{{PLAIN}} must be refused");
+        assert!(
+            !users.verify("bob", &Secret::new("secret".into())),
+            "{{PLAIN}} must be refused"
+        );
         assert!(!users.verify("nobody", &Secret::new("secret".into())));
         assert!(users.problem_of("bob").unwrap().contains("PLAIN"));
         // Comments, extra fields and refused lines survive a rewrite untouched.
@@ -306,7 +353,8 @@ mod tests {
         let h = PasswordHash::parse(SHA).unwrap();
         Users::update(&path, |u| u.add(UserName::new("alice").unwrap(), h.clone())).unwrap();
         Users::update(&path, |u| u.add(UserName::new("bob").unwrap(), h.clone())).unwrap();
-        let err = Users::update(&path, |u| u.add(UserName::new("bob").unwrap(), h.clone())).unwrap_err();
+        let err =
+            Users::update(&path, |u| u.add(UserName::new("bob").unwrap(), h.clone())).unwrap_err();
         assert!(matches!(err, UsersError::Exists(_)));
         let new = PasswordHash::new_argon2id(&Secret::new("n3w".into())).unwrap();
         Users::update(&path, |u| u.set_password("alice", new)).unwrap();
@@ -314,8 +362,14 @@ mod tests {
         let users = Users::load(&path).unwrap();
         assert!(users.verify("alice", &Secret::new("n3w".into())));
         assert!(users.get("bob").is_none());
-        assert!(matches!(Users::update(&path, |u| u.remove("bob")), Err(UsersError::Unknown(_))));
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(
+            Users::update(&path, |u| u.remove("bob")),
+            Err(UsersError::Unknown(_))
+        ));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

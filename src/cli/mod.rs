@@ -1,1 +1,195 @@
-//! placeholder
+//! The command line: clap definitions, one Args struct per subcommand. The
+//! same definitions generate `--help`, the man pages and the shell
+//! completions ([`docs`]), so the three cannot disagree.
+
+pub mod docs;
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+const ABOUT: &str = "Composable mail commands for people who run their own mail server";
+
+const LONG_ABOUT: &str = "\
+ownmail is a toolkit of mail commands for a server at home, for a family or a
+small team. Each subcommand does one job and shares one configuration file
+and one Maildir store, which Dovecot can read too.";
+
+const AFTER_HELP: &str = "\
+Configuration is read from --config FILE, else $OWNMAIL_CONFIG, else
+./ownmail.yaml, else $XDG_CONFIG_HOME/ownmail/ownmail.yaml, else
+/etc/ownmail/ownmail.yaml. `ownmail check-config` shows what is in effect.
+
+Exit codes follow sysexits(3): 0 success, 64 usage, 65 bad message,
+67 unknown user, 73 cannot create, 75 temporary failure (try again later),
+78 configuration error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "ownmail", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The configuration file (default: see below)
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log more (-v: info, -vv: debug, -vvv: trace)
+    #[arg(long, short = 'v', global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Log less (-q: errors only, -qq: nothing)
+    #[arg(long, short = 'q', global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Deliver(DeliverArgs),
+    User(UserArgs),
+    CheckConfig(CheckConfigArgs),
+    /// Write the man pages and shell completions into DIR/man and DIR/completions
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The project folder to write into
+        dir: PathBuf,
+    },
+}
+
+/// Deliver one message from standard input into a Maildir folder
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Deliver one message from standard input into a Maildir folder, durably: the
+exit status is 0 only when the message file and its folder are on disk
+(fsynced). A leading mbox `From ` line is removed; Return-Path: and
+Delivered-To: are added; CRLF line ends become LF. A message that already has
+our Delivered-To: for this recipient is refused as a mail loop.
+
+Exit codes (sysexits): 0 delivered; 64 bad arguments; 65 empty message or
+mail loop; 67 unknown user; 73 folder missing or cannot be created;
+75 temporary failure (disk full, I/O error, lock timeout): the MTA retries;
+78 bad configuration.",
+    after_help = "\
+Examples:
+  ownmail deliver --user alice < message.eml
+  ownmail deliver --maildir ~/Maildir --folder Lists/rust --create < message.eml
+  ownmail deliver --user alice --flags '\\Seen $Label1' < message.eml
+
+Postfix (main.cf), one user per system account:
+  mailbox_command = /usr/bin/ownmail deliver --user \"$USER\"
+A .forward file:
+  \"|/usr/bin/ownmail deliver --maildir $HOME/Maildir\"
+A procmail recipe:
+  :0 w
+  | /usr/bin/ownmail deliver --maildir $HOME/Maildir --folder Lists --create"
+)]
+#[command(group = clap::ArgGroup::new("destination").required(true).args(["user", "maildir"]))]
+pub struct DeliverArgs {
+    /// Deliver to this user's Maildir (<data_dir>/mail/NAME, from the configuration)
+    #[arg(long, short = 'u', value_name = "NAME")]
+    pub user: Option<String>,
+    /// Deliver to the Maildir at DIR (created if missing; no configuration needed)
+    #[arg(long, short = 'm', value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// The folder, `/` between levels (e.g. Lists/rust)
+    #[arg(long, short = 'f', value_name = "NAME", default_value = "INBOX")]
+    pub folder: String,
+    /// Create the folder if it does not exist
+    #[arg(long)]
+    pub create: bool,
+    /// The envelope sender, for Return-Path: (default: the `From ` line, else $SENDER)
+    #[arg(long, short = 'F', value_name = "ADDR")]
+    pub from: Option<String>,
+    /// The final recipient, for Delivered-To: (default: $RECIPIENT, else USER@first domain)
+    #[arg(long, short = 'a', value_name = "ADDR")]
+    pub recipient: Option<String>,
+    /// IMAP flags and keywords to set, separated by spaces or commas (e.g. '\Seen $Label1')
+    #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+    pub flags: Option<String>,
+}
+
+/// Manage users: add, change passwords, delete, list
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Manage the users file (Dovecot's passwd-file format, so an existing Dovecot
+file works as it is). Passwords are stored as {ARGON2ID} hashes;
+{SHA512-CRYPT} and {BLF-CRYPT} from Dovecot are accepted. The file is
+rewritten atomically under a lock.")]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user and create their Maildir (INBOX, Drafts, Sent, Junk, Trash, Archive)
+    #[command(
+        after_help = "Examples:\n  ownmail user add alice\n  echo 'correct horse' | ownmail user add alice --password-stdin"
+    )]
+    Add {
+        /// The user name (letters, digits and ._+-@)
+        name: String,
+        /// Read the password as one line from standard input instead of prompting
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's password
+    Passwd {
+        name: String,
+        /// Read the password as one line from standard input instead of prompting
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user (their mail is kept unless --purge)
+    Del {
+        name: String,
+        /// Also delete the user's Maildir, irrecoverably
+        #[arg(long)]
+        purge: bool,
+    },
+    /// List the users, and any whose line cannot be used
+    List,
+}
+
+/// Check the configuration and print it resolved
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Load and validate the configuration, then print it resolved: paths made
+absolute, defaults filled in. On an error, name the file, the line and the
+key that is wrong, and exit 78. Also checks that the users file can be read
+and that the TLS certificate and key exist.")]
+pub struct CheckConfigArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn deliver_needs_a_destination_but_only_one() {
+        assert!(Cli::try_parse_from(["ownmail", "deliver"]).is_err());
+        assert!(
+            Cli::try_parse_from(["ownmail", "deliver", "--user", "a", "--maildir", "/m"]).is_err()
+        );
+        let cli = Cli::try_parse_from(["ownmail", "-v", "deliver", "-u", "a", "--flags", "\\Seen"])
+            .unwrap();
+        let Command::Deliver(d) = cli.command else {
+            panic!("not deliver")
+        };
+        assert_eq!(
+            (d.user.as_deref(), d.folder.as_str(), d.flags.as_deref()),
+            (Some("a"), "INBOX", Some("\\Seen"))
+        );
+        assert_eq!(cli.global.verbose, 1);
+    }
+}

@@ -1,1 +1,122 @@
-//! placeholder
+//! One file per subcommand: resolve the arguments and the configuration,
+//! call the library, report. No logic a library test would need lives here.
+//! `anyhow` is allowed here and in the binary only.
+
+mod check_config;
+mod deliver;
+mod user;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::auth::{UserName, Users};
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::{Config, ConfigError, SearchPath};
+use crate::error::{ExitStatus, sysexits};
+
+/// Runs a parsed command line; the `Ok` value is the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Deliver(args) => deliver::run(&cli.global, args),
+        Command::User(args) => user::run(&cli.global, args),
+        Command::CheckConfig(_) => check_config::run(&cli.global),
+        Command::GenerateDocs { dir } => {
+            for file in crate::cli::docs::write_all(&dir)
+                .with_context(|| format!("writing into {}", dir.display()))?
+            {
+                println!("{file}");
+            }
+            Ok(sysexits::OK)
+        }
+    }
+}
+
+/// The sysexits code for an error: the first error in the chain that knows
+/// its code decides; anything else is a temporary failure, because a retry
+/// never loses mail and a bounce may.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        macro_rules! known {
+            ($($t:ty),*) => {$(
+                if let Some(e) = cause.downcast_ref::<$t>() {
+                    return e.exit_code();
+                }
+            )*};
+        }
+        known!(
+            ConfigError,
+            crate::store::StoreError,
+            crate::deliver::DeliverError,
+            crate::auth::UsersError,
+            UsageError,
+            UnknownUser
+        );
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            return crate::error::io_exit_code(e);
+        }
+    }
+    sysexits::TEMPFAIL
+}
+
+/// A mistake in the command line that clap could not see (exit 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl ExitStatus for UsageError {
+    fn exit_code(&self) -> u8 {
+        sysexits::USAGE
+    }
+}
+
+/// A user not in the users file (exit 67), with a hint on what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownUser(pub String);
+
+impl ExitStatus for UnknownUser {
+    fn exit_code(&self) -> u8 {
+        sysexits::NOUSER
+    }
+}
+
+/// Loads the configuration named by `--config`, or found on the search path.
+fn load_config(global: &GlobalArgs) -> Result<Config, ConfigError> {
+    let path = match &global.config {
+        Some(p) => p.clone(),
+        None => SearchPath::from_env().find()?,
+    };
+    Config::load(&path)
+}
+
+/// Like [`load_config`], but "no file anywhere" is `None` rather than an
+/// error, for commands that can do without (deliver --maildir).
+fn load_config_if_any(global: &GlobalArgs) -> Result<Option<Config>, ConfigError> {
+    match load_config(global) {
+        Ok(c) => Ok(Some(c)),
+        Err(ConfigError::NotFound { .. }) if global.config.is_none() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks that a user exists in the users file.
+fn known_user(config: &Config, name: &str) -> anyhow::Result<UserName> {
+    let user = UserName::new(name).map_err(|e| UsageError(e.to_string()))?;
+    let users = Users::load(&config.users_file)?;
+    if users.get(user.as_str()).is_none() {
+        let hint = match users.problem_of(user.as_str()) {
+            Some(why) => format!(": the line for {user} cannot be used: {why}"),
+            None => format!(
+                " (not in {}; add with `ownmail user add {user}`)",
+                config.users_file.display()
+            ),
+        };
+        return Err(UnknownUser(format!("unknown user {user}{hint}")).into());
+    }
+    Ok(user)
+}
+
+fn display(p: &Path) -> std::path::Display<'_> {
+    p.display()
+}

@@ -128,7 +128,9 @@ impl<'a> Iterator for FieldIter<'a> {
         loop {
             let field = raw.next()?;
             self.rest = raw.rest;
-            let Some(colon) = memchr::memchr(b':', field) else { continue };
+            let Some(colon) = memchr::memchr(b':', field) else {
+                continue;
+            };
             let value = field[colon + 1..].trim_ascii();
             return Some((field[..colon].trim_ascii_end(), value));
         }
@@ -185,16 +187,25 @@ mod tests {
         assert!(h.blank_line);
         assert_eq!(input, b"body\r\n");
         let fields: Vec<_> = h.fields().collect();
-        assert_eq!(fields, vec![(&b"A"[..], &b"1"[..]), (&b"B"[..], &b"two\n  folded"[..])]);
+        assert_eq!(
+            fields,
+            vec![(&b"A"[..], &b"1"[..]), (&b"B"[..], &b"two\n  folded"[..])]
+        );
     }
 
     #[test]
     fn a_header_only_message_and_an_empty_one() {
         let mut input: &[u8] = b"Subject: x";
         let h = HeaderSection::read(&mut input, None).unwrap();
-        assert_eq!((h.bytes.as_slice(), h.blank_line), (&b"Subject: x"[..], false));
+        assert_eq!(
+            (h.bytes.as_slice(), h.blank_line),
+            (&b"Subject: x"[..], false)
+        );
         let mut input: &[u8] = b"";
-        assert_eq!(HeaderSection::read(&mut input, None).unwrap(), HeaderSection::default());
+        assert_eq!(
+            HeaderSection::read(&mut input, None).unwrap(),
+            HeaderSection::default()
+        );
     }
 
     #[test]
@@ -203,7 +214,11 @@ mod tests {
         let mut input: &[u8] = &huge;
         let h = HeaderSection::read(&mut input, None).unwrap();
         assert!(h.bytes.len() <= MAX_HEADER_SECTION + 2 && !h.blank_line);
-        assert_eq!(h.bytes.len() + input.len(), huge.len(), "nothing is lost, the rest stays to be copied");
+        assert_eq!(
+            h.bytes.len() + input.len(),
+            huge.len(),
+            "nothing is lost, the rest stays to be copied"
+        );
     }
 
     #[test]
@@ -226,7 +241,10 @@ mod tests {
             for cap in [1, 2, 3, 64] {
                 let mut reader = io::BufReader::with_capacity(cap, *input);
                 let mut out = Vec::new();
-                assert_eq!(copy_crlf_to_lf(&mut reader, &mut out).unwrap(), input.len() as u64);
+                assert_eq!(
+                    copy_crlf_to_lf(&mut reader, &mut out).unwrap(),
+                    input.len() as u64
+                );
                 assert_eq!(&out, expected, "{input:?} with buffer {cap}");
             }
         }

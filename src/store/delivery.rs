@@ -19,9 +19,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::StoreError;
 use super::durable;
 use super::flags::Flags;
-use super::StoreError;
 
 /// The Maildir spec: files in tmp/ untouched for 36 hours are abandoned.
 pub const STALE_TMP: Duration = Duration::from_secs(36 * 3600);
@@ -86,7 +86,9 @@ impl TmpMessage {
                 Err(e) => return Err(StoreError::io(&tmp_dir)(e)),
             }
         }
-        Err(StoreError::io(&tmp_dir)(io::Error::other("could not find a unique file name")))
+        Err(StoreError::io(&tmp_dir)(io::Error::other(
+            "could not find a unique file name",
+        )))
     }
 
     /// Bytes written so far.
@@ -109,7 +111,12 @@ impl TmpMessage {
 
     /// Gives the message its final name in `new/` (no flags) or `cur/`
     /// (flags set, or `seen` true: a message someone has already looked at).
-    pub fn commit(mut self, flags: &Flags, in_cur: bool, durability: Durability) -> Result<Delivered, StoreError> {
+    pub fn commit(
+        mut self,
+        flags: &Flags,
+        in_cur: bool,
+        durability: Durability,
+    ) -> Result<Delivered, StoreError> {
         let io_err = StoreError::io(&self.tmp_path);
         self.out.flush().map_err(io_err)?;
         let file = self.out.get_ref();
@@ -132,10 +139,17 @@ impl TmpMessage {
         self.committed = true;
         if durability == Durability::Immediate {
             // One journal commit for both: see the module docs of `durable`.
-            self.out.get_ref().sync_all().map_err(StoreError::io(&path))?;
+            self.out
+                .get_ref()
+                .sync_all()
+                .map_err(StoreError::io(&path))?;
             durable::fsync_dir(&dir).map_err(StoreError::io(&dir))?;
         }
-        Ok(Delivered { path, size: self.size, vsize: self.size + self.lfs })
+        Ok(Delivered {
+            path,
+            size: self.size,
+            vsize: self.size + self.lfs,
+        })
     }
 }
 
@@ -164,9 +178,18 @@ impl Drop for TmpMessage {
 /// per-process counter, as the Maildir spec and Dovecot make them.
 fn unique_base() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-    format!("{}.M{}P{}Q{}.{}", now.as_secs(), now.subsec_micros(), std::process::id(), n, host())
+    format!(
+        "{}.M{}P{}Q{}.{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        n,
+        host()
+    )
 }
 
 /// The host name, with the characters that would break a Maildir name
@@ -188,7 +211,11 @@ fn sanitize_host(raw: &str) -> String {
             c => out.push(c),
         }
     }
-    if out.is_empty() { "localhost".to_owned() } else { out }
+    if out.is_empty() {
+        "localhost".to_owned()
+    } else {
+        out
+    }
 }
 
 /// The system's host name (gethostname(2)).
@@ -204,20 +231,32 @@ pub fn system_hostname() -> String {
 }
 
 pub(crate) fn clean_tmp(tmp: &Path, older_than: Duration) -> usize {
-    let Ok(entries) = fs::read_dir(tmp) else { return 0 };
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return 0;
+    };
     let now = SystemTime::now();
-    let cutoff = now.duration_since(UNIX_EPOCH).unwrap_or_default().saturating_sub(older_than).as_secs();
+    let cutoff = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(older_than)
+        .as_secs();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
         // Our names start with their creation time: skip the fresh ones
         // without a stat, so this stays cheap on every delivery.
-        let secs = name.to_str().and_then(|n| n.split('.').next()).and_then(|s| s.parse::<u64>().ok());
+        let secs = name
+            .to_str()
+            .and_then(|n| n.split('.').next())
+            .and_then(|s| s.parse::<u64>().ok());
         if secs.is_some_and(|s| s > cutoff) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
-        let last_use = meta.accessed().unwrap_or(SystemTime::UNIX_EPOCH).max(meta.modified().unwrap_or(UNIX_EPOCH));
+        let last_use = meta
+            .accessed()
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+            .max(meta.modified().unwrap_or(UNIX_EPOCH));
         if meta.is_file() && now.duration_since(last_use).unwrap_or_default() > older_than {
             if fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
@@ -230,7 +269,7 @@ pub(crate) fn clean_tmp(tmp: &Path, older_than: Duration) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Maildir, MailboxName};
+    use crate::store::{MailboxName, Maildir};
 
     fn inbox() -> (tempfile::TempDir, crate::store::Folder) {
         let dir = tempfile::tempdir().unwrap();
@@ -244,11 +283,19 @@ mod tests {
         let (_d, f) = inbox();
         let mut m = f.create_tmp().unwrap();
         m.write_all(b"Subject: hi\n\nbody\n").unwrap();
-        let d = m.commit(&Flags::EMPTY, false, Durability::Immediate).unwrap();
+        let d = m
+            .commit(&Flags::EMPTY, false, Durability::Immediate)
+            .unwrap();
         assert_eq!((d.size, d.vsize), (18, 21));
         let name = d.path.file_name().unwrap().to_str().unwrap();
-        assert!(d.path.parent().unwrap().ends_with("new"), "{}", d.path.display());
-        let re_ok = name.contains(".M") && name.contains(&format!("P{}Q", std::process::id())) && name.ends_with(",S=18,W=21");
+        assert!(
+            d.path.parent().unwrap().ends_with("new"),
+            "{}",
+            d.path.display()
+        );
+        let re_ok = name.contains(".M")
+            && name.contains(&format!("P{}Q", std::process::id()))
+            && name.ends_with(",S=18,W=21");
         assert!(re_ok, "{name}");
         assert_eq!(fs::read(&d.path).unwrap(), b"Subject: hi\n\nbody\n");
         assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
@@ -259,7 +306,9 @@ mod tests {
         let (_d, f) = inbox();
         let mut m = f.create_tmp().unwrap();
         m.write_all(b"x\n").unwrap();
-        let d = m.commit(&Flags::from_info("SFa"), false, Durability::Immediate).unwrap();
+        let d = m
+            .commit(&Flags::from_info("SFa"), false, Durability::Immediate)
+            .unwrap();
         assert!(d.path.to_str().unwrap().ends_with(":2,FSa"));
         assert!(d.path.parent().unwrap().ends_with("cur"));
     }
@@ -271,7 +320,11 @@ mod tests {
         m.write_all(b"half a mess").unwrap();
         drop(m);
         for sub in ["tmp", "new", "cur"] {
-            assert_eq!(fs::read_dir(f.path().join(sub)).unwrap().count(), 0, "{sub}");
+            assert_eq!(
+                fs::read_dir(f.path().join(sub)).unwrap().count(),
+                0,
+                "{sub}"
+            );
         }
     }
 
@@ -293,8 +346,12 @@ mod tests {
         let tmp = f.path().join("tmp");
         let old = SystemTime::now() - STALE_TMP - Duration::from_secs(60);
         fs::write(tmp.join("123.M1P1Q1.host"), "old").unwrap();
-        File::options().write(true).open(tmp.join("123.M1P1Q1.host")).unwrap()
-            .set_times(fs::FileTimes::new().set_modified(old).set_accessed(old)).unwrap();
+        File::options()
+            .write(true)
+            .open(tmp.join("123.M1P1Q1.host"))
+            .unwrap()
+            .set_times(fs::FileTimes::new().set_modified(old).set_accessed(old))
+            .unwrap();
         fs::write(tmp.join(unique_base()), "fresh").unwrap();
         assert_eq!(f.clean_tmp(), 1);
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 1);

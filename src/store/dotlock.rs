@@ -35,7 +35,13 @@ impl DotLock {
         let mut pause = Duration::from_millis(2);
         loop {
             match durable::create_new(&lock, 0o600) {
-                Ok(file) => return Ok(DotLock { target: target.to_owned(), lock, file: Some(file) }),
+                Ok(file) => {
+                    return Ok(DotLock {
+                        target: target.to_owned(),
+                        lock,
+                        file: Some(file),
+                    });
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
@@ -109,7 +115,12 @@ mod tests {
         let lock = dir.path().join("dovecot-uidlist.lock");
         fs::write(&lock, "").unwrap();
         let old = SystemTime::now() - STALE_AFTER - Duration::from_secs(5);
-        File::options().write(true).open(&lock).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         DotLock::acquire(&target, Duration::from_millis(50)).unwrap();
     }
 }

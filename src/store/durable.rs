@@ -43,7 +43,10 @@ pub fn write_out(file: &File) -> io::Result<()> {
         }
         let err = io::Error::last_os_error();
         // Some file systems (and some container sandboxes) do not support it.
-        if !matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::ESPIPE)) {
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::ESPIPE)
+        ) {
             return Err(err);
         }
     }
@@ -79,7 +82,13 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         let cto = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
         // SAFETY: two valid NUL-terminated paths, relative to the working directory.
         let rc = unsafe {
-            libc::renameat2(libc::AT_FDCWD, cfrom.as_ptr(), libc::AT_FDCWD, cto.as_ptr(), libc::RENAME_NOREPLACE)
+            libc::renameat2(
+                libc::AT_FDCWD,
+                cfrom.as_ptr(),
+                libc::AT_FDCWD,
+                cto.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
         };
         if rc == 0 {
             return Ok(());
@@ -99,8 +108,14 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// see the old file or the new one, never a mix.
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_dir(path);
-    let name = path.file_name().ok_or_else(|| io::Error::other("a file path is needed"))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("a file path is needed"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = create_new(&tmp, mode)?;
         file.write_all(contents)?;
@@ -117,7 +132,11 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
 /// Creates a file that must not exist yet, with the given permissions.
 pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new().write(true).create_new(true).mode(mode).open(path)
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
 }
 
 /// Creates a directory (and fsyncs its parent) unless it exists.
@@ -167,7 +186,10 @@ mod tests {
         replace_file(&p, b"one\n", 0o600).unwrap();
         replace_file(&p, b"two\n", 0o600).unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "two\n");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("passwd")]);
     }
 }

@@ -50,12 +50,19 @@ impl Flag {
                 .map(|&(letter, _)| Flag::System(letter))
                 .ok_or_else(|| FlagError::UnknownSystem(word.to_owned()));
         }
-        if is_keyword(word) { Ok(Flag::Keyword(word.to_owned())) } else { Err(FlagError::BadKeyword(word.to_owned())) }
+        if is_keyword(word) {
+            Ok(Flag::Keyword(word.to_owned()))
+        } else {
+            Err(FlagError::BadKeyword(word.to_owned()))
+        }
     }
 
     /// Parses a list of flags separated by spaces or commas.
     pub fn parse_list(list: &str) -> Result<Vec<Flag>, FlagError> {
-        list.split([' ', ',']).filter(|w| !w.is_empty()).map(Flag::parse).collect()
+        list.split([' ', ','])
+            .filter(|w| !w.is_empty())
+            .map(Flag::parse)
+            .collect()
     }
 }
 
@@ -64,11 +71,16 @@ impl Flag {
 pub fn is_keyword(word: &str) -> bool {
     !word.is_empty()
         && word.len() <= 64
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'$' | b'_' | b'-' | b'.'))
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'$' | b'_' | b'-' | b'.'))
 }
 
 impl Flags {
-    pub const EMPTY: Flags = Flags { system: 0, keywords: 0 };
+    pub const EMPTY: Flags = Flags {
+        system: 0,
+        keywords: 0,
+    };
 
     /// Parses the info part after `:2,` (unknown letters are ignored, as
     /// Dovecot does, so a foreign flag never makes a message unreadable).
@@ -97,7 +109,10 @@ impl Flags {
     }
 
     pub fn has_system(&self, letter: u8) -> bool {
-        SYSTEM.iter().position(|&(l, _)| l == letter).is_some_and(|i| self.system & (1 << i) != 0)
+        SYSTEM
+            .iter()
+            .position(|&(l, _)| l == letter)
+            .is_some_and(|i| self.system & (1 << i) != 0)
     }
 
     pub fn set_system(&mut self, letter: u8) {
@@ -156,7 +171,10 @@ mod tests {
         let f = Flags::from_info("TSbRFa");
         assert_eq!(f.to_string(), "FRSTab");
         assert_eq!(Flags::from_info(&f.to_string()), f);
-        assert_eq!(Flags::from_file_name("1.M2P3.host,S=10:2,SR"), Flags::from_info("RS"));
+        assert_eq!(
+            Flags::from_file_name("1.M2P3.host,S=10:2,SR"),
+            Flags::from_info("RS")
+        );
         assert!(Flags::from_file_name("1.M2P3.host,S=10").is_empty());
     }
 

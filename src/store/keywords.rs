@@ -20,7 +20,9 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeywordError {
-    #[error("folder {folder} already has 26 keywords, the most a Maildir can name; {keyword:?} was not added")]
+    #[error(
+        "folder {folder} already has 26 keywords, the most a Maildir can name; {keyword:?} was not added"
+    )]
     Full { folder: PathBuf, keyword: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
@@ -38,8 +40,12 @@ impl Keywords {
     pub fn parse(text: &str) -> Keywords {
         let mut kw = Keywords::default();
         for line in text.lines() {
-            let Some((idx, name)) = line.split_once(' ') else { continue };
-            let Ok(idx) = idx.parse::<usize>() else { continue };
+            let Some((idx, name)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(idx) = idx.parse::<usize>() else {
+                continue;
+            };
             if idx >= MAX_KEYWORDS || !is_keyword(name) {
                 continue;
             }
@@ -62,7 +68,9 @@ impl Keywords {
 
     /// The letter index of a keyword, compared case-insensitively as IMAP does.
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        self.names
+            .iter()
+            .position(|n| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
     }
 
     pub fn name(&self, index: usize) -> Option<&str> {
@@ -71,7 +79,10 @@ impl Keywords {
 
     /// Every (index, name) pair, lowest index first.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.names.iter().enumerate().filter_map(|(i, n)| n.as_deref().map(|n| (i, n)))
+        self.names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_deref().map(|n| (i, n)))
     }
 
     fn render(&self) -> String {
@@ -81,9 +92,16 @@ impl Keywords {
     /// Resolves keyword names to letter indexes, adding the missing ones to
     /// the folder's file under its lock.
     pub fn resolve(folder: &Path, wanted: &[&str]) -> Result<Vec<usize>, KeywordError> {
-        let io_err = |source| KeywordError::Io { path: folder.join(FILE_NAME), source };
+        let io_err = |source| KeywordError::Io {
+            path: folder.join(FILE_NAME),
+            source,
+        };
         let current = Keywords::load(folder).map_err(io_err)?;
-        if let Some(found) = wanted.iter().map(|w| current.index_of(w)).collect::<Option<Vec<_>>>() {
+        if let Some(found) = wanted
+            .iter()
+            .map(|w| current.index_of(w))
+            .collect::<Option<Vec<_>>>()
+        {
             return Ok(found);
         }
         let lock = DotLock::acquire(&folder.join(FILE_NAME), LOCK_TIMEOUT).map_err(io_err)?;
@@ -94,9 +112,16 @@ impl Keywords {
             let idx = match kw.index_of(name) {
                 Some(i) => i,
                 None => {
-                    let free = kw.names.iter().position(Option::is_none).unwrap_or(kw.names.len());
+                    let free = kw
+                        .names
+                        .iter()
+                        .position(Option::is_none)
+                        .unwrap_or(kw.names.len());
                     if free >= MAX_KEYWORDS {
-                        return Err(KeywordError::Full { folder: folder.to_owned(), keyword: name.to_owned() });
+                        return Err(KeywordError::Full {
+                            folder: folder.to_owned(),
+                            keyword: name.to_owned(),
+                        });
                     }
                     if free == kw.names.len() {
                         kw.names.push(None);
@@ -131,8 +156,14 @@ mod tests {
     fn resolve_adds_missing_keywords_into_free_slots() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(FILE_NAME), "0 a\n2 c\n").unwrap();
-        assert_eq!(Keywords::resolve(dir.path(), &["c", "b", "d"]).unwrap(), vec![2, 1, 3]);
-        assert_eq!(fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(), "0 a\n1 b\n2 c\n3 d\n");
+        assert_eq!(
+            Keywords::resolve(dir.path(), &["c", "b", "d"]).unwrap(),
+            vec![2, 1, 3]
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(),
+            "0 a\n1 b\n2 c\n3 d\n"
+        );
         assert_eq!(Keywords::resolve(dir.path(), &["A"]).unwrap(), vec![0]);
     }
 
@@ -142,6 +173,9 @@ mod tests {
         let names: Vec<String> = (0..26).map(|i| format!("k{i}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         assert_eq!(Keywords::resolve(dir.path(), &refs).unwrap().len(), 26);
-        assert!(matches!(Keywords::resolve(dir.path(), &["one-more"]), Err(KeywordError::Full { .. })));
+        assert!(matches!(
+            Keywords::resolve(dir.path(), &["one-more"]),
+            Err(KeywordError::Full { .. })
+        ));
     }
 }

@@ -8,10 +8,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::StoreError;
 use super::delivery::{self, TmpMessage};
 use super::durable;
 use super::name::MailboxName;
-use super::StoreError;
 
 const DIR_MODE: u32 = 0o700;
 const SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
@@ -70,7 +70,10 @@ impl Maildir {
         // A crash while the folder was being created may have left it
         // without a subdirectory; put it back rather than refuse mail.
         ensure_subdirs(&path)?;
-        Ok(Folder { path, name: name.clone() })
+        Ok(Folder {
+            path,
+            name: name.clone(),
+        })
     }
 
     /// Creates a folder; an existing one is an error.
@@ -94,7 +97,10 @@ impl Maildir {
                 Err(e) => return Err(StoreError::io(&marker)(e)),
             }
         }
-        Ok(Folder { path, name: name.clone() })
+        Ok(Folder {
+            path,
+            name: name.clone(),
+        })
     }
 
     /// The folders below the root (INBOX not included), sorted by name.
@@ -104,13 +110,17 @@ impl Maildir {
         for entry in fs::read_dir(&self.root).map_err(StoreError::io(&self.root))? {
             let entry = entry.map_err(StoreError::io(&self.root))?;
             let file_name = entry.file_name();
-            let Some(dir) = file_name.to_str() else { continue };
+            let Some(dir) = file_name.to_str() else {
+                continue;
+            };
             if !dir.starts_with('.') || dir == "." || dir == ".." || !entry.path().is_dir() {
                 continue;
             }
             match MailboxName::from_dir_name(dir) {
                 Ok(name) => names.push(name),
-                Err(e) => tracing::warn!(root = %self.root.display(), "skipping folder directory: {e}"),
+                Err(e) => {
+                    tracing::warn!(root = %self.root.display(), "skipping folder directory: {e}")
+                }
             }
         }
         names.sort();
@@ -197,10 +207,21 @@ mod tests {
                 assert!(p.join(sub).exists(), "{dir_name}/{sub}");
             }
         }
-        let names: Vec<String> = md.list_folders().unwrap().iter().map(|n| n.to_string()).collect();
+        let names: Vec<String> = md
+            .list_folders()
+            .unwrap()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         assert_eq!(names, vec!["Archive/2024", "Entwürfe", "Sent"]);
-        assert!(matches!(md.create_folder(&MailboxName::new("Sent").unwrap()), Err(StoreError::FolderExists(_))));
-        assert!(matches!(md.folder(&MailboxName::new("Nope").unwrap()), Err(StoreError::NoSuchFolder(_))));
+        assert!(matches!(
+            md.create_folder(&MailboxName::new("Sent").unwrap()),
+            Err(StoreError::FolderExists(_))
+        ));
+        assert!(matches!(
+            md.folder(&MailboxName::new("Nope").unwrap()),
+            Err(StoreError::NoSuchFolder(_))
+        ));
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub enum NameError {
     Dot(String),
     #[error("mailbox name {0:?} contains the wildcard '{1}'")]
     Wildcard(String, char),
-    #[error("mailbox name {0:?} is too long for one directory name on disk ({1} bytes, at most 255)")]
+    #[error(
+        "mailbox name {0:?} is too long for one directory name on disk ({1} bytes, at most 255)"
+    )]
     TooLong(String, usize),
     #[error("folder directory {0:?} is not valid modified UTF-7")]
     BadUtf7(String),
@@ -126,7 +128,9 @@ impl MailboxName {
 
     /// The parent's name, if this name has more than one level.
     pub fn parent(&self) -> Option<MailboxName> {
-        self.0.rsplit_once(Self::SEPARATOR).map(|(p, _)| MailboxName(p.to_owned()))
+        self.0
+            .rsplit_once(Self::SEPARATOR)
+            .map(|(p, _)| MailboxName(p.to_owned()))
     }
 }
 
@@ -160,7 +164,10 @@ pub fn encode_mutf7(s: &str) -> String {
         out.push('&');
         let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
             let chars = chunk.len() + 1;
             for i in 0..chars {
                 out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -263,7 +270,16 @@ mod tests {
 
     #[test]
     fn mutf7_refuses_non_canonical_and_broken_input() {
-        for bad in ["&", "&AGE-", "&U,BTFw", "&U,BTF-", "a\u{7f}", "&2D0-", "&U,BTFw-&ZeVnLIqe-", "é"] {
+        for bad in [
+            "&",
+            "&AGE-",
+            "&U,BTFw",
+            "&U,BTF-",
+            "a\u{7f}",
+            "&2D0-",
+            "&U,BTFw-&ZeVnLIqe-",
+            "é",
+        ] {
             assert_eq!(decode_mutf7(bad), None, "{bad:?} should be refused");
         }
     }
@@ -290,7 +306,10 @@ mod tests {
             assert!(expected(&err), "{name:?} gave {err:?}");
         }
         let long = "x".repeat(255);
-        assert!(matches!(MailboxName::new(&long), Err(NameError::TooLong(..))));
+        assert!(matches!(
+            MailboxName::new(&long),
+            Err(NameError::TooLong(..))
+        ));
         assert!(MailboxName::new(&"x".repeat(254)).is_ok());
     }
 
@@ -316,7 +335,9 @@ mod tests {
 
     #[test]
     fn hostile_directory_names_on_disk_are_refused() {
-        for dir in ["..", ".", "...", ".a..b", ".&Lw-", ".a&AC8-b", "Sent", ".&-&", ".x\u{1}"] {
+        for dir in [
+            "..", ".", "...", ".a..b", ".&Lw-", ".a&AC8-b", "Sent", ".&-&", ".x\u{1}",
+        ] {
             assert!(MailboxName::from_dir_name(dir).is_err(), "{dir:?}");
         }
     }

@@ -1,0 +1,195 @@
+//! The real binary: exit codes, error lines, the user lifecycle.
+
+mod support;
+use support::*;
+
+#[test]
+fn deliver_exit_codes_follow_sysexits() {
+    let s = Scratch::new();
+    s.add_user("alice", "pw");
+    // (arguments, input, exit code, words the one error line must contain)
+    let cases: &[(&[&str], &[u8], i32, &str)] = &[
+        (
+            &["deliver", "--user", "alice"],
+            b"Subject: x\n\nhi\n",
+            0,
+            "",
+        ),
+        (
+            &["deliver", "--user", "bob"],
+            b"Subject: x\n\nhi\n",
+            67,
+            "unknown user bob",
+        ),
+        (&["deliver", "--user", "alice"], b"", 65, "empty"),
+        (
+            &["deliver", "--user", "alice"],
+            b"Delivered-To: alice@example.org\n\nx",
+            65,
+            "mail loop",
+        ),
+        (
+            &["deliver", "--user", "alice", "--folder", "Nope"],
+            b"X: 1\n\nx",
+            73,
+            "--create",
+        ),
+        (
+            &["deliver", "--user", "alice", "--folder", "../../etc"],
+            b"X: 1\n\nx",
+            64,
+            "mailbox name",
+        ),
+        (
+            &["deliver", "--user", "alice", "--flags", "\\Bogus"],
+            b"X: 1\n\nx",
+            64,
+            "flag",
+        ),
+        (
+            &["deliver", "--user", "../alice"],
+            b"X: 1\n\nx",
+            64,
+            "user name",
+        ),
+        (&["deliver"], b"X: 1\n\nx", 64, "--user"),
+    ];
+    for (args, input, code, words) in cases {
+        let out = run(s.cmd().args(*args), input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+        if *code != 0 && *code != 64 {
+            assert_eq!(
+                stderr.lines().count(),
+                1,
+                "one line naming the reason: {stderr}"
+            );
+        }
+    }
+    // Exactly one message made it, and nothing escaped the data folder.
+    assert_eq!(messages(&s.maildir("alice")).len(), 1);
+    assert!(!s.dir.path().join("etc").exists());
+}
+
+#[test]
+fn a_missing_or_broken_config_is_exit_78_naming_the_problem() {
+    let s = Scratch::new();
+    std::fs::write(s.config(), "hostname: mail.example.org\ndata_dri: /x\n").unwrap();
+    let out = run(s.cmd().args(["deliver", "--user", "alice"]), b"X: 1\n\nx");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        stderr.contains("ownmail.yaml") && stderr.contains("line 2") && stderr.contains("data_dri"),
+        "{stderr}"
+    );
+
+    let out = run(
+        ownmail()
+            .current_dir(s.dir.path().join(".."))
+            .args(["check-config"]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
+}
+
+#[test]
+fn deliver_to_a_maildir_needs_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("Maildir");
+    let out = run(
+        ownmail()
+            .current_dir(dir.path())
+            .env("SENDER", "bob@example.net")
+            .env("RECIPIENT", "me@example.org")
+            .args(["deliver", "--maildir"])
+            .arg(&md)
+            .args(["--folder", "Lists/rust", "--create"]),
+        b"Subject: hi\r\n\r\nbody\r\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = messages(&md.join(".Lists.rust"));
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&files[0]).unwrap(),
+        "Return-Path: <bob@example.net>\nDelivered-To: me@example.org\nSubject: hi\n\nbody\n"
+    );
+}
+
+#[test]
+fn check_config_prints_the_resolved_configuration() {
+    let s = Scratch::new();
+    let out = run(s.cmd().arg("check-config"), b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = s.dir.path().join("data");
+    assert!(
+        stdout.contains(&format!("data_dir: {}", data.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("users_file: {}", data.join("passwd").display())),
+        "{stdout}"
+    );
+    std::fs::write(s.config(), "tls:\n  cert: nope.pem\n  key: nope.key\n").unwrap();
+    let out = run(s.cmd().arg("check-config"), b"");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tls.cert"));
+}
+
+#[test]
+fn the_user_lifecycle() {
+    let s = Scratch::new();
+    s.add_user("alice", "one");
+    for folder in [".Drafts", ".Sent", ".Junk", ".Trash", ".Archive", "new"] {
+        assert!(s.maildir("alice").join(folder).is_dir(), "{folder}");
+    }
+    let out = run(
+        s.cmd().args(["user", "add", "alice", "--password-stdin"]),
+        b"two\n",
+    );
+    assert_eq!(out.status.code(), Some(73), "adding twice");
+    let out = run(
+        s.cmd().args(["user", "add", "bob", "--password-stdin"]),
+        b"\n",
+    );
+    assert_eq!(out.status.code(), Some(64), "empty password");
+
+    let passwd = s.dir.path().join("data/passwd");
+    let users = ownmail::auth::Users::load(&passwd).unwrap();
+    let pw = |p: &str| ownmail::auth::Secret::new(p.into());
+    assert!(users.verify("alice", &pw("one")));
+    let out = run(
+        s.cmd()
+            .args(["user", "passwd", "alice", "--password-stdin"]),
+        b"two\n",
+    );
+    assert!(out.status.success());
+    let users = ownmail::auth::Users::load(&passwd).unwrap();
+    assert!(users.verify("alice", &pw("two")) && !users.verify("alice", &pw("one")));
+
+    s.add_user("bob", "b");
+    let out = run(s.cmd().args(["user", "list"]), b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alice\nbob\n");
+    let out = run(s.cmd().args(["user", "del", "alice"]), b"");
+    assert!(
+        out.status.success() && s.maildir("alice").is_dir(),
+        "mail kept without --purge"
+    );
+    let out = run(s.cmd().args(["user", "del", "bob", "--purge"]), b"");
+    assert!(out.status.success() && !s.maildir("bob").exists());
+    let out = run(
+        s.cmd().args(["user", "passwd", "bob", "--password-stdin"]),
+        b"x\n",
+    );
+    assert_eq!(out.status.code(), Some(67));
+}
