@@ -83,3 +83,71 @@ pub fn messages(folder: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The SpamAssassin corpus folder (fetched by scripts/corpus.sh into the
+/// git-ignored cache). A missing corpus fails the test: it never skips.
+pub fn corpus_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .arg(root.join("scripts/corpus.sh"))
+        .output()
+        .expect("running scripts/corpus.sh");
+    assert!(
+        out.status.success(),
+        "scripts/corpus.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Every corpus message file (`*.txt`), sorted: 6,046 of them.
+pub fn corpus_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for group in std::fs::read_dir(corpus_dir()).unwrap() {
+        let group = group.unwrap().path();
+        if !group.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&group).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "txt") {
+                files.push(f);
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(files.len(), 6046, "the corpus should have 6,046 messages");
+    files
+}
+
+/// A small deterministic generator (xorshift64*), so randomised tests can
+/// print their seed and be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn from_time() -> Rng {
+        let seed = std::env::var("OWNMAIL_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("random seed: {seed} (replay with OWNMAIL_TEST_SEED={seed})");
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
