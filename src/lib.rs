@@ -28,4 +28,5 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod message;
+pub mod proto;
 pub mod store;
