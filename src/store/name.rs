@@ -78,10 +78,10 @@ impl MailboxName {
             _ => name.to_owned(),
         };
         let this = MailboxName(canonical);
-        if let Some(dir) = this.dir_name() {
-            if dir.len() > MAX_DIR_NAME {
-                return Err(NameError::TooLong(name.to_owned(), dir.len()));
-            }
+        if let Some(dir) = this.dir_name()
+            && dir.len() > MAX_DIR_NAME
+        {
+            return Err(NameError::TooLong(name.to_owned(), dir.len()));
         }
         Ok(this)
     }
@@ -285,6 +285,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of cases
     fn names_that_could_escape_or_confuse_are_refused() {
         let cases: &[(&str, fn(&NameError) -> bool)] = &[
             ("", |e| matches!(e, NameError::Empty)),
