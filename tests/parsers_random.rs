@@ -1,0 +1,177 @@
+//! Seeded random inputs against every parser that reads bytes from disk or
+//! from a sender: no panic on any input, and the invariants that keep data
+//! safe (a folder name never escapes, encodings round-trip, nothing is
+//! lost). The same entry points have cargo-fuzz targets in `fuzz/` for long
+//! runs; these run in every `cargo test`.
+
+mod support;
+use std::path::Path;
+
+use ownmail::store::name::{decode_mutf7, encode_mutf7};
+use ownmail::store::{Flags, Keywords, MailboxName};
+use support::Rng;
+
+const ROUNDS: usize = 20_000;
+
+/// Bytes biased towards the characters each parser cares about.
+fn random_bytes(rng: &mut Rng, alphabet: &[u8], max_len: u64) -> Vec<u8> {
+    let len = rng.below(max_len + 1) as usize;
+    (0..len)
+        .map(|_| {
+            if rng.below(4) == 0 {
+                rng.below(256) as u8
+            } else {
+                alphabet[rng.below(alphabet.len() as u64) as usize]
+            }
+        })
+        .collect()
+}
+
+fn random_unicode(rng: &mut Rng, max_len: u64) -> String {
+    let pool = [
+        'a', 'Z', '&', '-', ',', ' ', '~', 'é', 'ü', '台', '日', '😀', 'Ж', '/', '.', '\u{7f}', '+',
+    ];
+    (0..rng.below(max_len + 1))
+        .map(|_| pool[rng.below(pool.len() as u64) as usize])
+        .collect()
+}
+
+#[test]
+fn modified_utf7_round_trips_and_decoding_is_canonical() {
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS {
+        let s = random_unicode(&mut rng, 12);
+        assert_eq!(
+            decode_mutf7(&encode_mutf7(&s)).as_deref(),
+            Some(s.as_str()),
+            "{s:?}"
+        );
+
+        let raw = random_bytes(&mut rng, b"&-,+AZaz09BTFwU", 16);
+        if let Ok(text) = std::str::from_utf8(&raw)
+            && let Some(decoded) = decode_mutf7(text)
+        {
+            // One spelling per name: whatever decodes re-encodes to itself.
+            assert_eq!(encode_mutf7(&decoded), text, "{text:?} is not canonical");
+        }
+    }
+}
+
+#[test]
+fn no_mailbox_name_leaves_the_maildir() {
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS {
+        let s = random_unicode(&mut rng, 10);
+        if let Ok(name) = MailboxName::new(&s)
+            && let Some(dir) = name.dir_name()
+        {
+            assert!(
+                dir.starts_with('.') && !dir.contains('/') && dir != "." && dir != "..",
+                "{s:?} -> {dir:?}"
+            );
+            assert!(!dir.contains(".."), "{s:?} -> {dir:?}");
+            assert_eq!(MailboxName::from_dir_name(&dir).unwrap(), name);
+        }
+        let raw = random_bytes(&mut rng, b"..&-AC8/Lw,x", 12);
+        if let Ok(dir) = std::str::from_utf8(&raw)
+            && let Ok(name) = MailboxName::from_dir_name(dir)
+        {
+            assert_eq!(
+                name.dir_name().as_deref(),
+                Some(dir),
+                "on-disk names are canonical"
+            );
+        }
+    }
+}
+
+#[test]
+fn header_sections_lose_no_bytes() {
+    use ownmail::message::header::HeaderSection;
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS {
+        let raw = random_bytes(&mut rng, b"ab: \r\n\t-", 200);
+        let mut input: &[u8] = &raw;
+        let mut h = HeaderSection::read(&mut input, None).unwrap();
+        // Nothing is lost or invented: what was consumed, with CRLF folded
+        // to LF, is exactly the section's lines plus the blank line.
+        let consumed = &raw[..raw.len() - input.len()];
+        let mut folded = Vec::with_capacity(consumed.len());
+        for (i, &b) in consumed.iter().enumerate() {
+            if !(b == b'\r' && consumed.get(i + 1) == Some(&b'\n')) {
+                folded.push(b);
+            }
+        }
+        let mut rebuilt = h.bytes.clone();
+        if h.blank_line {
+            rebuilt.push(b'\n');
+        }
+        assert_eq!(rebuilt, folded, "{raw:?}");
+        let _ = h.fields().count();
+        let before = h.bytes.len();
+        h.remove("ab");
+        assert!(h.bytes.len() <= before);
+    }
+}
+
+#[test]
+fn config_parsing_never_panics() {
+    let valid = "hostname: mail.example.org\ndomains: [example.org]\ndata_dir: data\ntls:\n  cert: c.pem\n  key: k.pem\n";
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS / 4 {
+        let mut text = valid.as_bytes().to_vec();
+        for _ in 0..1 + rng.below(6) {
+            let at = rng.below(text.len() as u64 + 1) as usize;
+            match rng.below(3) {
+                0 if at < text.len() => {
+                    text.remove(at);
+                }
+                _ => {
+                    const YAML: &[u8] = b"[]{}:&*!|>-'\" \n\t#a%@";
+                    text.insert(at, YAML[rng.below(YAML.len() as u64) as usize]);
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&text);
+        let _ = ownmail::config::Config::parse(&text, Path::new("/x/ownmail.yaml"));
+    }
+}
+
+#[test]
+fn users_and_keywords_files_never_panic() {
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS {
+        let raw = random_bytes(&mut rng, b"alice:{SHA512-CRYPT}$6$x\n# 0 $Junk", 120);
+        let text = String::from_utf8_lossy(&raw);
+        let users = ownmail::auth::Users::parse(Path::new("/x/passwd"), &text);
+        for e in users.entries() {
+            assert!(ownmail::auth::UserName::new(e.name.as_str()).is_ok());
+        }
+        let _ = users.problems();
+        let kw = Keywords::parse(&text);
+        for (i, name) in kw.iter() {
+            assert!(
+                i < 26 && ownmail::store::flags::is_keyword(name),
+                "{name:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn flags_info_is_canonical_after_one_round() {
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS {
+        let raw = random_bytes(&mut rng, b"DFPRSTabcz,:2", 12);
+        let f = Flags::from_info(&String::from_utf8_lossy(&raw));
+        let info = f.to_string();
+        assert_eq!(Flags::from_info(&info), f);
+        let mut sorted: Vec<char> = info.chars().collect();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted.into_iter().collect::<String>(),
+            info,
+            "the spec's ASCII order"
+        );
+    }
+}
