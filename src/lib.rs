@@ -10,6 +10,8 @@
 //! | [`auth`]    | the users file (Dovecot passwd-file) and password hashes              |
 //! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
+//! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
+//! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
@@ -28,5 +30,6 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod message;
+pub mod net;
 pub mod proto;
 pub mod store;

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_saphyr::{Location, Spanned};
 
 use super::{ConfigError, check_domain};
+pub use crate::net::tls::Fingerprint;
 use crate::store::MailboxName;
 
 /// The largest `max_size`: a message is held in memory while it is fetched,
@@ -140,48 +141,6 @@ pub enum AuthMethod {
 impl AuthMethod {
     fn is_oauth(self) -> bool {
         matches!(self, AuthMethod::Xoauth2 | AuthMethod::Oauthbearer)
-    }
-}
-
-/// A pinned certificate: the SHA-256 of its DER encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint(pub [u8; 32]);
-
-impl Fingerprint {
-    /// `sha256:` then 64 hex digits, colons between pairs allowed.
-    pub fn parse(text: &str) -> Option<Fingerprint> {
-        let hex = text
-            .strip_prefix("sha256:")
-            .or_else(|| text.strip_prefix("SHA256:"))?;
-        let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
-        if digits.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in digits.chunks(2).enumerate() {
-            let s = std::str::from_utf8(pair).ok()?;
-            out[i] = u8::from_str_radix(s, 16).ok()?;
-        }
-        Some(Fingerprint(out))
-    }
-}
-
-impl std::fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("sha256:")?;
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for Fingerprint {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
