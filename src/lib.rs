@@ -29,6 +29,7 @@ pub mod cmd;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod fetch;
 pub mod message;
 pub mod net;
 pub mod proto;
