@@ -4,6 +4,7 @@
 
 mod check_config;
 mod deliver;
+mod fetch;
 mod user;
 
 use anyhow::Context;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Deliver(args) => deliver::run(&cli.global, args),
         Command::User(args) => user::run(&cli.global, args),
         Command::CheckConfig(_) => check_config::run(&cli.global),
+        Command::Fetch(args) => fetch::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
@@ -48,7 +50,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             crate::deliver::DeliverError,
             crate::auth::UsersError,
             UsageError,
-            UnknownUser
+            UnknownUser,
+            crate::fetch::FetchError,
+            crate::fetch::StateError
         );
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return crate::error::io_exit_code(e);

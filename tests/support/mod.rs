@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod fetch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
