@@ -342,6 +342,7 @@ pub async fn run_account(
         }
     };
     if let Some(d) = sink.deliverer() {
+        sink.clean_orphans();
         d.clean_tmp();
     }
     let cx = Context {

@@ -188,6 +188,42 @@ impl Sink {
         }
     }
 
+    /// Removes what killed runs of ours left in the Maildir's `tmp/`: files
+    /// named by ownmail on this host (`<secs>.M<usecs>P<pid>Q<n>.<host>`)
+    /// whose process is gone. A live process's files, and everyone else's,
+    /// are left to the Maildir rule (36 hours).
+    pub fn clean_orphans(&self) -> usize {
+        let Some(deliverer) = self.deliverer() else {
+            return 0;
+        };
+        let tmp = deliverer.folder().path().join("tmp");
+        let host = crate::store::delivery::host();
+        let Ok(entries) = std::fs::read_dir(&tmp) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(pid) = orphan_pid(name, host) else {
+                continue;
+            };
+            if pid == std::process::id() {
+                continue;
+            }
+            // SAFETY: signal 0 only asks whether the process exists.
+            let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(dir = %tmp.display(), "removed {removed} files a killed run left in tmp/");
+        }
+        removed
+    }
+
     /// Whether deliveries are batched (Maildir kinds).
     pub fn deliverer(&self) -> Option<&Deliverer> {
         match self {
@@ -334,6 +370,19 @@ async fn run_mda(command: &str, account: &str, data: &[u8]) -> Result<(), Delive
     }
 }
 
+/// The PID in one of our own tmp/ names on this host, else `None`.
+fn orphan_pid(name: &str, host: &str) -> Option<u32> {
+    let (secs, rest) = name.split_once(".M")?;
+    let (usecs, rest) = rest.split_once('P')?;
+    let (pid, rest) = rest.split_once('Q')?;
+    let (n, file_host) = rest.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(secs) && digits(usecs) && digits(pid) && digits(n)) || file_host != host {
+        return None;
+    }
+    pid.parse().ok().filter(|p| *p > 1)
+}
+
 fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut rest = data;
@@ -360,6 +409,21 @@ fn return_path(data: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_our_own_tmp_names_on_this_host_are_orphan_candidates() {
+        let cases = [
+            ("1700000000.M12P4242Q7.myhost", Some(4242)),
+            ("1700000000.M12P4242Q7.otherhost", None),
+            ("1700000000.M12P4242.myhost", None),
+            ("1700000000.M12P4242Q7.myhost,S=12", None),
+            ("1700000000.M12P1Q7.myhost", None),
+            ("x.M12P4242Q7.myhost", None),
+        ];
+        for (name, pid) in cases {
+            assert_eq!(orphan_pid(name, "myhost"), pid, "{name}");
+        }
+    }
 
     #[test]
     fn line_ends_become_lf_and_lone_crs_stay() {
