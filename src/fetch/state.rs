@@ -47,6 +47,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::store::durable;
@@ -265,9 +266,12 @@ impl State {
                     map.insert(k, e);
                 }),
                 ("P", 7) => {
+                    // The folder is absolute and the name one plain file
+                    // name: a damaged line can never point elsewhere.
                     let dir = decode(fields[0])
-                        .map(|d| PathBuf::from(String::from_utf8_lossy(&d).into_owned()));
-                    let base = decode_str(fields[1]);
+                        .map(|d| PathBuf::from(std::ffi::OsString::from_vec(d)))
+                        .filter(|d| d.is_absolute());
+                    let base = decode_str(fields[1]).filter(|b| is_file_name(b));
                     match (dir, base, record(&fields[2..])) {
                         (Some(dir), Some(base), Some((key, entry))) => {
                             self.pending.insert(
@@ -284,11 +288,13 @@ impl State {
                         _ => None,
                     }
                 }
-                ("D", 1) => decode_str(fields[0]).map(|base| {
-                    if let Some(p) = self.pending.remove(&base) {
-                        self.fetched.insert(p.key, p.entry);
-                    }
-                }),
+                ("D", 1) => decode_str(fields[0])
+                    .filter(|b| is_file_name(b))
+                    .map(|base| {
+                        if let Some(p) = self.pending.remove(&base) {
+                            self.fetched.insert(p.key, p.entry);
+                        }
+                    }),
                 // A pending delivery found not to have happened.
                 ("X", 1) => decode_str(fields[0]).map(|base| {
                     self.pending.remove(&base);
@@ -451,6 +457,12 @@ impl State {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// A name that is one file in one folder: not empty, no `/`, no NUL, not
+/// `.` or `..`, nothing hidden.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
 /// Whether the folder `dir` has a message file whose name starts with
@@ -647,6 +659,14 @@ mod tests {
             ("ownmail-fetch-state 1\nF % x a1 10 %\n", 2),
             ("ownmail-fetch-state 1\nF % 0 a1 10 %zz\n", 2),
             ("ownmail-fetch-state 1\nF % 0 a\x01 10 %\n", 2),
+            // Paths that would reach outside a Maildir folder's tmp/.
+            (
+                "ownmail-fetch-state 1\nP /m ../../etc/passwd % 0 u 1 %\n",
+                2,
+            ),
+            ("ownmail-fetch-state 1\nP /m a%2Fb % 0 u 1 %\n", 2),
+            ("ownmail-fetch-state 1\nP relative/m base % 0 u 1 %\n", 2),
+            ("ownmail-fetch-state 1\nD ..\n", 2),
         ] {
             fs::write(&path, text).unwrap();
             let err = State::open(dir.path(), "isp").unwrap_err();
