@@ -263,6 +263,16 @@ impl Config {
                 })?;
             }
         }
+        for account in &self.fetch.accounts {
+            if let fetch::Credential::PasswordFile(file) = &account.credential {
+                std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
+                    path: path.clone(),
+                    key: "fetch.accounts.password_file",
+                    file: file.clone(),
+                    source,
+                })?;
+            }
+        }
         Ok(())
     }
 

@@ -444,8 +444,8 @@ fn every_login_method_reaches_the_mailbox() {
         let log = server.dovecot.log_text();
         let last = log
             .lines()
-            .filter(|l| l.contains("Login: user=<remote>"))
-            .last()
+            .rev()
+            .find(|l| l.contains("Login: user=<remote>"))
             .unwrap();
         assert!(
             last.contains(&format!("method={logged},")),

@@ -414,13 +414,17 @@ fn resolve_account(
 
     let auth = raw.auth.as_ref().map_or(AuthMethod::Auto, |a| a.value);
     if let Some(a) = &raw.auth {
-        let fits = match (protocol, a.value) {
-            (_, AuthMethod::Auto | AuthMethod::Plain) => true,
-            (_, AuthMethod::Xoauth2 | AuthMethod::Oauthbearer) => true,
-            (Protocol::Pop3, AuthMethod::User | AuthMethod::Apop) => true,
-            (Protocol::Imap, AuthMethod::Login) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (protocol, a.value),
+            (
+                _,
+                AuthMethod::Auto
+                    | AuthMethod::Plain
+                    | AuthMethod::Xoauth2
+                    | AuthMethod::Oauthbearer
+            ) | (Protocol::Pop3, AuthMethod::User | AuthMethod::Apop)
+                | (Protocol::Imap, AuthMethod::Login)
+        );
         if !fits {
             return Err(bad(
                 &a.referenced,
@@ -512,9 +516,7 @@ fn resolve_account(
                     return Err(bad(
                         &s.referenced,
                         "max_size",
-                        format!(
-                            "expected a size such as 50M, 200K or 1G (bytes when bare), from 1 byte to 1G"
-                        ),
+                        "expected a size such as 50M, 200K or 1G (bytes when bare), from 1 byte to 1G".to_owned(),
                     ));
                 }
             }
