@@ -84,26 +84,29 @@ pub fn run(global: &GlobalArgs, args: FetchArgs) -> anyhow::Result<u8> {
                 quiet,
                 json: args.json,
             };
-            tasks.push(tokio::spawn(async move {
-                let report =
-                    crate::fetch::run_account(&config, &account, &options, &observer).await;
-                observer.bar.finish_and_clear();
-                report
-            }));
+            let name = account.name.clone();
+            tasks.push((
+                name,
+                tokio::spawn(async move {
+                    let report =
+                        crate::fetch::run_account(&config, &account, &options, &observer).await;
+                    observer.bar.finish_and_clear();
+                    report
+                }),
+            ));
         }
         let mut reports = Vec::new();
-        for task in tasks {
+        for (name, task) in tasks {
             match task.await {
                 Ok(report) => reports.push(report),
                 // A panic in an account's task: report it as that, not as
                 // a success; its state is safe (nothing is deleted before
                 // it is recorded).
                 Err(e) => {
-                    let mut r = Report::new("?");
-                    r.error = Some(FetchError::Imap {
-                        server: "internal".into(),
-                        message: format!("the run stopped unexpectedly: {e}"),
-                    });
+                    let mut r = Report::new(&name);
+                    r.error = Some(FetchError::Internal(format!(
+                        "the run stopped unexpectedly: {e}"
+                    )));
                     reports.push(r);
                 }
             }

@@ -325,6 +325,7 @@ async fn pass(
     let mut listed: HashSet<String> = HashSet::new();
     let mut result = Ok(());
     for folder in &cx.account.folders {
+        let before = on_server.len();
         match fetch_folder(
             cx,
             state,
@@ -337,9 +338,11 @@ async fn pass(
         )
         .await
         {
-            Ok(()) => {
+            // An empty listing forgets nothing (see pop3.rs).
+            Ok(()) if on_server.len() > before => {
                 listed.insert(folder.clone());
             }
+            Ok(()) => {}
             Err(e) => {
                 result = Err(e);
                 break;

@@ -236,6 +236,10 @@ pub enum FetchError {
     State(#[from] StateError),
     #[error("delivery failed: {0} (the message stays on the server)")]
     Delivery(DeliveryError),
+    #[error(
+        "internal error: {0} (a bug: please report it; nothing was deleted that was not recorded)"
+    )]
+    Internal(String),
     #[error("cannot use {}: {source}", path.display())]
     Local {
         path: std::path::PathBuf,
@@ -259,6 +263,7 @@ impl FetchError {
             }
             FetchError::State(e) => e.exit_code() == sysexits::TEMPFAIL,
             FetchError::Delivery(e) => e.temporary,
+            FetchError::Internal(_) => false,
             FetchError::Local { source, .. } => {
                 crate::error::io_exit_code(source) == sysexits::TEMPFAIL
             }

@@ -255,13 +255,12 @@ async fn session(
     let pipelining = conn.client_capabilities.has("PIPELINING");
 
     let mut flow = Flow::new(cx.sink, state, cx.observer, cx.account.delete_rejected);
-    let mut dele_sent = 0u64;
     let mut dele_ok = 0u64;
     // Fetched on an earlier run whose QUIT never came (or with keep: true
     // then): recorded, so safe to delete now.
     if !keep && !old.is_empty() {
         conn.guard.set_budget(SMALL + 64 * old.len() as u64);
-        dele(&mut conn, &old, pipelining, &mut dele_sent, &mut dele_ok).await?;
+        dele(&mut conn, &old, pipelining, &mut dele_ok).await?;
     }
 
     let mut stop: Option<FetchError> = None;
@@ -360,10 +359,9 @@ async fn session(
                 // Replies are read with the next batch's messages.
                 for n in &numbers {
                     conn.send(Command::Dele(*n))?;
-                    dele_sent += 1;
                 }
             } else {
-                dele(&mut conn, &numbers, false, &mut dele_sent, &mut dele_ok).await?;
+                dele(&mut conn, &numbers, false, &mut dele_ok).await?;
             }
         }
         if stop.is_some() {
@@ -408,15 +406,16 @@ async fn session(
             stop.get_or_insert(e);
         }
     }
-    let _ = dele_sent;
 
-    // Forget what is no longer on the server.
+    // Forget what is no longer on the server. Not on an empty listing: a
+    // server that shows an empty maildrop for a moment (some do, under
+    // maintenance) must not make us forget, then fetch everything again.
     let state = flow.state_mut();
     let gone = state
         .fetched()
         .filter(|(k, _)| !on_server.contains(k))
         .count();
-    if gone > 0 || state.wants_compaction() {
+    if !on_server.is_empty() && (gone > 0 || state.wants_compaction()) {
         state.compact(|k| on_server.contains(k))?;
     }
     match stop {
@@ -438,13 +437,11 @@ async fn dele(
     conn: &mut Conn,
     numbers: &[u32],
     pipelining: bool,
-    sent: &mut u64,
     ok: &mut u64,
 ) -> Result<(), FetchError> {
     for chunk in numbers.chunks(if pipelining { 256 } else { 1 }) {
         for n in chunk {
             conn.send(Command::Dele(*n))?;
-            *sent += 1;
         }
         for _ in chunk {
             match conn.event().await? {
