@@ -236,3 +236,80 @@ fn imap_a_literal_of_gigabytes() {
     let (out, _) = run_fetch(&local);
     assert_clean_temporary_failure(&local, &out, "incoming data too large");
 }
+
+/// An RFC 1939-only server: no CAPA (so no PIPELINING), and it checks that
+/// no command arrives before the reply to the one before.
+fn strict_pop3(s: TcpStream) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let messages: [&[u8]; 3] = [
+        b"Subject: 1\r\n\r\n..dot\r\n",
+        b"Subject: 2\r\n\r\ntwo\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+    ];
+    let mut deleted = Vec::new();
+    w.write_all(b"+OK RFC 1939 only\r\n").unwrap();
+    loop {
+        let l = line(&mut r);
+        if l.is_empty() {
+            return;
+        }
+        // Pipelining would have put the next command in the buffer already.
+        s.set_nonblocking(true).unwrap();
+        let mut peek = [0u8; 1];
+        let early = !r.buffer().is_empty() || s.peek(&mut peek).is_ok_and(|n| n > 0);
+        s.set_nonblocking(false).unwrap();
+        if early {
+            w.write_all(b"-ERR you pipelined without PIPELINING\r\n")
+                .unwrap();
+            return;
+        }
+        let mut words = l.split_whitespace();
+        let reply = match (words.next().unwrap_or(""), words.next()) {
+            ("CAPA", _) => b"-ERR unknown command\r\n".to_vec(),
+            ("USER", _) | ("PASS", _) | ("NOOP", _) => b"+OK\r\n".to_vec(),
+            ("STAT", _) => b"+OK 3 60\r\n".to_vec(),
+            ("UIDL", None) => b"+OK\r\n1 u1\r\n2 u2\r\n3 u3\r\n.\r\n".to_vec(),
+            ("LIST", None) => b"+OK\r\n1 22\r\n2 21\r\n3 23\r\n.\r\n".to_vec(),
+            ("RETR", Some(n)) => {
+                let m = messages[n.parse::<usize>().unwrap() - 1];
+                let mut out = b"+OK\r\n".to_vec();
+                out.extend_from_slice(m);
+                out.extend_from_slice(b".\r\n");
+                out
+            }
+            ("DELE", Some(n)) => {
+                deleted.push(n.to_owned());
+                b"+OK\r\n".to_vec()
+            }
+            ("QUIT", _) => {
+                let text = format!("+OK deleted {}\r\n", deleted.join(","));
+                w.write_all(text.as_bytes()).unwrap();
+                return;
+            }
+            _ => b"-ERR what\r\n".to_vec(),
+        };
+        w.write_all(&reply).unwrap();
+    }
+}
+
+#[test]
+fn pop3_without_capa_or_pipelining_gets_one_command_at_a_time() {
+    let local = setup("pop3", serve(strict_pop3));
+    let (out, _) = run_fetch(&local);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bad: 3 messages fetched (66 B), 3 deleted from the server\n"
+    );
+    let expected: Vec<Vec<u8>> = vec![
+        b"Subject: 1\n\n.dot\n".to_vec(),
+        b"Subject: 2\n\ntwo\n".to_vec(),
+        b"Subject: 3\n\nthree\n".to_vec(),
+    ];
+    assert_same_messages(
+        &stored(&local.maildir("Maildir")),
+        &expected,
+        "strict server",
+    );
+}

@@ -185,8 +185,13 @@ async fn session(
     }
     conn.guard
         .set_budget(SMALL + 2 * PER_LISTING_LINE * (count + 16));
+    // RFC 2449 6.6: only a server that says PIPELINING gets commands
+    // before the replies to the ones before.
+    let pipelining = conn.client_capabilities.has("PIPELINING");
     conn.send(Command::Uidl)?;
-    conn.send(Command::List)?;
+    if pipelining {
+        conn.send(Command::List)?;
+    }
     let uids = match conn.event().await? {
         Event::UidListing(u) => u,
         Event::Err { .. } => {
@@ -196,6 +201,9 @@ async fn session(
         }
         other => return Err(conn.unexpected("UIDL", other)),
     };
+    if !pipelining {
+        conn.send(Command::List)?;
+    }
     let sizes: HashMap<u32, u64> = match conn.event().await? {
         Event::Listing(l) => l.into_iter().collect(),
         Event::Err { reply, .. } => {
@@ -252,7 +260,6 @@ async fn session(
     }
     cx.observer
         .found(wanted.len() as u64, wanted.iter().map(|w| w.2.size).sum());
-    let pipelining = conn.client_capabilities.has("PIPELINING");
 
     let mut flow = Flow::new(cx.sink, state, cx.observer, cx.account.delete_rejected);
     let mut dele_ok = 0u64;
@@ -287,6 +294,9 @@ async fn session(
         let mut queue = batch.into_iter();
         loop {
             if !pipelining && conn.client.pending() == 0 {
+                if stop.is_some() {
+                    break;
+                }
                 match queue.next() {
                     Some((number, uid, entry)) => {
                         conn.send(Command::Retr {
