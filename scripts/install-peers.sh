@@ -20,6 +20,8 @@ peers=(
   "openssl:openssl"
   "npm:npm"
   "strace:strace"
+  "setpriv:util-linux"
+  "script:bsdutils"
   "fetchmail:fetchmail"
   "getmail:getmail6"
 )

@@ -5,10 +5,10 @@
 //! Everything lives in one temporary folder: the configuration, base_dir
 //! (sockets, pid file), state_dir, the log, the passwd-file, the TLS key and
 //! certificate. Nothing is read from /etc/dovecot and nothing is written to
-//! /var or to syslog. The server is stopped by the PID this module started
-//! (its whole process group) when the [`Dovecot`] is dropped, and its log is
-//! printed when that happens during a panic, so a failing test shows what
-//! the server saw.
+//! /var or to syslog. The server is stopped when the [`Dovecot`] is dropped:
+//! SIGTERM to the PID this module started, then SIGKILL to whatever is left
+//! of its process group; its log is printed when that happens during a
+//! panic, so a failing test shows what the server saw.
 //!
 //! ```ignore
 //! let mut setup = dovecot::Setup::new();
@@ -24,7 +24,7 @@
 //! uid"). When the tests run as root, mail is accessed as [`mail_owner`]
 //! (`nobody`): fill a Maildir as that user ([`as_mail_owner`]) or hand it
 //! over afterwards ([`give_to_mail_owner`]). Run as anyone else, Dovecot runs
-//! entirely as that user (no chroot, no privilege changes).
+//! entirely as that user and group (no chroot, no privilege changes).
 //!
 //! # No traffic off this machine
 //!
@@ -320,7 +320,7 @@ impl Setup {
     fn render(&self, ports: Ports, tls: bool) -> String {
         let dir = self.dir.path();
         let d = |sub: &str| dir.join(sub).display().to_string();
-        let (uid, _) = mail_owner();
+        let (uid, gid) = mail_owner();
         let root = is_root();
         // Unique per server, so that process titles tell test servers apart.
         static SERIAL: AtomicU32 = AtomicU32::new(0);
@@ -364,8 +364,9 @@ impl Setup {
             line("default_internal_user = dovecot");
             line("default_login_user = dovenull");
         } else {
-            let me = user_name(uid);
+            let (me, group) = (user_name(uid), group_name(gid));
             line(&format!("default_internal_user = {me}"));
+            line(&format!("default_internal_group = {group}"));
             line(&format!("default_login_user = {me}"));
         }
         if tls {
@@ -577,6 +578,20 @@ fn user_name(uid: u32) -> String {
             "uid {uid} has no name; Dovecot needs one for default_internal_user"
         );
         std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+fn group_name(gid: u32) -> String {
+    // SAFETY: as in mail_owner.
+    unsafe {
+        let gr = libc::getgrgid(gid);
+        assert!(
+            !gr.is_null(),
+            "gid {gid} has no name; Dovecot needs one for default_internal_group"
+        );
+        std::ffi::CStr::from_ptr((*gr).gr_name)
             .to_string_lossy()
             .into_owned()
     }
