@@ -15,8 +15,13 @@ use support::Rng;
 use support::fetch::*;
 
 /// Runs `fetch` and kills it after a random while, until a run ends by
-/// itself; returns how many were killed.
+/// itself; returns how many were killed. The first `EARLY_KILLS` runs are
+/// killed within `EARLY_MS`, well before a whole run could finish on any
+/// machine, so at least that many kills land however fast this one is;
+/// after them the moments spread over `max_ms`.
 fn kill_until_done(local: &Local, rng: &mut Rng, max_ms: u64) -> usize {
+    const EARLY_KILLS: usize = 3;
+    const EARLY_MS: u64 = 150;
     let mut killed = 0;
     for round in 0..200 {
         let mut child = local
@@ -26,7 +31,8 @@ fn kill_until_done(local: &Local, rng: &mut Rng, max_ms: u64) -> usize {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let wait = Duration::from_millis(20 + rng.below(max_ms));
+        let spread = if killed < EARLY_KILLS { EARLY_MS } else { max_ms };
+        let wait = Duration::from_millis(20 + rng.below(spread));
         let deadline = Instant::now() + wait;
         let mut ended = None;
         while Instant::now() < deadline {
