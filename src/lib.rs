@@ -13,6 +13,7 @@
 //! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
+//! | [`tunnel`]  | ssh and TLS tunnels to the mail server, supervised                  |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
@@ -36,3 +37,4 @@ pub mod message;
 pub mod net;
 pub mod proto;
 pub mod store;
+pub mod tunnel;

@@ -53,6 +53,7 @@ pub enum Command {
     User(UserArgs),
     CheckConfig(CheckConfigArgs),
     Fetch(FetchArgs),
+    Tunnel(TunnelArgs),
     /// Write the man pages and shell completions into DIR/man and DIR/completions
     #[command(hide = true)]
     GenerateDocs {
@@ -224,6 +225,199 @@ pub struct FetchArgs {
     /// Print what was done as JSON on standard output (always, even with -q)
     #[arg(long)]
     pub json: bool,
+}
+
+/// Reach your mail server from any network, encrypted (ssh or TLS)
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Reach your own mail server from any network, encrypted: on a hotel or cafe
+network the ISP's SMTP server refuses your laptop, and plain SMTP and IMAP
+passwords travel in the clear. `tunnel ssh` runs OpenSSH to forward local
+ports to the server's SMTP and IMAP, watched and restarted like autossh;
+`tunnel tls` carries a local plaintext port over TLS (stunnel's client mode)
+or wraps a plain local service in TLS (stunnel's server mode).")]
+pub struct TunnelArgs {
+    #[command(subcommand)]
+    pub command: TunnelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunnelCommand {
+    Ssh(TunnelSshArgs),
+    Tls(TunnelTlsArgs),
+    Fingerprint(TunnelFingerprintArgs),
+}
+
+/// Forward local SMTP and IMAP ports to your server through ssh, supervised
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Forward local ports on 127.0.0.1 to your mail server through the system's
+OpenSSH client (`ssh -N -L ...`), so your keys, agent and ~/.ssh/config
+just work. Mail sent through the tunnel reaches the server from its own
+loopback, which ownmail serve-smtp trusts for relay: no SMTP password, and
+no ISP in the way.
+
+The tunnel watches ssh the way autossh does: it starts ssh again when it
+exits (after 1 s, doubling to at most 60 s; back to 1 s after a run of a
+minute), and every --check-interval reads the SMTP `220` and IMAP `* OK`
+greeting through each forward; a forward that fails two checks in a row
+gets ssh restarted. ssh runs with BatchMode=yes (no prompts),
+ExitOnForwardFailure=yes, ServerAliveInterval=15, ServerAliveCountMax=3,
+ConnectTimeout=15 and no ControlMaster; --ssh-option values come first and
+win. Forwards without a known protocol (--forward) are only checked to be
+listening.
+
+When ssh cannot log in (host key unknown or changed, key refused), has a
+bad option, or a local port is taken, the tunnel stops and shows ssh's own
+words; network trouble is retried for ever. Ctrl-C or SIGTERM stops ssh and
+exits 0.
+
+LOCAL is [ADDR:]PORT, ADDR a loopback address (default 127.0.0.1); REMOTE
+is [HOST:]PORT as the server sees it (default 127.0.0.1). `none` turns a
+default forward off.
+
+Mail client settings with the defaults (printed again at start):
+  Outgoing mail (SMTP): server 127.0.0.1, port 2525, connection security:
+    none (the tunnel encrypts it), authentication: none (your server relays
+    mail that reaches it through the tunnel)
+  Incoming mail (IMAP): server 127.0.0.1, port 1143, connection security:
+    none (the tunnel encrypts it), user name and password: your mail
+    account's
+
+Exit codes: 0 stopped by a signal; 64 bad arguments or ssh options;
+69 no ssh, or a local port taken; 77 host key or login refused.",
+    after_help = "\
+Examples:
+  ownmail tunnel ssh alice@mail.example.org
+  ownmail tunnel ssh mail --ssh-option Port=2222 --imap 1143:993
+  ownmail tunnel ssh alice@mail.example.org --imap none --forward 4190:4190
+
+As a user service: examples/ownmail-tunnel-ssh.service
+  systemctl --user enable --now ownmail-tunnel-ssh"
+)]
+pub struct TunnelSshArgs {
+    /// The server: [USER@]HOST, or a Host from ~/.ssh/config
+    #[arg(value_name = "[USER@]HOST")]
+    pub destination: String,
+    /// Forward for SMTP, checked by its 220 greeting (`none`: no SMTP forward)
+    #[arg(long, value_name = "LOCAL:REMOTE", default_value = "2525:25")]
+    pub smtp: String,
+    /// Forward for IMAP, checked by its `* OK` greeting (`none`: no IMAP forward)
+    #[arg(long, value_name = "LOCAL:REMOTE", default_value = "1143:143")]
+    pub imap: String,
+    /// Another forward (repeatable), only checked to be listening
+    #[arg(long, value_name = "LOCAL:REMOTE")]
+    pub forward: Vec<String>,
+    /// An ssh option, passed as `-o OPT` (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/mail
+    #[arg(long, value_name = "OPT", allow_hyphen_values = true)]
+    pub ssh_option: Vec<String>,
+    /// Seconds between health checks of the forwards
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub check_interval: u64,
+    /// Seconds a forward has to show its server's greeting
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub check_timeout: u64,
+}
+
+/// Carry a local plaintext port over TLS to a server, or wrap a local service in TLS
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Client mode (--connect): a local plaintext port (--listen, on loopback)
+whose connections are carried over TLS to HOST:PORT, for mail clients that
+cannot do TLS themselves; or one connection over standard input and output
+(--stdio), for mutt's `tunnel` and mbsync's `Tunnel`. The server's
+certificate is verified against the system's trust store and its name
+checked, or against --ca FILE (a private CA), or pinned with --pin (a
+self-signed certificate: get the fingerprint with `ownmail tunnel
+fingerprint HOST:PORT`, on a network you trust). A certificate that fails
+is refused, with the fingerprint that was seen; nothing is relayed.
+
+Server mode (--accept): TLS connections are accepted on ADDR and carried in
+plaintext to --to (a loopback address), with the certificate and key of the
+configuration's `tls:` section, read again whenever the files change (a
+renewed certificate needs no restart). The service behind sees every
+connection come from 127.0.0.1: never put it in front of a port that trusts
+loopback, such as serve-smtp's relay port, or the world may relay through
+you.
+
+Mail client settings in client mode, e.g. with --listen 127.0.0.1:1143 and
+--connect mail.example.org:993: server 127.0.0.1, port 1143, connection
+security: none (the tunnel encrypts it), user name and password: your mail
+account's. For SMTP (--connect HOST:465), the same with authentication:
+your account's user name and password.
+
+Exit codes: 0 stopped by a signal (or --stdio: the server closed);
+64 bad arguments; 69 cannot listen; 75 server unreachable (--stdio);
+77 certificate refused (--stdio); 78 bad certificate or key files.",
+    after_help = "\
+Examples:
+  ownmail tunnel tls --connect mail.example.org:993 --listen 127.0.0.1:1143
+  ownmail tunnel tls --connect mail.example.org:465 --listen 127.0.0.1:2525 \\
+      --pin sha256:AB:CD:...
+  ownmail tunnel tls --accept 0.0.0.0:993 --to 127.0.0.1:143
+
+mutt (~/.muttrc):
+  set tunnel=\"ownmail tunnel tls --stdio --connect mail.example.org:993\"
+mbsync (~/.mbsyncrc, in the IMAPAccount):
+  Tunnel \"ownmail tunnel tls --stdio --connect mail.example.org:993\""
+)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["connect", "accept"]))]
+pub struct TunnelTlsArgs {
+    /// Client mode: the TLS server to carry connections to
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Option<String>,
+    /// Client mode: the local plaintext address to listen on (loopback only)
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "connect",
+        conflicts_with = "stdio"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Client mode: carry one connection over standard input and output
+    #[arg(long, requires = "connect")]
+    pub stdio: bool,
+    /// Client mode: trust only the CA certificates in FILE (PEM), not the system's
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "connect",
+        conflicts_with = "pin"
+    )]
+    pub ca: Option<PathBuf>,
+    /// Client mode: accept exactly the certificate with this fingerprint
+    #[arg(long, value_name = "sha256:HEX", requires = "connect")]
+    pub pin: Option<String>,
+    /// Server mode: the address to accept TLS connections on
+    #[arg(long, value_name = "ADDR:PORT", requires = "to", conflicts_with_all = ["connect", "listen", "stdio", "ca", "pin"])]
+    pub accept: Option<std::net::SocketAddr>,
+    /// Server mode: the plaintext service to carry them to (loopback only)
+    #[arg(long, value_name = "ADDR:PORT", requires = "accept")]
+    pub to: Option<std::net::SocketAddr>,
+}
+
+/// Print the fingerprint of a TLS server's certificate, to pin with --pin
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Connect to HOST:PORT with TLS (implicit TLS, e.g. IMAP 993, SMTP 465),
+accept whatever certificate comes, and print its SHA-256 fingerprint on
+standard output, as `--pin` and fetch's `tls_fingerprint` take it; its
+subject, issuer and expiry go to standard error. Run it where you trust the
+network (at home, or on the server itself with 127.0.0.1): pinning what an
+attacker showed you would pin the attacker.",
+    after_help = "\
+Examples:
+  ownmail tunnel fingerprint mail.example.org:993
+  ownmail tunnel tls --connect mail.example.org:993 --listen 127.0.0.1:1143 \\
+      --pin \"$(ownmail tunnel fingerprint mail.example.org:993)\""
+)]
+pub struct TunnelFingerprintArgs {
+    /// The server
+    #[arg(value_name = "HOST:PORT")]
+    pub server: String,
 }
 
 #[cfg(test)]

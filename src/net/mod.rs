@@ -10,10 +10,13 @@
 //!   hang or an allocation without end.
 //! - [`tls`]: certificates verified against the system store, or pinned by
 //!   fingerprint; never silently unverified.
+//! - [`tls_server`]: our servers' certificate and key, reloaded when the
+//!   files change.
 //!
 //! This module speaks no mail protocol.
 
 pub mod tls;
+pub mod tls_server;
 
 use std::io;
 use std::pin::Pin;

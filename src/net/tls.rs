@@ -132,16 +132,7 @@ pub async fn handshake(
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(&host, tcp)).await {
         Err(_) => return Err(TlsError::Timeout { host }),
         Ok(Err(e)) => {
-            let reason = e.to_string();
-            // OpenSSL says why in words only.
-            return Err(if reason.contains("certificate verify failed") {
-                TlsError::Untrusted {
-                    host,
-                    reason: verify_reason(&reason),
-                }
-            } else {
-                TlsError::Handshake { host, reason }
-            });
+            return Err(handshake_error(host, &e));
         }
         Ok(Ok(tls)) => tls,
     };
@@ -163,6 +154,175 @@ pub async fn handshake(
 pub fn peer_fingerprint(tls: &TlsStream<TcpStream>) -> Option<Fingerprint> {
     let cert = tls.get_ref().peer_certificate().ok()??;
     Some(Fingerprint::of_der(&cert.to_der().ok()?))
+}
+
+/// A failed client handshake, told apart: an untrusted certificate is not
+/// the network's fault.
+fn handshake_error(host: String, e: &native_tls::Error) -> TlsError {
+    let reason = e.to_string();
+    // OpenSSL says why in words only.
+    if reason.contains("certificate verify failed") {
+        TlsError::Untrusted {
+            host,
+            reason: verify_reason(&reason),
+        }
+    } else {
+        TlsError::Handshake { host, reason }
+    }
+}
+
+/// Whom a [`Connector`] trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's trust store, and the name checked.
+    System,
+    /// Only the CA certificates in this PEM text (one or more), and the
+    /// name checked: for a private CA.
+    Ca(Vec<u8>),
+    /// Exactly the certificate with this fingerprint, whoever signed it.
+    Pin(Fingerprint),
+}
+
+/// A client TLS setup built once and used for every connection (the trust
+/// store is read once, not per connection), for one server.
+#[derive(Clone)]
+pub struct Connector {
+    host: String,
+    pin: Option<Fingerprint>,
+    inner: tokio_native_tls::TlsConnector,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("host", &self.host)
+            .field("pin", &self.pin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// A connector for the server `host` (a name or a literal address: the
+    /// certificate must carry it, unless pinned).
+    pub fn new(host: &str, trust: &Trust) -> Result<Connector, TlsError> {
+        let mut builder = native_tls::TlsConnector::builder();
+        builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+        let mut pin = None;
+        match trust {
+            Trust::System => {}
+            Trust::Ca(pem) => {
+                let certs = native_tls::Certificate::stack_from_pem(pem).map_err(|e| {
+                    TlsError::Setup(format!("cannot read the CA certificates: {e}"))
+                })?;
+                if certs.is_empty() {
+                    return Err(TlsError::Setup(
+                        "the CA file holds no PEM certificate".to_owned(),
+                    ));
+                }
+                builder.disable_built_in_roots(true);
+                for cert in certs {
+                    builder.add_root_certificate(cert);
+                }
+            }
+            Trust::Pin(fp) => {
+                // As in [`handshake`]: the pin replaces the store and the
+                // name; it is checked before a byte is relayed.
+                builder
+                    .danger_accept_invalid_certs(true)
+                    .danger_accept_invalid_hostnames(true);
+                pin = Some(*fp);
+            }
+        }
+        let inner = builder
+            .build()
+            .map_err(|e| TlsError::Setup(e.to_string()))?;
+        Ok(Connector {
+            host: host.to_owned(),
+            pin,
+            inner: tokio_native_tls::TlsConnector::from(inner),
+        })
+    }
+
+    /// The server's name, as the certificate must carry it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Runs the handshake on `tcp` and checks the certificate (or the pin).
+    pub async fn connect(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, TlsError> {
+        let host = self.host.clone();
+        let tls =
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.inner.connect(&host, tcp)).await {
+                Err(_) => return Err(TlsError::Timeout { host }),
+                Ok(Err(e)) => return Err(handshake_error(host, &e)),
+                Ok(Ok(tls)) => tls,
+            };
+        if let Some(expected) = self.pin {
+            let got = peer_fingerprint(&tls)
+                .ok_or_else(|| TlsError::NoCertificate { host: host.clone() })?;
+            if got != expected {
+                return Err(TlsError::Mismatch {
+                    host,
+                    expected,
+                    got,
+                });
+            }
+        }
+        Ok(tls)
+    }
+}
+
+/// What a server's certificate says about itself, for a person deciding
+/// whether to pin it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    pub fingerprint: Fingerprint,
+    pub subject: String,
+    pub issuer: String,
+    pub not_after: String,
+}
+
+/// Runs a TLS handshake with `host` on `tcp`, accepts whatever certificate
+/// comes, and describes it. Nothing is sent after the handshake.
+pub async fn inspect(host: &str, tcp: TcpStream) -> Result<CertificateInfo, TlsError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    builder
+        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true);
+    let connector = builder
+        .build()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let connector = tokio_native_tls::TlsConnector::from(connector);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(host, tcp)).await {
+        Err(_) => return Err(TlsError::Timeout { host: host.into() }),
+        Ok(Err(e)) => return Err(handshake_error(host.into(), &e)),
+        Ok(Ok(tls)) => tls,
+    };
+    let der = tls
+        .get_ref()
+        .peer_certificate()
+        .ok()
+        .flatten()
+        .and_then(|c| c.to_der().ok())
+        .ok_or_else(|| TlsError::NoCertificate { host: host.into() })?;
+    let x509 = openssl::x509::X509::from_der(&der).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let name = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                let key = e.object().nid().short_name().unwrap_or("?");
+                let value = e.data().to_string().unwrap_or_else(|_| "?".into());
+                format!("{key}={value}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(CertificateInfo {
+        fingerprint: Fingerprint::of_der(&der),
+        subject: name(x509.subject_name()),
+        issuer: name(x509.issuer_name()),
+        not_after: x509.not_after().to_string(),
+    })
 }
 
 /// OpenSSL's "error:...:certificate verify failed:...: (self-signed

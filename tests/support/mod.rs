@@ -4,6 +4,9 @@
 
 pub mod dovecot;
 pub mod fetch;
+pub mod smtp_sink;
+pub mod sshd;
+pub mod tunnel;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
