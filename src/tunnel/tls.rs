@@ -39,10 +39,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A `HOST:PORT` (IPv6 in brackets), split.
 pub fn parse_host_port(text: &str) -> Option<(String, u16)> {
     let (host, port) = text.rsplit_once(':')?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => inner,
+        // An IPv6 address without brackets: where does the port start?
+        None if host.contains(':') => return None,
+        None => host,
+    };
     let port = port.parse::<u16>().ok().filter(|p| *p != 0)?;
     if host.is_empty() || host.contains(['[', ']', '/', ' ']) || host.starts_with('-') {
         return None;
