@@ -31,6 +31,9 @@ _ownmail() {
             ownmail,help)
                 cmd="ownmail__subcmd__help"
                 ;;
+            ownmail,tunnel)
+                cmd="ownmail__subcmd__tunnel"
+                ;;
             ownmail,user)
                 cmd="ownmail__subcmd__user"
                 ;;
@@ -49,8 +52,20 @@ _ownmail() {
             ownmail__subcmd__help,help)
                 cmd="ownmail__subcmd__help__subcmd__help"
                 ;;
+            ownmail__subcmd__help,tunnel)
+                cmd="ownmail__subcmd__help__subcmd__tunnel"
+                ;;
             ownmail__subcmd__help,user)
                 cmd="ownmail__subcmd__help__subcmd__user"
+                ;;
+            ownmail__subcmd__help__subcmd__tunnel,fingerprint)
+                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint"
+                ;;
+            ownmail__subcmd__help__subcmd__tunnel,ssh)
+                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh"
+                ;;
+            ownmail__subcmd__help__subcmd__tunnel,tls)
+                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__tls"
                 ;;
             ownmail__subcmd__help__subcmd__user,add)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__add"
@@ -63,6 +78,30 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help__subcmd__user,passwd)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            ownmail__subcmd__tunnel,fingerprint)
+                cmd="ownmail__subcmd__tunnel__subcmd__fingerprint"
+                ;;
+            ownmail__subcmd__tunnel,help)
+                cmd="ownmail__subcmd__tunnel__subcmd__help"
+                ;;
+            ownmail__subcmd__tunnel,ssh)
+                cmd="ownmail__subcmd__tunnel__subcmd__ssh"
+                ;;
+            ownmail__subcmd__tunnel,tls)
+                cmd="ownmail__subcmd__tunnel__subcmd__tls"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,fingerprint)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,help)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__help"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,ssh)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,tls)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__tls"
                 ;;
             ownmail__subcmd__user,add)
                 cmd="ownmail__subcmd__user__subcmd__add"
@@ -101,7 +140,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch generate-docs help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch tunnel generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -263,7 +302,7 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
-            opts="deliver user check-config fetch generate-docs help"
+            opts="deliver user check-config fetch tunnel generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +385,62 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ownmail__subcmd__help__subcmd__tunnel)
+            opts="ssh tls fingerprint"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__tunnel__subcmd__tls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ownmail__subcmd__help__subcmd__user)
             opts="add passwd del list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -409,6 +504,212 @@ _ownmail() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version ssh tls fingerprint help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__fingerprint)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help)
+            opts="ssh tls fingerprint help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__tls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__ssh)
+            opts="-c -v -q -h -V --smtp --imap --forward --ssh-option --check-interval --check-timeout --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --smtp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --imap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-option)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__tls)
+            opts="-c -v -q -h -V --connect --listen --stdio --ca --pin --accept --to --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --accept)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -33,6 +33,7 @@ complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "deliver" -d 'Delive
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "check-config" -d 'Check the configuration and print it resolved'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
+complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "tunnel" -d 'Reach your mail server from any network, encrypted (ssh or TLS)'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand deliver" -s u -l user -d 'Deliver to this user\'s Maildir (<data_dir>/mail/NAME, from the configuration)' -r
@@ -100,18 +101,63 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s v -l verbose -
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -f -a "ssh" -d 'Forward local SMTP and IMAP ports to your server through ssh, supervised'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -f -a "tls" -d 'Carry a local plaintext port over TLS to a server, or wrap a local service in TLS'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -f -a "fingerprint" -d 'Print the fingerprint of a TLS server\'s certificate, to pin with --pin'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -l smtp -d 'Forward for SMTP, checked by its 220 greeting (`none`: no SMTP forward)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -l imap -d 'Forward for IMAP, checked by its `* OK` greeting (`none`: no IMAP forward)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -l forward -d 'Another forward (repeatable), only checked to be listening' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -l ssh-option -d 'An ssh option, passed as `-o OPT` (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/mail' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -l check-interval -d 'Seconds between health checks of the forwards' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -l check-timeout -d 'Seconds a forward has to show its server\'s greeting' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from ssh" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l connect -d 'Client mode: the TLS server to carry connections to' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l listen -d 'Client mode: the local plaintext address to listen on (loopback only)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l ca -d 'Client mode: trust only the CA certificates in FILE (PEM), not the system\'s' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l pin -d 'Client mode: accept exactly the certificate with this fingerprint' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l accept -d 'Server mode: the address to accept TLS connections on' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l to -d 'Server mode: the plaintext service to carry them to (loopback only)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -l stdio -d 'Client mode: carry one connection over standard input and output'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from tls" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from fingerprint" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from fingerprint" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from fingerprint" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from fingerprint" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from fingerprint" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from help" -f -a "ssh" -d 'Forward local SMTP and IMAP ports to your server through ssh, supervised'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from help" -f -a "tls" -d 'Carry a local plaintext port over TLS to a server, or wrap a local service in TLS'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from help" -f -a "fingerprint" -d 'Print the fingerprint of a TLS server\'s certificate, to pin with --pin'
+complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s V -l version -d 'Print version'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch generate-docs help" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "tunnel" -d 'Reach your mail server from any network, encrypted (ssh or TLS)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user and create their Maildir (INBOX, Drafts, Sent, Junk, Trash, Archive)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Change a user\'s password'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Delete a user (their mail is kept unless --purge)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List the users, and any whose line cannot be used'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "ssh" -d 'Forward local SMTP and IMAP ports to your server through ssh, supervised'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "tls" -d 'Carry a local plaintext port over TLS to a server, or wrap a local service in TLS'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "fingerprint" -d 'Print the fingerprint of a TLS server\'s certificate, to pin with --pin'

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the programs the tests talk to: the real
 # peers nobody here wrote (Dovecot, maildrop, procmail, mb2md; fetchmail and
-# getmail6 for benches/fetch.sh), plus what the tests need to drive them
-# (python3, openssl, npm for the corpus).
+# getmail6 for benches/fetch.sh; OpenSSH's server and client, Postfix's
+# smtp-sink and swaks for the tunnel; stunnel4 for benches/tunnel.sh), plus
+# what the tests need to drive them (python3, openssl, npm for the corpus).
 # Does nothing when everything is there already. Needs root (or sudo).
 set -euo pipefail
 
@@ -24,6 +25,12 @@ peers=(
   "script:bsdutils"
   "fetchmail:fetchmail"
   "getmail:getmail6"
+  "/usr/sbin/sshd:openssh-server"
+  "ssh:openssh-client"
+  "ssh-keygen:openssh-client"
+  "/usr/sbin/smtp-sink:postfix"
+  "swaks:swaks"
+  "stunnel4:stunnel4"
 )
 
 missing=()
@@ -39,6 +46,26 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# Postfix asks what kind of mail server to be; the tests use only its
+# smtp-sink binary, so: none (no main.cf, nothing to start).
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+fi
 # Debian starts services on install; the tests start their own on loopback
 # high ports, so a system Dovecot is neither needed nor in the way.
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# But a system sshd or Postfix would listen on every address of this machine
+# (port 22, port 25): stop them and keep them from starting at boot. The
+# tests' own sshd and smtp-sink run on loopback only.
+for pkg in openssh-server:ssh postfix:postfix; do
+  if [[ " ${missing[*]} " == *" ${pkg%%:*} "* ]]; then
+    service=${pkg#*:}
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+    else
+      $sudo service "$service" stop >/dev/null 2>&1 || true
+      $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
+    fi
+    if [ "$service" = postfix ]; then $sudo postfix stop >/dev/null 2>&1 || true; fi
+  fi
+done

@@ -290,7 +290,7 @@ Exit codes: 0 stopped by a signal; 64 bad arguments or ssh options;
     after_help = "\
 Examples:
   ownmail tunnel ssh alice@mail.example.org
-  ownmail tunnel ssh mail --ssh-option Port=2222 --imap 1143:993
+  ownmail tunnel ssh mail --ssh-option Port=2222 --smtp 10025:25
   ownmail tunnel ssh alice@mail.example.org --imap none --forward 4190:4190
 
 As a user service: examples/ownmail-tunnel-ssh.service

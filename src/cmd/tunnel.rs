@@ -132,7 +132,9 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
                     .unwrap_or_else(|| "the configuration".into())
             ))
         })?;
-        let identity = Arc::new(ServerIdentity::load(&tls.cert, &tls.key)?);
+        let identity = Arc::new(
+            ServerIdentity::load(&tls.cert, &tls.key).map_err(crate::tunnel::TunnelError::from)?,
+        );
         let rt = runtime()?;
         rt.block_on(async {
             let listener = ttls::listen(accept).await?;
