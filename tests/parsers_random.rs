@@ -175,3 +175,66 @@ fn flags_info_is_canonical_after_one_round() {
         );
     }
 }
+
+/// `tunnel`'s inputs (as fuzz/fuzz_targets/tunnel_input.rs): greetings from
+/// the network, forward and HOST:PORT specifications. A forward always
+/// listens on loopback and its ssh spelling reads back as itself.
+#[test]
+fn tunnel_forwards_stay_on_loopback_and_round_trip() {
+    use ownmail::tunnel::forward::{Forward, Service};
+    let mut rng = Rng::from_time();
+    let mut parsed = 0;
+    for _ in 0..ROUNDS {
+        // Half the time a well-formed spec with one byte changed.
+        let raw = if rng.below(2) == 0 {
+            let parts = [
+                "127.0.0.1",
+                "[::1]",
+                "localhost",
+                "10.0.0.1",
+                "mail.lan",
+                "[::]",
+            ];
+            let pick = |rng: &mut Rng| parts[rng.below(parts.len() as u64) as usize];
+            let port = |rng: &mut Rng| (rng.below(70_000)).to_string();
+            let mut spec = match rng.below(3) {
+                0 => format!("{}:{}", port(&mut rng), port(&mut rng)),
+                1 => format!("{}:{}:{}", pick(&mut rng), port(&mut rng), port(&mut rng)),
+                _ => format!(
+                    "{}:{}:{}:{}",
+                    pick(&mut rng),
+                    port(&mut rng),
+                    pick(&mut rng),
+                    port(&mut rng)
+                ),
+            }
+            .into_bytes();
+            if rng.below(2) == 0 {
+                let at = rng.below(spec.len() as u64) as usize;
+                spec[at] = b"0:[]x.-"[rng.below(7) as usize];
+            }
+            spec
+        } else {
+            random_bytes(&mut rng, b"0123456789:.[]127loca:hst-x", 30)
+        };
+        for service in [Service::Smtp, Service::Imap] {
+            let _ = service.greeting_ok(&raw);
+        }
+        let text = String::from_utf8_lossy(&raw);
+        let _ = ownmail::tunnel::tls::parse_host_port(&text);
+        if let Ok(f) = Forward::parse(Service::Smtp, &text) {
+            parsed += 1;
+            assert!(f.local.ip().is_loopback(), "{text:?}");
+            assert_eq!(
+                Forward::parse(Service::Smtp, &f.ssh_spec()).unwrap(),
+                f,
+                "{text:?}"
+            );
+        }
+    }
+    // The generator must reach the accepting paths, or this tests nothing.
+    assert!(
+        parsed > ROUNDS / 20,
+        "only {parsed} random inputs parsed as a forward"
+    );
+}
