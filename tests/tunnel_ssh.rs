@@ -188,6 +188,37 @@ fn a_frozen_ssh_is_restarted_by_the_health_check_and_ctrl_c_stops_it() {
     assert!(!alive(second));
 }
 
+#[test]
+fn a_mail_server_that_goes_away_is_reported_with_ssh_own_words() {
+    let sink = SmtpSink::start();
+    let sshd = Sshd::start();
+    let smtp_local = free_port();
+    let mut tunnel = Tunnel::ssh(
+        &sshd,
+        &[
+            "--imap",
+            "none",
+            "--smtp",
+            &format!("{smtp_local}:{}", sink.port()),
+        ],
+    );
+    tunnel.wait_greeting(smtp_local, "220 ", UP);
+    tunnel.wait_said("ownmail tunnel: up: connected", 1, UP);
+    let first = tunnel.ssh_pid(Duration::ZERO);
+    drop(sink);
+    // Two failed checks (1 s apart), then ssh is restarted, and what ssh
+    // said about the forward is shown.
+    tunnel.wait_said("restarting ssh", 1, Duration::from_secs(15));
+    let said = tunnel.stderr();
+    assert!(
+        said.contains("did not answer (the connection was closed without a greeting): restarting ssh; ssh said: ")
+            && said.contains("open failed: connect failed: Connection refused"),
+        "{said}"
+    );
+    assert!(!alive(first));
+    assert_eq!(tunnel.stop(libc::SIGTERM).code(), Some(0));
+}
+
 /// Runs a tunnel that must fail at once; its exit code and standard error.
 fn failing(tunnel: &mut Tunnel) -> (Option<i32>, String) {
     let status = tunnel.wait(Duration::from_secs(30));

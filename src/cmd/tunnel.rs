@@ -36,15 +36,22 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn stop_signal() {
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
+/// installed now, so a signal that comes before the future is first polled
+/// is not lost (nor does it kill us with ssh left running).
+fn stop_signal(
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
-    tokio::select! {
-        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match int.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-    }
+    let _context = rt.enter();
+    let mut term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 fn run_ssh(global: &GlobalArgs, a: TunnelSshArgs) -> anyhow::Result<u8> {
@@ -72,7 +79,8 @@ fn run_ssh(global: &GlobalArgs, a: TunnelSshArgs) -> anyhow::Result<u8> {
     }
     let destination = opts.destination.clone();
     let rt = runtime()?;
-    rt.block_on(ssh::supervise(&opts, stop_signal(), |event| {
+    let stop = stop_signal(&rt)?;
+    rt.block_on(ssh::supervise(&opts, stop, |event| {
         say(quiet, &destination, event)
     }))?;
     Ok(sysexits::OK)
@@ -99,12 +107,20 @@ fn say(quiet: bool, destination: &str, event: Event) {
             };
             format!("ssh to {destination} ended ({status}); {words}")
         }
-        Event::Unhealthy { forward, reason } => {
-            format!("the {forward} did not answer ({reason}): restarting ssh")
+        Event::Unhealthy {
+            forward,
+            reason,
+            words,
+        } => {
+            format!(
+                "the {forward} did not answer ({reason}): restarting ssh{}",
+                said(&words)
+            )
         }
-        Event::StartTimedOut => format!(
-            "ssh to {destination} did not bring the forwards up in {} s: restarting it",
-            ssh::START_TIMEOUT.as_secs()
+        Event::StartTimedOut { words } => format!(
+            "ssh to {destination} did not bring the forwards up in {} s: restarting it{}",
+            ssh::START_TIMEOUT.as_secs(),
+            said(&words)
         ),
         Event::Restarting { delay } => format!("starting ssh again in {} s", delay.as_secs()),
         Event::Stopped => {
@@ -114,6 +130,14 @@ fn say(quiet: bool, destination: &str, event: Event) {
     };
     if !quiet {
         eprintln!("ownmail tunnel: {line}");
+    }
+}
+
+/// "; ssh said: ..." when it said anything.
+fn said(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        w => format!("; ssh said: {}", w.join(" / ")),
     }
 }
 
@@ -136,6 +160,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
             ServerIdentity::load(&tls.cert, &tls.key).map_err(crate::tunnel::TunnelError::from)?,
         );
         let rt = runtime()?;
+        let stop = stop_signal(&rt)?;
         rt.block_on(async {
             let listener = ttls::listen(accept).await?;
             if global.quiet == 0 {
@@ -144,7 +169,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
                     listener.local_addr().unwrap_or(accept)
                 );
             }
-            ttls::run_server(listener, identity, to, stop_signal()).await
+            ttls::run_server(listener, identity, to, stop).await
         })?;
         return Ok(sysexits::OK);
     }
@@ -183,6 +208,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
         return Err(UsageError("client mode needs --listen ADDR:PORT or --stdio".into()).into());
     };
     ttls::require_loopback(listen, "--listen")?;
+    let stop = stop_signal(&rt)?;
     rt.block_on(async {
         let listener = ttls::listen(listen).await?;
         if global.quiet == 0 {
@@ -195,7 +221,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
                 local.port()
             );
         }
-        ttls::run_client(listener, remote, stop_signal()).await
+        ttls::run_client(listener, remote, stop).await
     })?;
     Ok(sysexits::OK)
 }

@@ -176,9 +176,15 @@ pub enum Event {
     /// ssh exited on its own; `words` is the end of its standard error.
     Exited { status: String, words: Vec<String> },
     /// A forward failed two checks in a row; ssh is stopped and restarted.
-    Unhealthy { forward: String, reason: String },
-    /// The forwards did not come up in [`START_TIMEOUT`].
-    StartTimedOut,
+    /// `words`: what ssh said meanwhile (e.g. "open failed: connect
+    /// failed: Connection refused" when the mail server is down).
+    Unhealthy {
+        forward: String,
+        reason: String,
+        words: Vec<String>,
+    },
+    /// The forwards did not come up in [`START_TIMEOUT`]; what ssh said.
+    StartTimedOut { words: Vec<String> },
     /// The next start, after this delay.
     Restarting { delay: Duration },
     /// ssh was stopped because we were asked to stop.
@@ -299,11 +305,17 @@ where
             Outcome::Unhealthy { forward, reason } => {
                 // A hung ssh has nothing to finish: no grace.
                 terminate(&mut child, Duration::ZERO).await;
-                on(Event::Unhealthy { forward, reason });
+                on(Event::Unhealthy {
+                    forward,
+                    reason,
+                    words: words.take(),
+                });
             }
             Outcome::StartTimedOut => {
                 terminate(&mut child, Duration::ZERO).await;
-                on(Event::StartTimedOut);
+                on(Event::StartTimedOut {
+                    words: words.take(),
+                });
             }
         }
         let delay = backoff.delay(started.elapsed());
