@@ -398,3 +398,48 @@ fn plaintext_never_leaves_loopback_and_server_mode_needs_a_certificate() {
         assert!(err.contains(why), "{args:?}: {err}");
     }
 }
+
+/// Client mode keeps the last TLS session and resumes it (RFC 8446 2.2):
+/// after the first, connections skip the certificate exchange, whether the
+/// certificate was pinned or verified.
+#[tokio::test]
+async fn client_connections_after_the_first_resume_the_session() {
+    use ownmail::net::tls::{Connector, Fingerprint, Trust};
+    use ownmail::net::tls_server::ServerIdentity;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dovecot::make_certificate(dir.path());
+    let identity = ServerIdentity::load(&cert, &dir.path().join("key.pem")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = identity.acceptor();
+            tokio::spawn(async move {
+                let mut tls = acceptor.accept(tcp).await.unwrap();
+                tls.write_all(b"220 ready\r\n").await.unwrap();
+                let mut rest = Vec::new();
+                let _ = tls.read_to_end(&mut rest).await;
+            });
+        }
+    });
+    let fp = Fingerprint::parse(&openssl_fingerprint(&cert)).unwrap();
+    for trust in [Trust::Pin(fp), Trust::Ca(std::fs::read(&cert).unwrap())] {
+        let connector = Connector::new("127.0.0.1", &trust).unwrap();
+        let mut reused = Vec::new();
+        for _ in 0..3 {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector.connect(tcp).await.unwrap();
+            let mut greeting = [0u8; 11];
+            // Reading also takes in the session tickets (TLS 1.3 sends them
+            // after the handshake).
+            tls.read_exact(&mut greeting).await.unwrap();
+            assert_eq!(&greeting, b"220 ready\r\n");
+            reused.push(tls.ssl().session_reused());
+            tls.shutdown().await.unwrap();
+        }
+        assert_eq!(reused, [false, true, true], "{trust:?}");
+    }
+}

@@ -6,6 +6,7 @@
 //!
 //! TLS 1.2 is the oldest version we speak (RFC 8996 retired 1.0 and 1.1).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -183,13 +184,20 @@ pub enum Trust {
     Pin(Fingerprint),
 }
 
-/// A client TLS setup built once and used for every connection (the trust
-/// store is read once, not per connection), for one server.
+/// A client TLS setup built once and used for every connection, for one
+/// server: the trust store is read once, and the last TLS session is kept
+/// and offered again (RFC 8446 2.2: resumption), so a tunnel's connections
+/// after the first skip the certificate exchange and its signatures.
+///
+/// Built on OpenSSL directly (native-tls cannot resume sessions). A resumed
+/// session still carries the certificate it was made with, so the pin is
+/// checked on every connection, resumed or not.
 #[derive(Clone)]
 pub struct Connector {
     host: String,
     pin: Option<Fingerprint>,
-    inner: tokio_native_tls::TlsConnector,
+    ctx: openssl::ssl::SslConnector,
+    session: Arc<Mutex<Option<openssl::ssl::SslSession>>>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -205,13 +213,19 @@ impl Connector {
     /// A connector for the server `host` (a name or a literal address: the
     /// certificate must carry it, unless pinned).
     pub fn new(host: &str, trust: &Trust) -> Result<Connector, TlsError> {
-        let mut builder = native_tls::TlsConnector::builder();
-        builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
+        use openssl::ssl::{
+            SslConnector, SslMethod, SslSessionCacheMode, SslVerifyMode, SslVersion,
+        };
+        let setup = |e: openssl::error::ErrorStack| TlsError::Setup(e.to_string());
+        // Verifies the peer against the default paths (system store).
+        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+        b.set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(setup)?;
         let mut pin = None;
         match trust {
             Trust::System => {}
             Trust::Ca(pem) => {
-                let certs = native_tls::Certificate::stack_from_pem(pem).map_err(|e| {
+                let certs = openssl::x509::X509::stack_from_pem(pem).map_err(|e| {
                     TlsError::Setup(format!("cannot read the CA certificates: {e}"))
                 })?;
                 if certs.is_empty() {
@@ -219,27 +233,30 @@ impl Connector {
                         "the CA file holds no PEM certificate".to_owned(),
                     ));
                 }
-                builder.disable_built_in_roots(true);
+                let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(setup)?;
                 for cert in certs {
-                    builder.add_root_certificate(cert);
+                    store.add_cert(cert).map_err(setup)?;
                 }
+                b.set_cert_store(store.build());
             }
             Trust::Pin(fp) => {
                 // As in [`handshake`]: the pin replaces the store and the
                 // name; it is checked before a byte is relayed.
-                builder
-                    .danger_accept_invalid_certs(true)
-                    .danger_accept_invalid_hostnames(true);
+                b.set_verify(SslVerifyMode::NONE);
                 pin = Some(*fp);
             }
         }
-        let inner = builder
-            .build()
-            .map_err(|e| TlsError::Setup(e.to_string()))?;
+        let session = Arc::new(Mutex::new(None));
+        let keep = Arc::clone(&session);
+        b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+        b.set_new_session_callback(move |_, s| {
+            *keep.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+        });
         Ok(Connector {
             host: host.to_owned(),
             pin,
-            inner: tokio_native_tls::TlsConnector::from(inner),
+            ctx: b.build(),
+            session,
         })
     }
 
@@ -249,18 +266,58 @@ impl Connector {
     }
 
     /// Runs the handshake on `tcp` and checks the certificate (or the pin).
-    pub async fn connect(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, TlsError> {
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<tokio_openssl::SslStream<TcpStream>, TlsError> {
         let host = self.host.clone();
-        let tls =
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.inner.connect(&host, tcp)).await {
-                Err(_) => return Err(TlsError::Timeout { host }),
-                Ok(Err(e)) => return Err(handshake_error(host, &e)),
-                Ok(Ok(tls)) => tls,
-            };
+        let setup = |e: openssl::error::ErrorStack| TlsError::Setup(e.to_string());
+        let mut config = self.ctx.configure().map_err(setup)?;
+        if self.pin.is_some() {
+            config.set_verify_hostname(false);
+        }
+        // SNI is sent for a name, not for a literal address (RFC 6066 3).
+        let mut ssl = config.into_ssl(&host).map_err(setup)?;
+        let cached = self
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(session) = cached {
+            // SAFETY: the session came from this connector's own context
+            // (the new-session callback above), as set_session requires.
+            unsafe { ssl.set_session(&session) }.map_err(setup)?;
+        }
+        let mut tls = tokio_openssl::SslStream::new(ssl, tcp).map_err(setup)?;
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, std::pin::Pin::new(&mut tls).connect()).await
+        {
+            Err(_) => return Err(TlsError::Timeout { host }),
+            Ok(Err(e)) => {
+                let verify = tls.ssl().verify_result();
+                return Err(if verify != openssl::x509::X509VerifyResult::OK {
+                    TlsError::Untrusted {
+                        host,
+                        reason: verify.error_string().to_owned(),
+                    }
+                } else {
+                    TlsError::Handshake {
+                        host,
+                        reason: e.to_string(),
+                    }
+                });
+            }
+            Ok(Ok(())) => {}
+        }
         if let Some(expected) = self.pin {
-            let got = peer_fingerprint(&tls)
+            let got = tls
+                .ssl()
+                .peer_certificate()
+                .and_then(|c| c.to_der().ok())
+                .map(|der| Fingerprint::of_der(&der))
                 .ok_or_else(|| TlsError::NoCertificate { host: host.clone() })?;
             if got != expected {
+                // Never offer that server's session again.
+                *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 return Err(TlsError::Mismatch {
                     host,
                     expected,

@@ -65,7 +65,7 @@ pub struct Remote {
 
 impl Remote {
     /// TCP to the server, then the TLS handshake with its checks.
-    pub async fn connect(&self) -> Result<tokio_native_tls::TlsStream<TcpStream>, TunnelError> {
+    pub async fn connect(&self) -> Result<tokio_openssl::SslStream<TcpStream>, TunnelError> {
         let server = display_host_port(&self.host, self.port);
         let tcp = match tokio::time::timeout(
             CONNECT_TIMEOUT,
