@@ -116,8 +116,10 @@ impl UidList {
         match version {
             "3" => {
                 for f in fields {
-                    let (key, value) = f.split_at(f.len().min(1));
-                    match key {
+                    let mut chars = f.chars();
+                    let key = chars.next();
+                    let value = chars.as_str();
+                    match key.map(String::from).as_deref().unwrap_or("") {
                         "V" => v = value.parse::<u32>().ok(),
                         "N" => n = value.parse::<u32>().ok(),
                         "G" if value.len() == 32
