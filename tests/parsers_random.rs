@@ -221,7 +221,10 @@ fn imap_commands_never_panic_and_keep_their_tags() {
             }
         }
     }
-    assert!(parsed > 100, "only {parsed} commands parsed: the inputs are too random");
+    assert!(
+        parsed > 100,
+        "only {parsed} commands parsed: the inputs are too random"
+    );
 }
 
 /// `dovecot-uidlist` as any process (or damage) may leave it: never a

@@ -169,6 +169,10 @@ fn parse_entity(
             }
         }
     }
+    if mime_type == "text" && !params.iter().any(|(k, _)| k == "charset") {
+        // RFC 2045 5.2: text without a charset is US-ASCII.
+        params.push(("charset".into(), "us-ascii".into()));
+    }
     let disposition = get("content-disposition").map(|d| {
         let (value, params) = split_params(&d);
         (value.to_ascii_lowercase(), params)
@@ -404,7 +408,10 @@ preamble\r\n--xyz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello --xyz 
         );
         let inner = p.children[1].message.as_ref().unwrap();
         assert_eq!(&msg[inner.body.clone()], b"inner body");
-        assert_eq!(field(&msg[inner.header.clone()], "subject").unwrap(), b"inner");
+        assert_eq!(
+            field(&msg[inner.header.clone()], "subject").unwrap(),
+            b"inner"
+        );
     }
 
     #[test]

@@ -304,7 +304,12 @@ pub fn is_tag_char(b: u8) -> bool {
 
 /// ATOM-CHAR: any CHAR except atom-specials.
 fn is_atom_char(b: u8) -> bool {
-    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']')
+    b > 0x20
+        && b < 0x7f
+        && !matches!(
+            b,
+            b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
+        )
 }
 
 fn is_astring_char(b: u8) -> bool {
@@ -506,7 +511,11 @@ impl<'a> P<'a> {
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_number()?;
-            let b = if self.eat(b':') { self.seq_number()? } else { a };
+            let b = if self.eat(b':') {
+                self.seq_number()?
+            } else {
+                a
+            };
             ranges.push((a, b));
             if ranges.len() > 10_000 {
                 return Err("sequence set too long".into());
@@ -751,7 +760,10 @@ impl<'a> P<'a> {
             "SUBJECT" => hdr(self, "SUBJECT")?,
             "HEADER" => {
                 let name = astr(self)?;
-                K::Header(String::from_utf8_lossy(&name).to_ascii_uppercase(), astr(self)?)
+                K::Header(
+                    String::from_utf8_lossy(&name).to_ascii_uppercase(),
+                    astr(self)?,
+                )
             }
             "BODY" => K::Body(astr(self)?),
             "TEXT" => K::Text(astr(self)?),
@@ -915,7 +927,9 @@ fn parse_rest(p: &mut P<'_>) -> R<Command> {
                 if p.eat(b'=') {
                     Some(Vec::new())
                 } else {
-                    let r = p.take_while(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+                    let r = p.take_while(|b| {
+                        b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='
+                    });
                     if r.is_empty() {
                         return Err("bad initial response".into());
                     }
@@ -1242,8 +1256,9 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 pub fn month_name(m: u32) -> &'static str {
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        [(m.clamp(1, 12) - 1) as usize]
+    [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m.clamp(1, 12) - 1) as usize]
 }
 
 fn parse_date(text: &[u8]) -> Option<Date> {
@@ -1358,10 +1373,7 @@ mod tests {
                     condstore: false,
                 },
             ),
-            (
-                "a RENAME a b\r\n",
-                C::Rename(b"a".to_vec(), b"b".to_vec()),
-            ),
+            ("a RENAME a b\r\n", C::Rename(b"a".to_vec(), b"b".to_vec())),
             (
                 "a LIST \"\" *\r\n",
                 C::List {
@@ -1417,7 +1429,10 @@ mod tests {
                     message: b"hi".to_vec(),
                 },
             ),
-            ("a UID EXPUNGE 1:3,5\r\n", C::UidExpunge(set(&[(1, 3), (5, 5)]))),
+            (
+                "a UID EXPUNGE 1:3,5\r\n",
+                C::UidExpunge(set(&[(1, 3), (5, 5)])),
+            ),
             (
                 "a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)]<0.100>)\r\n",
                 C::Fetch {
@@ -1429,7 +1444,10 @@ mod tests {
                             peek: true,
                             section: Section {
                                 part: vec![],
-                                text: SectionText::HeaderFields(vec!["From".into(), "Subject".into()]),
+                                text: SectionText::HeaderFields(vec![
+                                    "From".into(),
+                                    "Subject".into(),
+                                ]),
                             },
                             partial: Some((0, 100)),
                         },
@@ -1466,7 +1484,11 @@ mod tests {
                 C::Fetch {
                     uid: false,
                     set: set(&[(2, 2)]),
-                    items: vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size],
+                    items: vec![
+                        FetchItem::Flags,
+                        FetchItem::InternalDate,
+                        FetchItem::Rfc822Size,
+                    ],
                     changed_since: None,
                 },
             ),
@@ -1502,7 +1524,10 @@ mod tests {
             ),
             (
                 "a ID (\"name\" \"mutt\" \"version\" NIL)\r\n",
-                C::Id(vec![("name".into(), Some("mutt".into())), ("version".into(), None)]),
+                C::Id(vec![
+                    ("name".into(), Some("mutt".into())),
+                    ("version".into(), None),
+                ]),
             ),
             ("a ID NIL\r\n", C::Id(vec![])),
             (
@@ -1552,7 +1577,9 @@ mod tests {
             ])
         );
         match ok("a SEARCH RETURN (MIN COUNT) CHARSET utf-8 BODY x\r\n") {
-            Command::Search { ret, charset, key, .. } => {
+            Command::Search {
+                ret, charset, key, ..
+            } => {
                 assert_eq!(ret, Some(vec!["MIN".into(), "COUNT".into()]));
                 assert_eq!(charset.as_deref(), Some("UTF-8"));
                 assert_eq!(key, K::Body(b"x".to_vec()));

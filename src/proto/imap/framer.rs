@@ -50,7 +50,10 @@ pub enum Frame {
     /// A non-synchronizing literal above the limit (or too many literals):
     /// its bytes are on their way and cannot be told apart from commands.
     /// The only safe answer is to close the connection.
-    Fatal { tag: Option<String>, reason: &'static str },
+    Fatal {
+        tag: Option<String>,
+        reason: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,28 +153,29 @@ impl Framer {
                     };
                     self.compact();
                 }
-                State::Discard => {
-                    match memchr::memchr(b'\n', &self.input[self.pos..]) {
-                        Some(i) => {
-                            self.pos += i + 1;
-                            self.state = State::Line;
-                            let tag = self.discard_tag.take();
-                            self.compact();
-                            return Some(Frame::LineTooLong { tag });
-                        }
-                        None => {
-                            self.pos = self.input.len();
-                            self.compact();
-                            return None;
-                        }
+                State::Discard => match memchr::memchr(b'\n', &self.input[self.pos..]) {
+                    Some(i) => {
+                        self.pos += i + 1;
+                        self.state = State::Line;
+                        let tag = self.discard_tag.take();
+                        self.compact();
+                        return Some(Frame::LineTooLong { tag });
                     }
-                }
+                    None => {
+                        self.pos = self.input.len();
+                        self.compact();
+                        return None;
+                    }
+                },
                 State::Line => {
                     let rest = &self.input[self.pos..];
                     let Some(i) = memchr::memchr(b'\n', rest) else {
                         if rest.len() >= self.limits.max_line {
-                            self.discard_tag =
-                                tag_of(if self.command.is_empty() { rest } else { &self.command });
+                            self.discard_tag = tag_of(if self.command.is_empty() {
+                                rest
+                            } else {
+                                &self.command
+                            });
                             self.command.clear();
                             self.reset_counts();
                             self.pos = self.input.len();
@@ -182,8 +186,11 @@ impl Framer {
                     };
                     let line_len = i + 1;
                     if line_len > self.limits.max_line {
-                        let tag =
-                            tag_of(if self.command.is_empty() { rest } else { &self.command });
+                        let tag = tag_of(if self.command.is_empty() {
+                            rest
+                        } else {
+                            &self.command
+                        });
                         self.pos += line_len;
                         self.command.clear();
                         self.reset_counts();
@@ -321,7 +328,12 @@ mod tests {
             max_literals: 2,
         };
         let cases: Vec<(&str, Limits, Vec<&[u8]>, Vec<Frame>)> = vec![
-            ("one line", small, vec![b"a NOOP\r\n"], vec![cmd("a NOOP\r\n")]),
+            (
+                "one line",
+                small,
+                vec![b"a NOOP\r\n"],
+                vec![cmd("a NOOP\r\n")],
+            ),
             (
                 "split anywhere",
                 small,
