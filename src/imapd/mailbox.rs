@@ -196,6 +196,18 @@ impl Selected {
         seqs
     }
 
+    /// What changes when anyone changes the folder: the modification times
+    /// of `new/`, `cur/` and the uidlist. Cheap (three stats); IDLE reads
+    /// the folder only when it changed.
+    pub fn stamp(&self) -> [Option<std::time::SystemTime>; 3] {
+        let m = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+        [
+            m(self.path.join("new")),
+            m(self.path.join("cur")),
+            m(self.path.join(uidlist::FILE_NAME)),
+        ]
+    }
+
     /// Sequence number of a UID.
     pub fn seq_of(&self, uid: u32) -> Option<u32> {
         self.msgs

@@ -59,6 +59,9 @@ pub struct Session {
     outs: Vec<Out>,
     buf: Vec<u8>,
     bad: u32,
+    /// The folder's [`Selected::stamp`] when IDLE last looked.
+    idle_stamp: Option<[Option<SystemTime>; 3]>,
+    idle_polls: u32,
 }
 
 type Res = Result<String, Reply>;
@@ -119,6 +122,8 @@ impl Session {
             outs: Vec::new(),
             buf: Vec::new(),
             bad: 0,
+            idle_stamp: None,
+            idle_polls: 0,
         }
     }
 
@@ -750,9 +755,18 @@ impl Session {
 
     /// IDLE's poll: news now, written at once.
     pub fn idle_poll(&mut self) {
-        if self.is_idling() {
-            self.updates(true);
+        if !self.is_idling() {
+            return;
         }
+        let stamp = self.selected.as_ref().map(|s| s.stamp());
+        // File times move in coarse ticks: a change in the same tick as the
+        // last look leaves the stamp alone, so every 20th poll reads anyway.
+        self.idle_polls = self.idle_polls.wrapping_add(1);
+        if stamp.is_some() && stamp == self.idle_stamp && self.idle_polls % 20 != 0 {
+            return;
+        }
+        self.idle_stamp = stamp;
+        self.updates(true);
     }
 
     fn login(&mut self, user: &str, password: &Secret) -> Res {

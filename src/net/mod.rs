@@ -11,8 +11,12 @@
 //! - [`tls`]: certificates verified against the system store, or pinned by
 //!   fingerprint; never silently unverified.
 //!
+//! - [`server`]: listeners, the connection limit, graceful shutdown, and
+//!   the driver that pumps an IMAP session over any stream.
+//!
 //! This module speaks no mail protocol.
 
+pub mod server;
 pub mod tls;
 
 use std::io;

@@ -1,4 +1,5 @@
-//! TLS for our clients: the server's certificate is verified against the
+//! TLS for our clients, and the acceptor our servers use
+//! ([`acceptor_from_config`]). For clients: the server's certificate is verified against the
 //! system's trust store (OpenSSL's default paths, which honour
 //! `SSL_CERT_FILE` and `SSL_CERT_DIR`) and its name checked, or, when a
 //! fingerprint is pinned, the certificate must be exactly that one. There
@@ -163,6 +164,32 @@ pub async fn handshake(
 pub fn peer_fingerprint(tls: &TlsStream<TcpStream>) -> Option<Fingerprint> {
     let cert = tls.get_ref().peer_certificate().ok()??;
     Some(Fingerprint::of_der(&cert.to_der().ok()?))
+}
+
+/// A server-side TLS acceptor from the configuration's `tls: {cert, key}`
+/// (PEM; the key in PKCS#8 or the older PKCS#1 / SEC1 forms). TLS 1.2 is
+/// the oldest version offered.
+pub fn acceptor_from_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_native_tls::TlsAcceptor, TlsError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| TlsError::Setup(format!("{}: {e}", p.display())))
+    };
+    let cert_pem = read(cert)?;
+    let key_pem = read(key)?;
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&key_pem)
+        .map_err(|e| TlsError::Setup(format!("{}: not a PEM private key: {e}", key.display())))?;
+    let pkcs8 = pkey
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| TlsError::Setup(format!("{}: {e}", key.display())))?;
+    let identity = native_tls::Identity::from_pkcs8(&cert_pem, &pkcs8)
+        .map_err(|e| TlsError::Setup(format!("{}: {e}", cert.display())))?;
+    let acceptor = native_tls::TlsAcceptor::builder(identity)
+        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .build()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    Ok(tokio_native_tls::TlsAcceptor::from(acceptor))
 }
 
 /// OpenSSL's "error:...:certificate verify failed:...: (self-signed
