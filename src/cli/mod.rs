@@ -352,9 +352,19 @@ mod tests {
     #[test]
     fn serve_imap_flags_depend_on_stdio() {
         assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--preauth"]).is_err());
-        assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--listen", "127.0.0.1:1"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "ownmail",
+                "serve-imap",
+                "--stdio",
+                "--listen",
+                "127.0.0.1:1"
+            ])
+            .is_err()
+        );
         assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--user", "a"]).is_err());
-        let cli = Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--preauth", "-u", "a"]).unwrap();
+        let cli = Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--preauth", "-u", "a"])
+            .unwrap();
         let Command::ServeImap(a) = cli.command else {
             panic!("not serve-imap")
         };

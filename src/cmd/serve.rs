@@ -39,7 +39,14 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
         );
     }
     for a in &plain {
-        eprintln!("ownmail: IMAP on {a} (plain; STARTTLS {})", if config.tls.is_some() { "offered" } else { "off: no tls: configured" });
+        eprintln!(
+            "ownmail: IMAP on {a} (plain; STARTTLS {})",
+            if config.tls.is_some() {
+                "offered"
+            } else {
+                "off: no tls: configured"
+            }
+        );
     }
     for a in &tls {
         eprintln!("ownmail: IMAP over TLS on {a}");

@@ -40,10 +40,18 @@ pub fn run(global: &GlobalArgs, args: ServeImapArgs) -> anyhow::Result<u8> {
 }
 
 /// Runs the IMAP listeners until SIGTERM (shared with `ownmail serve`).
-pub(super) fn serve(config: &Config, plain: &[SocketAddr], tls: &[SocketAddr]) -> anyhow::Result<()> {
+pub(super) fn serve(
+    config: &Config,
+    plain: &[SocketAddr],
+    tls: &[SocketAddr],
+) -> anyhow::Result<()> {
     let acceptor = acceptor(config)?;
     if !tls.is_empty() && acceptor.is_none() {
-        return Err(UsageError("--listen-tls needs a certificate: add tls: {cert: ..., key: ...} to the configuration".into()).into());
+        return Err(UsageError(
+            "--listen-tls needs a certificate: add tls: {cert: ..., key: ...} to the configuration"
+                .into(),
+        )
+        .into());
     }
     let ctx = context(config, acceptor.is_some());
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -59,7 +67,9 @@ pub(super) fn serve(config: &Config, plain: &[SocketAddr], tls: &[SocketAddr]) -
 
 fn acceptor(config: &Config) -> anyhow::Result<Option<tokio_native_tls::TlsAcceptor>> {
     match &config.tls {
-        Some(t) => Ok(Some(crate::net::tls::acceptor_from_config(&t.cert, &t.key)?)),
+        Some(t) => Ok(Some(crate::net::tls::acceptor_from_config(
+            &t.cert, &t.key,
+        )?)),
         None => Ok(None),
     }
 }
@@ -78,7 +88,10 @@ fn context(config: &Config, tls: bool) -> Arc<Context> {
 fn run_stdio(config: &Config, args: &ServeImapArgs) -> anyhow::Result<u8> {
     let acceptor = if args.tls {
         Some(acceptor(config)?.ok_or_else(|| {
-            UsageError("--tls needs a certificate: add tls: {cert: ..., key: ...} to the configuration".into())
+            UsageError(
+                "--tls needs a certificate: add tls: {cert: ..., key: ...} to the configuration"
+                    .into(),
+            )
         })?)
     } else {
         None

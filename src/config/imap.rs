@@ -94,10 +94,20 @@ mod tests {
         let c = parse("imap:\n  listen: [\"127.0.0.1:143\", \"[::1]:1143\"]\n").unwrap();
         assert_eq!(c.imap.listen.len(), 2);
         assert!(c.imap.listen_tls.is_empty());
-        let msg = parse("imap:\n  listen: [\"localhost\"]\n").unwrap_err().to_string();
-        assert!(msg.contains("line 2") && msg.contains("imap.listen"), "{msg}");
-        let msg = parse("imap:\n  listen_tls: [\"0.0.0.0:993\"]\n").unwrap_err().to_string();
-        assert!(msg.contains("imap.listen_tls") && msg.contains("tls:"), "{msg}");
+        let msg = parse("imap:\n  listen: [\"localhost\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("line 2") && msg.contains("imap.listen"),
+            "{msg}"
+        );
+        let msg = parse("imap:\n  listen_tls: [\"0.0.0.0:993\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("imap.listen_tls") && msg.contains("tls:"),
+            "{msg}"
+        );
         let msg = parse("imap:\n  lisen: []\n").unwrap_err().to_string();
         assert!(msg.contains("lisen"), "{msg}");
         let c = parse("tls: {cert: c.pem, key: k.pem}\nimap: {listen_tls: [\"0.0.0.0:993\"]}\n")

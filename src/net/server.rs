@@ -46,7 +46,9 @@ pub async fn run_session(
     let mut session = Some(session);
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let s = session.as_mut().ok_or_else(|| io::Error::other("session lost"))?;
+        let s = session
+            .as_mut()
+            .ok_or_else(|| io::Error::other("session lost"))?;
         let outs = s.take_output();
         let mut close = false;
         for out in outs {
@@ -70,7 +72,9 @@ pub async fn run_session(
                     };
                     let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io))
                         .await
-                        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+                        .map_err(|_| {
+                            io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                        })?
                         .map_err(io::Error::other)?;
                     io = Box::new(tls);
                     s.tls_started();
@@ -105,7 +109,9 @@ pub async fn run_session(
         if n == 0 {
             return Ok(());
         }
-        let mut s = session.take().ok_or_else(|| io::Error::other("session lost"))?;
+        let mut s = session
+            .take()
+            .ok_or_else(|| io::Error::other("session lost"))?;
         let bytes = buf[..n].to_vec();
         session = Some(
             blocking(move || {
@@ -191,7 +197,9 @@ pub async fn serve_imap(
                 let Ok(permit) = limit.clone().try_acquire_owned() else {
                     let mut tcp = tcp;
                     tokio::spawn(async move {
-                        let _ = tcp.write_all(b"* BYE [UNAVAILABLE] too many connections\r\n").await;
+                        let _ = tcp
+                            .write_all(b"* BYE [UNAVAILABLE] too many connections\r\n")
+                            .await;
                     });
                     continue;
                 };
@@ -238,7 +246,10 @@ pub async fn serve_imap(
     for a in accepts {
         let _ = a.await;
     }
-    let handles: Vec<_> = tasks.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+    let handles: Vec<_> = tasks
+        .lock()
+        .map(|mut t| t.drain(..).collect())
+        .unwrap_or_default();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(handles)).await;
     Ok(())
 }

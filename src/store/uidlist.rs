@@ -316,7 +316,11 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
     let path = folder.join(FILE_NAME);
     let lock = DotLock::acquire(&path, LOCK_TIMEOUT).map_err(io_err(&path))?;
     // Under the lock: read and scan again, another process may have written.
-    let mut list = match UidList::load(folder)? {
+    let loaded = UidList::load(folder)?;
+    // A new list is written even when the folder is empty: the UIDVALIDITY
+    // a client is told must be the one every later reader finds.
+    let fresh = !matches!(loaded, Some(Parsed::Ok(_)));
+    let mut list = match loaded {
         Some(Parsed::Ok(list)) => list,
         Some(Parsed::Damaged { old_validity }) => {
             tracing::warn!(path = %path.display(), "damaged uidlist: rebuilt with a new UIDVALIDITY");
@@ -325,7 +329,7 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
         None => UidList::new(now_secs()),
     };
     let found = scan(folder)?;
-    if let Some(snap) = match_all(&list, &found) {
+    if !fresh && let Some(snap) = match_all(&list, &found) {
         return Ok(snap);
     }
     let listed: std::collections::HashMap<&str, usize> = list
@@ -565,6 +569,15 @@ mod tests {
         // Nothing new: read without the lock.
         assert_eq!(sync(f).unwrap(), s);
         drop(lock);
+    }
+
+    #[test]
+    fn an_empty_folder_keeps_the_uidvalidity_it_was_given() {
+        let dir = folder();
+        let s = sync(dir.path()).unwrap();
+        assert!(dir.path().join(FILE_NAME).is_file());
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(sync(dir.path()).unwrap().uid_validity, s.uid_validity);
     }
 
     #[test]
