@@ -346,7 +346,9 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
             None => new_files.push(f),
         }
     }
-    new_files.sort_by(|a, b| base_name(&a.name).cmp(base_name(&b.name)));
+    new_files.sort_by(|a, b| {
+        delivery_order(base_name(&a.name)).cmp(&delivery_order(base_name(&b.name)))
+    });
     new_files.dedup_by(|a, b| base_name(&a.name) == base_name(&b.name));
     let mut entries: Vec<Entry> = list
         .entries
@@ -374,6 +376,28 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
             "the uidlist just written does not name every file",
         ))
     })
+}
+
+/// The order new files get UIDs in: by delivery time, `<secs>.M<usecs>`
+/// compared as numbers (as Dovecot's maildir_filename_sort_cmp does; `M99`
+/// is before `M100`), then by name. Names in other forms sort by name.
+fn delivery_order(base: &str) -> (u64, u64, &str) {
+    let mut parts = base.splitn(2, '.');
+    let secs = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    let usecs = parts
+        .next()
+        .and_then(|r| r.strip_prefix('M'))
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    (secs, usecs, base)
 }
 
 /// The snapshot when the list names every file found; `None` otherwise.
@@ -544,6 +568,20 @@ mod tests {
         assert_eq!(
             fs::metadata(f.join(FILE_NAME)).unwrap().modified().unwrap(),
             before
+        );
+    }
+
+    #[test]
+    fn new_files_are_numbered_in_delivery_order() {
+        let dir = folder();
+        for name in ["100.M99P1.h", "100.M100P1.h", "99.M500000P1.h", "zzz"] {
+            touch(dir.path(), "new", name);
+        }
+        let s = sync(dir.path()).unwrap();
+        let got: Vec<&str> = s.messages.iter().map(|m| m.base()).collect();
+        assert_eq!(
+            got,
+            vec!["99.M500000P1.h", "100.M99P1.h", "100.M100P1.h", "zzz"]
         );
     }
 

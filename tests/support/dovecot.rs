@@ -633,7 +633,7 @@ fn find_libexec(name: &str) -> Option<PathBuf> {
 
 /// A self-signed certificate for localhost and 127.0.0.1 (P-256: quick to
 /// make), written as cert.pem and key.pem, readable by root only.
-fn make_certificate(dir: &Path) -> PathBuf {
+pub fn make_certificate(dir: &Path) -> PathBuf {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec"])
