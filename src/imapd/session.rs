@@ -762,7 +762,7 @@ impl Session {
         // File times move in coarse ticks: a change in the same tick as the
         // last look leaves the stamp alone, so every 20th poll reads anyway.
         self.idle_polls = self.idle_polls.wrapping_add(1);
-        if stamp.is_some() && stamp == self.idle_stamp && self.idle_polls % 20 != 0 {
+        if stamp.is_some() && stamp == self.idle_stamp && !self.idle_polls.is_multiple_of(20) {
             return;
         }
         self.idle_stamp = stamp;
@@ -775,8 +775,10 @@ impl Session {
             Reply::No("[UNAVAILABLE] the users file cannot be read".into())
         })?;
         let name = UserName::new(user).ok();
-        if name.is_some() && users.verify(user, password) {
-            let name = name.unwrap_or_else(|| unreachable_user());
+        // verify() runs for an invalid name too (a dummy hash): the time
+        // taken tells nothing about which names exist.
+        let verified = users.verify(user, password);
+        if let (Some(name), true) = (name, verified) {
             self.ctx.throttle.succeeded(self.peer.ip);
             self.start_user(name)?;
             let caps = self.capabilities();
@@ -902,12 +904,12 @@ impl Session {
         for (line, name, exists) in lines {
             self.buf.extend_from_slice(&line);
             self.buf.extend_from_slice(b"\r\n");
-            if want_status && exists {
-                if let Ok(n) = MailboxName::new(&name)
-                    && let Ok(l) = self.status_line(&n, status)
-                {
-                    self.line(&l);
-                }
+            if want_status
+                && exists
+                && let Ok(n) = MailboxName::new(&name)
+                && let Ok(l) = self.status_line(&n, status)
+            {
+                self.line(&l);
             }
         }
         Ok(format!("{cmd} completed"))
@@ -1395,11 +1397,6 @@ fn stream_full(
         Some(f) => fetch::push_file(outs, buf, f, skip, len),
         None => buf.extend_from_slice(b"\"\""),
     }
-}
-
-fn unreachable_user() -> UserName {
-    // verify() succeeded only for a valid name; never reached.
-    UserName::new("invalid").unwrap_or_else(|_| unreachable_user())
 }
 
 /// A mailbox name from the wire: modified UTF-7 decoded, then validated.

@@ -309,7 +309,8 @@ fn select_examine_status_and_list() {
 fn create_rename_delete() {
     let mut t = setup();
     t.login();
-    assert_eq!(t.send("c CREATE Entwürfe\r\n").len() > 0, true);
+    assert_eq!(t.send("c CREATE Entwürfe\r\n"), "c OK CREATE completed\r\n");
+    assert!(t.inbox().join(".Entw&APw-rfe").is_dir());
     assert_eq!(
         t.send("c CREATE Entw&APw-rfe2/\r\n"),
         "c OK CREATE completed\r\n"
@@ -319,11 +320,10 @@ fn create_rename_delete() {
         t.send("c CREATE Sent\r\n"),
         "c NO [ALREADYEXISTS] folder \"Sent\" already exists\r\n"
     );
-    assert_eq!(t.send("c CREATE a.b\r\n").starts_with("c NO "), true);
-    assert_eq!(
+    assert!(t.send("c CREATE a.b\r\n").starts_with("c NO "));
+    assert!(
         t.send("r RENAME Lists Feeds\r\n")
-            .starts_with("r NO [NONEXISTENT]"),
-        true
+            .starts_with("r NO [NONEXISTENT]")
     );
     t.send("c CREATE Lists\r\n");
     assert_eq!(

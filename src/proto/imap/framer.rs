@@ -327,7 +327,8 @@ mod tests {
             max_literal: 10,
             max_literals: 2,
         };
-        let cases: Vec<(&str, Limits, Vec<&[u8]>, Vec<Frame>)> = vec![
+        type Case<'a> = (&'a str, Limits, Vec<&'a [u8]>, Vec<Frame>);
+        let cases: Vec<Case> = vec![
             (
                 "one line",
                 small,
@@ -417,7 +418,8 @@ mod tests {
 
     #[test]
     fn literal_announcements() {
-        let cases: &[(&[u8], Option<(u64, bool)>)] = &[
+        type Case<'a> = (&'a [u8], Option<(u64, bool)>);
+        let cases: &[Case] = &[
             (b"a {5}\r\n", Some((5, true))),
             (b"a {0+}\r\n", Some((0, false))),
             (b"a {5}\n", Some((5, true))),
