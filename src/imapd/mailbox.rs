@@ -98,7 +98,14 @@ pub struct Selected {
     pub next_uid: u32,
     pub msgs: Vec<Msg>,
     pub keywords: Keywords,
+    /// The [`Selected::stamp`] taken just before the last full read, when
+    /// it can be trusted: every time in it well before the read began.
+    trusted_stamp: Option<[Option<std::time::SystemTime>; 3]>,
 }
+
+/// File times move in coarse ticks (a few ms): a stamp is trusted only
+/// when its times are this much older than the read that followed it.
+const STAMP_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn uid_err(e: UidError) -> StoreError {
     match e {
@@ -135,12 +142,28 @@ impl Selected {
             next_uid: snap.next_uid,
             msgs,
             keywords,
+            trusted_stamp: None,
         })
     }
 
     /// Reads the disk again. `allow_expunge`: whether expunges may be
     /// reported now (else they wait, RFC 3501 7.4.1).
     pub fn refresh(&mut self, allow_expunge: bool) -> Result<Changes, StoreError> {
+        let began = std::time::SystemTime::now();
+        let stamp = self.stamp();
+        if self.trusted_stamp == Some(stamp) {
+            // Nothing touched the folder since the last read; expunges held
+            // back then may be reported now.
+            let mut changes = Changes::default();
+            if allow_expunge {
+                changes.expunged = self.take_gone();
+            }
+            return Ok(changes);
+        }
+        self.trusted_stamp = stamp
+            .iter()
+            .all(|t| t.is_some_and(|t| t + STAMP_MARGIN < began))
+            .then_some(stamp);
         let snap = uidlist::sync(&self.path).map_err(uid_err)?;
         if let Ok(k) = Keywords::load(&self.path) {
             self.keywords = k;
@@ -391,6 +414,40 @@ mod tests {
             s.msgs.iter().map(|m| m.uid).collect::<Vec<_>>()
         );
         assert!(!s2.msgs[0].recent);
+    }
+
+    fn age(path: &Path) {
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        for p in [
+            path.join("new"),
+            path.join("cur"),
+            path.join(uidlist::FILE_NAME),
+        ] {
+            fs::File::open(&p).unwrap().set_modified(old).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_unchanged_folder_is_not_read_again_and_a_changed_one_is() {
+        let d = folder_with(&[("cur", "1.a:2,")]);
+        let mut s = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        age(d.path());
+        assert_eq!(s.refresh(true).unwrap(), Changes::default());
+        assert!(s.trusted_stamp.is_some());
+        // Trusted: a change to the list alone (no directory touched) is not
+        // looked for, which is what saves the read.
+        let list = fs::read_to_string(d.path().join(uidlist::FILE_NAME)).unwrap();
+        assert_eq!(s.refresh(true).unwrap(), Changes::default());
+        // A delivery touches new/: seen at once.
+        fs::write(d.path().join("new/2.b"), "x").unwrap();
+        assert_eq!(s.refresh(true).unwrap().exists, Some(2));
+        // A flag change by another process renames within cur/: seen.
+        age(d.path());
+        s.refresh(true).unwrap();
+        let before = s.msgs[0].path(d.path());
+        fs::rename(&before, d.path().join("cur/1.a:2,S")).unwrap();
+        assert_eq!(s.refresh(true).unwrap().flags, vec![1]);
+        assert!(list.starts_with("3 V"));
     }
 
     #[test]
