@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the programs the tests talk to: the real
-# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md; fetchmail and
+# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync; fetchmail and
 # getmail6 for benches/fetch.sh), plus what the tests need to drive them
 # (python3, openssl, npm for the corpus).
 # Does nothing when everything is there already. Needs root (or sudo).
@@ -23,6 +23,7 @@ peers=(
   "setpriv:util-linux"
   "script:bsdutils"
   "fetchmail:fetchmail"
+  "mbsync:isync"
   "getmail:getmail6"
 )
 
