@@ -440,3 +440,76 @@ for t in threads:
     t.join()
 print(json.dumps({"errors": errors, "views": views, "delivered": delivered}))
 "#;
+
+/// `ownmail serve` with no configuration anywhere: it writes
+/// ./ownmail.yaml, says how to add a user, and serves IMAP on
+/// 127.0.0.1:1143; `ownmail user add` in the same folder makes a user who
+/// can then log in.
+#[test]
+fn serve_with_no_configuration_starts_on_loopback_and_says_how_to_add_a_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = support::ownmail()
+        .arg("serve")
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed on a failure, like the other servers here.
+    let mut server = Server {
+        child,
+        port: 1143,
+        tls_port: 0,
+    };
+    let mut stderr = BufReader::new(server.child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("IMAP on 127.0.0.1:1143 (plain") {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve said only: {said}"
+        );
+        said.push_str(&line);
+    }
+    assert!(
+        said.contains("wrote ") && said.contains("ownmail.yaml"),
+        "{said}"
+    );
+    assert!(said.contains("ownmail user add NAME"), "{said}");
+    let yaml = std::fs::read_to_string(dir.path().join("ownmail.yaml")).unwrap();
+    assert!(yaml.contains("data_dir: ownmail-data"), "{yaml}");
+    let out = support::run(
+        support::ownmail()
+            .current_dir(dir.path())
+            .args(["user", "add", "bob", "--password-stdin"]),
+        b"bob-secret\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let s = loop {
+        match TcpStream::connect(("127.0.0.1", 1143)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no IMAP on 1143: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    (&s).write_all(b"a LOGIN bob bob-secret\r\n").unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("a OK [CAPABILITY"), "{line}");
+    assert!(dir.path().join("ownmail-data/mail/bob").is_dir());
+    // SAFETY: a PID this test started.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    assert!(server.child.wait().unwrap().success());
+}
