@@ -490,10 +490,10 @@ pub fn clip(total: u64, partial: Option<(u64, u64)>) -> (u64, u64) {
 }
 
 /// Pushes the bytes so far and a streamed part of a file.
-pub fn push_file(outs: &mut Vec<Out>, buf: &mut Vec<u8>, file: File, skip: u64, len: u64) {
+pub fn push_file(outs: &mut Vec<Out>, buf: &mut Vec<u8>, src: super::FileRef, skip: u64, len: u64) {
     buf.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
     outs.push(Out::Bytes(std::mem::take(buf)));
-    outs.push(Out::File { file, skip, len });
+    outs.push(Out::File { src, skip, len });
 }
 
 #[cfg(test)]

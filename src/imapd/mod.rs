@@ -36,7 +36,7 @@ pub enum Out {
     /// promised (truncated by another process) is padded with spaces, so
     /// the literal stays the announced size.
     File {
-        file: File,
+        src: FileRef,
         skip: u64,
         len: u64,
     },
@@ -48,11 +48,31 @@ pub enum Out {
     Close,
 }
 
+/// A message file to stream: opened by the driver when its turn comes,
+/// found again by its base name if another process renamed it meanwhile.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    pub path: PathBuf,
+    pub folder: PathBuf,
+    pub base: String,
+}
+
+impl FileRef {
+    /// The file, or `None` when it was expunged meanwhile (the driver then
+    /// pads the literal it announced).
+    pub fn open(&self) -> Option<File> {
+        File::open(&self.path).ok().or_else(|| {
+            let (sub, name) = crate::store::uidlist::locate(&self.folder, &self.base)?;
+            File::open(self.folder.join(sub).join(name)).ok()
+        })
+    }
+}
+
 /// Reads a message file as IMAP serves it, in chunks: a CR before every
 /// bare LF, `skip` such bytes skipped, exactly `len` bytes given (padded
 /// with spaces if the file turns out shorter). Memory: one chunk.
 pub struct CrlfChunks {
-    file: File,
+    file: Option<File>,
     skip: u64,
     left: u64,
     prev: u8,
@@ -63,13 +83,14 @@ pub struct CrlfChunks {
 pub const CHUNK: usize = 64 * 1024;
 
 impl CrlfChunks {
-    pub fn new(file: File, skip: u64, len: u64) -> CrlfChunks {
+    pub fn new(file: Option<File>, skip: u64, len: u64) -> CrlfChunks {
+        let eof = file.is_none();
         CrlfChunks {
             file,
             skip,
             left: len,
             prev: 0,
-            eof: false,
+            eof,
             raw: vec![0; CHUNK],
         }
     }
@@ -85,7 +106,11 @@ impl CrlfChunks {
                 self.left -= pad as u64;
                 break;
             }
-            let n = self.file.read(&mut self.raw)?;
+            let Some(file) = self.file.as_mut() else {
+                self.eof = true;
+                continue;
+            };
+            let n = file.read(&mut self.raw)?;
             if n == 0 {
                 self.eof = true;
                 continue;

@@ -1295,12 +1295,8 @@ fn fetch_one(
                 let hlen = header.as_ref().map_or(0, |h| h.len() as u64);
                 let total = m.vsize(&sel.path);
                 buf.extend_from_slice(b"RFC822.TEXT ");
-                match sel.open_file(i) {
-                    Some(f) => {
-                        fetch::push_file(outs, buf, f, hlen.min(total), total.saturating_sub(hlen))
-                    }
-                    None => buf.extend_from_slice(b"\"\""),
-                }
+                let src = file_ref(sel, i);
+                fetch::push_file(outs, buf, src, hlen.min(total), total.saturating_sub(hlen));
             }
             FetchItem::Rfc822Header => {
                 if header.is_none() {
@@ -1355,10 +1351,7 @@ fn fetch_one(
                     let hlen = header.as_ref().map_or(0, |h| h.len() as u64);
                     let total = m.vsize(&sel.path).saturating_sub(hlen);
                     let (skip, len) = fetch::clip(total, *partial);
-                    match sel.open_file(i) {
-                        Some(f) => fetch::push_file(outs, buf, f, hlen + skip, len),
-                        None => buf.extend_from_slice(b"\"\""),
-                    }
+                    fetch::push_file(outs, buf, file_ref(sel, i), hlen + skip, len);
                 } else {
                     let l = loaded
                         .get_or_insert_with(|| sel.open_file(i).and_then(|f| fetch::load(f).ok()));
@@ -1393,9 +1386,17 @@ fn stream_full(
     buf.push(b' ');
     let total = sel.msgs[i].vsize(&sel.path);
     let (skip, len) = fetch::clip(total, partial);
-    match sel.open_file(i) {
-        Some(f) => fetch::push_file(outs, buf, f, skip, len),
-        None => buf.extend_from_slice(b"\"\""),
+    fetch::push_file(outs, buf, file_ref(sel, i), skip, len);
+}
+
+/// Where the driver finds a message when it streams it (opened only then:
+/// a FETCH of thousands of messages holds no file open).
+fn file_ref(sel: &Selected, i: usize) -> super::FileRef {
+    let m = &sel.msgs[i];
+    super::FileRef {
+        path: m.path(&sel.path),
+        folder: sel.path.clone(),
+        base: m.base().to_owned(),
     }
 }
 
@@ -1411,30 +1412,52 @@ fn wire_string(raw: &[u8]) -> Result<String, Reply> {
     decode_mutf7(s).ok_or_else(|| Reply::Bad(format!("{s:?} is not valid modified UTF-7")))
 }
 
+/// The longest LIST pattern matched; longer ones match nothing.
+const MAX_PATTERN: usize = 1024;
+
 /// RFC 3501 6.3.8: `*` matches anything, `%` anything but the separator.
+/// Dynamic programming, O(pattern x name): a pattern of many wildcards
+/// costs no more than one of letters.
 pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
     // INBOX is case-insensitive (RFC 3501 5.1).
-    if name.starts_with(b"INBOX")
+    let (pattern, name) = if name.starts_with(b"INBOX")
         && pattern.len() >= 5
         && pattern[..5].eq_ignore_ascii_case(b"INBOX")
     {
-        return wildcard_match_inner(&pattern[5..], &name[5..], 0);
-    }
-    wildcard_match_inner(pattern, name, 0)
-}
-
-fn wildcard_match_inner(p: &[u8], n: &[u8], depth: usize) -> bool {
-    if depth > 64 {
+        (&pattern[5..], &name[5..])
+    } else {
+        (pattern, name)
+    };
+    if pattern.len() > MAX_PATTERN {
         return false;
     }
-    match p.first() {
-        None => n.is_empty(),
-        Some(b'*') => (0..=n.len()).any(|k| wildcard_match_inner(&p[1..], &n[k..], depth + 1)),
-        Some(b'%') => (0..=n.len())
-            .take_while(|&k| k == 0 || n[k - 1] != b'/')
-            .any(|k| wildcard_match_inner(&p[1..], &n[k..], depth + 1)),
-        Some(&c) => n.first() == Some(&c) && wildcard_match_inner(&p[1..], &n[1..], depth),
+    // row[j]: the pattern so far matches name[..j].
+    let mut row = vec![false; name.len() + 1];
+    row[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            b'*' => {
+                next[0] = row[0];
+                for j in 1..=name.len() {
+                    next[j] = row[j] || next[j - 1];
+                }
+            }
+            b'%' => {
+                next[0] = row[0];
+                for j in 1..=name.len() {
+                    next[j] = row[j] || (next[j - 1] && name[j - 1] != b'/');
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = row[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        row = next;
     }
+    row[name.len()]
 }
 
 /// RFC 6154 attributes by the default folder names.
@@ -1508,6 +1531,38 @@ fn compress(nums: &[u32]) -> String {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod wildcard_tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn list_wildcards() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*", "INBOX", true),
+            ("%", "Lists/rust", false),
+            ("Lists/%", "Lists/rust", true),
+            ("Lists/%", "Lists/rust/x", false),
+            ("Lists/*", "Lists/rust/x", true),
+            ("inbox", "INBOX", true),
+            ("inbox/%", "INBOX/a", true),
+            ("*t", "Sent", true),
+            ("S%t", "Sent", true),
+            ("S%t", "S/t", false),
+            ("", "", true),
+            ("a", "", false),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(wildcard_match(p.as_bytes(), n.as_bytes()), *want, "{p} {n}");
+        }
+        // A hostile pattern is quick and bounded.
+        let hostile = "*a".repeat(500);
+        let name = "a".repeat(255) + "b";
+        let t = std::time::Instant::now();
+        assert!(!wildcard_match(hostile.as_bytes(), name.as_bytes()));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
 }
 
 /// The seconds since 1970 of a system time (0 before).

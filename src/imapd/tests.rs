@@ -82,8 +82,8 @@ impl T {
         for o in self.s.take_output() {
             match o {
                 Out::Bytes(b) => text.extend_from_slice(&b),
-                Out::File { file, skip, len } => {
-                    let mut c = CrlfChunks::new(file, skip, len);
+                Out::File { src, skip, len } => {
+                    let mut c = CrlfChunks::new(src.open(), skip, len);
                     let mut chunk = Vec::new();
                     while c.next_chunk(&mut chunk).unwrap() {
                         text.extend_from_slice(&chunk);
@@ -638,5 +638,53 @@ fn bounds_too_long_lines_big_literals_and_garbage() {
     assert!(
         all.ends_with("* BYE too many bad commands\r\n[CLOSE]"),
         "{all}"
+    );
+}
+
+/// Regression: a FETCH of thousands of bodies held every file open until
+/// it was written (EMFILE, then empty bodies). Files are now opened by the
+/// driver one at a time, found again after a rename, and a message
+/// expunged meanwhile is padded to the length announced.
+#[test]
+fn streamed_bodies_are_opened_late_and_survive_renames_and_expunges() {
+    let mut t = setup();
+    t.select();
+    t.s.feed(b"f FETCH 1:2 BODY.PEEK[]\r\n");
+    let outs = t.s.take_output();
+    // Another process sets a flag on message 1 and expunges message 2.
+    let cur = t.inbox().join("cur");
+    for e in std::fs::read_dir(&cur).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(":2,") {
+            std::fs::rename(&p, cur.join(format!("{name}F"))).unwrap();
+        } else {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    let mut text = Vec::new();
+    for o in outs {
+        match o {
+            Out::Bytes(b) => text.extend_from_slice(&b),
+            Out::File { src, skip, len } => {
+                let mut c = CrlfChunks::new(src.open(), skip, len);
+                let mut chunk = Vec::new();
+                while c.next_chunk(&mut chunk).unwrap() {
+                    text.extend_from_slice(&chunk);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let text = String::from_utf8(text).unwrap();
+    let m1 = String::from_utf8(crate::message::mime::to_crlf(MSG1.as_bytes())).unwrap();
+    let n2 = crate::message::mime::to_crlf(MSG2.as_bytes()).len();
+    assert_eq!(
+        text,
+        format!(
+            "* 1 FETCH (BODY[] {{{}}}\r\n{m1})\r\n* 2 FETCH (BODY[] {{{n2}}}\r\n{})\r\nf OK FETCH completed\r\n",
+            m1.len(),
+            " ".repeat(n2)
+        )
     );
 }

@@ -54,8 +54,8 @@ pub async fn run_session(
         for out in outs {
             match out {
                 Out::Bytes(b) => io.write_all(&b).await?,
-                Out::File { file, skip, len } => {
-                    let mut chunks = CrlfChunks::new(file, skip, len);
+                Out::File { src, skip, len } => {
+                    let mut chunks = CrlfChunks::new(src.open(), skip, len);
                     let mut chunk = Vec::with_capacity(CHUNK * 2);
                     while chunks.next_chunk(&mut chunk)? {
                         io.write_all(&chunk).await?;
