@@ -67,9 +67,12 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// (UID, base name, flags).
+type ServerMessage = (u32, String, String);
+
 /// Every server folder's UIDVALIDITY and (UID, base name, flags): what a
 /// client can tell apart (a move from new/ to cur/ is not a change).
-fn server_state(md: &Maildir) -> BTreeMap<String, (u32, Vec<(u32, String, String)>)> {
+fn server_state(md: &Maildir) -> BTreeMap<String, (u32, Vec<ServerMessage>)> {
     let mut names = vec![MailboxName::inbox()];
     names.extend(md.list_folders().unwrap());
     names

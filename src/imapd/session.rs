@@ -1533,6 +1533,12 @@ fn compress(nums: &[u32]) -> String {
     out
 }
 
+/// The seconds since 1970 of a system time (0 before).
+pub fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod wildcard_tests {
     use super::wildcard_match;
@@ -1563,10 +1569,4 @@ mod wildcard_tests {
         assert!(!wildcard_match(hostile.as_bytes(), name.as_bytes()));
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
     }
-}
-
-/// The seconds since 1970 of a system time (0 before).
-pub fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
