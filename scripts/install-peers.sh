@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the programs the tests talk to: the real
-# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md; fetchmail and
+# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync; fetchmail and
 # getmail6 for benches/fetch.sh; OpenSSH's server and client, Postfix's
 # smtp-sink and swaks for the tunnel; stunnel4 for benches/tunnel.sh), plus
 # what the tests need to drive them (python3, openssl, npm for the corpus).
@@ -24,6 +24,7 @@ peers=(
   "setpriv:util-linux"
   "script:bsdutils"
   "fetchmail:fetchmail"
+  "mbsync:isync"
   "getmail:getmail6"
   "/usr/sbin/sshd:openssh-server"
   "ssh:openssh-client"

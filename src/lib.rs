@@ -12,6 +12,7 @@
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
 //! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
+//! | [`imapd`]   | the IMAP server: sessions over the store (serve-imap)              |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
 //! | [`tunnel`]  | ssh and TLS tunnels to the mail server, supervised                  |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
@@ -33,6 +34,7 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod fetch;
+pub mod imapd;
 pub mod message;
 pub mod net;
 pub mod proto;

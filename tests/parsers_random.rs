@@ -238,3 +238,73 @@ fn tunnel_forwards_stay_on_loopback_and_round_trip() {
         "only {parsed} random inputs parsed as a forward"
     );
 }
+/// The IMAP server's framer and parser (`fuzz/fuzz_targets/imap_command.rs`
+/// runs the same loop): any bytes, split anywhere, never a panic, frames
+/// within their bounds, and a BAD always names the tag the framer saw.
+#[test]
+fn imap_commands_never_panic_and_keep_their_tags() {
+    use ownmail::proto::imap::{Frame, Framer, Limits, command, framer};
+    let mut rng = Rng::from_time();
+    let alphabet = b"a1 *:,()[]<>.{}+\\\"\r\nUIDFETCHSEARCHNOTORBODYPEEKHEADER$%~-";
+    let limits = Limits {
+        max_line: 256,
+        max_literal: 512,
+        max_literals: 8,
+    };
+    let mut parsed = 0;
+    for _ in 0..ROUNDS {
+        let mut input = random_bytes(&mut rng, alphabet, 300);
+        if rng.below(3) == 0 {
+            let starts: [&[u8]; 4] = [
+                b"a1 UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From)]<0.10>)\r\n",
+                b"a2 SEARCH OR (FROM x NOT SEEN) TEXT {3}\r\nabc\r\n",
+                b"a3 APPEND INBOX (\\Seen) {5+}\r\nhello\r\n",
+                b"a4 LIST (SUBSCRIBED) \"\" (* %) RETURN (STATUS (MESSAGES))\r\n",
+            ];
+            let mut s = starts[rng.below(4) as usize].to_vec();
+            s.extend_from_slice(&input);
+            input = s;
+        }
+        let mut f = Framer::new(limits);
+        let size = rng.below(40) as usize + 1;
+        for chunk in input.chunks(size) {
+            f.push(chunk);
+            while let Some(frame) = f.next_frame() {
+                if let Frame::Command(bytes) = frame {
+                    assert!(bytes.len() <= limits.max_line * 9 + 512, "{bytes:?}");
+                    match command::parse(&bytes) {
+                        Ok(t) => {
+                            parsed += 1;
+                            assert_eq!(Some(t.tag), framer::tag_of(&bytes));
+                        }
+                        Err(e) => assert_eq!(e.tag, framer::tag_of(&bytes)),
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        parsed > 100,
+        "only {parsed} commands parsed: the inputs are too random"
+    );
+}
+
+/// `dovecot-uidlist` as any process (or damage) may leave it: never a
+/// panic, UIDs strictly increasing, the next UID above every UID listed.
+#[test]
+fn uidlists_parse_into_increasing_uids() {
+    use ownmail::store::uidlist::{Parsed, UidList};
+    let mut rng = Rng::from_time();
+    let alphabet = b"3 VNG0123456789abcdef:.,=S\nW";
+    for _ in 0..ROUNDS {
+        let mut text = b"3 V1700000000 N".to_vec();
+        text.extend(random_bytes(&mut rng, alphabet, 200));
+        if let Parsed::Ok(list) = UidList::parse(&text) {
+            assert!(list.entries.windows(2).all(|w| w[0].uid < w[1].uid));
+            if let Some(last) = list.entries.last() {
+                assert!(list.next_uid > last.uid || last.uid == u32::MAX);
+            }
+            assert!(list.entries.iter().all(|e| !e.file.contains('/')));
+        }
+    }
+}

@@ -54,6 +54,8 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     Fetch(FetchArgs),
     Tunnel(TunnelArgs),
+    ServeImap(ServeImapArgs),
+    Serve(ServeArgs),
     /// Write the man pages and shell completions into DIR/man and DIR/completions
     #[command(hide = true)]
     GenerateDocs {
@@ -419,6 +421,77 @@ pub struct TunnelFingerprintArgs {
     #[arg(value_name = "HOST:PORT")]
     pub server: String,
 }
+/// Serve the users' Maildirs over IMAP
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Serve the users' Maildirs (<data_dir>/mail/<user>) over IMAP4rev1 with IDLE,
+UIDPLUS, MOVE, LITERAL+, SASL-IR, NAMESPACE, ID, ENABLE, UNSELECT, CHILDREN,
+SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, STATUS=SIZE and APPENDLIMIT.
+UIDs live in each folder's dovecot-uidlist and keywords in dovecot-keywords,
+in Dovecot's formats: Dovecot and ownmail can serve the same Maildir, one
+after the other or at the same time, and agree on every UID and flag.
+
+Listens on the configuration's imap.listen (plain, with STARTTLS when tls: is
+set) and imap.listen_tls (implicit TLS) addresses, or on --listen and
+--listen-tls. Passwords are refused in plain text except from loopback
+(LOGINDISABLED). Failed logins from one address wait longer and longer (1 s,
+doubling to 32 s). SIGTERM or SIGINT: every session is told `* BYE` and the
+server exits. At most 1000 connections; a session idle for 30 minutes is
+logged out.
+
+With --stdio, one session is served on standard input and output (inetd);
+with --preauth it is already logged in as the invoking user (or --user), for
+`ssh host ownmail serve-imap --stdio --preauth` as mutt's tunnel or mbsync's
+Tunnel.",
+    after_help = "\
+Examples:
+  ownmail serve-imap                                  # addresses from ownmail.yaml
+  ownmail serve-imap --listen 127.0.0.1:1143
+  ownmail serve-imap --listen-tls 0.0.0.0:993
+  ssh mail.example.org ownmail serve-imap --stdio --preauth
+
+Configuration (ownmail.yaml):
+  tls: {cert: /etc/ownmail/cert.pem, key: /etc/ownmail/key.pem}
+  imap:
+    listen: [\"127.0.0.1:143\"]
+    listen_tls: [\"0.0.0.0:993\"]
+
+mbsync (~/.mbsyncrc):
+  IMAPAccount home
+  Tunnel \"ssh mail.example.org ownmail serve-imap --stdio --preauth\""
+)]
+pub struct ServeImapArgs {
+    /// Listen for plain IMAP (STARTTLS when tls: is configured) on ADDR (repeatable; replaces imap.listen)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Listen for IMAP over TLS on ADDR (repeatable; replaces imap.listen_tls)
+    #[arg(long, value_name = "ADDR")]
+    pub listen_tls: Vec<std::net::SocketAddr>,
+    /// Serve one session on standard input and output
+    #[arg(long, conflicts_with_all = ["listen", "listen_tls"])]
+    pub stdio: bool,
+    /// With --stdio: speak TLS from the first byte
+    #[arg(long, requires = "stdio")]
+    pub tls: bool,
+    /// With --stdio: the session starts logged in (as the invoking user, or --user)
+    #[arg(long, requires = "stdio")]
+    pub preauth: bool,
+    /// With --preauth: the user to serve
+    #[arg(long, short = 'u', value_name = "NAME", requires = "preauth")]
+    pub user: Option<String>,
+}
+
+/// Run every configured server in one process (for now: IMAP)
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Run every server the configuration sets up, in one process: today IMAP
+(imap.listen, imap.listen_tls; 127.0.0.1:1143 when neither is set).
+
+With no configuration file anywhere, it starts at once for a first try: it
+writes ./ownmail.yaml (data in ./ownmail-data, IMAP on 127.0.0.1:1143) and
+tells you how to add a user (`ownmail user add NAME`).")]
+pub struct ServeArgs {}
 
 #[cfg(test)]
 mod tests {
@@ -467,5 +540,28 @@ mod tests {
         assert_eq!(f.account, vec!["isp", "work"]);
         assert!(f.keep && !f.all && !f.idle && !f.json);
         assert_eq!(cli.global.quiet, 1);
+    }
+
+    #[test]
+    fn serve_imap_flags_depend_on_stdio() {
+        assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--preauth"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "ownmail",
+                "serve-imap",
+                "--stdio",
+                "--listen",
+                "127.0.0.1:1"
+            ])
+            .is_err()
+        );
+        assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--user", "a"]).is_err());
+        let cli = Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--preauth", "-u", "a"])
+            .unwrap();
+        let Command::ServeImap(a) = cli.command else {
+            panic!("not serve-imap")
+        };
+        assert!(a.stdio && a.preauth && !a.tls);
+        assert_eq!(a.user.as_deref(), Some("a"));
     }
 }

@@ -6,6 +6,8 @@ mod check_config;
 mod deliver;
 mod fetch;
 mod tunnel;
+mod serve;
+mod serve_imap;
 mod user;
 
 use anyhow::Context;
@@ -23,6 +25,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::CheckConfig(_) => check_config::run(&cli.global),
         Command::Fetch(args) => fetch::run(&cli.global, args),
         Command::Tunnel(args) => tunnel::run(&cli.global, args),
+        Command::ServeImap(args) => serve_imap::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?

@@ -3,3 +3,4 @@
 //! writers handed in.
 
 pub mod header;
+pub mod mime;

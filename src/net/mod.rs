@@ -13,8 +13,12 @@
 //! - [`tls_server`]: our servers' certificate and key, reloaded when the
 //!   files change.
 //!
+//! - [`server`]: listeners, the connection limit, graceful shutdown, and
+//!   the driver that pumps an IMAP session over any stream.
+//!
 //! This module speaks no mail protocol.
 
+pub mod server;
 pub mod tls;
 pub mod tls_server;
 

@@ -391,6 +391,32 @@ fn verify_reason(text: &str) -> String {
     }
 }
 
+/// A server-side TLS acceptor from the configuration's `tls: {cert, key}`
+/// (PEM; the key in PKCS#8 or the older PKCS#1 / SEC1 forms). TLS 1.2 is
+/// the oldest version offered.
+pub fn acceptor_from_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_native_tls::TlsAcceptor, TlsError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| TlsError::Setup(format!("{}: {e}", p.display())))
+    };
+    let cert_pem = read(cert)?;
+    let key_pem = read(key)?;
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&key_pem)
+        .map_err(|e| TlsError::Setup(format!("{}: not a PEM private key: {e}", key.display())))?;
+    let pkcs8 = pkey
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| TlsError::Setup(format!("{}: {e}", key.display())))?;
+    let identity = native_tls::Identity::from_pkcs8(&cert_pem, &pkcs8)
+        .map_err(|e| TlsError::Setup(format!("{}: {e}", cert.display())))?;
+    let acceptor = native_tls::TlsAcceptor::builder(identity)
+        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .build()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    Ok(tokio_native_tls::TlsAcceptor::from(acceptor))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

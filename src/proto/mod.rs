@@ -6,5 +6,7 @@
 //! | module   | what it is                          | RFCs                              |
 //! | -------- | ----------------------------------- | --------------------------------- |
 //! | [`pop3`] | a POP3 client session (for `fetch`) | 1939, 2449, 2595, 3206, 5034      |
+//! | [`imap`] | the IMAP server's framer and parser  | 3501 and extensions (see there)   |
 
+pub mod imap;
 pub mod pop3;
