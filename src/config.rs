@@ -22,6 +22,7 @@
 //! or broken file is an error, never a hang.
 
 pub mod fetch;
+pub mod smtp;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use serde_saphyr::Spanned;
 
 use crate::error::{ExitStatus, sysexits};
 pub use fetch::{FetchAccount, FetchConfig};
+pub use smtp::{Aliases, SmtpConfig};
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -53,6 +55,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     #[serde(skip_serializing_if = "FetchConfig::is_empty")]
     pub fetch: FetchConfig,
+    pub smtp: SmtpConfig,
+    #[serde(skip_serializing_if = "Aliases::is_empty")]
+    pub aliases: Aliases,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +76,8 @@ struct RawConfig {
     users_file: Option<Spanned<PathBuf>>,
     tls: Option<RawTls>,
     fetch: Option<fetch::RawFetch>,
+    smtp: Option<smtp::RawSmtp>,
+    aliases: Option<std::collections::BTreeMap<String, Spanned<smtp::RawTargets>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +233,8 @@ impl Config {
                 users_file: None,
                 tls: None,
                 fetch: None,
+                smtp: None,
+                aliases: None,
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
@@ -342,6 +351,13 @@ impl RawConfig {
             Some(raw) => fetch::resolve(raw, &fetch::Context { path, base })?,
             None => FetchConfig::default(),
         };
+        let smtp_cx = smtp::Context {
+            path,
+            base,
+            has_tls: tls.is_some(),
+        };
+        let smtp = smtp::resolve(self.smtp, &smtp_cx)?;
+        let aliases = smtp::resolve_aliases(self.aliases, &smtp_cx)?;
         Ok(Config {
             source: Some(path.to_owned()),
             hostname,
@@ -350,6 +366,8 @@ impl RawConfig {
             users_file,
             tls,
             fetch,
+            smtp,
+            aliases,
         })
     }
 }
