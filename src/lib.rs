@@ -10,9 +10,11 @@
 //! | [`auth`]    | the users file (Dovecot passwd-file) and password hashes              |
 //! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
-//! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
+//! | [`proto`]   | sans-IO protocol sessions (POP3 client, SMTP server)                  |
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
+//! | [`smtp`]    | `serve-smtp`: listeners, the session driver, local delivery           |
+//! | [`queue`]   | outbound mail: the durable queue, the delivery worker, bounces        |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
@@ -35,4 +37,6 @@ pub mod fetch;
 pub mod message;
 pub mod net;
 pub mod proto;
+pub mod queue;
+pub mod smtp;
 pub mod store;

@@ -5,6 +5,9 @@
 mod check_config;
 mod deliver;
 mod fetch;
+mod queue;
+mod sendmail;
+mod serve_smtp;
 mod user;
 
 use anyhow::Context;
@@ -21,6 +24,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::User(args) => user::run(&cli.global, args),
         Command::CheckConfig(_) => check_config::run(&cli.global),
         Command::Fetch(args) => fetch::run(&cli.global, args),
+        Command::ServeSmtp(args) => serve_smtp::run(&cli.global, args),
+        Command::Queue(args) => queue::run(&cli.global, args),
+        Command::Sendmail(args) => sendmail::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
@@ -52,7 +58,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             UsageError,
             UnknownUser,
             crate::fetch::FetchError,
-            crate::fetch::StateError
+            crate::fetch::StateError,
+            crate::smtp::SmtpError,
+            crate::queue::QueueError,
+            crate::queue::submit::SubmitError
         );
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return crate::error::io_exit_code(e);

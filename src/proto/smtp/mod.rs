@@ -38,7 +38,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use command::{Command, MailParams, Mailbox, Path};
+pub use command::{Command, MailParams, Mailbox, Path, parse_path};
 pub use directory::Directory;
 pub use reply::Reply;
 pub use session::{AuthOutcome, Event, Recipient, Route, Session, Settings, TlsInfo, Transaction};

@@ -101,6 +101,10 @@ replies! {
     SENDER_NOT_OWNED = 553 "5.7.1" "Sender address not owned by the authenticated user";
     /// RFC 6531 3.7.4.1: a UTF-8 address needs SMTPUTF8 on MAIL.
     UTF8_REQUIRED = 553 "5.6.7" "Non-ASCII address needs the SMTPUTF8 parameter";
+    /// Our `Delivered-To:` is already on the message (RFC 5321 6.3).
+    MAIL_LOOP = 554 "5.4.6" "Mail loop: the message was delivered here before";
+    /// Local delivery refused the message for good.
+    MESSAGE_REFUSED = 554 "5.6.0" "Message refused";
     /// Mail for another domain from a stranger.
     RELAY_DENIED = 554 "5.7.1" "Relay access denied";
     /// RFC 5321 2.3.8, and the end-of-data smuggling of 2023: a bare LF in
