@@ -24,6 +24,10 @@ peers=(
   "script:bsdutils"
   "fetchmail:fetchmail"
   "getmail:getmail6"
+  "swaks:swaks"
+  "/usr/sbin/smtp-sink:postfix"
+  "/usr/sbin/smtp-source:postfix"
+  "/usr/sbin/dnsmasq:dnsmasq-base"
 )
 
 missing=()
@@ -41,4 +45,8 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # Debian starts services on install; the tests start their own on loopback
 # high ports, so a system Dovecot is neither needed nor in the way.
+# Postfix: only its smtp-sink and smtp-source (and, for benches/serve_smtp.sh,
+# an instance of its own on loopback); "No configuration" keeps the
+# distribution's service unconfigured and stopped.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -255,13 +255,23 @@ impl Queue {
         durable::fsync_dir(&self.dir).map_err(io_err(&self.dir))
     }
 
-    /// Removes what a crash left: files in `tmp/`, and messages whose
-    /// envelope was never committed (never acknowledged).
-    pub fn clean(&self) -> usize {
+    /// Removes what a crash left more than `older_than` ago: files in
+    /// `tmp/`, and messages whose envelope was never committed (never
+    /// acknowledged). Younger ones may be a `sendmail` writing right now.
+    pub fn clean(&self, older_than: std::time::Duration) -> usize {
+        let stale = |e: &fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than)
+        };
         let mut removed = 0;
         if let Ok(entries) = fs::read_dir(self.dir.join("tmp")) {
             for e in entries.flatten() {
-                removed += usize::from(fs::remove_file(e.path()).is_ok());
+                if stale(&e) {
+                    removed += usize::from(fs::remove_file(e.path()).is_ok());
+                }
             }
         }
         if let Ok(entries) = fs::read_dir(&self.dir) {
@@ -269,6 +279,7 @@ impl Queue {
                 let name = e.file_name();
                 if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".eml"))
                     && !self.envelope_path(id).exists()
+                    && stale(&e)
                 {
                     removed += usize::from(fs::remove_file(e.path()).is_ok());
                 }
@@ -347,7 +358,12 @@ mod tests {
         fs::write(dir.path().join("1-1-1-1.eml"), "half").unwrap();
         fs::write(dir.path().join("tmp/2-2-2-2.json"), "{").unwrap();
         let kept = q.enqueue("", &["x@y.example".into()], b"x").unwrap();
-        assert_eq!(q.clean(), 2);
+        assert_eq!(
+            q.clean(std::time::Duration::from_secs(3600)),
+            0,
+            "too young"
+        );
+        assert_eq!(q.clean(std::time::Duration::ZERO), 2);
         assert_eq!(q.list().unwrap().len(), 1);
         assert!(q.message_path(&kept).exists());
     }

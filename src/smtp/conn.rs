@@ -94,7 +94,9 @@ pub async fn run(
         .map_err(std::io::Error::other)?;
     let users = users.map(Arc::new);
     // No address: a pipe from a local process (sendmail-like use of --stdio).
-    let local = ip.is_none_or(|ip| ip.is_loopback());
+    // AUTH without TLS only there and on port 25 (an ssh tunnel lands on
+    // loopback); the submission ports always want TLS first.
+    let local = ip.is_none_or(|ip| ip.is_loopback()) && kind == Kind::Mx;
     let settings = Settings {
         hostname: config.hostname.clone(),
         max_message_size: config.smtp.max_message_size,

@@ -229,7 +229,9 @@ pub async fn serve_smtp(
             });
         }
     }
-    let cleaned = server.queue.clean();
+    // Regression: cleaning everything at start deleted the file a
+    // `sendmail` run at the same moment was writing (it failed, ENOENT).
+    let cleaned = server.queue.clean(Duration::from_secs(3600));
     if cleaned > 0 {
         tracing::info!("removed {cleaned} unfinished files from the queue");
     }

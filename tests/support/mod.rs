@@ -4,6 +4,7 @@
 
 pub mod dovecot;
 pub mod fetch;
+pub mod smtp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -482,6 +482,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of cases
     fn paths_keep_what_relay_checks_need() {
         let cases: &[(&str, Result<(Mailbox, bool), Reply>)] = &[
             (
