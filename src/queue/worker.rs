@@ -408,7 +408,9 @@ async fn relay_session(
                 outcomes.push(Outcome::Delivered);
             }
             Err(e) => {
-                if !e.is_response() {
+                // A reply (4xx, 5xx) is this recipient's; anything else
+                // (the connection broke) is the whole attempt's.
+                if !e.is_permanent() && !e.is_transient() {
                     return Err(temp(e));
                 }
                 outcomes.push(outcome_of(&e));
