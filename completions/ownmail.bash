@@ -31,6 +31,15 @@ _ownmail() {
             ownmail,help)
                 cmd="ownmail__subcmd__help"
                 ;;
+            ownmail,queue)
+                cmd="ownmail__subcmd__queue"
+                ;;
+            ownmail,sendmail)
+                cmd="ownmail__subcmd__sendmail"
+                ;;
+            ownmail,serve-smtp)
+                cmd="ownmail__subcmd__serve__subcmd__smtp"
+                ;;
             ownmail,user)
                 cmd="ownmail__subcmd__user"
                 ;;
@@ -49,8 +58,29 @@ _ownmail() {
             ownmail__subcmd__help,help)
                 cmd="ownmail__subcmd__help__subcmd__help"
                 ;;
+            ownmail__subcmd__help,queue)
+                cmd="ownmail__subcmd__help__subcmd__queue"
+                ;;
+            ownmail__subcmd__help,sendmail)
+                cmd="ownmail__subcmd__help__subcmd__sendmail"
+                ;;
+            ownmail__subcmd__help,serve-smtp)
+                cmd="ownmail__subcmd__help__subcmd__serve__subcmd__smtp"
+                ;;
             ownmail__subcmd__help,user)
                 cmd="ownmail__subcmd__help__subcmd__user"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,delete)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__delete"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,flush)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__flush"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,list)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__list"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,show)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__show"
                 ;;
             ownmail__subcmd__help__subcmd__user,add)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__add"
@@ -63,6 +93,36 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help__subcmd__user,passwd)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            ownmail__subcmd__queue,delete)
+                cmd="ownmail__subcmd__queue__subcmd__delete"
+                ;;
+            ownmail__subcmd__queue,flush)
+                cmd="ownmail__subcmd__queue__subcmd__flush"
+                ;;
+            ownmail__subcmd__queue,help)
+                cmd="ownmail__subcmd__queue__subcmd__help"
+                ;;
+            ownmail__subcmd__queue,list)
+                cmd="ownmail__subcmd__queue__subcmd__list"
+                ;;
+            ownmail__subcmd__queue,show)
+                cmd="ownmail__subcmd__queue__subcmd__show"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,delete)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__delete"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,flush)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__flush"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,help)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__help"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,list)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__list"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,show)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__show"
                 ;;
             ownmail__subcmd__user,add)
                 cmd="ownmail__subcmd__user__subcmd__add"
@@ -101,7 +161,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch generate-docs help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -263,7 +323,7 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
-            opts="deliver user check-config fetch generate-docs help"
+            opts="deliver user check-config fetch serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -346,6 +406,104 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ownmail__subcmd__help__subcmd__queue)
+            opts="list show flush delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__queue__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__queue__subcmd__flush)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__queue__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__queue__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__serve__subcmd__smtp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ownmail__subcmd__help__subcmd__user)
             opts="add passwd del list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -409,6 +567,256 @@ _ownmail() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version list show flush delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__delete)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__flush)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help)
+            opts="list show flush delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help__subcmd__flush)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__list)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__show)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__sendmail)
+            opts="-t -f -i -o -c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__serve__subcmd__smtp)
+            opts="-c -v -q -h -V --listen --stdio --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

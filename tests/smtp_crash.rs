@@ -13,8 +13,8 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::sync::{Arc, Mutex};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::Rng;
@@ -49,7 +49,11 @@ fn a_killed_server_loses_no_acknowledged_message() {
     let mut rng = Rng::from_time();
     let relay_port = free_port();
     let dump = tempfile::tempdir().unwrap();
-    Command::new("chmod").arg("777").arg(dump.path()).status().unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(dump.path())
+        .status()
+        .unwrap();
     let sink = Command::new(require("smtp-sink", "postfix"))
         .args(["-u", "nobody", "-d"])
         .arg(format!("{}/%M.", dump.path().display()))
@@ -86,7 +90,11 @@ fn a_killed_server_loses_no_acknowledged_message() {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while lines.lock().unwrap().len() < 20 {
-        assert!(Instant::now() < deadline, "the load never started\n{}", s.log());
+        assert!(
+            Instant::now() < deadline,
+            "the load never started\n{}",
+            s.log()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(rng.below(400)));
@@ -101,13 +109,20 @@ fn a_killed_server_loses_no_acknowledged_message() {
         .filter_map(|l| l.strip_prefix("OK "))
         .filter_map(|l| l.split_once(' '))
         .collect();
-    assert!(acked.len() >= 10, "too few messages before the kill to test anything:\n{out}");
+    assert!(
+        acked.len() >= 10,
+        "too few messages before the kill to test anything:\n{out}"
+    );
     assert!(acked.len() < 3200, "the kill came after the load ended");
 
     // Restart; the queue survives and is sent.
     s.spawn();
     let out = s.scratch.cmd().args(["queue", "flush"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut local: HashMap<String, usize> = HashMap::new();
     for m in s.inbox("alice") {
@@ -125,17 +140,31 @@ fn a_killed_server_loses_no_acknowledged_message() {
     let mut duplicates = 0;
     for (tag, rcpt) in &acked {
         if rcpt.ends_with("@example.org") {
-            assert_eq!(local.get(*tag), Some(&1), "{tag}: acknowledged, so exactly once in the Maildir");
+            assert_eq!(
+                local.get(*tag),
+                Some(&1),
+                "{tag}: acknowledged, so exactly once in the Maildir"
+            );
         } else {
             let n = remote.get(*tag).copied().unwrap_or(0);
-            assert!(n >= 1, "{tag}: acknowledged but never reached the smarthost");
+            assert!(
+                n >= 1,
+                "{tag}: acknowledged but never reached the smarthost"
+            );
             duplicates += n - 1;
         }
     }
-    assert!(local.values().all(|&n| n == 1), "a local message twice: {local:?}");
+    assert!(
+        local.values().all(|&n| n == 1),
+        "a local message twice: {local:?}"
+    );
     assert!(duplicates <= 1, "{duplicates} duplicates at the smarthost");
     let leftover = s.scratch.cmd().args(["queue", "list"]).output().unwrap();
-    assert!(leftover.stdout.is_empty(), "{}", String::from_utf8_lossy(&leftover.stdout));
+    assert!(
+        leftover.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
     let _ = sink.0.kill();
     let _ = std::io::stderr().flush();
 }

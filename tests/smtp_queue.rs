@@ -61,7 +61,11 @@ fn queue(s: &Server, args: &[&str]) -> Output {
 fn wait_for(what: &str, s: &Server, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", s.log());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            s.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -75,44 +79,95 @@ fn the_smarthost_down_then_up_then_refusing() {
     );
     let dump = s.scratch.dir.path().join("sink");
     let auth = [
-        "--tls", "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", PASSWORD,
-        "--from", "alice@example.org",
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice",
+        "--auth-password",
+        PASSWORD,
+        "--from",
+        "alice@example.org",
     ];
 
     // 1. Down: accepted, queued, tried, waiting.
     let out = s.swaks(
         s.submission,
-        &[&auth[..], &["--to", "r1@remote.example,r2@remote.example", "--header", "Subject: first"]].concat(),
+        &[
+            &auth[..],
+            &[
+                "--to",
+                "r1@remote.example,r2@remote.example",
+                "--header",
+                "Subject: first",
+            ],
+        ]
+        .concat(),
     );
     assert!(out.status.success(), "{}", transcript(&out));
     wait_for("the first attempt", &s, || {
         String::from_utf8_lossy(&queue(&s, &["list"]).stdout).contains("attempts 1")
     });
     let list = String::from_utf8_lossy(&queue(&s, &["list"]).stdout).into_owned();
-    assert!(list.contains("r1@remote.example pending: ") && list.contains("r2@remote.example pending"), "{list}");
+    assert!(
+        list.contains("r1@remote.example pending: ") && list.contains("r2@remote.example pending"),
+        "{list}"
+    );
     assert!(dumped(&dump).is_empty());
 
     // 2. Up: `queue flush` sends it now, once, to both.
     let sink = Sink::start(relay_port, &dump, &[]);
     let out = queue(&s, &["flush"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let msgs = dumped(&dump);
     assert_eq!(msgs.len(), 1, "{msgs:?}");
-    assert!(msgs[0].contains("X-Mail-Args: <alice@example.org>"), "{}", msgs[0]);
-    assert!(msgs[0].contains("X-Rcpt-Args: <r1@remote.example>") && msgs[0].contains("X-Rcpt-Args: <r2@remote.example>"));
-    assert!(msgs[0].contains("Subject: first") && msgs[0].contains("with ESMTPSA"), "{}", msgs[0]);
+    assert!(
+        msgs[0].contains("X-Mail-Args: <alice@example.org>"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[0].contains("X-Rcpt-Args: <r1@remote.example>")
+            && msgs[0].contains("X-Rcpt-Args: <r2@remote.example>")
+    );
+    assert!(
+        msgs[0].contains("Subject: first") && msgs[0].contains("with ESMTPSA"),
+        "{}",
+        msgs[0]
+    );
     assert!(String::from_utf8_lossy(&queue(&s, &["list"]).stdout).is_empty());
     drop(sink);
 
     // 3. Refusing every recipient for good: the local one is not held up,
     // and the sender gets a delivery status notification.
-    let _sink = Sink::start(relay_port, &dump, &["-f", "RCPT", "-B", "550 5.1.1 No such user here"]);
+    let _sink = Sink::start(
+        relay_port,
+        &dump,
+        &["-f", "RCPT", "-B", "550 5.1.1 No such user here"],
+    );
     let out = s.swaks(
         s.submission,
-        &[&auth[..], &["--to", "r3@remote.example,bob@example.org", "--header", "Subject: third"]].concat(),
+        &[
+            &auth[..],
+            &[
+                "--to",
+                "r3@remote.example,bob@example.org",
+                "--header",
+                "Subject: third",
+            ],
+        ]
+        .concat(),
     );
     assert!(out.status.success(), "{}", transcript(&out));
-    assert_eq!(s.inbox("bob").len(), 1, "the local recipient has it at once");
+    assert_eq!(
+        s.inbox("bob").len(),
+        1,
+        "the local recipient has it at once"
+    );
     wait_for("the bounce", &s, || !s.inbox("alice").is_empty());
     let bounce = &s.inbox("alice")[0];
     assert!(bounce.starts_with("Return-Path: <>\n"), "{bounce}");
@@ -132,7 +187,8 @@ fn the_smarthost_down_then_up_then_refusing() {
     let out = s.swaks(s.port, &["--from", "<>", "--to", "r4@remote.example"]);
     assert!(out.status.success(), "{}", transcript(&out));
     wait_for("the failed bounce to be dropped", &s, || {
-        s.log().contains("r4@remote.example") && String::from_utf8_lossy(&queue(&s, &["list"]).stdout).is_empty()
+        s.log().contains("r4@remote.example")
+            && String::from_utf8_lossy(&queue(&s, &["list"]).stdout).is_empty()
     });
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(s.inbox("alice").len(), 1, "no bounce of a bounce");

@@ -189,6 +189,11 @@ impl Session {
         }
     }
 
+    /// Input bytes held: at most one read plus [`super::MAX_AUTH_LINE`].
+    pub fn buffered(&self) -> usize {
+        self.input.len()
+    }
+
     /// The bytes to send to the client.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.output)
