@@ -11,6 +11,7 @@
 //!   max_connections: 100
 //!   reverse_dns: false               # look up the client's name for Received:
 //!   queue_lifetime: 5d               # give up on an outbound message after this
+//!   dns_servers: ["127.0.0.1:5353"]  # for MX lookups; default: /etc/resolv.conf
 //!   relay:                           # the smarthost; without it, direct to MX
 //!     host: smtp.isp.example
 //!     port: 587
@@ -63,6 +64,9 @@ pub struct SmtpConfig {
     pub queue_lifetime: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayConfig>,
+    /// DNS servers for MX lookups; empty: the system's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 impl Default for SmtpConfig {
@@ -80,6 +84,7 @@ impl Default for SmtpConfig {
             reverse_dns: false,
             queue_lifetime: DEFAULT_QUEUE_LIFETIME,
             relay: None,
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -212,6 +217,7 @@ pub(super) struct RawSmtp {
     reverse_dns: Option<bool>,
     queue_lifetime: Option<Spanned<String>>,
     relay: Option<Spanned<RawRelay>>,
+    dns_servers: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +347,21 @@ pub(super) fn resolve(raw: Option<RawSmtp>, cx: &Context) -> Result<SmtpConfig, 
                 "expected a duration such as 5d, 12h or 90m".into(),
             )
         })?;
+    }
+    for d in raw.dns_servers.iter().flatten() {
+        let t = d.value.trim();
+        let addr = t
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| t.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+            .ok_or_else(|| {
+                cx.invalid(
+                    &d.referenced,
+                    "smtp.dns_servers",
+                    format!("{t:?} is not an address such as 127.0.0.1 or 127.0.0.1:5353"),
+                )
+            })?;
+        out.dns_servers.push(addr);
     }
     if let Some(r) = raw.relay {
         let at = r.referenced;

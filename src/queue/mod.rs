@@ -17,6 +17,7 @@
 //! [`worker`] sends what is queued.
 
 pub mod bounce;
+pub mod mx;
 pub mod submit;
 pub mod worker;
 

@@ -162,14 +162,7 @@ async fn attempt(
             .collect();
         let results = match &config.smtp.relay {
             Some(relay) => send_via_relay(config, relay, &env.sender, &addrs, &message).await,
-            None => addrs
-                .iter()
-                .map(|_| {
-                    Outcome::Temporary(
-                        "direct delivery to MX hosts is not implemented yet: set smtp.relay".into(),
-                    )
-                })
-                .collect(),
+            None => send_direct(config, &env.sender, &addrs, &message).await,
         };
         outcomes.extend(remote.into_iter().zip(results));
     }
@@ -238,6 +231,55 @@ async fn attempt(
     Ok(())
 }
 
+/// Direct to each recipient domain's MX hosts, one domain at a time.
+async fn send_direct(
+    config: &Config,
+    sender: &str,
+    recipients: &[String],
+    message: &[u8],
+) -> Vec<Outcome> {
+    let resolver = match super::mx::resolver(&config.smtp.dns_servers) {
+        Ok(r) => r,
+        Err(e) => {
+            return recipients
+                .iter()
+                .map(|_| Outcome::Temporary(e.clone()))
+                .collect();
+        }
+    };
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; recipients.len()];
+    let mut domains: Vec<String> = recipients
+        .iter()
+        .filter_map(|r| r.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+        .collect();
+    domains.sort();
+    domains.dedup();
+    for domain in domains {
+        let idx: Vec<usize> = (0..recipients.len())
+            .filter(|&i| {
+                recipients[i]
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&domain))
+            })
+            .collect();
+        let list: Vec<String> = idx.iter().map(|&i| recipients[i].clone()).collect();
+        let res =
+            super::mx::deliver_domain(config, &resolver, &domain, sender, &list, message).await;
+        for (i, o) in idx.into_iter().zip(res) {
+            outcomes[i] = Some(o);
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Permanent {
+                status: "5.1.3".into(),
+                text: "no domain in the address".into(),
+            })
+        })
+        .collect()
+}
+
 fn directory(config: &Config) -> Directory {
     let users = crate::auth::Users::load(&config.users_file)
         .map(|u| u.entries().map(|e| e.name.to_string()).collect::<Vec<_>>())
@@ -285,10 +327,49 @@ pub async fn send_via_relay(
     recipients: &[String],
     message: &[u8],
 ) -> Vec<Outcome> {
-    match relay_session(config, relay, sender, recipients, message).await {
+    let target = Target {
+        host: relay.host.clone(),
+        addr: None,
+        port: relay.port,
+        tls: match relay.tls {
+            TlsMode::Tls => TargetTls::Implicit,
+            TlsMode::Starttls => TargetTls::Required,
+            TlsMode::None => TargetTls::Off,
+        },
+        credentials: match (&relay.username, &relay.password_file) {
+            (Some(u), Some(f)) => Some((u.clone(), f.clone())),
+            _ => None,
+        },
+    };
+    match send_over(config, &target, sender, recipients, message).await {
         Ok(v) => v,
         Err(e) => recipients.iter().map(|_| e.clone()).collect(),
     }
+}
+
+/// Where and how one SMTP exchange happens.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The name (for TLS and messages).
+    pub host: String,
+    /// The address to connect to, when already resolved.
+    pub addr: Option<std::net::IpAddr>,
+    pub port: u16,
+    pub tls: TargetTls,
+    /// User name and password file.
+    pub credentials: Option<(String, std::path::PathBuf)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetTls {
+    /// TLS from the first byte, certificate verified.
+    Implicit,
+    /// STARTTLS required, certificate verified.
+    Required,
+    /// STARTTLS when offered, any certificate (RFC 7435: better than
+    /// plaintext, and MX hosts' certificates rarely match).
+    Opportunistic,
+    Off,
 }
 
 fn outcome_of(e: &lettre::transport::smtp::Error) -> Outcome {
@@ -315,48 +396,76 @@ fn enhanced_status(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn relay_session(
+/// One SMTP exchange; `Err`: the whole attempt failed (connection, TLS,
+/// MAIL), `Ok`: an outcome per recipient.
+pub async fn send_over(
     config: &Config,
-    relay: &RelayConfig,
+    target: &Target,
     sender: &str,
     recipients: &[String],
     message: &[u8],
 ) -> Result<Vec<Outcome>, Outcome> {
     let hello = ClientId::Domain(config.hostname.clone());
     let tls = || {
-        TlsParameters::new(relay.host.clone())
+        let b = TlsParameters::builder(target.host.clone());
+        let b = if target.tls == TargetTls::Opportunistic {
+            b.dangerous_accept_invalid_certs(true)
+                .dangerous_accept_invalid_hostnames(true)
+        } else {
+            b
+        };
+        b.build()
             .map_err(|e| Outcome::Temporary(format!("TLS setup: {e}")))
     };
-    let implicit = match relay.tls {
-        TlsMode::Tls => Some(tls()?),
+    let implicit = match target.tls {
+        TargetTls::Implicit => Some(tls()?),
         _ => None,
     };
-    let temp = |e: lettre::transport::smtp::Error| {
-        Outcome::Temporary(format!("{}:{}: {e}", relay.host, relay.port))
+    let shown = match target.addr {
+        Some(ip) => format!("{} [{ip}]:{}", target.host, target.port),
+        None => format!("{}:{}", target.host, target.port),
     };
-    let mut conn = AsyncSmtpConnection::connect_tokio1(
-        (relay.host.as_str(), relay.port),
-        Some(SMTP_TIMEOUT),
-        &hello,
-        implicit,
-        None,
-    )
-    .await
-    .map_err(temp)?;
-    if relay.tls == TlsMode::Starttls {
-        if !conn.can_starttls() {
+    let temp = |e: lettre::transport::smtp::Error| Outcome::Temporary(format!("{shown}: {e}"));
+    let connect = match target.addr {
+        Some(ip) => {
+            AsyncSmtpConnection::connect_tokio1(
+                std::net::SocketAddr::new(ip, target.port),
+                Some(SMTP_TIMEOUT),
+                &hello,
+                implicit,
+                None,
+            )
+            .await
+        }
+        None => {
+            AsyncSmtpConnection::connect_tokio1(
+                (target.host.as_str(), target.port),
+                Some(SMTP_TIMEOUT),
+                &hello,
+                implicit,
+                None,
+            )
+            .await
+        }
+    };
+    let mut conn = connect.map_err(temp)?;
+    match target.tls {
+        TargetTls::Required if !conn.can_starttls() => {
             return Err(Outcome::Temporary(format!(
-                "{} does not offer STARTTLS (smtp.relay.tls: starttls)",
-                relay.host
+                "{shown} does not offer STARTTLS (smtp.relay.tls: starttls)"
             )));
         }
-        conn.starttls(tls()?, &hello).await.map_err(temp)?;
+        TargetTls::Required => conn.starttls(tls()?, &hello).await.map_err(temp)?,
+        TargetTls::Opportunistic if conn.can_starttls() => {
+            conn.starttls(tls()?, &hello).await.map_err(temp)?
+        }
+        _ => {}
     }
-    if let (Some(user), Some(file)) = (&relay.username, &relay.password_file) {
+    if let Some((user, file)) = &target.credentials {
         let password = std::fs::read_to_string(file)
             .map_err(|e| Outcome::Temporary(format!("{}: {e}", file.display())))?;
         let password = password.lines().next().unwrap_or("").to_owned();
-        let creds = Credentials::new(user.clone(), password);
+        let creds = Credentials::new(user.to_owned(), password);
         // A refused login is our configuration's fault: retry, do not bounce.
         conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)
             .await

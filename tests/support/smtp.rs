@@ -23,8 +23,13 @@ pub fn free_port() -> u16 {
 
 /// Waits until something accepts on `port`.
 pub fn wait_port(port: u16) {
+    wait_port_on("127.0.0.1", port)
+}
+
+/// Waits until something accepts on `host:port`.
+pub fn wait_port_on(host: &str, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect((host, port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -72,6 +77,8 @@ pub struct Server {
     pub scratch: Scratch,
     pub child: Option<Child>,
     pub port: u16,
+    /// Where `port` listens.
+    pub host: String,
     pub submission: u16,
     pub submissions: u16,
     /// The `smtp:` lines added to the configuration.
@@ -82,13 +89,18 @@ impl Server {
     /// Configures and starts a server; `extra` is more YAML under `smtp:`
     /// (indented two spaces), `top` more at the top level.
     pub fn start(extra: &str, top: &str) -> Server {
+        Server::start_as("example.org", "127.0.0.1", free_port(), extra, top)
+    }
+
+    /// A server for `domain` whose port-25 listener is `host:port`.
+    pub fn start_as(domain: &str, host: &str, port: u16, extra: &str, top: &str) -> Server {
         let scratch = Scratch::new();
         let (cert, key) = self_signed(scratch.dir.path());
-        let (port, submission, submissions) = (free_port(), free_port(), free_port());
+        let (submission, submissions) = (free_port(), free_port());
         std::fs::write(
             scratch.config(),
             format!(
-                "hostname: mx.example.org\ndomains: [example.org]\ndata_dir: data\ntls:\n  cert: {}\n  key: {}\n{top}smtp:\n  listen: ['127.0.0.1:{port}']\n  submission: ['127.0.0.1:{submission}']\n  submissions: ['127.0.0.1:{submissions}']\n{extra}",
+                "hostname: mx.{domain}\ndomains: [{domain}]\ndata_dir: data\ntls:\n  cert: {}\n  key: {}\n{top}smtp:\n  listen: ['{host}:{port}']\n  submission: ['127.0.0.1:{submission}']\n  submissions: ['127.0.0.1:{submissions}']\n{extra}",
                 cert.display(),
                 key.display()
             ),
@@ -100,6 +112,7 @@ impl Server {
             scratch,
             child: None,
             port,
+            host: host.to_owned(),
             submission,
             submissions,
             extra: extra.to_owned(),
@@ -120,7 +133,7 @@ impl Server {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        wait_port(self.port);
+        wait_port_on(&self.host, self.port);
         wait_port(self.submission);
         wait_port(self.submissions);
     }
