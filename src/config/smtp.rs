@@ -383,6 +383,15 @@ pub(super) fn resolve(raw: Option<RawSmtp>, cx: &Context) -> Result<SmtpConfig, 
         let password_file = r
             .password_file
             .map(|p| super::normalize(&cx.base.join(&p.value)));
+        if tls == TlsMode::None && r.username.is_some() && !super::fetch::is_loopback(host) {
+            return Err(cx.invalid(
+                &at,
+                "smtp.relay.tls",
+                format!(
+                    "tls: none would send the password to {host} unencrypted; use starttls or tls"
+                ),
+            ));
+        }
         if password_file.is_some() != r.username.is_some() {
             return Err(cx.invalid(
                 &at,
