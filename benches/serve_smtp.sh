@@ -140,7 +140,7 @@ for r in $(seq "$rounds"); do
   kill "$om_pid"; wait "$om_pid" 2>/dev/null || true; om_pid=""
   echo "round $r: ownmail  ${t}s"
   best_om=$(printf '%s\n%s\n' "$t" "${best_om:-$t}" | sort -g | head -1)
-  om_sample=$(find "$work/om/data/mail/bench/new" -type f | head -1)
+  om_sample=$(find "$work/om/data/mail/bench/new" -type f -print -quit)
 
   setup_postfix
   t=$(run_load "$pf_port" "$work/vmail/bench/new")
@@ -148,7 +148,7 @@ for r in $(seq "$rounds"); do
   [ "$n" -eq "$messages" ] || die "postfix: $n messages in the Maildir, expected $messages"
   echo "round $r: postfix  ${t}s"
   best_pf=$(printf '%s\n%s\n' "$t" "${best_pf:-$t}" | sort -g | head -1)
-  pf_sample=$(find "$work/vmail/bench/new" -type f | head -1)
+  pf_sample=$(find "$work/vmail/bench/new" -type f -print -quit)
   # Same body: compare what follows the header section.
   cmp -s <(sed '1,/^$/d' "$om_sample") <(sed '1,/^$/d' "$pf_sample") \
     || die "the stored bodies differ: $om_sample $pf_sample"

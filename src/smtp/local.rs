@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::group_sync::GroupSync;
 use crate::auth::UserName;
 use crate::deliver::{DeliverError, Deliverer, Envelope, Target};
 use crate::error::{ExitStatus, sysexits};
@@ -78,7 +79,15 @@ pub fn deliver(
         };
         let d = Deliverer::open(&target).map_err(err)?;
         let tmp = d.write(trace.chain(data), Some(&envelope)).map_err(err)?;
-        let delivered = d.commit(tmp, Durability::Immediate).map_err(err)?;
+        // Durable by a directory fsync shared with other sessions.
+        let delivered = d.commit(tmp, Durability::Deferred).map_err(err)?;
+        let dir = crate::store::durable::parent_dir(&delivered.path).to_owned();
+        GroupSync::for_dir(&dir).sync(&dir).map_err(|e| {
+            err(DeliverError::Store(crate::store::StoreError::Io {
+                path: dir.clone(),
+                source: e,
+            }))
+        })?;
         paths.push(delivered.path);
     }
     Ok(paths)

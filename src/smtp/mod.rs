@@ -13,6 +13,7 @@
 //! | `smtp.submissions`  | 465  | implicit (RFC 8314)  | required before MAIL          |
 
 pub mod conn;
+pub mod group_sync;
 pub mod local;
 pub mod received;
 
