@@ -330,3 +330,60 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     };
     (storage, len as libc::socklen_t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 5321 4.5.3.2: a client that stops talking gets `421 4.4.2` and
+    /// is disconnected; a shutdown gets `421 4.3.2`.
+    #[tokio::test]
+    async fn silence_times_out_and_shutdown_says_421() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::parse(
+            "hostname: mx.example.org\ndata_dir: data\n",
+            &dir.path().join("ownmail.yaml"),
+        )
+        .unwrap();
+        let server = Arc::new(Server::new(Arc::new(config)).unwrap());
+        let timeouts = Timeouts {
+            read: Duration::from_millis(200),
+            write: Duration::from_secs(5),
+        };
+        for shutdown in [false, true] {
+            let (client, ours) = tokio::io::duplex(4096);
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let task = tokio::spawn(run(
+                server.clone(),
+                Box::new(ours),
+                Some("192.0.2.1".parse().unwrap()),
+                Kind::Mx,
+                stop_rx,
+                if shutdown {
+                    Timeouts {
+                        read: Duration::from_secs(60),
+                        ..timeouts
+                    }
+                } else {
+                    timeouts
+                },
+            ));
+            let mut client = client;
+            let mut buf = vec![0u8; 4096];
+            let n = client.read(&mut buf).await.unwrap();
+            assert!(buf[..n].starts_with(b"220 mx.example.org"));
+            if shutdown {
+                stop_tx.send(true).unwrap();
+            }
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.unwrap();
+            let expected: &[u8] = if shutdown { b"421 4.3.2" } else { b"421 4.4.2" };
+            assert!(
+                rest.starts_with(expected),
+                "{}",
+                String::from_utf8_lossy(&rest)
+            );
+            task.await.unwrap().unwrap();
+        }
+    }
+}
