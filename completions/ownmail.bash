@@ -31,6 +31,7 @@ _ownmail() {
             ownmail,help)
                 cmd="ownmail__subcmd__help"
                 ;;
+<<<<<<< HEAD
             ownmail,serve)
                 cmd="ownmail__subcmd__serve"
                 ;;
@@ -39,6 +40,16 @@ _ownmail() {
                 ;;
             ownmail,tunnel)
                 cmd="ownmail__subcmd__tunnel"
+=======
+            ownmail,queue)
+                cmd="ownmail__subcmd__queue"
+                ;;
+            ownmail,sendmail)
+                cmd="ownmail__subcmd__sendmail"
+                ;;
+            ownmail,serve-smtp)
+                cmd="ownmail__subcmd__serve__subcmd__smtp"
+>>>>>>> smtp
                 ;;
             ownmail,user)
                 cmd="ownmail__subcmd__user"
@@ -58,6 +69,7 @@ _ownmail() {
             ownmail__subcmd__help,help)
                 cmd="ownmail__subcmd__help__subcmd__help"
                 ;;
+<<<<<<< HEAD
             ownmail__subcmd__help,serve)
                 cmd="ownmail__subcmd__help__subcmd__serve"
                 ;;
@@ -66,10 +78,21 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help,tunnel)
                 cmd="ownmail__subcmd__help__subcmd__tunnel"
+=======
+            ownmail__subcmd__help,queue)
+                cmd="ownmail__subcmd__help__subcmd__queue"
+                ;;
+            ownmail__subcmd__help,sendmail)
+                cmd="ownmail__subcmd__help__subcmd__sendmail"
+                ;;
+            ownmail__subcmd__help,serve-smtp)
+                cmd="ownmail__subcmd__help__subcmd__serve__subcmd__smtp"
+>>>>>>> smtp
                 ;;
             ownmail__subcmd__help,user)
                 cmd="ownmail__subcmd__help__subcmd__user"
                 ;;
+<<<<<<< HEAD
             ownmail__subcmd__help__subcmd__tunnel,fingerprint)
                 cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint"
                 ;;
@@ -78,6 +101,19 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help__subcmd__tunnel,tls)
                 cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__tls"
+=======
+            ownmail__subcmd__help__subcmd__queue,delete)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__delete"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,flush)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__flush"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,list)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__list"
+                ;;
+            ownmail__subcmd__help__subcmd__queue,show)
+                cmd="ownmail__subcmd__help__subcmd__queue__subcmd__show"
+>>>>>>> smtp
                 ;;
             ownmail__subcmd__help__subcmd__user,add)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__add"
@@ -91,6 +127,7 @@ _ownmail() {
             ownmail__subcmd__help__subcmd__user,passwd)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__passwd"
                 ;;
+<<<<<<< HEAD
             ownmail__subcmd__tunnel,fingerprint)
                 cmd="ownmail__subcmd__tunnel__subcmd__fingerprint"
                 ;;
@@ -114,6 +151,37 @@ _ownmail() {
                 ;;
             ownmail__subcmd__tunnel__subcmd__help,tls)
                 cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__tls"
+=======
+            ownmail__subcmd__queue,delete)
+                cmd="ownmail__subcmd__queue__subcmd__delete"
+                ;;
+            ownmail__subcmd__queue,flush)
+                cmd="ownmail__subcmd__queue__subcmd__flush"
+                ;;
+            ownmail__subcmd__queue,help)
+                cmd="ownmail__subcmd__queue__subcmd__help"
+                ;;
+            ownmail__subcmd__queue,list)
+                cmd="ownmail__subcmd__queue__subcmd__list"
+                ;;
+            ownmail__subcmd__queue,show)
+                cmd="ownmail__subcmd__queue__subcmd__show"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,delete)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__delete"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,flush)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__flush"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,help)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__help"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,list)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__list"
+                ;;
+            ownmail__subcmd__queue__subcmd__help,show)
+                cmd="ownmail__subcmd__queue__subcmd__help__subcmd__show"
+>>>>>>> smtp
                 ;;
             ownmail__subcmd__user,add)
                 cmd="ownmail__subcmd__user__subcmd__add"
@@ -152,7 +220,11 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
+<<<<<<< HEAD
             opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch tunnel serve-imap serve generate-docs help"
+=======
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch serve-smtp queue sendmail generate-docs help"
+>>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,7 +386,11 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
+<<<<<<< HEAD
             opts="deliver user check-config fetch tunnel serve-imap serve generate-docs help"
+=======
+            opts="deliver user check-config fetch serve-smtp queue sendmail generate-docs help"
+>>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,8 +473,13 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__help__subcmd__serve)
             opts=""
+=======
+        ownmail__subcmd__help__subcmd__queue)
+            opts="list show flush delete"
+>>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -411,6 +492,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__help__subcmd__serve__subcmd__imap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -440,6 +522,9 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint)
+=======
+        ownmail__subcmd__help__subcmd__queue__subcmd__delete)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -453,7 +538,11 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh)
+=======
+        ownmail__subcmd__help__subcmd__queue__subcmd__flush)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -467,7 +556,11 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__help__subcmd__tunnel__subcmd__tls)
+=======
+        ownmail__subcmd__help__subcmd__queue__subcmd__list)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -481,6 +574,51 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
+=======
+        ownmail__subcmd__help__subcmd__queue__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__sendmail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__serve__subcmd__smtp)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+>>>>>>> smtp
         ownmail__subcmd__help__subcmd__user)
             opts="add passwd del list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -551,8 +689,13 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__serve)
             opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+=======
+        ownmail__subcmd__queue)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version list show flush delete help"
+>>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +716,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__serve__subcmd__imap)
             opts="-u -c -v -q -h -V --listen --listen-tls --stdio --tls --preauth --user --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -634,6 +778,9 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__tunnel__subcmd__fingerprint)
+=======
+        ownmail__subcmd__queue__subcmd__delete)
+>>>>>>> smtp
             opts="-c -v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -655,8 +802,35 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__help)
             opts="ssh tls fingerprint help"
+=======
+        ownmail__subcmd__queue__subcmd__flush)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__help)
+            opts="list show flush delete help"
+>>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -669,7 +843,11 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint)
+=======
+        ownmail__subcmd__queue__subcmd__help__subcmd__delete)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -683,7 +861,11 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__help__subcmd__help)
+=======
+        ownmail__subcmd__queue__subcmd__help__subcmd__flush)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -697,7 +879,11 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh)
+=======
+        ownmail__subcmd__queue__subcmd__help__subcmd__help)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -711,7 +897,11 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__help__subcmd__tls)
+=======
+        ownmail__subcmd__queue__subcmd__help__subcmd__list)
+>>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -725,13 +915,33 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__ssh)
             opts="-c -v -q -h -V --smtp --imap --forward --ssh-option --check-interval --check-timeout --config --verbose --quiet --help --version"
+=======
+        ownmail__subcmd__queue__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__list)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+>>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+<<<<<<< HEAD
                 --smtp)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -753,6 +963,57 @@ _ownmail() {
                     return 0
                     ;;
                 --check-timeout)
+=======
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__queue__subcmd__show)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__sendmail)
+            opts="-t -f -i -o -c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+>>>>>>> smtp
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -771,21 +1032,31 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+<<<<<<< HEAD
         ownmail__subcmd__tunnel__subcmd__tls)
             opts="-c -v -q -h -V --connect --listen --stdio --ca --pin --accept --to --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+=======
+        ownmail__subcmd__serve__subcmd__smtp)
+            opts="-c -v -q -h -V --listen --stdio --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+>>>>>>> smtp
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+<<<<<<< HEAD
                 --connect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+=======
+>>>>>>> smtp
                 --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+<<<<<<< HEAD
                 --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -802,6 +1073,8 @@ _ownmail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+=======
+>>>>>>> smtp
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

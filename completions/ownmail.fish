@@ -33,9 +33,15 @@ complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "deliver" -d 'Delive
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "check-config" -d 'Check the configuration and print it resolved'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
+<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "tunnel" -d 'Reach your mail server from any network, encrypted (ssh or TLS)'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve-imap" -d 'Serve the users\' Maildirs over IMAP'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve" -d 'Run every configured server in one process (for now: IMAP)'
+=======
+complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve-smtp" -d 'Receive mail for our domains and send our users\' mail (SMTP server)'
+complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "queue" -d 'Look at and act on the outbound queue'
+complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "sendmail" -d 'Queue a message from standard input, as sendmail does'
+>>>>>>> smtp
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand deliver" -s u -l user -d 'Deliver to this user\'s Maildir (<data_dir>/mail/NAME, from the configuration)' -r
@@ -103,6 +109,7 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s v -l verbose -
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s V -l version -d 'Print version'
+<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
@@ -160,11 +167,65 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s v -l verbose -
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s V -l version -d 'Print version'
+=======
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l listen -d 'Listen on ADDR (e.g. 127.0.0.1:2525) instead of smtp.listen (repeatable)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l stdio -d 'Run one session on standard input and output (inetd), then exit'
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -f -a "list" -d 'List the queued messages: id, age, sender, recipients, attempts'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -f -a "show" -d 'Show one message\'s envelope and headers'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -f -a "flush" -d 'Try every queued message now, whatever its next retry time'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -f -a "delete" -d 'Remove a message from the queue (it is not sent and not bounced)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and not __fish_seen_subcommand_from list show flush delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from list" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from show" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from flush" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from flush" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from flush" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from flush" -s h -l help -d 'Print help'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from flush" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from delete" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the queued messages: id, age, sender, recipients, attempts'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one message\'s envelope and headers'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "flush" -d 'Try every queued message now, whatever its next retry time'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Remove a message from the queue (it is not sent and not bounced)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s f -d 'The envelope sender (default: the user running the command @ the first domain)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s o -d 'Same as -i' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s t -d 'Take the recipients from the To:, Cc: and Bcc: fields (Bcc: is removed)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s i -d 'A line with a single dot does not end the message'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s V -l version -d 'Print version'
+>>>>>>> smtp
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s V -l version -d 'Print version'
+<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
@@ -174,10 +235,28 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_see
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "serve" -d 'Run every configured server in one process (for now: IMAP)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+=======
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "serve-smtp" -d 'Receive mail for our domains and send our users\' mail (SMTP server)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "queue" -d 'Look at and act on the outbound queue'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "sendmail" -d 'Queue a message from standard input, as sendmail does'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+>>>>>>> smtp
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user and create their Maildir (INBOX, Drafts, Sent, Junk, Trash, Archive)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Change a user\'s password'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Delete a user (their mail is kept unless --purge)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List the users, and any whose line cannot be used'
+<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "ssh" -d 'Forward local SMTP and IMAP ports to your server through ssh, supervised'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "tls" -d 'Carry a local plaintext port over TLS to a server, or wrap a local service in TLS'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "fingerprint" -d 'Print the fingerprint of a TLS server\'s certificate, to pin with --pin'
+=======
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "list" -d 'List the queued messages: id, age, sender, recipients, attempts'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message\'s envelope and headers'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Try every queued message now, whatever its next retry time'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove a message from the queue (it is not sent and not bounced)'
+>>>>>>> smtp

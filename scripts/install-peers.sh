@@ -32,6 +32,8 @@ peers=(
   "/usr/sbin/smtp-sink:postfix"
   "swaks:swaks"
   "stunnel4:stunnel4"
+  "/usr/sbin/smtp-source:postfix"
+  "/usr/sbin/dnsmasq:dnsmasq-base"
 )
 
 missing=()
@@ -47,13 +49,12 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-# Postfix asks what kind of mail server to be; the tests use only its
-# smtp-sink binary, so: none (no main.cf, nothing to start).
-if [[ " ${missing[*]} " == *" postfix "* ]]; then
-  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-fi
 # Debian starts services on install; the tests start their own on loopback
 # high ports, so a system Dovecot is neither needed nor in the way.
+# Postfix: only its smtp-sink and smtp-source (and, for benches/serve_smtp.sh,
+# an instance of its own on loopback); "No configuration" keeps the
+# distribution's service unconfigured and stopped.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # But a system sshd or Postfix would listen on every address of this machine
 # (port 22, port 25): stop them and keep them from starting at boot. The

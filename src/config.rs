@@ -23,6 +23,7 @@
 
 pub mod fetch;
 pub mod imap;
+pub mod smtp;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use serde_saphyr::Spanned;
 use crate::error::{ExitStatus, sysexits};
 pub use fetch::{FetchAccount, FetchConfig};
 pub use imap::ImapConfig;
+pub use smtp::{Aliases, SmtpConfig};
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -57,6 +59,9 @@ pub struct Config {
     pub fetch: FetchConfig,
     #[serde(skip_serializing_if = "ImapConfig::is_empty")]
     pub imap: ImapConfig,
+    pub smtp: SmtpConfig,
+    #[serde(skip_serializing_if = "Aliases::is_empty")]
+    pub aliases: Aliases,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,6 +81,8 @@ struct RawConfig {
     tls: Option<RawTls>,
     fetch: Option<fetch::RawFetch>,
     imap: Option<imap::RawImap>,
+    smtp: Option<smtp::RawSmtp>,
+    aliases: Option<std::collections::BTreeMap<String, Spanned<smtp::RawTargets>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +239,8 @@ impl Config {
                 tls: None,
                 fetch: None,
                 imap: None,
+                smtp: None,
+                aliases: None,
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
@@ -352,6 +361,13 @@ impl RawConfig {
             Some(raw) => imap::resolve(raw, path, tls.is_some())?,
             None => ImapConfig::default(),
         };
+        let smtp_cx = smtp::Context {
+            path,
+            base,
+            has_tls: tls.is_some(),
+        };
+        let smtp = smtp::resolve(self.smtp, &smtp_cx)?;
+        let aliases = smtp::resolve_aliases(self.aliases, &smtp_cx)?;
         Ok(Config {
             source: Some(path.to_owned()),
             hostname,
@@ -361,6 +377,8 @@ impl RawConfig {
             tls,
             fetch,
             imap,
+            smtp,
+            aliases,
         })
     }
 }

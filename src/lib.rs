@@ -10,11 +10,13 @@
 //! | [`auth`]    | the users file (Dovecot passwd-file) and password hashes              |
 //! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
-//! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
+//! | [`proto`]   | sans-IO protocol sessions (POP3 client, SMTP server)                  |
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
 //! | [`imapd`]   | the IMAP server: sessions over the store (serve-imap)              |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
 //! | [`tunnel`]  | ssh and TLS tunnels to the mail server, supervised                  |
+//! | [`smtp`]    | `serve-smtp`: listeners, the session driver, local delivery           |
+//! | [`queue`]   | outbound mail: the durable queue, the delivery worker, bounces        |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
@@ -38,5 +40,7 @@ pub mod imapd;
 pub mod message;
 pub mod net;
 pub mod proto;
+pub mod queue;
+pub mod smtp;
 pub mod store;
 pub mod tunnel;

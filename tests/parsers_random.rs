@@ -305,6 +305,97 @@ fn uidlists_parse_into_increasing_uids() {
                 assert!(list.next_uid > last.uid || last.uid == u32::MAX);
             }
             assert!(list.entries.iter().all(|e| !e.file.contains('/')));
+/// The SMTP server session, as `fuzz/fuzz_targets/smtp_session.rs` drives
+/// it: random command soup in random chunks; no panic, bounded input,
+/// messages within the size limit.
+#[test]
+fn the_smtp_session_survives_anything() {
+    use ownmail::proto::smtp::{
+        AuthOutcome, Directory, Event, MAX_AUTH_LINE, Reply, Session, Settings, TlsInfo,
+    };
+    use std::sync::Arc;
+    let mut rng = Rng::from_time();
+    let words: &[&[u8]] = &[
+        b"EHLO x\r\n",
+        b"HELO x\r\n",
+        b"MAIL FROM:<a@b.example>\r\n",
+        b"MAIL FROM:<> SIZE=99\r\n",
+        b"RCPT TO:<alice@example.org>\r\n",
+        b"RCPT TO:<x@remote.example>\r\n",
+        b"DATA\r\n",
+        b"BDAT 5\r\n",
+        b"BDAT 3 LAST\r\n",
+        b"RSET\r\n",
+        b"STARTTLS\r\n",
+        b"AUTH PLAIN\r\n",
+        b"AUTH LOGIN\r\n",
+        b"AGFsaWNlAHB3\r\n",
+        b"\r\n.\r\n",
+        b".\r\n",
+        b"..x\r\n",
+        b"\n",
+        b"\r",
+        b"\0",
+        b"QUIT\r\n",
+        b"NOOP\r\n",
+        b"x",
+        b"=\r\n",
+        b"*\r\n",
+    ];
+    for _ in 0..ROUNDS / 4 {
+        let flags = rng.below(16);
+        let settings = Settings {
+            hostname: "mx.example.org".into(),
+            max_message_size: 4096,
+            starttls: flags & 1 != 0,
+            implicit_tls: None,
+            auth_without_tls: flags & 2 != 0,
+            submission: flags & 4 != 0,
+            trusted: flags & 8 != 0,
+        };
+        let dir = Directory::new(
+            vec!["example.org".into()],
+            ["alice".to_owned()],
+            Default::default(),
+        );
+        let mut s = Session::new(settings, Arc::new(dir));
+        let mut input = Vec::new();
+        for _ in 0..rng.below(60) {
+            if rng.below(8) == 0 {
+                input.extend(random_bytes(&mut rng, b"AB.\r\n:<>@ ", 300));
+            } else {
+                input.extend_from_slice(words[rng.below(words.len() as u64) as usize]);
+            }
+        }
+        if rng.below(20) == 0 {
+            input.extend(std::iter::repeat_n(b'A', 20_000));
+        }
+        let split = 1 + rng.below(200) as usize;
+        'session: for chunk in input.chunks(split) {
+            s.feed(chunk);
+            while let Some(e) = s.next_event() {
+                match e {
+                    Event::StartTls => s.tls_started(TlsInfo {
+                        version: "v".into(),
+                        cipher: "c".into(),
+                    }),
+                    Event::Authenticate { password, .. } => {
+                        s.auth_result(if password.expose() == "pw" {
+                            AuthOutcome::Ok
+                        } else {
+                            AuthOutcome::Failed
+                        })
+                    }
+                    Event::Message(tx) => {
+                        assert!(tx.data.len() <= 4096);
+                        s.message_result(Reply::OK);
+                    }
+                    Event::Close => break 'session,
+                }
+            }
+            assert!(s.buffered() <= MAX_AUTH_LINE + chunk.len());
+            let out = s.take_output();
+            assert!(out.is_empty() || out.ends_with(b"\r\n"));
         }
     }
 }

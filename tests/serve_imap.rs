@@ -446,7 +446,7 @@ print(json.dumps({"errors": errors, "views": views, "delivered": delivered}))
 /// 127.0.0.1:1143; `ownmail user add` in the same folder makes a user who
 /// can then log in.
 #[test]
-fn serve_with_no_configuration_starts_on_loopback_and_says_how_to_add_a_user() {
+fn serve_with_no_configuration_starts_imap_and_smtp_on_loopback_and_says_how_to_add_a_user() {
     let dir = tempfile::tempdir().unwrap();
     let child = support::ownmail()
         .arg("serve")
@@ -509,6 +509,55 @@ fn serve_with_no_configuration_starts_on_loopback_and_says_how_to_add_a_user() {
     r.read_line(&mut line).unwrap();
     assert!(line.starts_with("a OK [CAPABILITY"), "{line}");
     assert!(dir.path().join("ownmail-data/mail/bob").is_dir());
+    // The same process receives mail over SMTP on 127.0.0.1:2525, for the
+    // host name it greets with, into the INBOX that IMAP serves.
+    let smtp = TcpStream::connect(("127.0.0.1", 2525)).expect("no SMTP on 2525");
+    smtp.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sr = BufReader::new(smtp.try_clone().unwrap());
+    let mut reply = |expect: &str| {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            assert!(sr.read_line(&mut l).unwrap() > 0, "SMTP closed after {all}");
+            all.push_str(&l);
+            if l.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+        assert!(all.starts_with(expect), "expected {expect}, got {all}");
+        all
+    };
+    let greeting = reply("220 ");
+    let host = greeting[4..].split_whitespace().next().unwrap().to_owned();
+    for (line, expect) in [
+        ("EHLO test.example\r\n".to_owned(), "250"),
+        ("MAIL FROM:<carol@elsewhere.example>\r\n".to_owned(), "250"),
+        (format!("RCPT TO:<bob@{host}>\r\n"), "250"),
+        ("DATA\r\n".to_owned(), "354"),
+        (
+            "Subject: first mail\r\n\r\nHello Bob.\r\n.\r\n".to_owned(),
+            "250",
+        ),
+        ("QUIT\r\n".to_owned(), "221"),
+    ] {
+        (&smtp).write_all(line.as_bytes()).unwrap();
+        reply(expect);
+    }
+    (&s).write_all(b"b SELECT INBOX\r\n").unwrap();
+    let mut selected = String::new();
+    loop {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "{selected}");
+        selected.push_str(&line);
+        if line.starts_with("b ") {
+            break;
+        }
+    }
+    assert!(
+        selected.contains("* 1 EXISTS") && selected.contains("b OK"),
+        "{selected}"
+    );
     // SAFETY: a PID this test started.
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     assert!(server.child.wait().unwrap().success());

@@ -56,6 +56,9 @@ pub enum Command {
     Tunnel(TunnelArgs),
     ServeImap(ServeImapArgs),
     Serve(ServeArgs),
+    ServeSmtp(ServeSmtpArgs),
+    Queue(QueueArgs),
+    Sendmail(SendmailArgs),
     /// Write the man pages and shell completions into DIR/man and DIR/completions
     #[command(hide = true)]
     GenerateDocs {
@@ -482,16 +485,123 @@ pub struct ServeImapArgs {
     pub user: Option<String>,
 }
 
-/// Run every configured server in one process (for now: IMAP)
+/// Run every configured server in one process (IMAP, and SMTP when configured)
 #[derive(Debug, Args)]
 #[command(long_about = "\
-Run every server the configuration sets up, in one process: today IMAP
-(imap.listen, imap.listen_tls; 127.0.0.1:1143 when neither is set).
+Run every server the configuration sets up, in one process: IMAP
+(imap.listen, imap.listen_tls; 127.0.0.1:1143 when neither is set) and,
+when the configuration has an smtp: section, the SMTP server with its
+outbound queue (smtp.listen, smtp.submission, smtp.submissions). SIGTERM or
+SIGINT stops both: IMAP sessions are told BYE, SMTP sessions 421.
 
 With no configuration file anywhere, it starts at once for a first try: it
-writes ./ownmail.yaml (data in ./ownmail-data, IMAP on 127.0.0.1:1143) and
-tells you how to add a user (`ownmail user add NAME`).")]
+writes ./ownmail.yaml (data in ./ownmail-data, IMAP on 127.0.0.1:1143, SMTP
+on 127.0.0.1:2525) and tells you how to add a user (`ownmail user add
+NAME`).")]
 pub struct ServeArgs {}
+
+/// Receive mail for our domains and send our users' mail (SMTP server)
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Run the SMTP server: receive mail for the configured domains from anyone
+(port 25, smtp.listen), and accept mail from our own users for anywhere on
+the submission ports (smtp.submission: STARTTLS then AUTH; smtp.submissions:
+implicit TLS). Nobody else may relay: mail for another domain is refused
+unless the client logged in or is in smtp.trusted_networks (default:
+loopback).
+
+A message is accepted (250) only when it is durably in every local
+recipient's Maildir and, for other recipients, in the queue
+(<data_dir>/queue), which a worker in the same process sends through
+smtp.relay. SIGTERM or SIGINT stops accepting, tells clients 421 and waits
+up to 30 seconds for sessions to end.",
+    after_help = "\
+Examples:
+  ownmail serve-smtp
+  ownmail serve-smtp --listen 127.0.0.1:2525
+  ownmail serve-smtp --stdio          # one session under inetd
+
+Configuration (ownmail.yaml):
+  tls: {cert: cert.pem, key: key.pem}
+  smtp:
+    listen: [\"0.0.0.0:25\"]
+    submission: [\"0.0.0.0:587\"]
+    submissions: [\"0.0.0.0:465\"]
+    relay: {host: smtp.isp.example, port: 587, username: me, password_file: relay.pass}
+  aliases:
+    postmaster: alice"
+)]
+pub struct ServeSmtpArgs {
+    /// Listen on ADDR (e.g. 127.0.0.1:2525) instead of smtp.listen (repeatable)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Run one session on standard input and output (inetd), then exit
+    #[arg(long, conflicts_with = "listen")]
+    pub stdio: bool,
+}
+
+/// Look at and act on the outbound queue
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Look at and act on the outbound queue (<data_dir>/queue): messages waiting to
+be sent, with the state of each recipient and the last error.")]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List the queued messages: id, age, sender, recipients, attempts
+    List,
+    /// Show one message's envelope and headers
+    Show {
+        /// The message id, as `queue list` prints it
+        id: String,
+    },
+    /// Try every queued message now, whatever its next retry time
+    Flush,
+    /// Remove a message from the queue (it is not sent and not bounced)
+    Delete {
+        /// The message id, as `queue list` prints it
+        id: String,
+    },
+}
+
+/// Queue a message from standard input, as sendmail does
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+The sendmail interface that cron, scripts and mail clients on the server
+use: read a message from standard input and put it in the queue. The exit
+status is 0 only when the message is durably queued; a running serve-smtp
+sends it within seconds (or run `ownmail queue flush`). The same happens
+when the binary is called as `sendmail`.
+
+Without -i, a line with a single dot ends the message, as in sendmail.",
+    after_help = "\
+Examples:
+  echo 'Subject: hi' | ownmail sendmail bob@example.net
+  ownmail sendmail -t < message.eml
+  ln -s /usr/bin/ownmail /usr/sbin/sendmail"
+)]
+pub struct SendmailArgs {
+    /// Take the recipients from the To:, Cc: and Bcc: fields (Bcc: is removed)
+    #[arg(short = 't')]
+    pub from_headers: bool,
+    /// The envelope sender (default: the user running the command @ the first domain)
+    #[arg(short = 'f', value_name = "FROM")]
+    pub from: Option<String>,
+    /// A line with a single dot does not end the message
+    #[arg(short = 'i')]
+    pub ignore_dots: bool,
+    /// Same as -i
+    #[arg(short = 'o', value_name = "OPTION", hide = true)]
+    pub option: Vec<String>,
+    /// The recipients
+    pub recipients: Vec<String>,
+}
 
 #[cfg(test)]
 mod tests {

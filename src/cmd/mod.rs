@@ -5,9 +5,12 @@
 mod check_config;
 mod deliver;
 mod fetch;
-mod tunnel;
+mod queue;
+mod sendmail;
 mod serve;
 mod serve_imap;
+mod serve_smtp;
+mod tunnel;
 mod user;
 
 use anyhow::Context;
@@ -27,6 +30,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Tunnel(args) => tunnel::run(&cli.global, args),
         Command::ServeImap(args) => serve_imap::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::ServeSmtp(args) => serve_smtp::run(&cli.global, args),
+        Command::Queue(args) => queue::run(&cli.global, args),
+        Command::Sendmail(args) => sendmail::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
@@ -59,7 +65,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             UnknownUser,
             crate::fetch::FetchError,
             crate::fetch::StateError,
-            crate::tunnel::TunnelError
+            crate::tunnel::TunnelError,
+            crate::smtp::SmtpError,
+            crate::queue::QueueError,
+            crate::queue::submit::SubmitError
         );
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return crate::error::io_exit_code(e);

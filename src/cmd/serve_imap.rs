@@ -53,23 +53,33 @@ pub(super) fn serve(
         )
         .into());
     }
-    let ctx = context(config, acceptor.is_some());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
         let shutdown = server::shutdown_on_signals()?;
-        server::serve_imap(ctx, plain, tls, acceptor, shutdown).await
-    })?;
+        serve_until(config, plain, tls, acceptor, shutdown).await
+    })
+}
+
+/// The IMAP listeners until `shutdown` (inside a runtime: `ownmail serve`
+/// runs this beside the SMTP server).
+pub(super) async fn serve_until(
+    config: &Config,
+    plain: &[SocketAddr],
+    tls: &[SocketAddr],
+    acceptor: Option<Arc<openssl::ssl::SslAcceptor>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let ctx = context(config, acceptor.is_some());
+    server::serve_imap(ctx, plain, tls, acceptor, shutdown).await?;
     Ok(())
 }
 
-fn acceptor(config: &Config) -> anyhow::Result<Option<tokio_native_tls::TlsAcceptor>> {
+pub(super) fn acceptor(config: &Config) -> anyhow::Result<Option<Arc<openssl::ssl::SslAcceptor>>> {
     match &config.tls {
-        Some(t) => Ok(Some(crate::net::tls::acceptor_from_config(
-            &t.cert, &t.key,
-        )?)),
+        Some(t) => Ok(Some(Arc::new(crate::net::tls::acceptor_from_config(t)?))),
         None => Ok(None),
     }
 }

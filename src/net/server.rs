@@ -15,7 +15,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio_native_tls::TlsAcceptor;
+/// The server-side TLS setup, shared by every connection.
+type TlsAcceptor = Arc<openssl::ssl::SslAcceptor>;
 
 use crate::auth::UserName;
 use crate::imapd::session::IDLE_TIMEOUT;
@@ -24,7 +25,6 @@ use crate::imapd::{CHUNK, Context, CrlfChunks, Out, Peer, Session};
 /// Connections served at once; more are told `* BYE` and closed.
 pub const MAX_CONNECTIONS: usize = 1000;
 /// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often an idling session looks at its folder (a stat of three
 /// files; the folder is read only when one changed).
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -70,11 +70,8 @@ pub async fn run_session(
                     let Some(acceptor) = acceptor.as_ref() else {
                         return Err(io::Error::other("STARTTLS without a certificate"));
                     };
-                    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io))
+                    let tls = crate::net::tls::accept(acceptor, io)
                         .await
-                        .map_err(|_| {
-                            io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
-                        })?
                         .map_err(io::Error::other)?;
                     io = Box::new(tls);
                     s.tls_started();
@@ -215,9 +212,9 @@ pub async fn serve_imap(
                     };
                     let io: Box<dyn Io> = if implicit {
                         let Some(a) = acceptor.as_ref() else { return };
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(tcp)).await {
-                            Ok(Ok(t)) => Box::new(t),
-                            _ => return,
+                        match crate::net::tls::accept(a, tcp).await {
+                            Ok(t) => Box::new(t),
+                            Err(_) => return,
                         }
                     } else {
                         Box::new(tcp)
@@ -272,9 +269,8 @@ pub async fn serve_stdio(
     let implicit = acceptor.is_some();
     let io: Box<dyn Io> = match &acceptor {
         Some(a) => Box::new(
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, a.accept(stdio))
+            crate::net::tls::accept(a, stdio)
                 .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
                 .map_err(io::Error::other)?,
         ),
         None => Box::new(stdio),
