@@ -31,25 +31,23 @@ _ownmail() {
             ownmail,help)
                 cmd="ownmail__subcmd__help"
                 ;;
-<<<<<<< HEAD
-            ownmail,serve)
-                cmd="ownmail__subcmd__serve"
-                ;;
-            ownmail,serve-imap)
-                cmd="ownmail__subcmd__serve__subcmd__imap"
-                ;;
-            ownmail,tunnel)
-                cmd="ownmail__subcmd__tunnel"
-=======
             ownmail,queue)
                 cmd="ownmail__subcmd__queue"
                 ;;
             ownmail,sendmail)
                 cmd="ownmail__subcmd__sendmail"
                 ;;
+            ownmail,serve)
+                cmd="ownmail__subcmd__serve"
+                ;;
+            ownmail,serve-imap)
+                cmd="ownmail__subcmd__serve__subcmd__imap"
+                ;;
             ownmail,serve-smtp)
                 cmd="ownmail__subcmd__serve__subcmd__smtp"
->>>>>>> smtp
+                ;;
+            ownmail,tunnel)
+                cmd="ownmail__subcmd__tunnel"
                 ;;
             ownmail,user)
                 cmd="ownmail__subcmd__user"
@@ -69,39 +67,27 @@ _ownmail() {
             ownmail__subcmd__help,help)
                 cmd="ownmail__subcmd__help__subcmd__help"
                 ;;
-<<<<<<< HEAD
-            ownmail__subcmd__help,serve)
-                cmd="ownmail__subcmd__help__subcmd__serve"
-                ;;
-            ownmail__subcmd__help,serve-imap)
-                cmd="ownmail__subcmd__help__subcmd__serve__subcmd__imap"
-                ;;
-            ownmail__subcmd__help,tunnel)
-                cmd="ownmail__subcmd__help__subcmd__tunnel"
-=======
             ownmail__subcmd__help,queue)
                 cmd="ownmail__subcmd__help__subcmd__queue"
                 ;;
             ownmail__subcmd__help,sendmail)
                 cmd="ownmail__subcmd__help__subcmd__sendmail"
                 ;;
+            ownmail__subcmd__help,serve)
+                cmd="ownmail__subcmd__help__subcmd__serve"
+                ;;
+            ownmail__subcmd__help,serve-imap)
+                cmd="ownmail__subcmd__help__subcmd__serve__subcmd__imap"
+                ;;
             ownmail__subcmd__help,serve-smtp)
                 cmd="ownmail__subcmd__help__subcmd__serve__subcmd__smtp"
->>>>>>> smtp
+                ;;
+            ownmail__subcmd__help,tunnel)
+                cmd="ownmail__subcmd__help__subcmd__tunnel"
                 ;;
             ownmail__subcmd__help,user)
                 cmd="ownmail__subcmd__help__subcmd__user"
                 ;;
-<<<<<<< HEAD
-            ownmail__subcmd__help__subcmd__tunnel,fingerprint)
-                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint"
-                ;;
-            ownmail__subcmd__help__subcmd__tunnel,ssh)
-                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh"
-                ;;
-            ownmail__subcmd__help__subcmd__tunnel,tls)
-                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__tls"
-=======
             ownmail__subcmd__help__subcmd__queue,delete)
                 cmd="ownmail__subcmd__help__subcmd__queue__subcmd__delete"
                 ;;
@@ -113,7 +99,15 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help__subcmd__queue,show)
                 cmd="ownmail__subcmd__help__subcmd__queue__subcmd__show"
->>>>>>> smtp
+                ;;
+            ownmail__subcmd__help__subcmd__tunnel,fingerprint)
+                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint"
+                ;;
+            ownmail__subcmd__help__subcmd__tunnel,ssh)
+                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh"
+                ;;
+            ownmail__subcmd__help__subcmd__tunnel,tls)
+                cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__tls"
                 ;;
             ownmail__subcmd__help__subcmd__user,add)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__add"
@@ -127,31 +121,6 @@ _ownmail() {
             ownmail__subcmd__help__subcmd__user,passwd)
                 cmd="ownmail__subcmd__help__subcmd__user__subcmd__passwd"
                 ;;
-<<<<<<< HEAD
-            ownmail__subcmd__tunnel,fingerprint)
-                cmd="ownmail__subcmd__tunnel__subcmd__fingerprint"
-                ;;
-            ownmail__subcmd__tunnel,help)
-                cmd="ownmail__subcmd__tunnel__subcmd__help"
-                ;;
-            ownmail__subcmd__tunnel,ssh)
-                cmd="ownmail__subcmd__tunnel__subcmd__ssh"
-                ;;
-            ownmail__subcmd__tunnel,tls)
-                cmd="ownmail__subcmd__tunnel__subcmd__tls"
-                ;;
-            ownmail__subcmd__tunnel__subcmd__help,fingerprint)
-                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint"
-                ;;
-            ownmail__subcmd__tunnel__subcmd__help,help)
-                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__help"
-                ;;
-            ownmail__subcmd__tunnel__subcmd__help,ssh)
-                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh"
-                ;;
-            ownmail__subcmd__tunnel__subcmd__help,tls)
-                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__tls"
-=======
             ownmail__subcmd__queue,delete)
                 cmd="ownmail__subcmd__queue__subcmd__delete"
                 ;;
@@ -181,7 +150,30 @@ _ownmail() {
                 ;;
             ownmail__subcmd__queue__subcmd__help,show)
                 cmd="ownmail__subcmd__queue__subcmd__help__subcmd__show"
->>>>>>> smtp
+                ;;
+            ownmail__subcmd__tunnel,fingerprint)
+                cmd="ownmail__subcmd__tunnel__subcmd__fingerprint"
+                ;;
+            ownmail__subcmd__tunnel,help)
+                cmd="ownmail__subcmd__tunnel__subcmd__help"
+                ;;
+            ownmail__subcmd__tunnel,ssh)
+                cmd="ownmail__subcmd__tunnel__subcmd__ssh"
+                ;;
+            ownmail__subcmd__tunnel,tls)
+                cmd="ownmail__subcmd__tunnel__subcmd__tls"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,fingerprint)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,help)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__help"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,ssh)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh"
+                ;;
+            ownmail__subcmd__tunnel__subcmd__help,tls)
+                cmd="ownmail__subcmd__tunnel__subcmd__help__subcmd__tls"
                 ;;
             ownmail__subcmd__user,add)
                 cmd="ownmail__subcmd__user__subcmd__add"
@@ -220,11 +212,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-<<<<<<< HEAD
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch tunnel serve-imap serve generate-docs help"
-=======
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch serve-smtp queue sendmail generate-docs help"
->>>>>>> smtp
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,11 +374,7 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
-<<<<<<< HEAD
-            opts="deliver user check-config fetch tunnel serve-imap serve generate-docs help"
-=======
-            opts="deliver user check-config fetch serve-smtp queue sendmail generate-docs help"
->>>>>>> smtp
+            opts="deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -473,13 +457,8 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__help__subcmd__serve)
-            opts=""
-=======
         ownmail__subcmd__help__subcmd__queue)
             opts="list show flush delete"
->>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,39 +471,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__help__subcmd__serve__subcmd__imap)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        ownmail__subcmd__help__subcmd__tunnel)
-            opts="ssh tls fingerprint"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint)
-=======
         ownmail__subcmd__help__subcmd__queue__subcmd__delete)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -538,11 +485,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh)
-=======
         ownmail__subcmd__help__subcmd__queue__subcmd__flush)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -556,11 +499,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__help__subcmd__tunnel__subcmd__tls)
-=======
         ownmail__subcmd__help__subcmd__queue__subcmd__list)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -574,8 +513,6 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-=======
         ownmail__subcmd__help__subcmd__queue__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -604,6 +541,34 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ownmail__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__serve__subcmd__imap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ownmail__subcmd__help__subcmd__serve__subcmd__smtp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -618,7 +583,62 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
->>>>>>> smtp
+        ownmail__subcmd__help__subcmd__tunnel)
+            opts="ssh tls fingerprint"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__tunnel__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__tunnel__subcmd__tls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ownmail__subcmd__help__subcmd__user)
             opts="add passwd del list"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -689,13 +709,8 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__serve)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
-=======
         ownmail__subcmd__queue)
             opts="-c -v -q -h -V --config --verbose --quiet --help --version list show flush delete help"
->>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -716,71 +731,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__serve__subcmd__imap)
-            opts="-u -c -v -q -h -V --listen --listen-tls --stdio --tls --preauth --user --config --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --listen)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --listen-tls)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --user)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -u)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        ownmail__subcmd__tunnel)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version ssh tls fingerprint help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        ownmail__subcmd__tunnel__subcmd__fingerprint)
-=======
         ownmail__subcmd__queue__subcmd__delete)
->>>>>>> smtp
             opts="-c -v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -802,10 +753,6 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__help)
-            opts="ssh tls fingerprint help"
-=======
         ownmail__subcmd__queue__subcmd__flush)
             opts="-c -v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -830,7 +777,6 @@ _ownmail() {
             ;;
         ownmail__subcmd__queue__subcmd__help)
             opts="list show flush delete help"
->>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -843,11 +789,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint)
-=======
         ownmail__subcmd__queue__subcmd__help__subcmd__delete)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -861,11 +803,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__help__subcmd__help)
-=======
         ownmail__subcmd__queue__subcmd__help__subcmd__flush)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -879,11 +817,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh)
-=======
         ownmail__subcmd__queue__subcmd__help__subcmd__help)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -897,11 +831,7 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__help__subcmd__tls)
-=======
         ownmail__subcmd__queue__subcmd__help__subcmd__list)
->>>>>>> smtp
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -915,10 +845,6 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__ssh)
-            opts="-c -v -q -h -V --smtp --imap --forward --ssh-option --check-interval --check-timeout --config --verbose --quiet --help --version"
-=======
         ownmail__subcmd__queue__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -935,35 +861,11 @@ _ownmail() {
             ;;
         ownmail__subcmd__queue__subcmd__list)
             opts="-c -v -q -h -V --config --verbose --quiet --help --version"
->>>>>>> smtp
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-<<<<<<< HEAD
-                --smtp)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --imap)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --forward)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ssh-option)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --check-interval)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --check-timeout)
-=======
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1013,7 +915,6 @@ _ownmail() {
                     return 0
                     ;;
                 -o)
->>>>>>> smtp
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1032,31 +933,267 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-<<<<<<< HEAD
-        ownmail__subcmd__tunnel__subcmd__tls)
-            opts="-c -v -q -h -V --connect --listen --stdio --ca --pin --accept --to --config --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-=======
-        ownmail__subcmd__serve__subcmd__smtp)
-            opts="-c -v -q -h -V --listen --stdio --config --verbose --quiet --help --version"
+        ownmail__subcmd__serve)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
->>>>>>> smtp
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-<<<<<<< HEAD
-                --connect)
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-=======
->>>>>>> smtp
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__serve__subcmd__imap)
+            opts="-u -c -v -q -h -V --listen --listen-tls --stdio --tls --preauth --user --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-<<<<<<< HEAD
+                --listen-tls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__serve__subcmd__smtp)
+            opts="-c -v -q -h -V --listen --stdio --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version ssh tls fingerprint help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__fingerprint)
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help)
+            opts="ssh tls fingerprint help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__fingerprint)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__help__subcmd__tls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__ssh)
+            opts="-c -v -q -h -V --smtp --imap --forward --ssh-option --check-interval --check-timeout --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --smtp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --imap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-option)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__tunnel__subcmd__tls)
+            opts="-c -v -q -h -V --connect --listen --stdio --ca --pin --accept --to --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --connect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1073,8 +1210,6 @@ _ownmail() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-=======
->>>>>>> smtp
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -33,15 +33,12 @@ complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "deliver" -d 'Delive
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "check-config" -d 'Check the configuration and print it resolved'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
-<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "tunnel" -d 'Reach your mail server from any network, encrypted (ssh or TLS)'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve-imap" -d 'Serve the users\' Maildirs over IMAP'
-complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve" -d 'Run every configured server in one process (for now: IMAP)'
-=======
+complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve" -d 'Run every configured server in one process (IMAP, and SMTP when configured)'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "serve-smtp" -d 'Receive mail for our domains and send our users\' mail (SMTP server)'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "queue" -d 'Look at and act on the outbound queue'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "sendmail" -d 'Queue a message from standard input, as sendmail does'
->>>>>>> smtp
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand deliver" -s u -l user -d 'Deliver to this user\'s Maildir (<data_dir>/mail/NAME, from the configuration)' -r
@@ -109,7 +106,6 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s v -l verbose -
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand fetch" -s V -l version -d 'Print version'
-<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand tunnel; and not __fish_seen_subcommand_from ssh tls fingerprint help" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
@@ -167,7 +163,6 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s v -l verbose -
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s V -l version -d 'Print version'
-=======
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l listen -d 'Listen on ADDR (e.g. 127.0.0.1:2525) instead of smtp.listen (repeatable)' -r
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l stdio -d 'Run one session on standard input and output (inetd), then exit'
@@ -219,44 +214,31 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s v -l verbos
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s V -l version -d 'Print version'
->>>>>>> smtp
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s V -l version -d 'Print version'
-<<<<<<< HEAD
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "tunnel" -d 'Reach your mail server from any network, encrypted (ssh or TLS)'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "serve-imap" -d 'Serve the users\' Maildirs over IMAP'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "serve" -d 'Run every configured server in one process (for now: IMAP)'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-=======
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "serve-smtp" -d 'Receive mail for our domains and send our users\' mail (SMTP server)'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "queue" -d 'Look at and act on the outbound queue'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "sendmail" -d 'Queue a message from standard input, as sendmail does'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch serve-smtp queue sendmail generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
->>>>>>> smtp
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "fetch" -d 'Fetch mail from remote POP3 and IMAP accounts into local mailboxes'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "tunnel" -d 'Reach your mail server from any network, encrypted (ssh or TLS)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "serve-imap" -d 'Serve the users\' Maildirs over IMAP'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "serve" -d 'Run every configured server in one process (IMAP, and SMTP when configured)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "serve-smtp" -d 'Receive mail for our domains and send our users\' mail (SMTP server)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "queue" -d 'Look at and act on the outbound queue'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "sendmail" -d 'Queue a message from standard input, as sendmail does'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user and create their Maildir (INBOX, Drafts, Sent, Junk, Trash, Archive)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Change a user\'s password'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Delete a user (their mail is kept unless --purge)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "list" -d 'List the users, and any whose line cannot be used'
-<<<<<<< HEAD
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "ssh" -d 'Forward local SMTP and IMAP ports to your server through ssh, supervised'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "tls" -d 'Carry a local plaintext port over TLS to a server, or wrap a local service in TLS'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from tunnel" -f -a "fingerprint" -d 'Print the fingerprint of a TLS server\'s certificate, to pin with --pin'
-=======
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "list" -d 'List the queued messages: id, age, sender, recipients, attempts'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "show" -d 'Show one message\'s envelope and headers'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "flush" -d 'Try every queued message now, whatever its next retry time'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from queue" -f -a "delete" -d 'Remove a message from the queue (it is not sent and not bounced)'
->>>>>>> smtp

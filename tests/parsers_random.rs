@@ -305,6 +305,10 @@ fn uidlists_parse_into_increasing_uids() {
                 assert!(list.next_uid > last.uid || last.uid == u32::MAX);
             }
             assert!(list.entries.iter().all(|e| !e.file.contains('/')));
+        }
+    }
+}
+
 /// The SMTP server session, as `fuzz/fuzz_targets/smtp_session.rs` drives
 /// it: random command soup in random chunks; no panic, bounded input,
 /// messages within the size limit.
