@@ -4,16 +4,7 @@
 //! SMTP forward, Python's imaplib reads mail through the IMAP forward, and
 //! the tunnel comes back by itself when its ssh is killed or frozen.
 //!
-//! Still to come, when serve-smtp and serve-imap land on main (issue 8's
-//! end-to-end tests), each a few lines with the helpers already here:
-//! start serve-smtp on 127.0.0.1:P, then
-//! `Tunnel::ssh(&sshd, &["--smtp", &format!("{local}:{P}"), "--imap", "none"])`,
-//! `wait_greeting(local, "220 ", UP)`, and
-//! `swaks(local, "alice@example.org", "bob@elsewhere.example", &[])` must be
-//! relayed (it arrives from loopback); for serve-imap, `--imap` and
-//! `imap_read_all(ImapClient::Plain(local), ..)` as against Dovecot below;
-//! and in tests/tunnel_tls.rs, `client(serve_imaps_port, ..)` as against
-//! Dovecot's IMAPS port.
+//! The same against our own serve-smtp and serve-imap: tests/tunnel_e2e.rs.
 //!
 //! The peers must be installed (a missing one fails the test): openssh-server,
 //! openssh-client, dovecot-imapd, postfix (smtp-sink), swaks, python3.
