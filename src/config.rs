@@ -234,20 +234,6 @@ impl Config {
         raw.resolve(path, base)
     }
 
-    /// The built-in default configuration for a quick start: data in
-    /// `data_dir`, this host's name, no TLS.
-    pub fn builtin(data_dir: &Path) -> Config {
-        let hostname = crate::store::delivery::system_hostname();
-        Config {
-            source: None,
-            domains: vec![hostname.to_ascii_lowercase()],
-            hostname,
-            users_file: data_dir.join("passwd"),
-            data_dir: data_dir.to_owned(),
-            tls: None,
-        }
-    }
-
     /// The Maildir of a user: `<data_dir>/mail/<user>/`.
     pub fn user_maildir(&self, user: &crate::auth::UserName) -> PathBuf {
         self.data_dir.join("mail").join(user.as_str())

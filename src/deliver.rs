@@ -57,6 +57,8 @@ pub enum DeliverError {
     Loop(String),
     #[error("reading the message: {0}")]
     Read(io::Error),
+    #[error("{0:?} is not a usable address (no spaces or control characters, at most 998 bytes)")]
+    BadAddress(String),
     #[error("folder {0:?} does not exist (use --create to create it)")]
     NoSuchFolder(MailboxName),
     #[error(transparent)]
@@ -67,6 +69,7 @@ impl ExitStatus for DeliverError {
     fn exit_code(&self) -> u8 {
         match self {
             DeliverError::Empty | DeliverError::Loop(_) => sysexits::DATAERR,
+            DeliverError::BadAddress(_) => sysexits::USAGE,
             // The sender (an MTA's pipe) broke off: it will retry.
             DeliverError::Read(_) => sysexits::TEMPFAIL,
             DeliverError::NoSuchFolder(_) => sysexits::CANTCREAT,
@@ -82,6 +85,17 @@ pub fn deliver(
     envelope: &Envelope,
     target: &Target,
 ) -> Result<Delivered, DeliverError> {
+    // These go into header lines: a newline in one would forge headers.
+    for addr in [
+        Some(&envelope.recipient),
+        envelope.sender.as_ref(),
+        envelope.fallback_sender.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        check_address(addr)?;
+    }
     let mut input = BufReader::with_capacity(64 * 1024, input);
 
     // Everything that can refuse the message happens before a file exists.
@@ -192,6 +206,15 @@ impl<W: Write> Write for ErrorSlot<'_, W> {
     }
 }
 
+/// An envelope address we are willing to write into a header: RFC 5322
+/// 2.1.1's line limit, and nothing that could end the line or the field.
+fn check_address(addr: &str) -> Result<(), DeliverError> {
+    if addr.len() > 998 || addr.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(DeliverError::BadAddress(addr.to_owned()));
+    }
+    Ok(())
+}
+
 fn strip_angles(value: &[u8]) -> &[u8] {
     let v = value.trim_ascii();
     v.strip_prefix(b"<")
@@ -292,6 +315,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of cases
     fn refusals_write_nothing() {
         let cases: &[(&[u8], fn(&DeliverError) -> bool)] = &[
             (b"", |e| matches!(e, DeliverError::Empty)),
@@ -323,6 +347,27 @@ mod tests {
             &target(dir.path()),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn addresses_that_would_forge_headers_are_refused() {
+        for bad in ["a@b\nBcc: victim@x", "a@b\r\n", "a b@c", "a@b\0"] {
+            for field in 0..3 {
+                let dir = tempfile::tempdir().unwrap();
+                let mut env = envelope(None);
+                match field {
+                    0 => env.recipient = bad.into(),
+                    1 => env.sender = Some(bad.into()),
+                    _ => env.fallback_sender = Some(bad.into()),
+                }
+                let err = deliver(&b"X: 1\n\nx"[..], &env, &target(dir.path())).unwrap_err();
+                assert!(
+                    matches!(err, DeliverError::BadAddress(_)),
+                    "{bad:?} in field {field}"
+                );
+                assert!(!dir.path().join("alice").exists(), "nothing created");
+            }
+        }
     }
 
     #[test]

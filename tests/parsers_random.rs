@@ -48,11 +48,11 @@ fn modified_utf7_round_trips_and_decoding_is_canonical() {
         );
 
         let raw = random_bytes(&mut rng, b"&-,+AZaz09BTFwU", 16);
-        if let Ok(text) = std::str::from_utf8(&raw) {
-            if let Some(decoded) = decode_mutf7(text) {
-                // One spelling per name: whatever decodes re-encodes to itself.
-                assert_eq!(encode_mutf7(&decoded), text, "{text:?} is not canonical");
-            }
+        if let Ok(text) = std::str::from_utf8(&raw)
+            && let Some(decoded) = decode_mutf7(text)
+        {
+            // One spelling per name: whatever decodes re-encodes to itself.
+            assert_eq!(encode_mutf7(&decoded), text, "{text:?} is not canonical");
         }
     }
 }
@@ -62,25 +62,25 @@ fn no_mailbox_name_leaves_the_maildir() {
     let mut rng = Rng::from_time();
     for _ in 0..ROUNDS {
         let s = random_unicode(&mut rng, 10);
-        if let Ok(name) = MailboxName::new(&s) {
-            if let Some(dir) = name.dir_name() {
-                assert!(
-                    dir.starts_with('.') && !dir.contains('/') && dir != "." && dir != "..",
-                    "{s:?} -> {dir:?}"
-                );
-                assert!(!dir.contains(".."), "{s:?} -> {dir:?}");
-                assert_eq!(MailboxName::from_dir_name(&dir).unwrap(), name);
-            }
+        if let Ok(name) = MailboxName::new(&s)
+            && let Some(dir) = name.dir_name()
+        {
+            assert!(
+                dir.starts_with('.') && !dir.contains('/') && dir != "." && dir != "..",
+                "{s:?} -> {dir:?}"
+            );
+            assert!(!dir.contains(".."), "{s:?} -> {dir:?}");
+            assert_eq!(MailboxName::from_dir_name(&dir).unwrap(), name);
         }
         let raw = random_bytes(&mut rng, b"..&-AC8/Lw,x", 12);
-        if let Ok(dir) = std::str::from_utf8(&raw) {
-            if let Ok(name) = MailboxName::from_dir_name(dir) {
-                assert_eq!(
-                    name.dir_name().as_deref(),
-                    Some(dir),
-                    "on-disk names are canonical"
-                );
-            }
+        if let Ok(dir) = std::str::from_utf8(&raw)
+            && let Ok(name) = MailboxName::from_dir_name(dir)
+        {
+            assert_eq!(
+                name.dir_name().as_deref(),
+                Some(dir),
+                "on-disk names are canonical"
+            );
         }
     }
 }

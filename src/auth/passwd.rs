@@ -150,11 +150,11 @@ impl Users {
     /// Replaces a user's password, keeping the rest of the line.
     pub fn set_password(&mut self, name: &str, hash: PasswordHash) -> Result<(), UsersError> {
         for line in &mut self.lines {
-            if let Line::User(e) = line {
-                if e.name.as_str() == name {
-                    e.hash = hash;
-                    return Ok(());
-                }
+            if let Line::User(e) = line
+                && e.name.as_str() == name
+            {
+                e.hash = hash;
+                return Ok(());
             }
         }
         Err(UsersError::Unknown(name.to_owned()))

@@ -6,8 +6,6 @@ mod check_config;
 mod deliver;
 mod user;
 
-use std::path::Path;
-
 use anyhow::Context;
 
 use crate::auth::{UserName, Users};
@@ -115,8 +113,4 @@ fn known_user(config: &Config, name: &str) -> anyhow::Result<UserName> {
         return Err(UnknownUser(format!("unknown user {user}{hint}")).into());
     }
     Ok(user)
-}
-
-fn display(p: &Path) -> std::path::Display<'_> {
-    p.display()
 }

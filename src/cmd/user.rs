@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 
-use super::{UsageError, display, known_user, load_config};
+use super::{UsageError, known_user, load_config};
 use crate::auth::{DEFAULT_FOLDERS, PasswordHash, Secret, UserName, Users, UsersError};
 use crate::cli::{GlobalArgs, UserArgs, UserCommand};
 use crate::error::sysexits;
@@ -31,7 +31,7 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
             for folder in DEFAULT_FOLDERS {
                 maildir.folder_or_create(&MailboxName::new(folder)?)?;
             }
-            eprintln!("added {user}; mail goes to {}", display(maildir.root()));
+            eprintln!("added {user}; mail goes to {}", maildir.root().display());
         }
         UserCommand::Passwd {
             name,
@@ -48,12 +48,12 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
             let maildir = config.user_maildir(&user);
             if purge && maildir.exists() {
                 std::fs::remove_dir_all(&maildir)
-                    .with_context(|| format!("removing {}", display(&maildir)))?;
-                eprintln!("deleted {user} and their mail in {}", display(&maildir));
+                    .with_context(|| format!("removing {}", maildir.display()))?;
+                eprintln!("deleted {user} and their mail in {}", maildir.display());
             } else if maildir.exists() {
                 eprintln!(
                     "deleted {user}; their mail is kept in {} (--purge deletes it)",
-                    display(&maildir)
+                    maildir.display()
                 );
             } else {
                 eprintln!("deleted {user}");

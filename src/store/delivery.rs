@@ -257,10 +257,11 @@ pub(crate) fn clean_tmp(tmp: &Path, older_than: Duration) -> usize {
             .accessed()
             .unwrap_or(SystemTime::UNIX_EPOCH)
             .max(meta.modified().unwrap_or(UNIX_EPOCH));
-        if meta.is_file() && now.duration_since(last_use).unwrap_or_default() > older_than {
-            if fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
+        if meta.is_file()
+            && now.duration_since(last_use).unwrap_or_default() > older_than
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
         }
     }
     removed

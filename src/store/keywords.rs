@@ -17,6 +17,9 @@ pub const FILE_NAME: &str = "dovecot-keywords";
 /// Maildir file names have 26 keyword letters.
 pub const MAX_KEYWORDS: usize = 26;
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// 26 keywords of at most 64 bytes fit many times over; a larger file is
+/// damaged or hostile, and only its start is read.
+const MAX_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeywordError {
@@ -59,11 +62,15 @@ impl Keywords {
 
     /// Reads a folder's keywords (none if the file does not exist).
     pub fn load(folder: &Path) -> io::Result<Keywords> {
-        match fs::read_to_string(folder.join(FILE_NAME)) {
-            Ok(text) => Ok(Keywords::parse(&text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Keywords::default()),
-            Err(e) => Err(e),
-        }
+        use std::io::Read;
+        let file = match fs::File::open(folder.join(FILE_NAME)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Keywords::default()),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE).read_to_end(&mut bytes)?;
+        Ok(Keywords::parse(&String::from_utf8_lossy(&bytes)))
     }
 
     /// The letter index of a keyword, compared case-insensitively as IMAP does.
@@ -165,6 +172,17 @@ mod tests {
             "0 a\n1 b\n2 c\n3 d\n"
         );
         assert_eq!(Keywords::resolve(dir.path(), &["A"]).unwrap(), vec![0]);
+    }
+
+    #[test]
+    fn a_huge_keywords_file_costs_bounded_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("0 first\n");
+        text.push_str(&"#".repeat(10 * MAX_FILE as usize));
+        text.push_str("\n1 beyond\n");
+        fs::write(dir.path().join(FILE_NAME), text).unwrap();
+        let kw = Keywords::load(dir.path()).unwrap();
+        assert_eq!((kw.name(0), kw.name(1)), (Some("first"), None));
     }
 
     #[test]

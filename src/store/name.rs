@@ -35,6 +35,8 @@ pub enum NameError {
     TooLong(String, usize),
     #[error("folder directory {0:?} is not valid modified UTF-7")]
     BadUtf7(String),
+    #[error("folder directory {0:?} is not how its name is spelled on disk")]
+    NotCanonical(String),
 }
 
 /// A validated mailbox name: UTF-8, `/` separated, canonical `INBOX`.
@@ -78,10 +80,10 @@ impl MailboxName {
             _ => name.to_owned(),
         };
         let this = MailboxName(canonical);
-        if let Some(dir) = this.dir_name() {
-            if dir.len() > MAX_DIR_NAME {
-                return Err(NameError::TooLong(name.to_owned(), dir.len()));
-            }
+        if let Some(dir) = this.dir_name()
+            && dir.len() > MAX_DIR_NAME
+        {
+            return Err(NameError::TooLong(name.to_owned(), dir.len()));
         }
         Ok(this)
     }
@@ -102,7 +104,13 @@ impl MailboxName {
             }
             name.push_str(&decoded);
         }
-        Self::new(&name)
+        let this = Self::new(&name)?;
+        // One directory per name: `.INBOX` is not INBOX (that is the root)
+        // and `.inbox.Sub` is not `.INBOX.Sub`; such strays are not folders.
+        if this.dir_name().as_deref() != Some(dir) {
+            return Err(NameError::NotCanonical(dir.to_owned()));
+        }
+        Ok(this)
     }
 
     pub fn as_str(&self) -> &str {
@@ -285,6 +293,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of cases
     fn names_that_could_escape_or_confuse_are_refused() {
         let cases: &[(&str, fn(&NameError) -> bool)] = &[
             ("", |e| matches!(e, NameError::Empty)),
@@ -335,8 +344,21 @@ mod tests {
 
     #[test]
     fn hostile_directory_names_on_disk_are_refused() {
+        // `.INBOX`, `.inbox`, `.inbox.Sub`: found by the mailbox_name fuzz
+        // target; they were read back as INBOX, aliasing the root.
         for dir in [
-            "..", ".", "...", ".a..b", ".&Lw-", ".a&AC8-b", "Sent", ".&-&", ".x\u{1}",
+            "..",
+            ".",
+            "...",
+            ".a..b",
+            ".&Lw-",
+            ".a&AC8-b",
+            "Sent",
+            ".&-&",
+            ".x\u{1}",
+            ".INBOX",
+            ".inbox",
+            ".inbox.Sub",
         ] {
             assert!(MailboxName::from_dir_name(dir).is_err(), "{dir:?}");
         }
