@@ -56,13 +56,26 @@ pub struct TmpMessage {
     base: String,
     out: BufWriter<File>,
     size: u64,
-    lfs: u64,
+    /// LFs not preceded by CR: each costs one more byte in CRLF form.
+    bare_lfs: u64,
+    /// The last byte written, to see a CR LF split across two writes.
+    last: u8,
     mtime: Option<SystemTime>,
     committed: bool,
 }
 
 impl TmpMessage {
     pub(crate) fn create(folder: PathBuf) -> Result<TmpMessage, StoreError> {
+        TmpMessage::create_with_buffer(folder, WRITE_BUFFER)
+    }
+
+    /// As [`TmpMessage::create`] with a write buffer of `capacity` bytes:
+    /// a converter that keeps hundreds of messages open at once (to write
+    /// them out together) wants small buffers.
+    pub(crate) fn create_with_buffer(
+        folder: PathBuf,
+        capacity: usize,
+    ) -> Result<TmpMessage, StoreError> {
         let tmp_dir = folder.join("tmp");
         // A collision means another process used our pid in the same
         // microsecond; a fresh name (the counter moves on) settles it.
@@ -75,9 +88,10 @@ impl TmpMessage {
                         folder,
                         tmp_path,
                         base,
-                        out: BufWriter::with_capacity(WRITE_BUFFER, file),
+                        out: BufWriter::with_capacity(capacity, file),
                         size: 0,
-                        lfs: 0,
+                        bare_lfs: 0,
+                        last: 0,
                         mtime: None,
                         committed: false,
                     });
@@ -112,11 +126,37 @@ impl TmpMessage {
     /// Gives the message its final name in `new/` (no flags) or `cur/`
     /// (flags set, or `seen` true: a message someone has already looked at).
     pub fn commit(
-        mut self,
+        self,
         flags: &Flags,
         in_cur: bool,
         durability: Durability,
     ) -> Result<Delivered, StoreError> {
+        let base = self.base.clone();
+        self.commit_as(&base, flags, in_cur, durability)
+    }
+
+    /// As [`TmpMessage::commit`], with a base name the caller chose instead
+    /// of the unique one the file has in `tmp/`: a converter that names
+    /// each message after its source can then tell, on a second run, what
+    /// is already there. The name is taken with `rename_noreplace`, so an
+    /// existing file of the same name is never replaced: the commit fails
+    /// with [`io::ErrorKind::AlreadyExists`] and the temporary file is
+    /// removed.
+    ///
+    /// `base` must be a valid base name: see [`is_valid_base`].
+    pub fn commit_as(
+        mut self,
+        base: &str,
+        flags: &Flags,
+        in_cur: bool,
+        durability: Durability,
+    ) -> Result<Delivered, StoreError> {
+        if !is_valid_base(base) {
+            return Err(StoreError::io(&self.tmp_path)(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{base:?} is not a valid Maildir base name"),
+            )));
+        }
         let io_err = StoreError::io(&self.tmp_path);
         self.out.flush().map_err(io_err)?;
         let file = self.out.get_ref();
@@ -128,7 +168,8 @@ impl TmpMessage {
 
         let in_cur = in_cur || !flags.is_empty();
         let sub = if in_cur { "cur" } else { "new" };
-        let mut name = format!("{},S={},W={}", self.base, self.size, self.size + self.lfs);
+        let vsize = self.size + self.bare_lfs;
+        let mut name = format!("{base},S={},W={vsize}", self.size);
         if in_cur {
             name.push_str(":2,");
             name.push_str(&flags.to_string());
@@ -148,7 +189,7 @@ impl TmpMessage {
         Ok(Delivered {
             path,
             size: self.size,
-            vsize: self.size + self.lfs,
+            vsize,
         })
     }
 }
@@ -157,7 +198,14 @@ impl Write for TmpMessage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.out.write(buf)?;
         self.size += n as u64;
-        self.lfs += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        let data = &buf[..n];
+        for i in memchr::memchr_iter(b'\n', data) {
+            let before = if i == 0 { self.last } else { data[i - 1] };
+            self.bare_lfs += u64::from(before != b'\r');
+        }
+        if let Some(&b) = data.last() {
+            self.last = b;
+        }
         Ok(n)
     }
 
@@ -172,6 +220,18 @@ impl Drop for TmpMessage {
             let _ = fs::remove_file(&self.tmp_path);
         }
     }
+}
+
+/// Whether a caller-chosen base name is safe: not empty, at most 200
+/// bytes, not starting with `.`, and without `/`, `:` or `,` (which end the
+/// base in the names Dovecot parses) or control characters.
+pub fn is_valid_base(base: &str) -> bool {
+    !base.is_empty()
+        && base.len() <= 200
+        && !base.starts_with('.')
+        && !base
+            .bytes()
+            .any(|b| matches!(b, b'/' | b':' | b',') || b.is_ascii_control())
 }
 
 /// `<secs>.M<usecs>P<pid>Q<n>.<host>`: unique by time, process and a
@@ -300,6 +360,68 @@ mod tests {
         assert!(re_ok, "{name}");
         assert_eq!(fs::read(&d.path).unwrap(), b"Subject: hi\n\nbody\n");
         assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn vsize_counts_only_bare_line_feeds() {
+        let (_d, f) = inbox();
+        let mut m = f.create_tmp().unwrap();
+        // CRLF, a CR LF split across two writes, and a bare LF.
+        m.write_all(b"A: 1\r\nB: 2\r").unwrap();
+        m.write_all(b"\n\nbody\n").unwrap();
+        let d = m
+            .commit(&Flags::EMPTY, false, Durability::Immediate)
+            .unwrap();
+        assert_eq!((d.size, d.vsize), (18, 20));
+        assert!(d.path.to_str().unwrap().ends_with(",S=18,W=20"));
+    }
+
+    #[test]
+    fn commit_as_uses_the_callers_base_and_never_replaces() {
+        let (_d, f) = inbox();
+        let mut m = f.create_tmp_with_buffer(16).unwrap();
+        m.write_all(b"first\n").unwrap();
+        let d = m
+            .commit_as(
+                "123.Xabc.host",
+                &Flags::from_info("S"),
+                false,
+                Durability::Deferred,
+            )
+            .unwrap();
+        f.sync().unwrap();
+        assert_eq!(
+            d.path.file_name().unwrap().to_str().unwrap(),
+            "123.Xabc.host,S=6,W=7:2,S"
+        );
+        let mut again = f.create_tmp().unwrap();
+        again.write_all(b"other\n").unwrap();
+        let err = again
+            .commit_as(
+                "123.Xabc.host",
+                &Flags::from_info("S"),
+                false,
+                Durability::Deferred,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+        assert_eq!(fs::read(&d.path).unwrap(), b"first\n");
+        assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
+        for bad in ["", ".x", "a/b", "a:b", "a,b", "a\nb"] {
+            let m = f.create_tmp().unwrap();
+            assert!(
+                m.commit_as(bad, &Flags::EMPTY, false, Durability::Deferred)
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
+        let mut names = Vec::new();
+        f.scan_names(|n| names.push(n.to_owned())).unwrap();
+        assert_eq!(names, vec!["123.Xabc.host,S=6,W=7:2,S".to_owned()]);
     }
 
     #[test]
