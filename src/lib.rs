@@ -10,6 +10,7 @@
 //! | [`auth`]    | the users file (Dovecot passwd-file) and password hashes              |
 //! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
+//! | [`convert`] | `convert-mbox`: mbox files and trees into Maildir folders, once       |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod convert;
 pub mod deliver;
 pub mod error;
 pub mod message;

@@ -1097,6 +1097,23 @@ fn content_length(header: &[u8]) -> Option<u64> {
     found
 }
 
+/// Whether the start of a file (its first few kilobytes) can be an mbox:
+/// empty, or blank lines then a `From ` line. For choosing files in a tree
+/// without reading them through.
+pub fn sniff(start: &[u8]) -> Result<(), NotMbox> {
+    let mut rest = start;
+    loop {
+        match blank_len(rest) {
+            0 => break,
+            n => rest = &rest[n..],
+        }
+    }
+    match not_mbox(rest) {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
 /// Why the start of a file is not an mbox, if it is not.
 fn not_mbox(start: &[u8]) -> Option<NotMbox> {
     if start.is_empty() || start.starts_with(b"From ") {

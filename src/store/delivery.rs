@@ -10,7 +10,9 @@
 //! File names are Dovecot's: `<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>,W=<vsize>`
 //! where S is the size on disk (LF line ends) and W the size with CRLF, which
 //! is what IMAP's RFC822.SIZE reports; Dovecot reads both and so saves
-//! itself a read of the file.
+//! itself a read of the file. W counts what Dovecot serves: a CR is added
+//! before every LF that does not already follow one, so a CR LF pair on
+//! disk (the CR of an input line ending in CR CR LF) stays two bytes.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -45,7 +47,8 @@ pub struct Delivered {
     pub path: PathBuf,
     /// Bytes on disk.
     pub size: u64,
-    /// Bytes with every LF counted as CRLF (RFC822.SIZE).
+    /// Bytes with every LF not preceded by CR counted as CRLF
+    /// (RFC822.SIZE, as Dovecot serves the file).
     pub vsize: u64,
 }
 
@@ -56,10 +59,10 @@ pub struct TmpMessage {
     base: String,
     out: BufWriter<File>,
     size: u64,
-    /// LFs not preceded by CR: each costs one more byte in CRLF form.
+    /// LFs not preceded by a CR: the bytes IMAP adds when it serves CRLF.
     bare_lfs: u64,
-    /// The last byte written, to see a CR LF split across two writes.
-    last: u8,
+    /// Whether the last byte written was a CR (for an LF in the next write).
+    last_cr: bool,
     mtime: Option<SystemTime>,
     committed: bool,
 }
@@ -91,7 +94,7 @@ impl TmpMessage {
                         out: BufWriter::with_capacity(capacity, file),
                         size: 0,
                         bare_lfs: 0,
-                        last: 0,
+                        last_cr: false,
                         mtime: None,
                         committed: false,
                     });
@@ -197,14 +200,11 @@ impl TmpMessage {
 impl Write for TmpMessage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.out.write(buf)?;
+        let written = &buf[..n];
         self.size += n as u64;
-        let data = &buf[..n];
-        for i in memchr::memchr_iter(b'\n', data) {
-            let before = if i == 0 { self.last } else { data[i - 1] };
-            self.bare_lfs += u64::from(before != b'\r');
-        }
-        if let Some(&b) = data.last() {
-            self.last = b;
+        self.bare_lfs += count_bare_lfs(written, self.last_cr);
+        if let Some(&last) = written.last() {
+            self.last_cr = last == b'\r';
         }
         Ok(n)
     }
@@ -220,6 +220,21 @@ impl Drop for TmpMessage {
             let _ = fs::remove_file(&self.tmp_path);
         }
     }
+}
+
+/// LFs in `bytes` not preceded by a CR; `after_cr`: the byte before
+/// `bytes` was a CR.
+fn count_bare_lfs(bytes: &[u8], after_cr: bool) -> u64 {
+    memchr::memchr_iter(b'\n', bytes)
+        .filter(|&i| {
+            let before = if i == 0 {
+                after_cr
+            } else {
+                bytes[i - 1] == b'\r'
+            };
+            !before
+        })
+        .count() as u64
 }
 
 /// Whether a caller-chosen base name is safe: not empty, at most 200
@@ -362,18 +377,35 @@ mod tests {
         assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
     }
 
+    /// Regression: W= counted every LF as two bytes, but Dovecot serves a
+    /// CR LF already on disk as it is (an input line ending in CR CR LF is
+    /// stored ending in CR LF). Dovecot then found W= too large, logged
+    /// "Maildir filename has wrong W value", renamed the file, and failed
+    /// the FETCH (SpamAssassin corpus spam-2/00083).
     #[test]
-    fn vsize_counts_only_bare_line_feeds() {
-        let (_d, f) = inbox();
-        let mut m = f.create_tmp().unwrap();
-        // CRLF, a CR LF split across two writes, and a bare LF.
-        m.write_all(b"A: 1\r\nB: 2\r").unwrap();
-        m.write_all(b"\n\nbody\n").unwrap();
-        let d = m
-            .commit(&Flags::EMPTY, false, Durability::Immediate)
-            .unwrap();
-        assert_eq!((d.size, d.vsize), (18, 20));
-        assert!(d.path.to_str().unwrap().ends_with(",S=18,W=20"));
+    fn w_counts_only_the_crs_imap_adds() {
+        let cases: &[(&[&[u8]], u64)] = &[
+            (&[b"a\nb\n"], 6),
+            (&[b"a\r\nb\n"], 6),
+            (&[b"\n"], 2),
+            (&[b"a\r", b"\nb\n"], 6),
+            (&[b"a\r", b"", b"\n"], 3),
+            (&[b"\r\r\n\r"], 4),
+            (&[b"x\r"], 2),
+        ];
+        for (writes, vsize) in cases {
+            let (_d, f) = inbox();
+            let mut m = f.create_tmp().unwrap();
+            for w in *writes {
+                m.write_all(w).unwrap();
+            }
+            let d = m
+                .commit(&Flags::EMPTY, false, Durability::Immediate)
+                .unwrap();
+            assert_eq!(d.vsize, *vsize, "{writes:?}");
+            let name = d.path.file_name().unwrap().to_str().unwrap().to_owned();
+            assert!(name.ends_with(&format!(",W={vsize}")), "{name}");
+        }
     }
 
     #[test]
