@@ -30,9 +30,16 @@ pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// open file and write buffer).
 const STREAMED_COST: usize = 256 * 1024;
 const STREAM_BUFFER: usize = 64 * 1024;
-/// A writer commits and fsyncs after this many messages or bytes.
-const BATCH_MESSAGES: usize = 64;
-const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+/// Messages a writer keeps written with their write-back started, before
+/// it waits for the oldest and names it: by then the device is done with
+/// it. Each holds an open file.
+const LAG: usize = 64;
+/// A writer fsyncs the directories it named files in after this many
+/// messages or bytes. Each fsync is a journal commit and a device cache
+/// flush (some 3 ms here), so not after every few messages; a power loss
+/// forgets at most this many names, which the next run stores again.
+const SYNC_MESSAGES: u64 = 2048;
+const SYNC_BYTES: u64 = 64 * 1024 * 1024;
 /// Messages waiting between readers and writers, at most.
 const QUEUE_MESSAGES: usize = 1024;
 
@@ -671,6 +678,28 @@ fn system_time(secs: i64) -> SystemTime {
 /// A From_ line's date in the local time zone (the writer's, as near as we
 /// can know it), as Dovecot reads it; UTC if the C library cannot say.
 fn local_time(d: &FromDate) -> i64 {
+    // glibc's mktime stats /etc/localtime on every call: remember the zone
+    // offset of each hour (zones change on hour boundaries).
+    thread_local! {
+        static OFFSETS: std::cell::RefCell<HashMap<(i32, u8, u8, u8), i64>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let hour = (d.year, d.month, d.day, d.hour);
+    if let Some(offset) = OFFSETS.with(|o| o.borrow().get(&hour).copied()) {
+        return d.unix_as_utc() - offset;
+    }
+    let t = mktime(d);
+    OFFSETS.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.len() > 100_000 {
+            o.clear();
+        }
+        o.insert(hour, d.unix_as_utc() - t);
+    });
+    t
+}
+
+fn mktime(d: &FromDate) -> i64 {
     // SAFETY: tm is plain data; mktime reads and normalises it.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     tm.tm_year = d.year - 1900;
@@ -686,41 +715,43 @@ fn local_time(d: &FromDate) -> i64 {
 }
 
 fn writer(shared: &Shared, rx: &Mutex<Receiver<Item>>) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_MESSAGES);
-    let mut batch_bytes = 0u64;
-    loop {
-        let item = lock(rx).recv();
-        let Ok(item) = item else {
-            break;
-        };
-        let cost = item.content.cost();
-        if shared.broken.load(Ordering::Relaxed) {
-            shared.budget.release(cost);
-            continue;
-        }
-        let written = write(item);
-        shared.budget.release(cost);
-        match written {
-            Ok(p) => {
-                batch_bytes += p.tmp.size();
-                batch.push(p);
-            }
-            Err(e) => {
-                shared.fail(e, true);
+    let mut lag: VecDeque<Pending> = VecDeque::with_capacity(LAG + 1);
+    let mut unsynced = Unsynced::default();
+    let result = (|| -> Result<(), ConvertError> {
+        loop {
+            let item = lock(rx).recv();
+            let Ok(item) = item else {
+                break;
+            };
+            let cost = item.content.cost();
+            if shared.broken.load(Ordering::Relaxed) {
+                shared.budget.release(cost);
                 continue;
             }
-        }
-        if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
-            if let Err(e) = commit(shared, &mut batch) {
-                shared.fail(e, true);
+            let written = write(item);
+            shared.budget.release(cost);
+            lag.push_back(written?);
+            if lag.len() > LAG {
+                if let Some(p) = lag.pop_front() {
+                    name(p, &mut unsynced)?;
+                }
             }
-            batch_bytes = 0;
+            if unsynced.messages >= SYNC_MESSAGES || unsynced.bytes >= SYNC_BYTES {
+                unsynced.sync(shared)?;
+            }
         }
-    }
-    if !shared.broken.load(Ordering::SeqCst) {
-        if let Err(e) = commit(shared, &mut batch) {
-            shared.fail(e, true);
+        if !shared.broken.load(Ordering::SeqCst) {
+            while let Some(p) = lag.pop_front() {
+                name(p, &mut unsynced)?;
+            }
+            unsynced.sync(shared)?;
         }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        shared.fail(e, true);
+        // Drain, so that readers blocked on the queue see it close.
+        while lock(rx).recv().is_ok() {}
     }
 }
 
@@ -749,40 +780,62 @@ fn write(item: Item) -> Result<Pending, ConvertError> {
     })
 }
 
-/// Names a batch's messages, then fsyncs their folders: only then are they
-/// counted as stored.
-fn commit(shared: &Shared, batch: &mut Vec<Pending>) -> Result<(), ConvertError> {
-    let mut folders: Vec<Arc<Target>> = Vec::new();
-    let (mut stored, mut bytes, mut existed) = (0u64, 0u64, 0u64);
-    for p in batch.drain(..) {
-        if !folders.iter().any(|t| Arc::ptr_eq(t, &p.target)) {
-            folders.push(p.target.clone());
-        }
-        match p
-            .tmp
-            .commit_as(&p.base, &p.flags, p.in_cur, Durability::Deferred)
-        {
-            Ok(d) => {
-                stored += 1;
-                bytes += d.size;
+/// Messages named since the last fsync of their directories: not yet
+/// durable, so not yet counted.
+#[derive(Default)]
+struct Unsynced {
+    messages: u64,
+    stored: u64,
+    bytes: u64,
+    existed: u64,
+    /// The folders named into, and whether in `new/`, `cur/`.
+    dirs: Vec<(Arc<Target>, bool, bool)>,
+}
+
+impl Unsynced {
+    /// fsyncs the directories named into, then counts their messages.
+    fn sync(&mut self, shared: &Shared) -> Result<(), ConvertError> {
+        for (target, new, cur) in self.dirs.drain(..) {
+            if let Some(f) = &target.folder {
+                f.sync_dirs(new, cur)?;
             }
-            // The same message under the same name: from another source
-            // file with identical bytes at the same offset.
-            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
-                existed += 1;
-            }
-            Err(e) => return Err(e.into()),
         }
+        let c = &shared.counts;
+        c.messages.fetch_add(self.stored, Ordering::Relaxed);
+        c.bytes.fetch_add(self.bytes, Ordering::Relaxed);
+        c.skipped.fetch_add(self.existed, Ordering::Relaxed);
+        *self = Unsynced::default();
+        Ok(())
     }
-    for t in &folders {
-        if let Some(f) = &t.folder {
-            f.sync()?;
+}
+
+/// Waits for a message's data to be on the device and names it.
+fn name(p: Pending, unsynced: &mut Unsynced) -> Result<(), ConvertError> {
+    unsynced.messages += 1;
+    let in_cur = match p
+        .tmp
+        .commit_as(&p.base, &p.flags, p.in_cur, Durability::Deferred)
+    {
+        Ok(d) => {
+            unsynced.stored += 1;
+            unsynced.bytes += d.size;
+            d.path.parent().is_some_and(|dir| dir.ends_with("cur"))
         }
+        // The same message under the same name: from another source file
+        // with identical bytes at the same offset.
+        Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+            unsynced.existed += 1;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match unsynced.dirs.iter_mut().find(|(t, _, _)| Arc::ptr_eq(t, &p.target)) {
+        Some((_, new, cur)) => {
+            *new |= !in_cur;
+            *cur |= in_cur;
+        }
+        None => unsynced.dirs.push((p.target, !in_cur, in_cur)),
     }
-    let c = &shared.counts;
-    c.messages.fetch_add(stored, Ordering::Relaxed);
-    c.bytes.fetch_add(bytes, Ordering::Relaxed);
-    c.skipped.fetch_add(existed, Ordering::Relaxed);
     Ok(())
 }
 

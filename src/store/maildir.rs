@@ -165,6 +165,20 @@ impl Folder {
         Ok(())
     }
 
+    /// fsyncs `new/`, `cur/` or both: the end of a batch that committed
+    /// into only one of them. An fsync of a directory that did not change
+    /// still costs a device cache flush on ext4 (about 3 ms on a VM disk),
+    /// so batches that know what they touched save it.
+    pub fn sync_dirs(&self, new: bool, cur: bool) -> Result<(), StoreError> {
+        for (sub, wanted) in [("new", new), ("cur", cur)] {
+            if wanted {
+                let dir = self.path.join(sub);
+                durable::fsync_dir(&dir).map_err(StoreError::io(&dir))?;
+            }
+        }
+        Ok(())
+    }
+
     /// fsyncs `new/` and `cur/`: the end of a batch of
     /// [`Durability::Deferred`](super::Durability::Deferred) commits.
     pub fn sync(&self) -> Result<(), StoreError> {
