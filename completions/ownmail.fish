@@ -32,6 +32,7 @@ complete -c ownmail -n "__fish_ownmail_needs_command" -s V -l version -d 'Print 
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "check-config" -d 'Check the configuration and print it resolved'
+complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "convert-mbox" -d 'Convert mbox files and trees into Maildir folders, once'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
 complete -c ownmail -n "__fish_ownmail_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand deliver" -s u -l user -d 'Deliver to this user\'s Maildir (<data_dir>/mail/NAME, from the configuration)' -r
@@ -89,16 +90,35 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand check-config" -s v -l ve
 complete -c ownmail -n "__fish_ownmail_using_subcommand check-config" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand check-config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ownmail -n "__fish_ownmail_using_subcommand check-config" -s V -l version -d 'Print version'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s u -l user -d 'Convert into this user\'s Maildir (<data_dir>/mail/NAME, from the configuration)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s m -l maildir -d 'Convert into the Maildir at DIR (created if missing; no configuration needed)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s f -l folder -d 'The folder a single mbox goes into, or a tree goes below (e.g. Old/2019)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l format -d 'The mbox variant (auto: Content-Length when it fits, else mboxrd)' -r -f -a "auto\t''
+mboxo\t''
+mboxrd\t''
+mboxcl\t''
+mboxcl2\t''"
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l threads -d 'Reader and writer threads (default: one of each per core)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s c -l config -d 'The configuration file (default: see below)' -r -F
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l dry-run -d 'Read everything and report, but write nothing'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l keep-headers -d 'Keep Status:, X-Status:, X-Keywords: and the like in the messages'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l strict -d 'Stop at the first damaged message or file that is not an mbox'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l json -d 'Print the summary as JSON'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s V -l version -d 'Print version'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c ownmail -n "__fish_ownmail_using_subcommand generate-docs" -s V -l version -d 'Print version'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
-complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config convert-mbox generate-docs help" -f -a "deliver" -d 'Deliver one message from standard input into a Maildir folder'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config convert-mbox generate-docs help" -f -a "user" -d 'Manage users: add, change passwords, delete, list'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config convert-mbox generate-docs help" -f -a "check-config" -d 'Check the configuration and print it resolved'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config convert-mbox generate-docs help" -f -a "convert-mbox" -d 'Convert mbox files and trees into Maildir folders, once'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config convert-mbox generate-docs help" -f -a "generate-docs" -d 'Write the man pages and shell completions into DIR/man and DIR/completions'
+complete -c ownmail -n "__fish_ownmail_using_subcommand help; and not __fish_seen_subcommand_from deliver user check-config convert-mbox generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "add" -d 'Add a user and create their Maildir (INBOX, Drafts, Sent, Junk, Trash, Archive)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "passwd" -d 'Change a user\'s password'
 complete -c ownmail -n "__fish_ownmail_using_subcommand help; and __fish_seen_subcommand_from user" -f -a "del" -d 'Delete a user (their mail is kept unless --purge)'

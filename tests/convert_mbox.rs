@@ -649,14 +649,13 @@ fn peak_rss_kb(child: &mut std::process::Child) -> u64 {
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(text) = fs::read_to_string(&status_file) {
-            if let Some(kb) = text
+        if let Ok(text) = fs::read_to_string(&status_file)
+            && let Some(kb) = text
                 .lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
+        {
+            peak = peak.max(kb);
         }
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success());

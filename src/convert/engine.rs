@@ -657,10 +657,10 @@ fn message_time(head: &MessageHead, file_mtime: SystemTime) -> SystemTime {
                 continue;
             }
             let text = String::from_utf8_lossy(value);
-            if let Some(dt) = mail_parser::DateTime::parse_rfc822(text.trim()) {
-                if dt.is_valid() {
-                    return system_time(dt.to_timestamp());
-                }
+            if let Some(dt) = mail_parser::DateTime::parse_rfc822(text.trim())
+                && dt.is_valid()
+            {
+                return system_time(dt.to_timestamp());
             }
         }
     }
@@ -731,10 +731,10 @@ fn writer(shared: &Shared, rx: &Mutex<Receiver<Item>>) {
             let written = write(item);
             shared.budget.release(cost);
             lag.push_back(written?);
-            if lag.len() > LAG {
-                if let Some(p) = lag.pop_front() {
-                    name(p, &mut unsynced)?;
-                }
+            if lag.len() > LAG
+                && let Some(p) = lag.pop_front()
+            {
+                name(p, &mut unsynced)?;
             }
             if unsynced.messages >= SYNC_MESSAGES || unsynced.bytes >= SYNC_BYTES {
                 unsynced.sync(shared)?;
@@ -829,7 +829,11 @@ fn name(p: Pending, unsynced: &mut Unsynced) -> Result<(), ConvertError> {
         }
         Err(e) => return Err(e.into()),
     };
-    match unsynced.dirs.iter_mut().find(|(t, _, _)| Arc::ptr_eq(t, &p.target)) {
+    match unsynced
+        .dirs
+        .iter_mut()
+        .find(|(t, _, _)| Arc::ptr_eq(t, &p.target))
+    {
         Some((_, new, cur)) => {
             *new |= !in_cur;
             *cur |= in_cur;

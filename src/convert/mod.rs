@@ -95,8 +95,10 @@ use crate::error::{ExitStatus, sysexits};
 use crate::message::mbox::{Damage, Format, NotMbox};
 use crate::store::{MailboxName, StoreError};
 
-/// What to convert and how.
-#[derive(Debug, Clone)]
+/// What to convert and how. The default: detect the variant, name folders
+/// after files, write, remove status headers, go on past problems, one
+/// reader and one writer per core.
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// `None`: detect per message (see [`crate::message::mbox`]).
     pub format: Option<Format>,
@@ -110,19 +112,6 @@ pub struct Options {
     pub strict: bool,
     /// Threads for reading and for writing; 0: one of each per core.
     pub threads: usize,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            format: None,
-            prefix: None,
-            dry_run: false,
-            keep_headers: false,
-            strict: false,
-            threads: 0,
-        }
-    }
 }
 
 /// What a run did. With `dry_run`, what it would have done.

@@ -437,7 +437,8 @@ fn is_year(tok: &[u8]) -> bool {
 }
 
 fn year(tok: &[u8]) -> Option<i32> {
-    if !tok.iter().all(u8::is_ascii_digit) {
+    // The length first: a long run of digits would overflow the fold.
+    if !matches!(tok.len(), 2 | 4) || !tok.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let n = tok.iter().fold(0i32, |n, &d| n * 10 + i32::from(d - b'0'));
@@ -1618,6 +1619,12 @@ mod tests {
             ("From nobody", "nobody", None),
             ("From here on we go", "here", None),
             ("From ", "", None),
+            // Found by fuzzing: a year of many digits overflowed (a panic).
+            (
+                "From x Thu Aug 22 12:36:23 206666666666666666666666",
+                "x",
+                None,
+            ),
         ];
         for (line, sender, date) in cases {
             let env = parse_from_line(line.as_bytes());

@@ -155,10 +155,10 @@ impl Folder {
             let dir = self.path.join(sub);
             for entry in fs::read_dir(&dir).map_err(StoreError::io(&dir))? {
                 let entry = entry.map_err(StoreError::io(&dir))?;
-                if let Some(name) = entry.file_name().to_str() {
-                    if !name.starts_with('.') {
-                        f(name);
-                    }
+                if let Some(name) = entry.file_name().to_str()
+                    && !name.starts_with('.')
+                {
+                    f(name);
                 }
             }
         }
