@@ -19,6 +19,8 @@ peers=(
   "openssl:openssl"
   "npm:npm"
   "strace:strace"
+  "setpriv:util-linux"
+  "script:bsdutils"
 )
 
 missing=()

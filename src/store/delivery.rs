@@ -182,12 +182,12 @@ impl TmpMessage {
         durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
         self.committed = true;
         if durability == Durability::Immediate {
-            // One journal commit for both: see the module docs of `durable`.
-            self.out
-                .get_ref()
-                .sync_all()
-                .map_err(StoreError::io(&path))?;
-            durable::fsync_dir(&dir).map_err(StoreError::io(&dir))?;
+            durable::fsync_file_and_dir(self.out.get_ref(), &dir).map_err(
+                |(e, which)| match which {
+                    durable::Which::File => StoreError::io(&path)(e),
+                    durable::Which::Dir => StoreError::io(&dir)(e),
+                },
+            )?;
         }
         Ok(Delivered {
             path,

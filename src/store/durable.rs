@@ -2,26 +2,32 @@
 //! durable. Every "yes" we give (deliver's exit 0, SMTP 250, IMAP APPEND OK)
 //! comes after one of these returned.
 //!
-//! # Why `sync_file_range` before the rename
+//! # The order, and why
 //!
-//! The textbook sequence is fsync(file), rename, fsync(dir): two journal
-//! commits, each with a device cache flush (about 0.7 ms each here). We do
-//! the same work in one commit, the way git's `core.fsyncMethod=batch` does:
+//! The textbook sequence is fsync(file), rename, fsync(dir). Each fsync
+//! there is a journal commit and a device cache flush, one after the other.
+//! We give the same guarantee for less waiting:
 //!
 //! 1. write the file in `tmp/`;
 //! 2. [`write_out`]: `sync_file_range(WAIT_BEFORE | WRITE | WAIT_AFTER)`
-//!    puts the data on the device and its block allocation and size in the
-//!    running journal transaction, without a commit;
-//! 3. rename into `new/` or `cur/` (in the same or a later transaction);
-//! 4. fsync(file) and fsync(dir): one commit, which flushes the device cache
-//!    before its commit record, so the data written in step 2 is durable no
-//!    later than the name that points to it.
+//!    puts the data on the device (not yet flushed from its cache) and its
+//!    block allocation and size in the running journal transaction, the way
+//!    git's `core.fsyncMethod=batch` does;
+//! 3. rename into `new/` or `cur/`;
+//! 4. [`fsync_file_and_dir`]: fsync(file) and fsync(dir), issued at the same
+//!    time. Sequential, the second one finds the commit done and still sends
+//!    its own cache flush (measured here: about 3 ms each under load);
+//!    together, they wait on one commit and one flush. We return only when
+//!    both have.
 //!
 //! Crash window: none that exposes half a message. Before step 4 returns, a
 //! crash leaves either no name in `new/` (the message was never
 //! acknowledged, the sender retries; the file in `tmp/` is cleaned after 36
-//! hours) or the whole message. On systems without `sync_file_range` we fall
-//! back to fsync(file) before the rename, which gives the same guarantee.
+//! hours) or the whole message: the data was written in step 2, before the
+//! rename, and the commit that makes the rename durable flushes the device
+//! cache before its commit record. On systems without `sync_file_range` we
+//! fall back to fsync(file) before the rename, which gives the same
+//! guarantee.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -64,6 +70,33 @@ pub fn start_write_out(file: &File) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = file;
+}
+
+/// Which of the two fsyncs of [`fsync_file_and_dir`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    File,
+    Dir,
+}
+
+/// fsyncs a file and the directory that names it, both before returning.
+///
+/// The two run at the same time, from two threads. Done one after the
+/// other, the second finds the journal already committed and still sends
+/// the device its own cache flush; done together, both wait on the same
+/// commit and its one flush. The guarantee is the same either way: neither
+/// returns before its data is durable, and we wait for both.
+pub fn fsync_file_and_dir(file: &File, dir: &Path) -> Result<(), (io::Error, Which)> {
+    let dir_file = File::open(dir).map_err(|e| (e, Which::Dir))?;
+    std::thread::scope(|s| {
+        let dir_sync = s.spawn(|| dir_file.sync_all());
+        let file_result = file.sync_all().map_err(|e| (e, Which::File));
+        let dir_result = dir_sync
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("fsync thread panicked")));
+        file_result?;
+        dir_result.map_err(|e| (e, Which::Dir))
+    })
 }
 
 /// fsyncs a directory, making the names created or removed in it durable.

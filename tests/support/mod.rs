@@ -2,6 +2,8 @@
 //! configuration, and Maildir inspection.
 #![allow(dead_code)]
 
+pub mod dovecot;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
