@@ -1025,3 +1025,202 @@ fn split_points(mbox: &[u8], parts: usize) -> Vec<usize> {
         })
         .collect()
 }
+
+/// Dovecot reads what convert-mbox wrote: every folder of a tree (one with
+/// a non-ASCII name), each message byte for byte (as IMAP serves it, CRLF),
+/// its flags and keywords from every kind of status header, its
+/// INTERNALDATE from the From_ line, and RFC822.SIZE equal to what is
+/// served (W= right, a CRLF mbox included). Nothing in Dovecot's log.
+#[test]
+fn dovecot_serves_what_convert_mbox_stored() {
+    use support::dovecot;
+    // (status headers, IMAP flags expected)
+    let statuses: [(&str, &[&str]); 7] = [
+        ("", &[]),
+        ("Status: O\n", &[]),
+        ("Status: RO\nX-Status: A\n", &["\\Seen", "\\Answered"]),
+        (
+            "X-Status: F\nX-Keywords: $Label1 work\n",
+            &["\\Flagged", "$Label1", "work"],
+        ),
+        (
+            "Status: R\nX-Status: DT\n",
+            &["\\Seen", "\\Deleted", "\\Draft"],
+        ),
+        (
+            "X-Mozilla-Status: 0005\nX-Mozilla-Keys: nonjunk\n",
+            &["\\Seen", "\\Flagged", "nonjunk"],
+        ),
+        (
+            "X-Mozilla-Status: 0008\nX-UID: 9\nX-IMAPbase: 1 9\n",
+            &["\\Deleted"],
+        ),
+    ];
+    // folder on disk -> (IMAP name, line end)
+    let files = [
+        ("inbox", "INBOX", "\n"),
+        ("Entwürfe", "Entw&APw-rfe", "\n"),
+        ("lists/rust", "lists/rust", "\n"),
+        ("crlf", "crlf", "\r\n"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    // (IMAP folder, served bytes, flags, INTERNALDATE as seconds)
+    let mut expected: Vec<(String, Vec<u8>, Vec<&str>, i64)> = Vec::new();
+    let mut n = 0i64;
+    for (file, imap, eol) in files {
+        let mut mbox = Vec::new();
+        for (status, flags) in statuses {
+            n += 1;
+            let (hour, minute) = (n / 60, n % 60);
+            let from = format!("From a@example.org Thu Aug 22 {hour:02}:{minute:02}:07 2002 +0200");
+            let body = format!("Subject: message {n}\nFrom: <a@example.org>\n");
+            let message = format!("{body}{status}\nbody of {n}\n>From quoted\n").replace('\n', eol);
+            mbox.extend_from_slice(format!("{from}{eol}{message}{eol}").as_bytes());
+            let stored = format!("{body}\nbody of {n}\nFrom quoted\n").replace('\n', eol);
+            let served = stored.replace("\r\n", "\n").replace('\n', "\r\n");
+            // 2002-08-22 00:00:00 +0200
+            let date = 1_029_967_200 + hour * 3600 + minute * 60 + 7;
+            expected.push((imap.to_owned(), served.into_bytes(), flags.to_vec(), date));
+        }
+        let path = dir.path().join("Mail").join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, mbox).unwrap();
+    }
+
+    let mut setup = dovecot::Setup::new();
+    setup.imap();
+    let maildir = setup.user("alice", "imap-secret");
+    let out = convert(&[
+        dir.path().join("Mail").to_str().unwrap(),
+        "--maildir",
+        maildir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        summary(&out)["messages"].as_u64(),
+        Some(expected.len() as u64)
+    );
+    dovecot::give_to_mail_owner(&maildir);
+    let server = setup.start();
+
+    let script = server.dir().join("imap_fetch.py");
+    fs::write(&script, IMAP_FETCH).unwrap();
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([
+            "127.0.0.1",
+            &server.imap_port().to_string(),
+            "alice",
+            "imap-secret",
+        ])
+        .output()
+        .expect("python3 is needed (scripts/install-peers.sh)");
+    assert!(
+        out.status.success(),
+        "imaplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let mut listed: Vec<&str> = seen
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec!["Entw&APw-rfe", "INBOX", "crlf", "lists", "lists/rust"]
+    );
+    let mut served_count = 0;
+    for (folder, messages) in seen.as_object().unwrap() {
+        for m in messages.as_array().unwrap() {
+            served_count += 1;
+            let body = m["body_hex"].as_str().unwrap();
+            let body: Vec<u8> = (0..body.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
+                .collect();
+            let (_, _, flags, date) = expected
+                .iter()
+                .find(|(f, b, _, _)| f == folder && *b == body)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{folder}: served a message that is none of ours: {:?}",
+                        String::from_utf8_lossy(&body)
+                    )
+                });
+            let mut got: Vec<&str> = m["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .filter(|f| *f != "\\Recent")
+                .collect();
+            got.sort();
+            let mut want = flags.clone();
+            want.sort();
+            assert_eq!(
+                got,
+                want,
+                "{folder}: flags of {:?}",
+                String::from_utf8_lossy(&body[..20])
+            );
+            assert_eq!(
+                m["internaldate"].as_i64(),
+                Some(*date),
+                "{folder}: INTERNALDATE"
+            );
+            assert_eq!(
+                m["size"].as_u64(),
+                Some(body.len() as u64),
+                "{folder}: RFC822.SIZE"
+            );
+        }
+    }
+    assert_eq!(served_count, expected.len(), "every message served once");
+    let problems = server.log_problems();
+    assert!(problems.is_empty(), "dovecot complained: {problems:#?}");
+    server.stop();
+}
+
+/// Logs in, lists every folder, fetches every message: JSON
+/// {folder: [{flags, internaldate (epoch seconds), size, body_hex}]}.
+const IMAP_FETCH: &str = r#"
+import imaplib, json, re, sys, time
+
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+def check(result, what):
+    typ, data = result
+    if typ != "OK":
+        sys.exit(f"{what}: {typ} {data!r}")
+    return data
+
+M = imaplib.IMAP4(host, port, timeout=30)
+check(M.login(user, password), "LOGIN")
+LIST = re.compile(rb'^\((?P<attrs>[^)]*)\) (?P<delim>"[^"]*"|NIL) "?(?P<name>[^"]+)"?$')
+out = {}
+for item in check(M.list('""', '*'), "LIST"):
+    m = LIST.match(item)
+    if not m:
+        sys.exit(f"unparsed LIST line: {item!r}")
+    name = m["name"].decode()
+    out[name] = []
+    if b"\\noselect" in m["attrs"].lower():
+        continue
+    n = int(check(M.select('"' + name + '"', readonly=True), "SELECT " + name)[0])
+    if n == 0:
+        continue
+    for part in check(M.fetch("1:*", "(FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"), "FETCH"):
+        if not isinstance(part, tuple):
+            continue
+        head, body = part
+        flags = re.search(rb"FLAGS \(([^)]*)\)", head).group(1).decode().split()
+        size = int(re.search(rb"RFC822\.SIZE (\d+)", head).group(1))
+        date = int(time.mktime(imaplib.Internaldate2tuple(head)))
+        out[name].append({"flags": flags, "internaldate": date, "size": size, "body_hex": body.hex()})
+print(json.dumps(out))
+"#;
