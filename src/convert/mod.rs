@@ -54,18 +54,23 @@
 //!
 //! # Durable before it says yes
 //!
-//! Messages are written in batches per writer: each file is written into
-//! `tmp/`, its write-back started at once (`sync_file_range`), and when the
-//! batch is full each is waited for, renamed into `new/` or `cur/`
-//! ([`crate::store::Durability::Deferred`]), and then the folders are
-//! fsynced once ([`crate::store::Folder::sync`]): one journal commit per
-//! batch instead of one per message, with the data on the device before
-//! the name that points to it (see [`crate::store::durable`]). Counts in
-//! the [`Summary`] are of messages made durable. At the end every target
-//! folder is fsynced again, which also makes durable the names a killed
-//! earlier run left unsynced and this run skipped. The window that
-//! remains is the batch in flight when the power goes: its names may be
-//! lost, and the next run stores those messages again, once.
+//! Each writer writes a message into `tmp/` and starts its write-back at
+//! once (`sync_file_range(WRITE)`); it keeps up to `LAG` (64) such files
+//! open, and names the oldest when a new one comes: waits until its data
+//! is on the device (`sync_file_range(WAIT)`, quick by then) and renames it
+//! into `new/` or `cur/` with `rename_noreplace`
+//! ([`crate::store::Durability::Deferred`]). Every 2,048 messages (or
+//! 64 MB) it fsyncs the directories it named files in, and only then counts
+//! those messages in the [`Summary`]: one journal commit and one device
+//! flush for thousands of messages instead of one per message, with the
+//! data on the device before the name that points to it (see
+//! [`crate::store::durable`]). At the end every target folder is fsynced
+//! again, which also makes durable the names a killed earlier run left
+//! unsynced and this run skipped. The window that remains is the names
+//! made since the last fsync when the power goes: they may be lost (their
+//! data is on the device, unnamed), and the next run stores those
+//! messages again, once. A kill -9 loses nothing that was named: the
+//! kernel still has it.
 //!
 //! # Parallel and bounded
 //!
