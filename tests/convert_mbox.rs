@@ -1224,3 +1224,62 @@ for item in check(M.list('""', '*'), "LIST"):
         out[name].append({"flags": flags, "internaldate": date, "size": size, "body_hex": body.hex()})
 print(json.dumps(out))
 "#;
+
+/// A spool that a delivery holds locked (fcntl, as Postfix's local and
+/// procmail lock it) is read only once the delivery is done: the message
+/// being appended is read whole, never cut.
+#[test]
+fn a_spool_being_delivered_into_is_read_after_the_delivery() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("alice");
+    fs::write(
+        &spool,
+        "From a@b Thu Aug 22 12:36:23 2002\nSubject: 1\n\nfirst\n\n",
+    )
+    .unwrap();
+    let mut delivery = fs::OpenOptions::new().append(true).open(&spool).unwrap();
+    // SAFETY: plain data, a valid descriptor.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    assert_eq!(
+        unsafe { libc::fcntl(delivery.as_raw_fd(), libc::F_SETLK, &fl) },
+        0
+    );
+    // Half a message is in the file when the conversion starts.
+    delivery
+        .write_all(b"From c@d Fri Aug 23 01:02:03 2002\nSubject: 2\n\nhalf of")
+        .unwrap();
+    let md = dir.path().join("md");
+    let child = support::ownmail()
+        .args([
+            "convert-mbox",
+            spool.to_str().unwrap(),
+            "--maildir",
+            md.to_str().unwrap(),
+            "--folder",
+            "INBOX",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    delivery.write_all(b" the second message\n\n").unwrap();
+    drop(delivery); // closing releases the lock
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<Vec<u8>> = stored(&md).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(
+        got,
+        vec![
+            b"Subject: 1\n\nfirst\n".to_vec(),
+            b"Subject: 2\n\nhalf of the second message\n".to_vec()
+        ]
+    );
+}

@@ -42,6 +42,9 @@ const SYNC_MESSAGES: u64 = 2048;
 const SYNC_BYTES: u64 = 64 * 1024 * 1024;
 /// Messages waiting between readers and writers, at most.
 const QUEUE_MESSAGES: usize = 1024;
+/// How long a reader waits for a program that is writing into an mbox (a
+/// delivery into a spool) before it passes the file over.
+const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// One folder being converted into.
 struct Target {
@@ -355,6 +358,42 @@ fn reader(shared: &Shared, tx: &SyncSender<Item>) {
     }
 }
 
+/// Takes a shared lock on an mbox for as long as it is read. MTAs (Postfix's
+/// local, procmail) and mail readers take an exclusive fcntl lock to append
+/// or rewrite one, so a spool that mail is arriving into is read before or
+/// after a delivery, never with half a message at its end. An open file
+/// description lock: it conflicts with theirs, and is not dropped when the
+/// reader opens the file a second time (a POSIX lock would be). Where the
+/// file system has no locks, the file is read without.
+fn lock_source(file: &File) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + SOURCE_LOCK_WAIT;
+    loop {
+        // SAFETY: plain data; l_pid must be 0 for OFD locks.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_RDLCK as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        // SAFETY: a valid descriptor and a valid flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(libc::EAGAIN) | Some(libc::EACCES) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("still locked after {} s", SOURCE_LOCK_WAIT.as_secs()),
+                ));
+            }
+            // No locking here (ENOLCK, EINVAL, EOPNOTSUPP): read without.
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// What to do after one message.
 enum Flow {
     Next,
@@ -378,6 +417,18 @@ fn read_job(shared: &Shared, job: &Job, tx: &SyncSender<Item>) -> Result<(), Con
             return Ok(());
         }
     };
+    match lock_source(&file) {
+        Ok(()) => {}
+        Err(e) => {
+            let why =
+                format!("locked by another program (a delivery, a mail reader): {e}; not read");
+            if strict {
+                return Err(ConvertError::Stopped(Problem::error(&job.path, None, why)));
+            }
+            shared.problem(Problem::error(&job.path, None, why));
+            return Ok(());
+        }
+    }
     let file_mtime = file
         .metadata()
         .and_then(|m| m.modified())

@@ -41,7 +41,12 @@
 //!   source moved or renamed is still recognised (the identity does not
 //!   depend on the path). Two sources into one folder do not mix up: the
 //!   digest tells their messages apart at equal offsets.
-//! - A second run holds an exclusive lock (flock on the Maildir's root
+//! - Each mbox is read under a shared lock (an fcntl open file description
+//!   lock), which conflicts with the exclusive one MTAs and mail readers
+//!   take to append or rewrite it: a spool that mail is arriving into is
+//!   read before or after the delivery (waiting up to 10 s), never with
+//!   half a message at its end that a later run would store again whole.
+//! - A run holds an exclusive lock (flock on the Maildir's root
 //!   directory) for its whole length, so two runs never both decide a
 //!   message is missing.
 //!
