@@ -9,7 +9,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -272,18 +272,25 @@ pub(super) fn run(
     };
     let readers = threads.min(jobs.len()).max(1);
     let writers = if options.dry_run { 0 } else { threads };
-    let (tx, rx) = sync_channel::<Item>(QUEUE_MESSAGES);
-    let rx = Mutex::new(rx);
+    // A queue per writer: a shared one made the writers take turns at its
+    // lock, and each turn was a futex sleep and wake-up.
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..writers)
+        .map(|_| sync_channel::<Item>(QUEUE_MESSAGES / writers.max(1)))
+        .unzip();
     std::thread::scope(|s| {
-        for _ in 0..writers {
-            s.spawn(|| writer(&shared, &rx));
-        }
-        for _ in 0..readers {
-            let tx = tx.clone();
+        for rx in rxs {
             let shared = &shared;
-            s.spawn(move || reader(shared, &tx));
+            s.spawn(move || writer(shared, rx));
         }
-        drop(tx);
+        for r in 0..readers {
+            let out = Writers {
+                txs: txs.clone(),
+                next: r,
+            };
+            let shared = &shared;
+            s.spawn(move || reader(shared, out));
+        }
+        drop(txs);
     });
     if let Some(e) = lock(&shared.fatal).take() {
         // What the writers committed before is synced: --strict promises it.
@@ -343,7 +350,41 @@ fn lock_maildir(root: &Path) -> Result<File, ConvertError> {
     Ok(dir)
 }
 
-fn reader(shared: &Shared, tx: &SyncSender<Item>) {
+/// A reader's way to the writers: messages go to the next writer whose
+/// queue has room, so one busy with an fsync holds nobody up.
+struct Writers {
+    txs: Vec<SyncSender<Item>>,
+    next: usize,
+}
+
+impl Writers {
+    /// Hands a message to a writer; `false` when the writers are gone.
+    fn send(&mut self, mut item: Item) -> bool {
+        let n = self.txs.len();
+        if n == 0 {
+            return false;
+        }
+        for i in 0..n {
+            let k = (self.next + i) % n;
+            match self.txs[k].try_send(item) {
+                Ok(()) => {
+                    self.next = k + 1;
+                    return true;
+                }
+                Err(TrySendError::Full(back)) | Err(TrySendError::Disconnected(back)) => {
+                    item = back
+                }
+            }
+        }
+        // Every queue is full: wait on the next one in turn.
+        let k = self.next % n;
+        self.next = k + 1;
+        self.txs[k].send(item).is_ok()
+    }
+}
+
+fn reader(shared: &Shared, mut out: Writers) {
+    let tx = &mut out;
     while !shared.stop.load(Ordering::SeqCst) {
         let Some(i) = lock(&shared.queue).pop_front() else {
             return;
@@ -402,7 +443,7 @@ enum Flow {
 
 /// Reads one mbox file. Problems with the file or its messages are
 /// reported and end the file; `Err` is for what ends the run.
-fn read_job(shared: &Shared, job: &Job, tx: &SyncSender<Item>) -> Result<(), ConvertError> {
+fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertError> {
     let strict = shared.options.strict;
     let file = match File::open(&job.path) {
         Ok(f) => f,
@@ -493,7 +534,7 @@ fn next_message(
     target: &Arc<Target>,
     reader: &mut MboxReader<File>,
     file_mtime: SystemTime,
-    tx: &SyncSender<Item>,
+    tx: &mut Writers,
 ) -> Result<Option<Flow>, ConvertError> {
     let Some(head) = reader
         .next_message()
@@ -578,7 +619,7 @@ fn store(
     reader: &mut MboxReader<File>,
     status: Status,
     file_mtime: SystemTime,
-    tx: &SyncSender<Item>,
+    tx: &mut Writers,
 ) -> Result<Option<Flow>, ConvertError> {
     let options = shared.options;
     let mut digest = MessageDigest::new(&head.from_line);
@@ -678,7 +719,7 @@ fn store(
         in_cur: status.old,
         mtime,
     };
-    if tx.send(item).is_err() {
+    if !tx.send(item) {
         // The writers are gone: a fatal error was recorded.
         return Ok(Some(Flow::Stop));
     }
@@ -765,12 +806,12 @@ fn mktime(d: &FromDate) -> i64 {
     if t == -1 { d.unix_as_utc() } else { t }
 }
 
-fn writer(shared: &Shared, rx: &Mutex<Receiver<Item>>) {
+fn writer(shared: &Shared, rx: Receiver<Item>) {
     let mut lag: VecDeque<Pending> = VecDeque::with_capacity(LAG + 1);
     let mut unsynced = Unsynced::default();
     let result = (|| -> Result<(), ConvertError> {
         loop {
-            let item = lock(rx).recv();
+            let item = rx.recv();
             let Ok(item) = item else {
                 break;
             };
@@ -802,7 +843,7 @@ fn writer(shared: &Shared, rx: &Mutex<Receiver<Item>>) {
     if let Err(e) = result {
         shared.fail(e, true);
         // Drain, so that readers blocked on the queue see it close.
-        while lock(rx).recv().is_ok() {}
+        while rx.recv().is_ok() {}
     }
 }
 
