@@ -1298,3 +1298,52 @@ fn a_spool_being_delivered_into_is_read_after_the_delivery() {
         ]
     );
 }
+
+/// `convert-mbox <(zcat old.mbox.gz)`: a pipe is read forward only, the
+/// same way, and a second run through a pipe adds nothing.
+#[test]
+fn a_pipe_is_a_source_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("md");
+    let mbox = fs::read(format!("{DATA}/mbox-edge/content-length.mboxcl2")).unwrap();
+    for run in 0..2 {
+        let fifo = dir.path().join(format!("fifo{run}"));
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let (fifo, mbox) = (fifo.clone(), mbox.clone());
+            std::thread::spawn(move || fs::write(fifo, mbox).unwrap())
+        };
+        let out = convert(&[
+            fifo.to_str().unwrap(),
+            "--maildir",
+            md.to_str().unwrap(),
+            "--folder",
+            "Piped",
+            "--json",
+        ]);
+        writer.join().unwrap();
+        assert!(out.status.success());
+        let s = summary(&out);
+        assert_eq!(
+            (s["messages"].as_u64(), s["skipped"].as_u64()),
+            if run == 0 {
+                (Some(2), Some(0))
+            } else {
+                (Some(0), Some(2))
+            }
+        );
+    }
+    let got: Vec<Vec<u8>> = stored(&md.join(".Piped"))
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(got[1], b"Subject: next\nContent-Length: 2\n\nok\n");
+    assert!(got[0].starts_with(b"Subject: cl2\nContent-Length: 63\n\nFrom the body"));
+    assert_eq!(
+        fs::read_dir(md.join(".Piped/tmp")).unwrap().count(),
+        0,
+        "nothing left in tmp/"
+    );
+}

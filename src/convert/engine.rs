@@ -470,8 +470,10 @@ fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertE
             return Ok(());
         }
     }
-    let file_mtime = file
-        .metadata()
+    let meta = file.metadata();
+    // A pipe cannot be read twice: see next_message.
+    let seekable = meta.as_ref().is_ok_and(|m| m.is_file());
+    let file_mtime = meta
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| SystemTime::now());
     let target = shared.target(&job.folder)?;
@@ -481,7 +483,7 @@ fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertE
         if shared.stop.load(Ordering::Relaxed) {
             break Ok(());
         }
-        let step = next_message(shared, job, &target, &mut reader, file_mtime, tx);
+        let step = next_message(shared, job, &target, &mut reader, seekable, file_mtime, tx);
         match step {
             Ok(Some(Flow::Next)) => {
                 count += 1;
@@ -533,6 +535,7 @@ fn next_message(
     job: &Job,
     target: &Arc<Target>,
     reader: &mut MboxReader<File>,
+    seekable: bool,
     file_mtime: SystemTime,
     tx: &mut Writers,
 ) -> Result<Option<Flow>, ConvertError> {
@@ -565,7 +568,9 @@ fn next_message(
         shared.counts.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(Some(Flow::Next));
     }
-    if !target.index.has_offset(head.offset) {
+    // Nothing from this offset there: store it. From a pipe, which cannot
+    // be read again, store it too: `store` drops it if it was there.
+    if !target.index.has_offset(head.offset) || !seekable {
         return store(shared, job, target, head, reader, status, file_mtime, tx);
     }
     // Something from this offset is there: is it this message?

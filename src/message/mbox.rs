@@ -142,7 +142,13 @@ pub trait Source: Read {
 
 impl Source for std::fs::File {
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+        match std::os::unix::fs::FileExt::read_at(self, buf, offset) {
+            // A pipe (`convert-mbox <(zcat old.mbox.gz)`) reads forward only.
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
+                Err(io::ErrorKind::Unsupported.into())
+            }
+            other => other,
+        }
     }
 }
 
