@@ -25,6 +25,9 @@ _ownmail() {
             ownmail,deliver)
                 cmd="ownmail__subcmd__deliver"
                 ;;
+            ownmail,fetch)
+                cmd="ownmail__subcmd__fetch"
+                ;;
             ownmail,generate-docs)
                 cmd="ownmail__subcmd__generate__subcmd__docs"
                 ;;
@@ -42,6 +45,9 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help,deliver)
                 cmd="ownmail__subcmd__help__subcmd__deliver"
+                ;;
+            ownmail__subcmd__help,fetch)
+                cmd="ownmail__subcmd__help__subcmd__fetch"
                 ;;
             ownmail__subcmd__help,generate-docs)
                 cmd="ownmail__subcmd__help__subcmd__generate__subcmd__docs"
@@ -101,7 +107,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox generate-docs help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox fetch generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +270,36 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        ownmail__subcmd__fetch)
+            opts="-a -k -c -v -q -h -V --account --keep --all --idle --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         ownmail__subcmd__generate__subcmd__docs)
             opts="-c -v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -287,7 +323,7 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
-            opts="deliver user check-config convert-mbox generate-docs help"
+            opts="deliver user check-config convert-mbox fetch generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,6 +365,20 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help__subcmd__deliver)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__fetch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

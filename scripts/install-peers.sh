@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the programs the tests talk to: the real
-# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, ...), plus what
-# the tests need to drive them (python3, openssl, npm for the corpus).
+# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md; fetchmail and
+# getmail6 for benches/fetch.sh), plus what the tests need to drive them
+# (python3, openssl, npm for the corpus).
 # Does nothing when everything is there already. Needs root (or sudo).
 set -euo pipefail
 
@@ -21,6 +22,8 @@ peers=(
   "strace:strace"
   "setpriv:util-linux"
   "script:bsdutils"
+  "fetchmail:fetchmail"
+  "getmail:getmail6"
 )
 
 missing=()

@@ -12,11 +12,16 @@
 //!   key: key.pem
 //! ```
 //!
+//! The `fetch:` section (remote accounts for `ownmail fetch`) is described
+//! in [`fetch`].
+//!
 //! Unknown keys are errors, so a typo is never silently ignored, and every
 //! error names the file, the line and the key. The input is bounded: a file
 //! over [`MAX_CONFIG_BYTES`] is refused before it is parsed, and the parser
 //! runs with serde-saphyr's budget (events, aliases, nesting), so a hostile
 //! or broken file is an error, never a hang.
+
+pub mod fetch;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::error::{ExitStatus, sysexits};
+pub use fetch::{FetchAccount, FetchConfig};
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -45,6 +51,8 @@ pub struct Config {
     pub users_file: PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    #[serde(skip_serializing_if = "FetchConfig::is_empty")]
+    pub fetch: FetchConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,6 +70,7 @@ struct RawConfig {
     data_dir: Option<Spanned<PathBuf>>,
     users_file: Option<Spanned<PathBuf>>,
     tls: Option<RawTls>,
+    fetch: Option<fetch::RawFetch>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +225,7 @@ impl Config {
                 data_dir: None,
                 users_file: None,
                 tls: None,
+                fetch: None,
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
@@ -248,6 +258,16 @@ impl Config {
                 std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
                     path: path.clone(),
                     key,
+                    file: file.clone(),
+                    source,
+                })?;
+            }
+        }
+        for account in &self.fetch.accounts {
+            if let fetch::Credential::PasswordFile(file) = &account.credential {
+                std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
+                    path: path.clone(),
+                    key: "fetch.accounts.password_file",
                     file: file.clone(),
                     source,
                 })?;
@@ -318,6 +338,10 @@ impl RawConfig {
             }),
             None => None,
         };
+        let fetch = match self.fetch {
+            Some(raw) => fetch::resolve(raw, &fetch::Context { path, base })?,
+            None => FetchConfig::default(),
+        };
         Ok(Config {
             source: Some(path.to_owned()),
             hostname,
@@ -325,12 +349,13 @@ impl RawConfig {
             data_dir,
             users_file,
             tls,
+            fetch,
         })
     }
 }
 
 /// Removes `.` components and folds `..` lexically, so printed paths are clean.
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -347,7 +372,7 @@ fn normalize(p: &Path) -> PathBuf {
 
 /// A host or domain name: letters, digits, `-` and `.`, by RFC 1035 2.3.1's
 /// rules on label length (63) and name length (253).
-fn check_domain(name: &str) -> Result<(), String> {
+pub(crate) fn check_domain(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err(format!(
             "{name:?} is not a domain name (1 to 253 characters)"

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use crate::error::{ExitStatus, sysexits};
 use crate::message::header::{self, HeaderSection};
 use crate::store::{
-    Delivered, Durability, Flag, Flags, Keywords, MailboxName, Maildir, StoreError,
+    Delivered, Durability, Flag, Flags, Folder, Keywords, MailboxName, Maildir, StoreError,
+    TmpMessage,
 };
 
 /// A `From ` line longer than this is not an envelope line.
@@ -85,7 +86,165 @@ pub fn deliver(
     envelope: &Envelope,
     target: &Target,
 ) -> Result<Delivered, DeliverError> {
-    // These go into header lines: a newline in one would forge headers.
+    check_envelope(envelope)?;
+    // Everything that can refuse the message happens before a file exists.
+    let parsed = Parsed::read(input, envelope)?;
+    let deliverer = Deliverer::open(target)?;
+    let tmp = deliverer.write_parsed(parsed, envelope)?;
+    let delivered = tmp.commit(&deliverer.flags, false, Durability::Immediate)?;
+    deliverer.clean_tmp();
+    Ok(delivered)
+}
+
+/// Many messages into one folder, with the fsyncs batched: [`Deliverer::write`]
+/// puts each into `tmp/` and starts writing it out, [`Deliverer::commit`]
+/// names it, [`Deliverer::sync`] makes a batch of
+/// [`Durability::Deferred`] commits durable at once. Used by `fetch`.
+#[derive(Debug)]
+pub struct Deliverer {
+    folder: Folder,
+    flags: Flags,
+}
+
+impl Deliverer {
+    /// Opens (or, with `target.create`, creates) the target folder.
+    pub fn open(target: &Target) -> Result<Deliverer, DeliverError> {
+        let maildir = Maildir::create(&target.maildir)?;
+        let folder = match maildir.folder(&target.folder) {
+            Ok(f) => f,
+            Err(StoreError::NoSuchFolder(_)) if target.create => {
+                maildir.folder_or_create(&target.folder)?
+            }
+            Err(StoreError::NoSuchFolder(name)) => return Err(DeliverError::NoSuchFolder(name)),
+            Err(e) => return Err(e.into()),
+        };
+        let flags = resolve_flags(folder.path(), &target.flags)?;
+        Ok(Deliverer { folder, flags })
+    }
+
+    pub fn folder(&self) -> &Folder {
+        &self.folder
+    }
+
+    /// Writes one message into `tmp/` and starts writing it out to the
+    /// device. With an envelope, as [`deliver`] stores it (headers added,
+    /// loops refused); without, exactly as given but with LF line ends.
+    /// Nothing is visible in `new/` until [`Deliverer::commit`].
+    pub fn write(
+        &self,
+        input: impl Read,
+        envelope: Option<&Envelope>,
+    ) -> Result<TmpMessage, DeliverError> {
+        let mut tmp = match envelope {
+            Some(envelope) => {
+                check_envelope(envelope)?;
+                let parsed = Parsed::read(input, envelope)?;
+                self.write_parsed(parsed, envelope)?
+            }
+            None => {
+                let mut input = BufReader::with_capacity(64 * 1024, input);
+                if input.fill_buf().map_err(DeliverError::Read)?.is_empty() {
+                    return Err(DeliverError::Empty);
+                }
+                let mut tmp = self.folder.create_tmp()?;
+                self.copy_body(&mut input, &mut tmp)?;
+                tmp
+            }
+        };
+        tmp.start_write_out().map_err(|e| StoreError::Io {
+            path: self.folder.path().join("tmp"),
+            source: e,
+        })?;
+        Ok(tmp)
+    }
+
+    /// Names a message written by [`Deliverer::write`]. With
+    /// [`Durability::Deferred`] it is durable only after [`Deliverer::sync`].
+    pub fn commit(
+        &self,
+        tmp: TmpMessage,
+        durability: Durability,
+    ) -> Result<Delivered, DeliverError> {
+        Ok(tmp.commit(&self.flags, false, durability)?)
+    }
+
+    /// Makes every commit so far durable (fsyncs `new/` and `cur/`).
+    pub fn sync(&self) -> Result<(), DeliverError> {
+        Ok(self.folder.sync()?)
+    }
+
+    /// Removes what died in `tmp/` more than 36 hours ago.
+    pub fn clean_tmp(&self) {
+        let cleaned = self.folder.clean_tmp();
+        if cleaned > 0 {
+            tracing::info!(folder = %self.folder.path().display(), "removed {cleaned} stale files from tmp/");
+        }
+    }
+
+    fn write_parsed<R: Read>(
+        &self,
+        parsed: Parsed<R>,
+        envelope: &Envelope,
+    ) -> Result<TmpMessage, DeliverError> {
+        let Parsed {
+            mut input,
+            mut headers,
+            from_line_sender,
+        } = parsed;
+        let mut tmp = self.folder.create_tmp()?;
+        let write_err = |e: io::Error| StoreError::Io {
+            path: self.folder.path().join("tmp"),
+            source: e,
+        };
+        let sender = envelope
+            .sender
+            .as_deref()
+            .or(from_line_sender.as_deref())
+            .or(envelope.fallback_sender.as_deref());
+        let mut top = Vec::with_capacity(256);
+        if let Some(sender) = sender {
+            headers.remove("Return-Path");
+            writeln!(top, "Return-Path: <{}>", sender.trim_matches(['<', '>']))
+                .map_err(write_err)?;
+        }
+        writeln!(top, "Delivered-To: {}", envelope.recipient.trim()).map_err(write_err)?;
+        tmp.write_all(&top).map_err(write_err)?;
+        tmp.write_all(&headers.bytes).map_err(write_err)?;
+        if headers.blank_line {
+            tmp.write_all(b"\n").map_err(write_err)?;
+        }
+        self.copy_body(&mut input, &mut tmp)?;
+        Ok(tmp)
+    }
+
+    fn copy_body(
+        &self,
+        input: &mut impl BufRead,
+        tmp: &mut TmpMessage,
+    ) -> Result<(), DeliverError> {
+        // Tell which side failed: a write error is ours (disk full: retry
+        // later), a read error is the sender's.
+        let mut out = ErrorSlot {
+            inner: tmp,
+            error: None,
+        };
+        if let Err(e) = header::copy_crlf_to_lf(input, &mut out) {
+            return Err(match out.error.take() {
+                Some(write) => StoreError::Io {
+                    path: self.folder.path().join("tmp"),
+                    source: write,
+                }
+                .into(),
+                None => DeliverError::Read(e),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The envelope's addresses go into header lines: a newline in one would
+/// forge headers.
+fn check_envelope(envelope: &Envelope) -> Result<(), DeliverError> {
     for addr in [
         Some(&envelope.recipient),
         envelope.sender.as_ref(),
@@ -96,73 +255,41 @@ pub fn deliver(
     {
         check_address(addr)?;
     }
-    let mut input = BufReader::with_capacity(64 * 1024, input);
+    Ok(())
+}
 
-    // Everything that can refuse the message happens before a file exists.
-    let (from_line_sender, first) = read_envelope_line(&mut input).map_err(DeliverError::Read)?;
-    let mut headers = HeaderSection::read(&mut input, first).map_err(DeliverError::Read)?;
-    if headers.bytes.is_empty() && input.fill_buf().map_err(DeliverError::Read)?.is_empty() {
-        return Err(DeliverError::Empty);
-    }
-    let recipient = envelope.recipient.trim();
-    let looped = headers.fields().any(|(name, value)| {
-        name.eq_ignore_ascii_case(b"Delivered-To")
-            && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
-    });
-    if looped {
-        return Err(DeliverError::Loop(recipient.to_owned()));
-    }
+/// A message whose header section has been read and checked.
+struct Parsed<R> {
+    input: BufReader<R>,
+    headers: HeaderSection,
+    from_line_sender: Option<String>,
+}
 
-    let maildir = Maildir::create(&target.maildir)?;
-    let folder = match maildir.folder(&target.folder) {
-        Ok(f) => f,
-        Err(StoreError::NoSuchFolder(_)) if target.create => {
-            maildir.folder_or_create(&target.folder)?
+impl<R: Read> Parsed<R> {
+    /// Reads the `From ` line and the header section; refuses an empty
+    /// message and a loop.
+    fn read(input: R, envelope: &Envelope) -> Result<Parsed<R>, DeliverError> {
+        let mut input = BufReader::with_capacity(64 * 1024, input);
+        let (from_line_sender, first) =
+            read_envelope_line(&mut input).map_err(DeliverError::Read)?;
+        let headers = HeaderSection::read(&mut input, first).map_err(DeliverError::Read)?;
+        if headers.bytes.is_empty() && input.fill_buf().map_err(DeliverError::Read)?.is_empty() {
+            return Err(DeliverError::Empty);
         }
-        Err(StoreError::NoSuchFolder(name)) => return Err(DeliverError::NoSuchFolder(name)),
-        Err(e) => return Err(e.into()),
-    };
-    let flags = resolve_flags(folder.path(), &target.flags)?;
-
-    let mut tmp = folder.create_tmp()?;
-    let write_err = |e: io::Error| StoreError::Io {
-        path: folder.path().join("tmp"),
-        source: e,
-    };
-    let sender = envelope
-        .sender
-        .as_deref()
-        .or(from_line_sender.as_deref())
-        .or(envelope.fallback_sender.as_deref());
-    let mut top = Vec::with_capacity(256);
-    if let Some(sender) = sender {
-        headers.remove("Return-Path");
-        writeln!(top, "Return-Path: <{}>", sender.trim_matches(['<', '>'])).map_err(write_err)?;
-    }
-    writeln!(top, "Delivered-To: {recipient}").map_err(write_err)?;
-    tmp.write_all(&top).map_err(write_err)?;
-    tmp.write_all(&headers.bytes).map_err(write_err)?;
-    if headers.blank_line {
-        tmp.write_all(b"\n").map_err(write_err)?;
-    }
-    // Tell which side failed: a write error is ours (disk full: retry
-    // later), a read error is the sender's.
-    let mut out = ErrorSlot {
-        inner: &mut tmp,
-        error: None,
-    };
-    if let Err(e) = header::copy_crlf_to_lf(&mut input, &mut out) {
-        return Err(match out.error.take() {
-            Some(write) => write_err(write).into(),
-            None => DeliverError::Read(e),
+        let recipient = envelope.recipient.trim();
+        let looped = headers.fields().any(|(name, value)| {
+            name.eq_ignore_ascii_case(b"Delivered-To")
+                && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
         });
+        if looped {
+            return Err(DeliverError::Loop(recipient.to_owned()));
+        }
+        Ok(Parsed {
+            input,
+            headers,
+            from_line_sender,
+        })
     }
-    let delivered = tmp.commit(&flags, false, Durability::Immediate)?;
-    let cleaned = folder.clean_tmp();
-    if cleaned > 0 {
-        tracing::info!(folder = %folder.path().display(), "removed {cleaned} stale files from tmp/");
-    }
-    Ok(delivered)
 }
 
 /// Reads the first line: an mbox `From sender date` envelope line is
@@ -395,5 +522,50 @@ mod tests {
         );
         let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
         assert_eq!(kw, "0 $Label1\n1 work\n");
+    }
+
+    #[test]
+    fn a_deliverer_batches_and_can_store_a_message_as_it_came() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Deliverer::open(&target(dir.path())).unwrap();
+        let raw: &[u8] = b"From x\r\nDelivered-To: alice@example.org\r\nSubject: 1\r\n\r\nbody\r\n";
+        // Without an envelope: nothing added, nothing refused, LF line ends.
+        let a = d.write(raw, None).unwrap();
+        let base = a.base().to_owned();
+        // With one: as deliver() stores it (this one is a loop).
+        assert!(matches!(
+            d.write(raw, Some(&envelope(None))),
+            Err(DeliverError::Loop(_))
+        ));
+        let b = d
+            .write(&b"Subject: 2\r\n\r\nx"[..], Some(&envelope(Some("s@x"))))
+            .unwrap();
+        let dropped = d.write(&b"Subject: 3\n\n"[..], None).unwrap();
+        drop(dropped);
+        assert!(matches!(d.write(&b""[..], None), Err(DeliverError::Empty)));
+        let a = d.commit(a, Durability::Deferred).unwrap();
+        let b = d.commit(b, Durability::Deferred).unwrap();
+        d.sync().unwrap();
+        assert!(
+            a.path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&base),
+            "{}",
+            a.path.display()
+        );
+        assert_eq!(
+            std::fs::read(&a.path).unwrap(),
+            b"From x\nDelivered-To: alice@example.org\nSubject: 1\n\nbody\n"
+        );
+        assert_eq!(
+            std::fs::read(&b.path).unwrap(),
+            b"Return-Path: <s@x>\nDelivered-To: alice@example.org\nSubject: 2\n\nx"
+        );
+        let inbox = dir.path().join("alice");
+        assert_eq!(std::fs::read_dir(inbox.join("new")).unwrap().count(), 2);
+        assert_eq!(std::fs::read_dir(inbox.join("tmp")).unwrap().count(), 0);
     }
 }

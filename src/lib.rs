@@ -11,12 +11,16 @@
 //! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
 //! | [`convert`] | `convert-mbox`: mbox files and trees into Maildir folders, once       |
+//! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
+//! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
+//! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
 //! # Layer rules
 //!
 //! - `store` never speaks a protocol and never reads the configuration.
+//! - `proto` never does I/O: bytes in, events out.
 //! - `message` does no I/O beyond the readers and writers it is handed.
 //! - Library modules return typed errors (thiserror); `anyhow` lives only in
 //!   `cmd` and the binary.
@@ -29,5 +33,8 @@ pub mod config;
 pub mod convert;
 pub mod deliver;
 pub mod error;
+pub mod fetch;
 pub mod message;
+pub mod net;
+pub mod proto;
 pub mod store;

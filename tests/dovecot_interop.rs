@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{dovecot, ownmail, run};
+use support::{corpus_dir, corpus_files, dovecot, ownmail, run};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "imap-secret";
@@ -594,30 +594,8 @@ print(json.dumps(out))
 /// (`scripts/corpus.sh`); the test does not fetch it, since no test may
 /// reach off this machine.
 fn corpus_sample() -> Vec<PathBuf> {
-    let cache = std::env::var_os("OWNMAIL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache"));
-    let data = cache.join("corpus/package/data");
-    assert!(
-        data.join(".complete").exists(),
-        "the SpamAssassin corpus is not in {}: run scripts/corpus.sh first",
-        data.display()
-    );
-    let mut all = Vec::new();
-    for group in std::fs::read_dir(&data).unwrap() {
-        let group = group.unwrap().path();
-        if !group.is_dir() {
-            continue;
-        }
-        for f in std::fs::read_dir(&group).unwrap() {
-            let f = f.unwrap().path();
-            if f.extension().is_some_and(|e| e == "txt") {
-                all.push(f);
-            }
-        }
-    }
-    assert_eq!(all.len(), 6046, "corpus in {}", data.display());
-    all.sort();
+    let data = corpus_dir();
+    let all = corpus_files();
     let mut sample: Vec<PathBuf> = all.iter().step_by(CORPUS_STEP).cloned().collect();
     for special in SPECIAL {
         let path = data.join(special);

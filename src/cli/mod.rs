@@ -53,6 +53,7 @@ pub enum Command {
     User(UserArgs),
     CheckConfig(CheckConfigArgs),
     ConvertMbox(ConvertMboxArgs),
+    Fetch(FetchArgs),
     /// Write the man pages and shell completions into DIR/man and DIR/completions
     #[command(hide = true)]
     GenerateDocs {
@@ -249,6 +250,66 @@ key that is wrong, and exit 78. Also checks that the users file can be read
 and that the TLS certificate and key exist.")]
 pub struct CheckConfigArgs {}
 
+/// Fetch mail from remote POP3 and IMAP accounts into local mailboxes
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Fetch mail from the POP3 and IMAP accounts in the configuration's fetch:
+section and deliver it locally (deliver_to: a user, a Maildir, an MDA or an
+SMTP server), without ever losing or doubling a message: each message is
+delivered durably, then recorded in <data_dir>/fetch/<account>.state, and
+only then deleted on the server (unless keep: true). A crash at any moment
+loses nothing and, on the next run, fetches nothing twice.
+
+Made for cron: with -q nothing is printed when there was nothing to do;
+errors go to standard error, one line each, naming the account. A second
+fetch started while one runs waits up to 10 seconds for an account, then
+leaves it alone (exit 0). Messages bigger than max_size stay on the server
+and are reported once. On a terminal, a progress bar per account.
+
+Exit codes: 0 every account done (or busy); 1 an account failed (wrong
+password, untrusted certificate, a message refused for good); 75 every
+failure was temporary (network, server busy, disk full): try again later;
+64 unknown --account; 78 bad configuration.",
+    after_help = "\
+Examples:
+  ownmail fetch
+  ownmail fetch --account isp --keep
+  ownmail fetch -q                      # from cron: silent unless there is news
+  ownmail fetch --json | jq '.accounts[].fetched'
+  ownmail fetch --idle                  # as a service: IMAP IDLE, POP3 every 5 minutes
+
+crontab (every 5 minutes):
+  */5 * * * * /usr/bin/ownmail fetch -q
+
+Configuration (ownmail.yaml):
+  fetch:
+    accounts:
+      - name: isp
+        protocol: pop3
+        host: pop.isp.example
+        username: me
+        password_file: isp.pass
+        deliver_to: {user: alice}"
+)]
+pub struct FetchArgs {
+    /// Fetch only this account (repeat for several; default: all)
+    #[arg(long, short = 'a', value_name = "NAME")]
+    pub account: Vec<String>,
+    /// Leave every message on the server this time, whatever keep says
+    #[arg(long, short = 'k')]
+    pub keep: bool,
+    /// Fetch every message again, including ones fetched before
+    #[arg(long)]
+    pub all: bool,
+    /// Keep running: IMAP accounts wait with IDLE, POP3 accounts are polled every 5 minutes
+    #[arg(long)]
+    pub idle: bool,
+    /// Print what was done as JSON on standard output (always, even with -q)
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +374,26 @@ mod tests {
             (Some("a"), "INBOX", Some("\\Seen"))
         );
         assert_eq!(cli.global.verbose, 1);
+    }
+
+    #[test]
+    fn fetch_takes_the_global_quiet_flag_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "ownmail",
+            "fetch",
+            "--quiet",
+            "-a",
+            "isp",
+            "--account",
+            "work",
+            "--keep",
+        ])
+        .unwrap();
+        let Command::Fetch(f) = cli.command else {
+            panic!("not fetch")
+        };
+        assert_eq!(f.account, vec!["isp", "work"]);
+        assert!(f.keep && !f.all && !f.idle && !f.json);
+        assert_eq!(cli.global.quiet, 1);
     }
 }

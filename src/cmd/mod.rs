@@ -5,6 +5,7 @@
 mod check_config;
 mod convert_mbox;
 mod deliver;
+mod fetch;
 mod user;
 
 use anyhow::Context;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::User(args) => user::run(&cli.global, args),
         Command::CheckConfig(_) => check_config::run(&cli.global),
         Command::ConvertMbox(args) => convert_mbox::run(&cli.global, args),
+        Command::Fetch(args) => fetch::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
@@ -51,7 +53,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             crate::convert::ConvertError,
             crate::auth::UsersError,
             UsageError,
-            UnknownUser
+            UnknownUser,
+            crate::fetch::FetchError,
+            crate::fetch::StateError
         );
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return crate::error::io_exit_code(e);

@@ -108,6 +108,14 @@ impl TmpMessage {
         )))
     }
 
+    /// The unique part of the file name (`<secs>.M<usecs>P<pid>Q<n>.<host>`),
+    /// which stays the start of the name in `new/` or `cur/` whatever flags
+    /// it gets later: a caller can record it before the commit and find the
+    /// message again after a crash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size

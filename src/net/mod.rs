@@ -1,0 +1,369 @@
+//! Connections: TCP, TLS (implicit or upgraded in place), and the guard
+//! every byte from a remote server passes through.
+//!
+//! - [`connect`]: a TCP connection with a deadline, optionally TLS at once.
+//! - [`Stream`]: plain or TLS, one type, so a session can upgrade in place
+//!   (POP3 STLS, IMAP STARTTLS) without changing type.
+//! - [`Guarded`]: an idle timeout on every read and write, and a byte
+//!   budget a caller sets before each exchange ([`Guard::set_budget`]), so
+//!   a server that stops talking or never stops talking is an error, not a
+//!   hang or an allocation without end.
+//! - [`tls`]: certificates verified against the system store, or pinned by
+//!   fingerprint; never silently unverified.
+//!
+//! This module speaks no mail protocol.
+
+pub mod tls;
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_native_tls::TlsStream;
+
+pub use tls::{TlsError, TlsSettings};
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may stay silent when we wait for it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a connection could not be made or broke.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot connect to {server}: {source}")]
+    Connect { server: String, source: io::Error },
+    #[error("cannot connect to {server}: no answer in {} seconds", CONNECT_TIMEOUT.as_secs())]
+    ConnectTimeout { server: String },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+impl NetError {
+    /// Whether trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            NetError::Connect { .. } | NetError::ConnectTimeout { .. } => true,
+            NetError::Tls(e) => e.is_temporary(),
+        }
+    }
+}
+
+/// Connects to `host:port` (a name is resolved by the system resolver; a
+/// literal address is not looked up at all), with TLS at once when
+/// `tls` is given.
+pub async fn connect(host: &str, port: u16, tls: Option<&TlsSettings>) -> Result<Stream, NetError> {
+    let server = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => return Err(NetError::Connect { server, source }),
+        Err(_) => return Err(NetError::ConnectTimeout { server }),
+    };
+    let _ = tcp.set_nodelay(true);
+    let stream = Stream::Plain(tcp);
+    match tls {
+        Some(settings) => Ok(stream.start_tls(settings).await?),
+        None => Ok(stream),
+    }
+}
+
+/// A TCP connection, with or without TLS.
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Starts TLS on a plain connection (STLS, STARTTLS). On a connection
+    /// that already has TLS this is an error.
+    pub async fn start_tls(self, settings: &TlsSettings) -> Result<Stream, TlsError> {
+        match self {
+            Stream::Plain(tcp) => Ok(Stream::Tls(Box::new(tls::handshake(tcp, settings).await?))),
+            Stream::Tls(_) => Err(TlsError::AlreadyTls),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The knobs of a [`Guarded`] stream, shared so that a caller can turn
+/// them while a library (async-imap) owns the stream.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    inner: Arc<GuardState>,
+}
+
+#[derive(Debug)]
+struct GuardState {
+    /// Bytes the server may still send; `u64::MAX`: no budget.
+    budget: AtomicU64,
+    /// The budget as last set, for the error message.
+    granted: AtomicU64,
+    idle_ms: AtomicU64,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard::new(IDLE_TIMEOUT)
+    }
+}
+
+impl Guard {
+    pub fn new(idle: Duration) -> Guard {
+        Guard {
+            inner: Arc::new(GuardState {
+                budget: AtomicU64::new(u64::MAX),
+                granted: AtomicU64::new(u64::MAX),
+                idle_ms: AtomicU64::new(idle.as_millis() as u64),
+            }),
+        }
+    }
+
+    /// From now on the server may send at most `bytes` more; more is an
+    /// error ([`BudgetExceeded`]).
+    pub fn set_budget(&self, bytes: u64) {
+        self.inner.granted.store(bytes, Ordering::Relaxed);
+        self.inner.budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// How long the server may stay silent from now on (IMAP IDLE waits
+    /// longer than a command does).
+    pub fn set_idle_timeout(&self, idle: Duration) {
+        self.inner
+            .idle_ms
+            .store(idle.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_millis(self.inner.idle_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// The server sent more than the budget its exchange was given.
+#[derive(Debug, thiserror::Error)]
+#[error("the server sent more than the {0} bytes this exchange may take")]
+pub struct BudgetExceeded(pub u64);
+
+/// The server was silent for longer than the idle timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the server did not answer for {} seconds", .0.as_secs())]
+pub struct IdleTimeout(pub Duration);
+
+/// A stream with an idle timeout and a byte budget; see [`Guard`].
+#[derive(Debug)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: Guard,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Whether we are waiting for the server (the deadline runs); time we
+    /// spend on our side between reads never counts.
+    waiting: bool,
+}
+
+impl<S> Guarded<S> {
+    pub fn new(inner: S, guard: Guard) -> Guarded<S> {
+        let deadline = Box::pin(tokio::time::sleep(guard.idle()));
+        Guarded {
+            inner,
+            guard,
+            deadline,
+            waiting: false,
+        }
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    fn progressed(&mut self) {
+        self.waiting = false;
+    }
+
+    fn check_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self.waiting {
+            self.waiting = true;
+            let next = tokio::time::Instant::now() + self.guard.idle();
+            self.deadline.as_mut().reset(next);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                IdleTimeout(self.guard.idle()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let budget = this.guard.inner.budget.load(Ordering::Relaxed);
+        if budget == 0 {
+            let granted = this.guard.inner.granted.load(Ordering::Relaxed);
+            return Poll::Ready(Err(io::Error::other(BudgetExceeded(granted))));
+        }
+        // Never read past the budget: what is not read is not held.
+        let room = buf
+            .remaining()
+            .min(usize::try_from(budget).unwrap_or(usize::MAX));
+        let mut limited = buf.take(room);
+        match Pin::new(&mut this.inner).poll_read(cx, &mut limited) {
+            Poll::Ready(Ok(())) => {
+                let n = limited.filled().len();
+                // SAFETY: `limited` wrote these bytes into `buf`'s unfilled part.
+                unsafe { buf.assume_init(n) };
+                buf.advance(n);
+                if budget != u64::MAX {
+                    this.guard
+                        .inner
+                        .budget
+                        .fetch_sub(n as u64, Ordering::Relaxed);
+                }
+                this.progressed();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.check_idle(cx) {
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.progressed();
+                Poll::Ready(r)
+            }
+            Poll::Pending => match this.check_idle(cx) {
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) => Poll::Pending,
+            },
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => match this.check_idle(cx) {
+                Err(e) => Poll::Ready(Err(e)),
+                Ok(()) => Poll::Pending,
+            },
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn the_budget_stops_a_server_that_never_stops() {
+        let (mut server, client) = tokio::io::duplex(1 << 16);
+        let guard = Guard::default();
+        let mut client = Guarded::new(client, guard.clone());
+        guard.set_budget(10);
+        server.write_all(&[b'x'; 100]).await.unwrap();
+        let mut buf = [0u8; 100];
+        let mut got = 0;
+        let err = loop {
+            match client.read(&mut buf).await {
+                Ok(n) => got += n,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, 10);
+        assert!(err.get_ref().unwrap().is::<BudgetExceeded>(), "{err}");
+        guard.set_budget(u64::MAX);
+        assert_eq!(client.read(&mut buf).await.unwrap(), 90);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_times_out() {
+        let (_server, client) = tokio::io::duplex(64);
+        let mut client = Guarded::new(client, Guard::new(Duration::from_secs(5)));
+        let mut buf = [0u8; 8];
+        let err = client.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("5 seconds"), "{err}");
+    }
+}

@@ -1,0 +1,315 @@
+//! Servers that misbehave, scripted on loopback by the test: a line that
+//! never ends, a message far bigger than LIST said, an IMAP server that
+//! never stops talking or announces a literal of gigabytes. `fetch` must
+//! end with a clear, temporary error, record nothing, delete nothing, and
+//! never hold more than its bounds: it runs here with its address space
+//! limited to 1 GiB while the servers offer far more than that.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::fetch::*;
+
+/// Serves one connection with `script`, on a thread; returns the port.
+fn serve(script: fn(TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            stream
+                .set_write_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            script(stream);
+        }
+    });
+    port
+}
+
+/// Reads one command line.
+fn line(r: &mut BufReader<TcpStream>) -> String {
+    let mut s = String::new();
+    r.read_line(&mut s).unwrap_or(0);
+    s
+}
+
+/// Writes `chunk` until the client goes away or `total` bytes are sent.
+fn flood(w: &mut TcpStream, chunk: &[u8], total: u64) {
+    let mut sent = 0;
+    while sent < total {
+        if w.write_all(chunk).is_err() {
+            return;
+        }
+        sent += chunk.len() as u64;
+    }
+}
+
+fn pop3_login(stream: &TcpStream) -> BufReader<TcpStream> {
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream.try_clone().unwrap());
+    w.write_all(b"+OK ready\r\n").unwrap();
+    loop {
+        let l = line(&mut r);
+        let reply: &[u8] = match l.split_whitespace().next().unwrap_or("") {
+            "CAPA" => b"+OK\r\nUSER\r\nUIDL\r\nPIPELINING\r\n.\r\n",
+            "USER" => b"+OK\r\n",
+            "PASS" => {
+                w.write_all(b"+OK logged in\r\n").unwrap();
+                return r;
+            }
+            "" => return r,
+            _ => b"-ERR what\r\n",
+        };
+        w.write_all(reply).unwrap();
+    }
+}
+
+fn run_fetch(local: &Local) -> (Output, Duration) {
+    let mut cmd = local.cmd();
+    cmd.args(["fetch"]);
+    // SAFETY: setrlimit is async-signal-safe; the child only execs after.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let out = support::run(&mut cmd, b"");
+    (out, started.elapsed())
+}
+
+fn setup(protocol: &str, port: u16) -> Local {
+    let local = Local::new();
+    let pw = local.password_file("pw");
+    local.write(&account(
+        "bad",
+        protocol,
+        port,
+        "none",
+        &format!(
+            "password_file: {}\ndeliver_to: {{maildir: Maildir}}",
+            pw.display()
+        ),
+    ));
+    local
+}
+
+fn assert_clean_temporary_failure(local: &Local, out: &Output, says: &str) {
+    assert_eq!(out.status.code(), Some(75), "{}", show(out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("ownmail fetch: bad: ") && err.contains(says) && err.lines().count() == 1,
+        "{}",
+        show(out)
+    );
+    assert!(stored(&local.maildir("Maildir")).is_empty());
+    let state = std::fs::read_to_string(local.state_file("bad")).unwrap();
+    assert_eq!(state, "ownmail-fetch-state 1\n", "nothing recorded");
+}
+
+#[test]
+fn pop3_a_line_that_never_ends() {
+    let port = serve(|s| {
+        let mut w = s.try_clone().unwrap();
+        flood(&mut w, &[b'+'; 65536], 4 << 30);
+    });
+    let local = setup("pop3", port);
+    let (out, took) = run_fetch(&local);
+    assert_clean_temporary_failure(&local, &out, "a line longer than 8192 octets");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn pop3_a_message_far_bigger_than_list_said() {
+    let port = serve(|s| {
+        let mut r = pop3_login(&s);
+        let mut w = s.try_clone().unwrap();
+        loop {
+            let l = line(&mut r);
+            match l.split_whitespace().next().unwrap_or("") {
+                "STAT" => w.write_all(b"+OK 1 100\r\n").unwrap(),
+                "UIDL" => w.write_all(b"+OK\r\n1 abc\r\n.\r\n").unwrap(),
+                "LIST" => w.write_all(b"+OK\r\n1 100\r\n.\r\n").unwrap(),
+                "RETR" => {
+                    w.write_all(b"+OK\r\nSubject: big\r\n\r\n").unwrap();
+                    // 4 GiB of lines, never the terminating dot.
+                    flood(
+                        &mut w,
+                        &[b"x".repeat(1022), b"\r\n".to_vec()].concat(),
+                        4 << 30,
+                    );
+                    return;
+                }
+                "" => return,
+                _ => w.write_all(b"-ERR no\r\n").unwrap(),
+            }
+        }
+    });
+    let local = setup("pop3", port);
+    let (out, _) = run_fetch(&local);
+    assert_clean_temporary_failure(&local, &out, "message 1 is bigger than 1224 octets");
+}
+
+#[test]
+fn imap_a_server_that_never_stops_talking() {
+    let port = serve(|s| {
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        w.write_all(b"* OK ready\r\n").unwrap();
+        let l = line(&mut r);
+        let tag = l.split_whitespace().next().unwrap_or("A").to_owned();
+        let _ = tag;
+        // Untagged chatter forever instead of a reply to LOGIN.
+        flood(
+            &mut w,
+            b"* OK still here, still here, still here\r\n",
+            4 << 30,
+        );
+    });
+    let local = setup("imap", port);
+    let (out, _) = run_fetch(&local);
+    assert_clean_temporary_failure(&local, &out, "more than the 1048576 bytes");
+}
+
+/// An IMAP server whose FETCH of a 100-byte message announces a literal of
+/// `LITERAL` bytes and sends them.
+fn imap_literal<const LITERAL: u64>(s: TcpStream) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"* OK ready\r\n").unwrap();
+    loop {
+        let l = line(&mut r);
+        if l.is_empty() {
+            return;
+        }
+        let mut words = l.split_whitespace();
+        let tag = words.next().unwrap_or("").to_owned();
+        let cmd = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+        let reply = if cmd.starts_with("CAPABILITY") {
+            format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
+        } else if cmd.starts_with("SELECT") {
+            format!("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n")
+        } else if cmd.starts_with("UID FETCH 1:* (UID RFC822.SIZE)") {
+            format!("* 1 FETCH (UID 5 RFC822.SIZE 100)\r\n{tag} OK\r\n")
+        } else if cmd.starts_with("UID FETCH") {
+            w.write_all(
+                format!("* 1 FETCH (UID 5 RFC822.SIZE 100 BODY[] {{{LITERAL}}}\r\n").as_bytes(),
+            )
+            .unwrap();
+            flood(&mut w, &[b'x'; 65536], LITERAL);
+            return;
+        } else {
+            format!("{tag} OK\r\n")
+        };
+        w.write_all(reply.as_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn imap_a_literal_far_bigger_than_rfc822_size_said() {
+    // 400 MB: under async-imap's own ceiling (512 MiB), so our budget for
+    // the batch (the sizes announced, doubled, plus 1 MiB) is what stops it.
+    let local = setup("imap", serve(imap_literal::<400_000_000>));
+    let (out, _) = run_fetch(&local);
+    assert_clean_temporary_failure(
+        &local,
+        &out,
+        "more than the 1052872 bytes this exchange may take",
+    );
+}
+
+#[test]
+fn imap_a_literal_of_gigabytes() {
+    // 3 GB: async-imap refuses to make room for it at all.
+    let local = setup("imap", serve(imap_literal::<3_000_000_000>));
+    let (out, _) = run_fetch(&local);
+    assert_clean_temporary_failure(&local, &out, "incoming data too large");
+}
+
+/// An RFC 1939-only server: no CAPA (so no PIPELINING), and it checks that
+/// no command arrives before the reply to the one before.
+fn strict_pop3(s: TcpStream) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let messages: [&[u8]; 3] = [
+        b"Subject: 1\r\n\r\n..dot\r\n",
+        b"Subject: 2\r\n\r\ntwo\r\n",
+        b"Subject: 3\r\n\r\nthree\r\n",
+    ];
+    let mut deleted = Vec::new();
+    w.write_all(b"+OK RFC 1939 only\r\n").unwrap();
+    loop {
+        let l = line(&mut r);
+        if l.is_empty() {
+            return;
+        }
+        // Pipelining would have put the next command in the buffer already.
+        s.set_nonblocking(true).unwrap();
+        let mut peek = [0u8; 1];
+        let early = !r.buffer().is_empty() || s.peek(&mut peek).is_ok_and(|n| n > 0);
+        s.set_nonblocking(false).unwrap();
+        if early {
+            w.write_all(b"-ERR you pipelined without PIPELINING\r\n")
+                .unwrap();
+            return;
+        }
+        let mut words = l.split_whitespace();
+        let reply = match (words.next().unwrap_or(""), words.next()) {
+            ("CAPA", _) => b"-ERR unknown command\r\n".to_vec(),
+            ("USER", _) | ("PASS", _) | ("NOOP", _) => b"+OK\r\n".to_vec(),
+            ("STAT", _) => b"+OK 3 60\r\n".to_vec(),
+            ("UIDL", None) => b"+OK\r\n1 u1\r\n2 u2\r\n3 u3\r\n.\r\n".to_vec(),
+            ("LIST", None) => b"+OK\r\n1 22\r\n2 21\r\n3 23\r\n.\r\n".to_vec(),
+            ("RETR", Some(n)) => {
+                let m = messages[n.parse::<usize>().unwrap() - 1];
+                let mut out = b"+OK\r\n".to_vec();
+                out.extend_from_slice(m);
+                out.extend_from_slice(b".\r\n");
+                out
+            }
+            ("DELE", Some(n)) => {
+                deleted.push(n.to_owned());
+                b"+OK\r\n".to_vec()
+            }
+            ("QUIT", _) => {
+                let text = format!("+OK deleted {}\r\n", deleted.join(","));
+                w.write_all(text.as_bytes()).unwrap();
+                return;
+            }
+            _ => b"-ERR what\r\n".to_vec(),
+        };
+        w.write_all(&reply).unwrap();
+    }
+}
+
+#[test]
+fn pop3_without_capa_or_pipelining_gets_one_command_at_a_time() {
+    let local = setup("pop3", serve(strict_pop3));
+    let (out, _) = run_fetch(&local);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bad: 3 messages fetched (66 B), 3 deleted from the server\n"
+    );
+    let expected: Vec<Vec<u8>> = vec![
+        b"Subject: 1\n\n.dot\n".to_vec(),
+        b"Subject: 2\n\ntwo\n".to_vec(),
+        b"Subject: 3\n\nthree\n".to_vec(),
+    ];
+    assert_same_messages(
+        &stored(&local.maildir("Maildir")),
+        &expected,
+        "strict server",
+    );
+}
