@@ -18,7 +18,8 @@ use super::status::{self, Status};
 use super::{ConvertError, Job, Observer, Options, Problem, Summary};
 use crate::message::mbox::{FromDate, MboxError, MboxReader, MessageHead};
 use crate::store::{
-    Durability, Flags, Folder, KeywordError, Keywords, MailboxName, Maildir, StoreError, TmpMessage,
+    ClosedTmp, Flags, Folder, KeywordError, Keywords, MailboxName, Maildir, StoreError, TmpMessage,
+    durable,
 };
 
 /// Messages up to this size go from reader to writer in memory; larger
@@ -30,14 +31,10 @@ pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// open file and write buffer).
 const STREAMED_COST: usize = 256 * 1024;
 const STREAM_BUFFER: usize = 64 * 1024;
-/// Messages a writer keeps written with their write-back started, before
-/// it waits for the oldest and names it: by then the device is done with
-/// it. Each holds an open file.
-const LAG: usize = 64;
-/// A writer fsyncs the directories it named files in after this many
-/// messages or bytes. Each fsync is a journal commit and a device cache
-/// flush (some 3 ms here), so not after every few messages; a power loss
-/// forgets at most this many names, which the next run stores again.
+/// A writer makes its batch durable (one syncfs) and names it after this
+/// many messages or bytes. Each syncfs writes the batch out and flushes the
+/// device cache; a kill or a power loss before it leaves the batch unnamed
+/// in `tmp/`, and the next run stores those messages again.
 const SYNC_MESSAGES: u64 = 2048;
 const SYNC_BYTES: u64 = 64 * 1024 * 1024;
 /// Messages waiting between readers and writers, at most.
@@ -110,7 +107,7 @@ impl Content {
 
 /// A message written into `tmp/`, waiting for its batch to be committed.
 struct Pending {
-    tmp: TmpMessage,
+    tmp: ClosedTmp,
     target: Arc<Target>,
     base: String,
     flags: Flags,
@@ -812,8 +809,7 @@ fn mktime(d: &FromDate) -> i64 {
 }
 
 fn writer(shared: &Shared, rx: Receiver<Item>) {
-    let mut lag: VecDeque<Pending> = VecDeque::with_capacity(LAG + 1);
-    let mut unsynced = Unsynced::default();
+    let mut batch = Batch::default();
     let result = (|| -> Result<(), ConvertError> {
         loop {
             let item = rx.recv();
@@ -827,21 +823,15 @@ fn writer(shared: &Shared, rx: Receiver<Item>) {
             }
             let written = write(item);
             shared.budget.release(cost);
-            lag.push_back(written?);
-            if lag.len() > LAG
-                && let Some(p) = lag.pop_front()
-            {
-                name(p, &mut unsynced)?;
-            }
-            if unsynced.messages >= SYNC_MESSAGES || unsynced.bytes >= SYNC_BYTES {
-                unsynced.sync(shared)?;
+            let written = written?;
+            batch.bytes += written.tmp.size();
+            batch.written.push(written);
+            if batch.written.len() as u64 >= SYNC_MESSAGES || batch.bytes >= SYNC_BYTES {
+                batch.commit(shared)?;
             }
         }
         if !shared.broken.load(Ordering::SeqCst) {
-            while let Some(p) = lag.pop_front() {
-                name(p, &mut unsynced)?;
-            }
-            unsynced.sync(shared)?;
+            batch.commit(shared)?;
         }
         Ok(())
     })();
@@ -852,7 +842,7 @@ fn writer(shared: &Shared, rx: Receiver<Item>) {
     }
 }
 
-/// Writes a message into `tmp/` and starts its write-back.
+/// Writes a message into `tmp/` and closes it.
 fn write(item: Item) -> Result<Pending, ConvertError> {
     let Some(folder) = &item.target.folder else {
         unreachable!("dry runs have no writers");
@@ -867,9 +857,8 @@ fn write(item: Item) -> Result<Pending, ConvertError> {
         Content::Written(tmp) => tmp,
     };
     tmp.set_mtime(item.mtime);
-    tmp.start_write_out().map_err(tmp_error(folder))?;
     Ok(Pending {
-        tmp,
+        tmp: tmp.close()?,
         target: item.target.clone(),
         base: item.base,
         flags: item.flags,
@@ -877,11 +866,41 @@ fn write(item: Item) -> Result<Pending, ConvertError> {
     })
 }
 
-/// Messages named since the last fsync of their directories: not yet
-/// durable, so not yet counted.
+/// Messages written into `tmp/` and not yet named: a writer's batch.
 #[derive(Default)]
-struct Unsynced {
-    messages: u64,
+struct Batch {
+    written: Vec<Pending>,
+    bytes: u64,
+}
+
+impl Batch {
+    /// Makes the batch durable and names it: one syncfs for every file's
+    /// data and inode, then the renames into `new/` and `cur/`, then an
+    /// fsync of each directory named into; only then are the messages
+    /// counted. A name therefore never exists before its file is on the
+    /// device, and the summary never counts a message a power loss could
+    /// take back.
+    fn commit(&mut self, shared: &Shared) -> Result<(), ConvertError> {
+        let Some(first) = self.written.first() else {
+            return Ok(());
+        };
+        if let Some(folder) = &first.target.folder {
+            let tmp = folder.path().join("tmp");
+            durable::sync_filesystem(&tmp)
+                .map_err(|source| StoreError::Io { path: tmp, source })?;
+        }
+        let mut named = Named::default();
+        for p in self.written.drain(..) {
+            named.name(p)?;
+        }
+        self.bytes = 0;
+        named.sync(shared)
+    }
+}
+
+/// Messages named in a batch: durable once their directories are fsynced.
+#[derive(Default)]
+struct Named {
     stored: u64,
     bytes: u64,
     existed: u64,
@@ -889,55 +908,50 @@ struct Unsynced {
     dirs: Vec<(Arc<Target>, bool, bool)>,
 }
 
-impl Unsynced {
+impl Named {
+    /// Names a message whose data is on the device.
+    fn name(&mut self, p: Pending) -> Result<(), ConvertError> {
+        let in_cur = match p.tmp.commit_as(&p.base, &p.flags, p.in_cur) {
+            Ok(d) => {
+                self.stored += 1;
+                self.bytes += d.size;
+                d.path.parent().is_some_and(|dir| dir.ends_with("cur"))
+            }
+            // The same message under the same name: from another source file
+            // with identical bytes at the same offset.
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+                self.existed += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self
+            .dirs
+            .iter_mut()
+            .find(|(t, _, _)| Arc::ptr_eq(t, &p.target))
+        {
+            Some((_, new, cur)) => {
+                *new |= !in_cur;
+                *cur |= in_cur;
+            }
+            None => self.dirs.push((p.target, !in_cur, in_cur)),
+        }
+        Ok(())
+    }
+
     /// fsyncs the directories named into, then counts their messages.
-    fn sync(&mut self, shared: &Shared) -> Result<(), ConvertError> {
-        for (target, new, cur) in self.dirs.drain(..) {
+    fn sync(self, shared: &Shared) -> Result<(), ConvertError> {
+        for (target, new, cur) in &self.dirs {
             if let Some(f) = &target.folder {
-                f.sync_dirs(new, cur)?;
+                f.sync_dirs(*new, *cur)?;
             }
         }
         let c = &shared.counts;
         c.messages.fetch_add(self.stored, Ordering::Relaxed);
         c.bytes.fetch_add(self.bytes, Ordering::Relaxed);
         c.skipped.fetch_add(self.existed, Ordering::Relaxed);
-        *self = Unsynced::default();
         Ok(())
     }
-}
-
-/// Waits for a message's data to be on the device and names it.
-fn name(p: Pending, unsynced: &mut Unsynced) -> Result<(), ConvertError> {
-    unsynced.messages += 1;
-    let in_cur = match p
-        .tmp
-        .commit_as(&p.base, &p.flags, p.in_cur, Durability::Deferred)
-    {
-        Ok(d) => {
-            unsynced.stored += 1;
-            unsynced.bytes += d.size;
-            d.path.parent().is_some_and(|dir| dir.ends_with("cur"))
-        }
-        // The same message under the same name: from another source file
-        // with identical bytes at the same offset.
-        Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
-            unsynced.existed += 1;
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match unsynced
-        .dirs
-        .iter_mut()
-        .find(|(t, _, _)| Arc::ptr_eq(t, &p.target))
-    {
-        Some((_, new, cur)) => {
-            *new |= !in_cur;
-            *cur |= in_cur;
-        }
-        None => unsynced.dirs.push((p.target, !in_cur, in_cur)),
-    }
-    Ok(())
 }
 
 #[cfg(test)]

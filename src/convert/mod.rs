@@ -59,23 +59,24 @@
 //!
 //! # Durable before it says yes
 //!
-//! Each writer writes a message into `tmp/` and starts its write-back at
-//! once (`sync_file_range(WRITE)`); it keeps up to `LAG` (64) such files
-//! open, and names the oldest when a new one comes: waits until its data
-//! is on the device (`sync_file_range(WAIT)`, quick by then) and renames it
-//! into `new/` or `cur/` with `rename_noreplace`
-//! ([`crate::store::Durability::Deferred`]). Every 2,048 messages (or
-//! 64 MB) it fsyncs the directories it named files in, and only then counts
-//! those messages in the [`Summary`]: one journal commit and one device
-//! flush for thousands of messages instead of one per message, with the
-//! data on the device before the name that points to it (see
-//! [`crate::store::durable`]). At the end every target folder is fsynced
+//! Each writer writes a message into `tmp/` with one write(2), sets its
+//! mtime and closes it. Every 2,048 messages (or 64 MB) it makes the whole
+//! batch durable at once with syncfs(2) (every file's data and inode on the
+//! device, the device cache flushed:
+//! [`crate::store::durable::sync_filesystem`]), then names each file into
+//! `new/` or `cur/` with `rename_noreplace`, fsyncs the directories it named
+//! into, and only then counts those messages in the [`Summary`]: two device
+//! flushes for thousands of messages instead of one or two per message, and
+//! the data always on the device before the name that points to it. This
+//! holds on a file system without a journal too (ext4 without one, ext2),
+//! where writing the data out with `sync_file_range` before the rename
+//! would not: it writes no inode. At the end every target folder is fsynced
 //! again, which also makes durable the names a killed earlier run left
-//! unsynced and this run skipped. The window that remains is the names
-//! made since the last fsync when the power goes: they may be lost (their
-//! data is on the device, unnamed), and the next run stores those
-//! messages again, once. A kill -9 loses nothing that was named: the
-//! kernel still has it.
+//! unsynced and this run skipped. What a power loss can take back is the
+//! names made since the last directory fsync: their files are whole, and
+//! the next run stores those messages again, once. A kill -9 loses nothing
+//! that was named; what it leaves unnamed in `tmp/` is never seen, and is
+//! removed by the Maildir rule (after 36 hours).
 //!
 //! # Parallel and bounded
 //!

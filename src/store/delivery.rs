@@ -205,6 +205,95 @@ impl TmpMessage {
     }
 }
 
+impl TmpMessage {
+    /// Writes out what is buffered, sets the modification time and closes
+    /// the file, leaving it in `tmp/` to be named later by
+    /// [`ClosedTmp::commit_as`]: for a converter that writes a batch of
+    /// thousands of messages, makes all of it durable with one
+    /// [`durable::sync_filesystem`], and only then names them (without an
+    /// open file per waiting message).
+    pub fn close(mut self) -> Result<ClosedTmp, StoreError> {
+        self.out.flush().map_err(StoreError::io(&self.tmp_path))?;
+        if let Some(t) = self.mtime {
+            self.out
+                .get_ref()
+                .set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+                .map_err(StoreError::io(&self.tmp_path))?;
+        }
+        // From here the ClosedTmp owns the file in tmp/ (and removes it if
+        // dropped unnamed).
+        self.committed = true;
+        Ok(ClosedTmp {
+            folder: std::mem::take(&mut self.folder),
+            tmp_path: std::mem::take(&mut self.tmp_path),
+            size: self.size,
+            bare_lfs: self.bare_lfs,
+            named: false,
+        })
+    }
+}
+
+/// A message written and closed in `tmp/`, not yet named (see
+/// [`TmpMessage::close`]). Dropped unnamed, its file is removed.
+#[derive(Debug)]
+pub struct ClosedTmp {
+    folder: PathBuf,
+    tmp_path: PathBuf,
+    size: u64,
+    bare_lfs: u64,
+    named: bool,
+}
+
+impl ClosedTmp {
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Names the message `base` in `new/` or `cur/`, never replacing a file
+    /// (as [`TmpMessage::commit_as`]). It waits for nothing: the caller has
+    /// made the file durable before (a [`durable::sync_filesystem`] after
+    /// [`TmpMessage::close`]), so that the name never points to data that
+    /// is not on the device; the caller fsyncs the directory after.
+    pub fn commit_as(
+        mut self,
+        base: &str,
+        flags: &Flags,
+        in_cur: bool,
+    ) -> Result<Delivered, StoreError> {
+        if !is_valid_base(base) {
+            return Err(StoreError::io(&self.tmp_path)(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{base:?} is not a valid Maildir base name"),
+            )));
+        }
+        let in_cur = in_cur || !flags.is_empty();
+        let sub = if in_cur { "cur" } else { "new" };
+        let vsize = self.size + self.bare_lfs;
+        let mut name = format!("{base},S={},W={vsize}", self.size);
+        if in_cur {
+            name.push_str(":2,");
+            name.push_str(&flags.to_string());
+        }
+        let path = self.folder.join(sub).join(name);
+        durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
+        self.named = true;
+        Ok(Delivered {
+            path,
+            size: self.size,
+            vsize,
+        })
+    }
+}
+
+impl Drop for ClosedTmp {
+    fn drop(&mut self) {
+        if !self.named {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
 impl Write for TmpMessage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.out.write(buf)?;
