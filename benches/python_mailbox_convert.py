@@ -5,7 +5,8 @@ message added as a message object, Status flags carried over).
 
     python_mailbox_convert.py MBOX MAILDIR
 
-Prints the number of messages. Python's Maildir does not fsync.
+Prints the number of messages. Python's Maildir fsyncs each file it writes
+(mailbox._sync_close) but never the directories.
 """
 
 import mailbox

@@ -1408,3 +1408,51 @@ fn a_pipe_is_a_source_too() {
         "nothing left in tmp/"
     );
 }
+
+/// On a terminal: progress bars, one per file being read and one overall,
+/// with messages, bytes, a rate and an ETA (drawn through `script`, from
+/// bsdutils, which gives the command a pseudo-terminal). Not on a terminal:
+/// nothing but the summary.
+#[test]
+fn progress_on_a_terminal_and_only_the_summary_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = corpus_mbox("mboxrd");
+    let md = dir.path().join("tty");
+    let command = format!(
+        "{} convert-mbox {} --maildir {}",
+        env!("CARGO_BIN_EXE_ownmail"),
+        mbox.display(),
+        md.display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env_remove("OWNMAIL_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (bsdutils) is needed for this test (scripts/install-peers.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for part in [
+        "messages",
+        "ETA",
+        "/s",
+        "MiB",
+        mbox.file_name().unwrap().to_str().unwrap(),
+        "converted 6046 messages",
+    ] {
+        assert!(text.contains(part), "{part:?} not on the terminal: {text}");
+    }
+
+    let plain = convert(&[
+        mbox.to_str().unwrap(),
+        "--maildir",
+        dir.path().join("plain").to_str().unwrap(),
+    ]);
+    assert!(plain.status.success());
+    assert!(plain.stderr.is_empty(), "no progress off a terminal");
+    let stdout = String::from_utf8(plain.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("converted 6046 messages"), "{stdout}");
+}
