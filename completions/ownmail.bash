@@ -19,6 +19,9 @@ _ownmail() {
             ownmail,check-config)
                 cmd="ownmail__subcmd__check__subcmd__config"
                 ;;
+            ownmail,convert-mbox)
+                cmd="ownmail__subcmd__convert__subcmd__mbox"
+                ;;
             ownmail,deliver)
                 cmd="ownmail__subcmd__deliver"
                 ;;
@@ -54,6 +57,9 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help,check-config)
                 cmd="ownmail__subcmd__help__subcmd__check__subcmd__config"
+                ;;
+            ownmail__subcmd__help,convert-mbox)
+                cmd="ownmail__subcmd__help__subcmd__convert__subcmd__mbox"
                 ;;
             ownmail__subcmd__help,deliver)
                 cmd="ownmail__subcmd__help__subcmd__deliver"
@@ -212,7 +218,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +246,60 @@ _ownmail() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__convert__subcmd__mbox)
+            opts="-u -m -f -c -v -q -h -V --user --maildir --folder --format --dry-run --keep-headers --strict --json --threads --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maildir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "auto mboxo mboxrd mboxcl mboxcl2" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -374,7 +434,7 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
-            opts="deliver user check-config fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
+            opts="deliver user check-config convert-mbox fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -388,6 +448,20 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help__subcmd__check__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__convert__subcmd__mbox)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

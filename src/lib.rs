@@ -10,11 +10,12 @@
 //! | [`auth`]    | the users file (Dovecot passwd-file) and password hashes              |
 //! | [`message`] | what we read out of raw messages: headers, envelope, mbox framing     |
 //! | [`deliver`] | the delivery agent: one message into one folder, durably              |
-//! | [`proto`]   | sans-IO protocol sessions (POP3 client, SMTP server)                  |
+//! | [`convert`] | `convert-mbox`: mbox files and trees into Maildir folders, once       |
+//! | [`proto`]   | sans-IO protocol sessions (POP3 client, SMTP server, IMAP parser)     |
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
-//! | [`imapd`]   | the IMAP server: sessions over the store (serve-imap)              |
+//! | [`imapd`]   | the IMAP server: sessions over the store (serve-imap)                 |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
-//! | [`tunnel`]  | ssh and TLS tunnels to the mail server, supervised                  |
+//! | [`tunnel`]  | ssh and TLS tunnels to the mail server, supervised                    |
 //! | [`smtp`]    | `serve-smtp`: listeners, the session driver, local delivery           |
 //! | [`queue`]   | outbound mail: the durable queue, the delivery worker, bounces        |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
@@ -33,6 +34,7 @@ pub mod auth;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod convert;
 pub mod deliver;
 pub mod error;
 pub mod fetch;

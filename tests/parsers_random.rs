@@ -403,3 +403,131 @@ fn the_smtp_session_survives_anything() {
         }
     }
 }
+
+/// mbox files built from the pieces that matter (From_ lines with and
+/// without dates, quoting at several depths, blank lines in LF and CRLF,
+/// Content-Length that fits or lies) and random bytes: never a panic, the
+/// same messages whatever the read sizes, and no byte invented or lost
+/// beyond what the format removes (From_ lines, separators, quoting).
+#[test]
+fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
+    use ownmail::message::mbox::{Format, MboxReader, Source};
+    use std::io::{self, Read};
+
+    struct Chunked<'a> {
+        data: &'a [u8],
+        pos: usize,
+        chunk: usize,
+    }
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+    impl Source for Chunked<'_> {
+        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            io::Cursor::new(self.data).read_at(buf, offset)
+        }
+    }
+    /// (offset, From_ line length, content) of every message, or the error.
+    type Read_ = Result<Vec<(u64, usize, Vec<u8>)>, String>;
+    fn read_all(data: &[u8], format: Option<Format>, chunk: usize) -> Read_ {
+        let mut r = MboxReader::new(
+            Chunked {
+                data,
+                pos: 0,
+                chunk,
+            },
+            format,
+        );
+        let mut out = Vec::new();
+        while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
+            let mut content = head.header.clone();
+            content.extend_from_slice(head.blank);
+            while let Some(b) = r.read_body().map_err(|e| e.to_string())? {
+                assert!(!b.is_empty());
+                content.extend_from_slice(b);
+            }
+            out.push((head.offset, head.from_line.len(), content));
+        }
+        Ok(out)
+    }
+
+    const PIECES: &[&[u8]] = &[
+        b"From a@b Thu Aug 22 12:36:23 2002\n",
+        b"From a@b Thu Aug 22 12:36:23 2002\r\n",
+        b"From nobody\n",
+        b"From ",
+        b">From x\n",
+        b">>From y\n",
+        b">>>From z\r\n",
+        b"\n",
+        b"\r\n",
+        b"Subject: s\n",
+        b"Content-Length: 5\n",
+        b"Content-Length: 0\n",
+        b"body\n",
+        b"12345",
+        b"\0\xff\r",
+    ];
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS / 10 {
+        let mut data = Vec::new();
+        if rng.below(8) != 0 {
+            data.extend_from_slice(PIECES[0]);
+        }
+        for _ in 0..rng.below(40) {
+            if rng.below(5) == 0 {
+                data.extend(random_bytes(&mut rng, b"From >\n\r", 8));
+            } else {
+                data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+            }
+        }
+        for format in [
+            None,
+            Some(Format::Mboxo),
+            Some(Format::Mboxrd),
+            Some(Format::Mboxcl),
+            Some(Format::Mboxcl2),
+        ] {
+            let whole = read_all(&data, format, usize::MAX);
+            for chunk in [1, 3, 64] {
+                assert_eq!(
+                    read_all(&data, format, chunk),
+                    whole,
+                    "{format:?}, reads of {chunk}: {:?}",
+                    String::from_utf8_lossy(&data)
+                );
+            }
+            let Ok(messages) = whole else { continue };
+            // Account for every input byte: From_ lines with their line
+            // ends, contents, and what the format drops (a separator blank
+            // line per message, leading blank lines, one '>' per quoted
+            // line).
+            let accounted: usize = messages.iter().map(|(_, from, c)| from + c.len()).sum();
+            assert!(accounted <= data.len(), "{format:?}: bytes invented");
+            let quotes = data
+                .windows(6)
+                .filter(|w| w.ends_with(b"From ") && w[0] == b'>')
+                .count()
+                + data.windows(7).filter(|w| w.ends_with(b">From ")).count();
+            let leading = data
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            let slack = messages.len() * 4 + quotes + leading;
+            assert!(
+                data.len() - accounted <= slack,
+                "{format:?}: {} bytes unaccounted for (at most {slack}): {:?}",
+                data.len() - accounted,
+                String::from_utf8_lossy(&data)
+            );
+            for w in messages.windows(2) {
+                assert!(w[0].0 < w[1].0, "offsets increase");
+            }
+        }
+    }
+}

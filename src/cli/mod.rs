@@ -6,7 +6,7 @@ pub mod docs;
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Composable mail commands for people who run their own mail server";
 
@@ -52,6 +52,7 @@ pub enum Command {
     Deliver(DeliverArgs),
     User(UserArgs),
     CheckConfig(CheckConfigArgs),
+    ConvertMbox(ConvertMboxArgs),
     Fetch(FetchArgs),
     Tunnel(TunnelArgs),
     ServeImap(ServeImapArgs),
@@ -161,6 +162,89 @@ pub enum UserCommand {
     },
     /// List the users, and any whose line cannot be used
     List,
+}
+
+/// Convert mbox files and trees into Maildir folders, once
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Convert mbox files, or folders of them, into Maildir folders that Dovecot and
+ownmail read: mutt and pine ~/Mail trees, Thunderbird profiles (X.sbd/
+subfolders; .msf files ignored), Apple Mail exports (Name.mbox/mbox), spools
+(/var/mail/USER). A file named INBOX or inbox, and a spool, become INBOX;
+other files become folders named after them (`.` in a name becomes `_`).
+
+Status:, X-Status:, X-Mozilla-Status: and X-Keywords: become Maildir flags
+and keywords, and are removed from the messages with UW-IMAP's X-IMAP:,
+X-IMAPbase: and X-UID: unless --keep-headers. The From_ line's date becomes
+the message's date (IMAP INTERNALDATE). Everything else is kept byte for
+byte. UW-IMAP's \"FOLDER INTERNAL DATA\" message is skipped.
+
+Safe to run again and to interrupt: each message's file name says which mbox
+offset and content it came from, so a second run adds only what is missing.
+Messages are durable (files and folders fsynced) before they are counted.
+
+On a terminal, progress is shown on standard error; otherwise nothing but the
+summary (on standard output; --json for JSON). Problems are reported on
+standard error as they are met: a damaged message with its byte offset, a
+file that is not an mbox and why.
+
+Exit codes (sysexits): 0 everything converted; 1 converted, but some
+messages were damaged (stored as found) or some files could not be
+converted; 64 bad arguments; 65 --strict stopped at a damaged message or a
+file that is not an mbox; 66 a SOURCE does not exist; 67 unknown user;
+73 the Maildir cannot be created; 74 read error; 75 temporary failure (disk
+full, another convert-mbox running on the same Maildir); 78 bad
+configuration.",
+    after_help = "\
+Examples:
+  ownmail convert-mbox /var/mail/alice --user alice
+  ownmail convert-mbox ~/Mail --maildir ~/Maildir --folder Old
+  ownmail convert-mbox ~/.thunderbird/x.default/Mail/Local\\ Folders --user alice
+  ownmail convert-mbox 'Work.mbox' --user alice --dry-run --json"
+)]
+#[command(group = clap::ArgGroup::new("destination").required(true).args(["user", "maildir"]))]
+pub struct ConvertMboxArgs {
+    /// mbox files, or folders of them
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// Convert into this user's Maildir (<data_dir>/mail/NAME, from the configuration)
+    #[arg(long, short = 'u', value_name = "NAME")]
+    pub user: Option<String>,
+    /// Convert into the Maildir at DIR (created if missing; no configuration needed)
+    #[arg(long, short = 'm', value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// The folder a single mbox goes into, or a tree goes below (e.g. Old/2019)
+    #[arg(long, short = 'f', value_name = "PREFIX")]
+    pub folder: Option<String>,
+    /// The mbox variant (auto: Content-Length when it fits, else mboxrd)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MboxFormat::Auto)]
+    pub format: MboxFormat,
+    /// Read everything and report, but write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep Status:, X-Status:, X-Keywords: and the like in the messages
+    #[arg(long)]
+    pub keep_headers: bool,
+    /// Stop at the first damaged message or file that is not an mbox
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Reader and writer threads (default: one of each per core)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MboxFormat {
+    Auto,
+    Mboxo,
+    Mboxrd,
+    Mboxcl,
+    Mboxcl2,
 }
 
 /// Check the configuration and print it resolved
@@ -611,6 +695,44 @@ mod tests {
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn convert_mbox_needs_a_source_and_one_destination() {
+        assert!(Cli::try_parse_from(["ownmail", "convert-mbox", "--user", "a"]).is_err());
+        assert!(Cli::try_parse_from(["ownmail", "convert-mbox", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "ownmail",
+                "convert-mbox",
+                "x",
+                "--format",
+                "mmdf",
+                "-u",
+                "a"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "ownmail",
+            "convert-mbox",
+            "a",
+            "b",
+            "-m",
+            "/m",
+            "--format",
+            "mboxcl2",
+            "--json",
+        ])
+        .unwrap();
+        let Command::ConvertMbox(c) = cli.command else {
+            panic!("not convert-mbox")
+        };
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(
+            (c.format, c.json, c.dry_run),
+            (MboxFormat::Mboxcl2, true, false)
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `anyhow` is allowed here and in the binary only.
 
 mod check_config;
+mod convert_mbox;
 mod deliver;
 mod fetch;
 mod queue;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Deliver(args) => deliver::run(&cli.global, args),
         Command::User(args) => user::run(&cli.global, args),
         Command::CheckConfig(_) => check_config::run(&cli.global),
+        Command::ConvertMbox(args) => convert_mbox::run(&cli.global, args),
         Command::Fetch(args) => fetch::run(&cli.global, args),
         Command::Tunnel(args) => tunnel::run(&cli.global, args),
         Command::ServeImap(args) => serve_imap::run(&cli.global, args),
@@ -60,6 +62,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             ConfigError,
             crate::store::StoreError,
             crate::deliver::DeliverError,
+            crate::convert::ConvertError,
             crate::auth::UsersError,
             UsageError,
             UnknownUser,

@@ -30,7 +30,7 @@ pub mod uidlist;
 use std::io;
 use std::path::PathBuf;
 
-pub use delivery::{Delivered, Durability, TmpMessage};
+pub use delivery::{ClosedTmp, Delivered, Durability, TmpMessage};
 pub use flags::{Flag, Flags};
 pub use keywords::{KeywordError, Keywords};
 pub use maildir::{Folder, Maildir};
