@@ -707,7 +707,7 @@ fn subscribe_unsubscribe_lsub_and_list_subscribed() {
     t.send("s SUBSCRIBE Entw&APw-rfe\r\n");
     assert!(t.send("s SUBSCRIBE \"a.b\"\r\n").starts_with("s NO "));
     let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
-    assert_eq!(file, "INBOX\nLists/rust\nGone\nEntw&APw-rfe\n");
+    assert_eq!(file, "INBOX\nLists.rust\nGone\nEntw&APw-rfe\n");
     assert_eq!(
         lines(&t.send("l LSUB \"\" *\r\n")),
         vec![
@@ -757,5 +757,5 @@ fn subscribe_unsubscribe_lsub_and_list_subscribed() {
         "u OK UNSUBSCRIBE completed\r\n"
     );
     let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
-    assert_eq!(file, "INBOX\nLists/rust\nEntw&APw-rfe\n");
+    assert_eq!(file, "INBOX\nLists.rust\nEntw&APw-rfe\n");
 }

@@ -3,7 +3,9 @@
 //! `lib-storage/list/subscription-file.c`):
 //!
 //! - version 1 (what Dovecot writes when there is no file yet): one name per
-//!   line, `/`-separated, in modified UTF-7 as on the wire;
+//!   line, in modified UTF-7, its levels separated by `.` as in Maildir++
+//!   directory names (`Lists.rust` is `Lists/rust`; a `/` is read as a
+//!   separator too);
 //! - version 2: the header `V\t2\n\n`, then one name per line with its
 //!   levels separated by a tab and each level tab-escaped (`\x01` + `1`,
 //!   `t`, `r`, `n` for `\x01`, tab, CR, LF).
@@ -80,7 +82,7 @@ fn parse(text: &str) -> File {
                     .collect::<Vec<_>>()
                     .join("/")
             } else {
-                line.to_owned()
+                line.replace('.', "/")
             };
             let name = decode_mutf7(&wire)
                 .and_then(|n| MailboxName::new(&n).ok())
@@ -132,7 +134,8 @@ fn line_for(name: &MailboxName, v2: bool) -> String {
         // MailboxName refuses control characters: nothing needs escaping.
         wire.replace('/', "\t")
     } else {
-        wire
+        // MailboxName refuses '.': the levels come back as they were.
+        wire.replace('/', ".")
     }
 }
 
@@ -187,7 +190,7 @@ mod tests {
         assert!(set(dir.path(), &name("Entwürfe"), true).unwrap());
         assert!(!set(dir.path(), &name("inbox"), true).unwrap());
         let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
-        assert_eq!(text, "INBOX\nLists/rust\nEntw&APw-rfe\n");
+        assert_eq!(text, "INBOX\nLists.rust\nEntw&APw-rfe\n");
         assert!(!dir.path().join("subscriptions.lock").exists());
         assert!(set(dir.path(), &name("Lists/rust"), false).unwrap());
         assert!(!set(dir.path(), &name("Lists/rust"), false).unwrap());
@@ -217,9 +220,9 @@ mod tests {
     fn damaged_lines_and_duplicates_are_tolerated() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(FILE_NAME);
-        fs::write(&p, b"Sent\n\n*bad*\nSent\n&Jjo-\xff\n").unwrap();
-        assert_eq!(read(dir.path()).unwrap(), vec![name("Sent")]);
+        fs::write(&p, b"Sent\n\n*bad*\nSent\n&Jjo-\xff\nA/b\n").unwrap();
+        assert_eq!(read(dir.path()).unwrap(), vec![name("Sent"), name("A/b")]);
         assert!(set(dir.path(), &name("Sent"), false).unwrap());
-        assert!(read(dir.path()).unwrap().is_empty());
+        assert_eq!(read(dir.path()).unwrap(), vec![name("A/b")]);
     }
 }
