@@ -513,3 +513,21 @@ fn serve_with_no_configuration_starts_on_loopback_and_says_how_to_add_a_user() {
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     assert!(server.child.wait().unwrap().success());
 }
+
+/// benches/serve_imap.sh: SEARCH TEXT "viagra" found 50 messages where
+/// Dovecot found 51. The one missed is corpus spam-2/00680.e8df67f…: an
+/// HTML-only message whose `<head>` is never closed, which mail-parser's
+/// HTML-to-text conversion emptied. HTML is now searched as decoded source.
+#[test]
+fn search_text_finds_the_html_message_with_an_unclosed_head() {
+    let path = support::corpus_dir().join("spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba.txt");
+    let raw = std::fs::read(&path).unwrap();
+    let msg = &raw[raw.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    let part = ownmail::message::mime::parse(msg);
+    let leaves = ownmail::message::mime::leaves(&part);
+    let text: String = leaves
+        .iter()
+        .filter_map(|p| ownmail::message::mime::leaf_text(msg, p))
+        .collect();
+    assert!(text.to_lowercase().contains("viagra (sexual)"), "{text:?}");
+}
