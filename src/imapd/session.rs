@@ -760,6 +760,23 @@ impl Session {
         }
     }
 
+    /// The folder an IDLE waits on, for the driver to watch.
+    pub fn idle_folder(&self) -> Option<std::path::PathBuf> {
+        if !self.is_idling() {
+            return None;
+        }
+        self.selected.as_ref().map(|s| s.path.clone())
+    }
+
+    /// The folder changed (inotify said so): news now, whatever the stamp.
+    pub fn idle_changed(&mut self) {
+        if !self.is_idling() {
+            return;
+        }
+        self.idle_stamp = self.selected.as_ref().map(|s| s.stamp());
+        self.updates(true);
+    }
+
     /// IDLE's poll: news now, written at once.
     pub fn idle_poll(&mut self) {
         if !self.is_idling() {
