@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the programs the tests talk to: the real
-# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync; fetchmail and
+# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync, mutt; fetchmail and
 # getmail6 for benches/fetch.sh), plus what the tests need to drive them
-# (python3, openssl, npm for the corpus).
+# (python3, openssl, npm for the corpus, script for mutt).
 # Does nothing when everything is there already. Needs root (or sudo).
 set -euo pipefail
 
@@ -25,6 +25,7 @@ peers=(
   "fetchmail:fetchmail"
   "mbsync:isync"
   "getmail:getmail6"
+  "mutt:mutt"
 )
 
 missing=()
