@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, the programs the tests talk to: the real
-# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync; fetchmail and
-# getmail6 for benches/fetch.sh; OpenSSH's server and client, Postfix's
-# smtp-sink and swaks for the tunnel; stunnel4 for benches/tunnel.sh), plus
-# what the tests need to drive them (python3, openssl, npm for the corpus).
+# peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync, mutt;
+# fetchmail and getmail6 for benches/fetch.sh; OpenSSH's server and client,
+# Postfix (smtp-sink, smtp-source), swaks, dnsmasq; stunnel4 for
+# benches/tunnel.sh), plus what the tests need to drive them (python3,
+# openssl, npm for the corpus, script for mutt).
 # Does nothing when everything is there already. Needs root (or sudo).
 set -euo pipefail
 
@@ -34,6 +35,7 @@ peers=(
   "stunnel4:stunnel4"
   "/usr/sbin/smtp-source:postfix"
   "/usr/sbin/dnsmasq:dnsmasq-base"
+  "mutt:mutt"
 )
 
 missing=()

@@ -263,3 +263,130 @@ for item in ok(M.list('""', '*'), "LIST"):
 M.logout()
 print(json.dumps(out, sort_keys=True))
 "#;
+
+/// Runs the subscription script: `ops` are `+NAME` (SUBSCRIBE), `-NAME`
+/// (UNSUBSCRIBE), `=NAME` (CREATE); prints the LSUB names, sorted.
+fn subscriptions(args: &[String], ops: &[&str], work: &Path) -> Vec<String> {
+    let script = work.join("subs_client.py");
+    std::fs::write(&script, SUBS_CLIENT).unwrap();
+    dovecot::give_to_mail_owner(&script);
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .args(args)
+        .arg("--")
+        .args(ops)
+        .env_remove("OWNMAIL_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent");
+    dovecot::as_mail_owner(&mut cmd);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("python3: {e}: install the Debian package python3"));
+    assert!(
+        out.status.success(),
+        "the imaplib client failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn subscriptions_written_by_ownmail_are_read_by_dovecot_and_back() {
+    let mut setup = dovecot::Setup::new();
+    setup.imap();
+    let p = pair(&mut setup);
+    let by_ownmail = subscriptions(
+        &ownmail_args(&p),
+        &[
+            "=Lists/rust",
+            "+INBOX",
+            "+Lists/rust",
+            "+Gone",
+            "+Entw&APw-rfe",
+        ],
+        p.work.path(),
+    );
+    let file = std::fs::read_to_string(p.maildir.join("subscriptions")).unwrap();
+    assert_eq!(file, "INBOX\nLists.rust\nGone\nEntw&APw-rfe\n");
+    assert_eq!(by_ownmail, ["Entw&APw-rfe", "Gone", "INBOX", "Lists/rust"]);
+    dovecot::give_to_mail_owner(&p.maildir);
+    let server = setup.start();
+    let by_dovecot = subscriptions(&dovecot_args(&server), &[], p.work.path());
+    assert_eq!(by_dovecot, by_ownmail, "Dovecot reads what ownmail wrote");
+    // Dovecot changes the list; ownmail reads what it wrote.
+    let by_dovecot = subscriptions(
+        &dovecot_args(&server),
+        &["-Gone", "+Sent", "=Archive/2024", "+Archive/2024"],
+        p.work.path(),
+    );
+    server.stop();
+    let file = std::fs::read_to_string(p.maildir.join("subscriptions")).unwrap();
+    assert_eq!(
+        by_dovecot,
+        [
+            "Archive/2024",
+            "Entw&APw-rfe",
+            "INBOX",
+            "Lists/rust",
+            "Sent"
+        ],
+        "{file:?}"
+    );
+    let by_ownmail = subscriptions(&ownmail_args(&p), &[], p.work.path());
+    assert_eq!(
+        by_ownmail, by_dovecot,
+        "ownmail reads what Dovecot wrote: {file:?}"
+    );
+    // And ownmail keeps the file's format when it changes it.
+    let after = subscriptions(&ownmail_args(&p), &["-Sent"], p.work.path());
+    assert_eq!(
+        after,
+        ["Archive/2024", "Entw&APw-rfe", "INBOX", "Lists/rust"]
+    );
+    let new_file = std::fs::read_to_string(p.maildir.join("subscriptions")).unwrap();
+    assert_eq!(
+        new_file.starts_with("V\t2\n\n"),
+        file.starts_with("V\t2\n\n"),
+        "{file:?} -> {new_file:?}"
+    );
+}
+
+const SUBS_CLIENT: &str = r#"
+import imaplib, json, re, sys
+
+args = sys.argv[1:]
+sep = args.index("--")
+how, ops = args[:sep], args[sep + 1:]
+if how[0] == "tcp":
+    M = imaplib.IMAP4("127.0.0.1", int(how[1]), timeout=30)
+    typ, data = M.login(how[2], how[3])
+    assert typ == "OK", data
+else:
+    M = imaplib.IMAP4_stream(how[1])
+
+def ok(result, what):
+    typ, data = result
+    if typ != "OK":
+        sys.exit(f"{what}: {typ} {data!r}")
+    return data
+
+for op in ops:
+    kind, name = op[0], '"' + op[1:] + '"'
+    if kind == "+":
+        ok(M.subscribe(name), f"SUBSCRIBE {name}")
+    elif kind == "-":
+        ok(M.unsubscribe(name), f"UNSUBSCRIBE {name}")
+    else:
+        ok(M.create(name), f"CREATE {name}")
+LSUB = re.compile(rb'^\((?P<attrs>[^)]*)\) (?P<delim>"[^"]*"|NIL) "?(?P<name>[^"]+)"?$')
+names = []
+for item in ok(M.lsub('""', '*'), "LSUB"):
+    if item is None:
+        continue
+    m = LSUB.match(item)
+    if not m:
+        sys.exit(f"unparsed LSUB line: {item!r}")
+    names.append(m["name"].decode())
+M.logout()
+print(json.dumps(sorted(names)))
+"#;

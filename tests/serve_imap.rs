@@ -562,3 +562,69 @@ fn serve_with_no_configuration_starts_imap_and_smtp_on_loopback_and_says_how_to_
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     assert!(server.child.wait().unwrap().success());
 }
+
+/// benches/serve_imap.sh: SEARCH TEXT "viagra" found 50 messages where
+/// Dovecot found 51. The one missed is corpus spam-2/00680.e8df67f…: an
+/// HTML-only message whose `<head>` is never closed, which mail-parser's
+/// HTML-to-text conversion emptied. HTML is now searched as decoded source.
+#[test]
+fn search_text_finds_the_html_message_with_an_unclosed_head() {
+    let path = support::corpus_dir().join("spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba.txt");
+    let raw = std::fs::read(&path).unwrap();
+    let msg = &raw[raw.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    let part = ownmail::message::mime::parse(msg);
+    let leaves = ownmail::message::mime::leaves(&part);
+    let text: String = leaves
+        .iter()
+        .filter_map(|p| ownmail::message::mime::leaf_text(msg, p))
+        .collect();
+    assert!(text.to_lowercase().contains("viagra (sexual)"), "{text:?}");
+}
+
+/// Issue 4: IDLE wakes within a second of a change, through inotify. With a
+/// watch, the periodic rescan behind it runs only every 5 s (checked: with
+/// the watch disabled and that rescan alone, this test fails at 5 s); where
+/// inotify is unavailable, a 500 ms poll takes over.
+#[test]
+fn idle_reports_exists_within_a_second_of_a_deliver() {
+    let scratch = setup();
+    let server = start(&scratch);
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    let mut read_until = |r: &mut BufReader<TcpStream>, prefix: &str| -> String {
+        loop {
+            line.clear();
+            let n = r.read_line(&mut line).unwrap();
+            assert!(n > 0, "the server closed the connection");
+            if line.starts_with(prefix) {
+                return line.clone();
+            }
+        }
+    };
+    read_until(&mut r, "* OK");
+    write!(
+        w,
+        "a LOGIN alice {PASSWORD}\r\nb SELECT INBOX\r\nc IDLE\r\n"
+    )
+    .unwrap();
+    read_until(&mut r, "a OK");
+    read_until(&mut r, "b OK");
+    read_until(&mut r, "+ ");
+    for n in 6..9 {
+        deliver(&scratch, &format!("Subject: during idle {n}\n\nx\n"));
+        let delivered = Instant::now();
+        let got = read_until(&mut r, "* ");
+        let took = delivered.elapsed();
+        assert_eq!(got, format!("* {n} EXISTS\r\n"));
+        assert!(took < Duration::from_secs(1), "EXISTS after {took:?}");
+        // RECENT follows EXISTS.
+        read_until(&mut r, "* ");
+    }
+    write!(w, "DONE\r\nz LOGOUT\r\n").unwrap();
+    read_until(&mut r, "c OK");
+}

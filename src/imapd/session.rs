@@ -22,6 +22,7 @@ use crate::store::delivery::Durability;
 use crate::store::flags::{Flag, Flags};
 use crate::store::keywords::Keywords;
 use crate::store::name::decode_mutf7;
+use crate::store::subscriptions;
 use crate::store::{MailboxName, Maildir, StoreError, uidlist};
 
 /// Errors in a row before the session is closed (RFC 9051 suggests a
@@ -315,6 +316,7 @@ impl Session {
         };
         let is_examine = matches!(cmd, Command::Examine { .. });
         let is_move = matches!(cmd, Command::Move { .. });
+        let cmd_name = cmd.name();
         match cmd {
             Command::Capability => {
                 let caps = self.capabilities();
@@ -484,9 +486,14 @@ impl Session {
             }
             Command::Subscribe(m) | Command::Unsubscribe(m) => {
                 needs(true, false)?;
-                wire_name(&m)?;
-                // Every folder counts as subscribed (see LSUB).
-                Ok("completed".into())
+                let on = cmd_name == "SUBSCRIBE";
+                let name = wire_name(&m)?;
+                // RFC 3501 6.3.6: a folder that does not exist may be
+                // subscribed; 6.3.7: unsubscribing one that is not is fine.
+                let root = self.maildir()?.root().to_owned();
+                subscriptions::set(&root, &name, on)
+                    .map_err(|e| Reply::No(format!("[SERVERBUG] subscriptions: {e}")))?;
+                Ok(format!("{cmd_name} completed"))
             }
             Command::List {
                 reference,
@@ -753,6 +760,23 @@ impl Session {
         }
     }
 
+    /// The folder an IDLE waits on, for the driver to watch.
+    pub fn idle_folder(&self) -> Option<std::path::PathBuf> {
+        if !self.is_idling() {
+            return None;
+        }
+        self.selected.as_ref().map(|s| s.path.clone())
+    }
+
+    /// The folder changed (inotify said so): news now, whatever the stamp.
+    pub fn idle_changed(&mut self) {
+        if !self.is_idling() {
+            return;
+        }
+        self.idle_stamp = self.selected.as_ref().map(|s| s.stamp());
+        self.updates(true);
+    }
+
     /// IDLE's poll: news now, written at once.
     pub fn idle_poll(&mut self) {
         if !self.is_idling() {
@@ -842,12 +866,45 @@ impl Session {
         let reference = wire_string(reference)?;
         let cmd = if lsub { "LSUB" } else { "LIST" };
         let special_only = select.iter().any(|s| s == "SPECIAL-USE");
-        let mut names: Vec<MailboxName> = vec![MailboxName::inbox()];
-        names.extend(md.list_folders()?);
-        // Parents that have no directory of their own (`.A.B` without `.A`).
-        let mut all: Vec<(String, bool)> = names
+        // RFC 5258 3.1: the SUBSCRIBED selection option; 3.4: the return option.
+        let subscribed_only = select.iter().any(|s| s == "SUBSCRIBED");
+        let mark_subscribed = subscribed_only || returns.iter().any(|r| r == "SUBSCRIBED");
+        let subscribed: Vec<String> = if lsub || mark_subscribed {
+            subscriptions::read(md.root())
+                .map_err(|e| Reply::No(format!("[SERVERBUG] subscriptions: {e}")))?
+                .into_iter()
+                .map(|n| n.as_str().to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let existing: Vec<MailboxName> = {
+            let mut v = vec![MailboxName::inbox()];
+            v.extend(md.list_folders()?);
+            v
+        };
+        // LSUB lists the subscription list, whether the folders exist or
+        // not (RFC 3501 6.3.9); LIST lists the folders, and with SUBSCRIBED
+        // also subscribed names that do not exist (RFC 5258 3.1).
+        let mut names: Vec<String> = if lsub {
+            subscribed.clone()
+        } else {
+            existing.iter().map(|n| n.as_str().to_owned()).collect()
+        };
+        if subscribed_only {
+            for n in &subscribed {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        let mut all: Vec<(String, bool)> = names.iter().map(|n| (n.clone(), true)).collect();
+        // Parents that have no directory of their own (`.A.B` without
+        // `.A`); for LSUB, parents that are not subscribed themselves, which
+        // `%` shows as \Noselect (RFC 3501 6.3.9).
+        let names: Vec<MailboxName> = names
             .iter()
-            .map(|n| (n.as_str().to_owned(), true))
+            .filter_map(|n| MailboxName::new(n).ok())
             .collect();
         for n in &names {
             let mut p = n.parent();
@@ -873,9 +930,23 @@ impl Session {
                     continue;
                 }
                 let children = all.iter().any(|(o, _)| o.starts_with(&format!("{name}/")));
+                let is_subscribed = subscribed.contains(name);
+                if subscribed_only && !is_subscribed {
+                    continue;
+                }
+                if lsub && !is_subscribed && !pattern.contains('%') {
+                    continue;
+                }
+                let on_disk = existing.iter().any(|e| e.as_str() == name);
                 let mut attrs: Vec<&str> = Vec::new();
-                if !exists {
+                if !lsub && !on_disk && is_subscribed && subscribed_only {
+                    // RFC 5258 3: \NonExistent implies \Noselect.
+                    attrs.push("\\NonExistent");
+                } else if !exists {
                     attrs.push("\\Noselect");
+                }
+                if mark_subscribed && is_subscribed {
+                    attrs.push("\\Subscribed");
                 }
                 attrs.push(if children {
                     "\\HasChildren"

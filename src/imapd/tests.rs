@@ -688,3 +688,74 @@ fn streamed_bodies_are_opened_late_and_survive_renames_and_expunges() {
         )
     );
 }
+
+#[test]
+fn subscribe_unsubscribe_lsub_and_list_subscribed() {
+    let mut t = setup();
+    t.login();
+    assert_eq!(t.send("l LSUB \"\" *\r\n"), "l OK LSUB completed\r\n");
+    assert_eq!(
+        t.send("s SUBSCRIBE inbox\r\n"),
+        "s OK SUBSCRIBE completed\r\n"
+    );
+    assert_eq!(
+        t.send("s SUBSCRIBE Lists/rust\r\n"),
+        "s OK SUBSCRIBE completed\r\n"
+    );
+    // A name that does not exist may be subscribed (RFC 3501 6.3.6).
+    t.send("s SUBSCRIBE Gone\r\n");
+    t.send("s SUBSCRIBE Entw&APw-rfe\r\n");
+    assert!(t.send("s SUBSCRIBE \"a.b\"\r\n").starts_with("s NO "));
+    let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
+    assert_eq!(file, "INBOX\nLists.rust\nGone\nEntw&APw-rfe\n");
+    assert_eq!(
+        lines(&t.send("l LSUB \"\" *\r\n")),
+        vec![
+            "* LSUB () \"/\" \"INBOX\"",
+            "* LSUB () \"/\" \"Entw&APw-rfe\"",
+            "* LSUB () \"/\" \"Gone\"",
+            "* LSUB () \"/\" \"Lists/rust\"",
+            "l OK LSUB completed"
+        ]
+    );
+    // `%` shows the unsubscribed parent as \Noselect (RFC 3501 6.3.9).
+    assert_eq!(
+        lines(&t.send("l LSUB \"\" L%\r\n")),
+        vec!["* LSUB (\\Noselect) \"/\" \"Lists\"", "l OK LSUB completed"]
+    );
+    assert_eq!(
+        lines(&t.send("l LSUB \"\" Lists\r\n")),
+        vec!["l OK LSUB completed"]
+    );
+    // RFC 5258: the SUBSCRIBED selection and return options.
+    assert_eq!(
+        lines(&t.send("l LIST (SUBSCRIBED) \"\" *\r\n")),
+        vec![
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" \"Entw&APw-rfe\"",
+            "* LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" \"Gone\"",
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Lists/rust\"",
+            "l OK LIST completed"
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("l LIST \"\" * RETURN (SUBSCRIBED)\r\n")),
+        vec![
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Lists/rust\"",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "l OK LIST completed"
+        ]
+    );
+    assert_eq!(
+        t.send("u UNSUBSCRIBE Gone\r\n"),
+        "u OK UNSUBSCRIBE completed\r\n"
+    );
+    assert_eq!(
+        t.send("u UNSUBSCRIBE Gone\r\n"),
+        "u OK UNSUBSCRIBE completed\r\n"
+    );
+    let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
+    assert_eq!(file, "INBOX\nLists.rust\nEntw&APw-rfe\n");
+}

@@ -353,13 +353,23 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
 
 /// The decoded text of a leaf part (transfer encoding and charset undone),
 /// for SEARCH. Only leaves are handed to mail-parser (see the module docs).
+///
+/// HTML is searched as its decoded source, as Dovecot searches it, not
+/// through mail-parser's HTML-to-text conversion: that drops everything
+/// after a `<head>` that is never closed, and so lost the whole body of
+/// corpus message spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba (a SEARCH
+/// TEXT "viagra" Dovecot answered and we did not).
 pub fn leaf_text(msg: &[u8], part: &Part) -> Option<String> {
     if part.mime_type != "text" {
         return None;
     }
     let bytes = &msg[part.header.start..part.body.end];
     let parsed = mail_parser::MessageParser::default().parse(bytes)?;
-    parsed.body_text(0).map(|t| t.into_owned())
+    if part.subtype == "html" {
+        parsed.body_html(0).map(|t| t.into_owned())
+    } else {
+        parsed.body_text(0).map(|t| t.into_owned())
+    }
 }
 
 /// Every leaf part, depth first (embedded messages included).
@@ -447,5 +457,22 @@ preamble\r\n--xyz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello --xyz 
             cur = c;
         }
         assert!(depth <= MAX_DEPTH, "{depth}");
+    }
+}
+
+#[cfg(test)]
+mod html_search_tests {
+    use super::*;
+
+    /// Reduced from corpus spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba:
+    /// `<head>` never closed, quoted-printable, ISO-8859-1.
+    #[test]
+    fn html_with_an_unclosed_head_keeps_its_text() {
+        let msg = b"Subject: x\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\n<html>\r\n<head>\r\n<body>\r\n\
+<div style=3D\"x\">Viagra (Sexual) K=E4se</div>\r\n";
+        let p = parse(msg);
+        let text = leaf_text(msg, &p).unwrap();
+        assert!(text.contains("Viagra (Sexual) K\u{e4}se"), "{text:?}");
     }
 }

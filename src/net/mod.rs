@@ -15,12 +15,14 @@
 //!
 //! - [`server`]: listeners, the connection limit, graceful shutdown, and
 //!   the driver that pumps an IMAP session over any stream.
+//! - [`watch`]: one inotify instance telling idling sessions their folder changed.
 //!
 //! This module speaks no mail protocol.
 
 pub mod server;
 pub mod tls;
 pub mod tls_server;
+pub mod watch;
 
 use std::io;
 use std::pin::Pin;

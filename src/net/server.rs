@@ -21,13 +21,17 @@ type TlsAcceptor = Arc<openssl::ssl::SslAcceptor>;
 use crate::auth::UserName;
 use crate::imapd::session::IDLE_TIMEOUT;
 use crate::imapd::{CHUNK, Context, CrlfChunks, Out, Peer, Session};
+use crate::net::watch::FolderWatch;
 
 /// Connections served at once; more are told `* BYE` and closed.
 pub const MAX_CONNECTIONS: usize = 1000;
 /// How long a TLS handshake may take.
 /// How often an idling session looks at its folder (a stat of three
-/// files; the folder is read only when one changed).
+/// files; the folder is read only when one changed) when inotify cannot
+/// watch it.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// The rescan behind inotify: the safety net for changes it misses.
+const IDLE_RESCAN: Duration = Duration::from_secs(5);
 /// How long shutdown waits for sessions to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -45,6 +49,8 @@ pub async fn run_session(
 ) -> io::Result<()> {
     let mut session = Some(session);
     let mut buf = vec![0u8; 16 * 1024];
+    // The folder an IDLE is watching, and the watch (None: polling).
+    let mut watching: Option<(std::path::PathBuf, Option<FolderWatch>)> = None;
     loop {
         let s = session
             .as_mut()
@@ -85,6 +91,16 @@ pub async fn run_session(
             return Ok(());
         }
         let idling = s.is_idling();
+        let folder = if idling { s.idle_folder() } else { None };
+        if watching.as_ref().map(|w| &w.0) != folder.as_ref() {
+            watching = folder.map(|f| {
+                let w = FolderWatch::new(&f);
+                (f, w)
+            });
+        }
+        let watch = watching.as_mut().and_then(|w| w.1.as_mut());
+        let has_watch = watch.is_some();
+        let poll = if has_watch { IDLE_RESCAN } else { IDLE_POLL };
         let n = tokio::select! {
             r = tokio::time::timeout(IDLE_TIMEOUT, io.read(&mut buf)) => match r {
                 Ok(r) => r?,
@@ -97,9 +113,17 @@ pub async fn run_session(
                 s.bye("server shutting down");
                 continue;
             }
-            _ = tokio::time::sleep(IDLE_POLL), if idling => {
+            _ = tokio::time::sleep(poll), if idling => {
                 let mut s = session.take().ok_or_else(|| io::Error::other("session lost"))?;
                 session = Some(blocking(move || { s.idle_poll(); s }).await?);
+                continue;
+            }
+            _ = async { if let Some(w) = watch { w.changed().await } }, if has_watch => {
+                // A delivery is a write in tmp/ and a rename into new/;
+                // a moment lets a burst of changes become one look.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut s = session.take().ok_or_else(|| io::Error::other("session lost"))?;
+                session = Some(blocking(move || { s.idle_changed(); s }).await?);
                 continue;
             }
         };
