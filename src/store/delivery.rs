@@ -36,8 +36,8 @@ pub enum Durability {
     /// fsynced). Use for every single acknowledged delivery.
     Immediate,
     /// The data is on the device and the name is set, but not yet durable:
-    /// the caller fsyncs the folder with [`super::Folder::sync`] after a
-    /// batch, before it reports success.
+    /// the caller makes the batch durable with [`super::Folder::sync`]
+    /// before it reports success.
     Deferred,
 }
 

@@ -179,14 +179,16 @@ impl Folder {
         Ok(())
     }
 
-    /// fsyncs `new/` and `cur/`: the end of a batch of
-    /// [`Durability::Deferred`](super::Durability::Deferred) commits.
+    /// Makes a batch of [`Durability::Deferred`](super::Durability::Deferred)
+    /// commits durable: one syncfs(2) of the file system that holds the
+    /// folder, which writes every new file's data and inode and the
+    /// directories that name them, and flushes the device cache. An fsync of
+    /// `new/` and `cur/` alone was enough only where a journal commit
+    /// carries the files' inodes along (ext4 with its journal); on a file
+    /// system without one (found on the CI machine) the names could
+    /// outlive a crash while the files' sizes did not.
     pub fn sync(&self) -> Result<(), StoreError> {
-        for sub in ["new", "cur"] {
-            let dir = self.path.join(sub);
-            durable::fsync_dir(&dir).map_err(StoreError::io(&dir))?;
-        }
-        Ok(())
+        durable::sync_filesystem(&self.path).map_err(StoreError::io(&self.path))
     }
 
     /// Removes files in `tmp/` left by deliveries that died more than 36
