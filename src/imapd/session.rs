@@ -17,7 +17,7 @@ use super::{Context, Out, Peer};
 use crate::auth::{Secret, UserName, Users};
 use crate::proto::imap::command::{self, Command, FetchItem, SectionText, StatusItem, StoreMode};
 use crate::proto::imap::framer::{Frame, Framer};
-use crate::proto::imap::response::mailbox as mailbox_name;
+use crate::proto::imap::response::{mailbox as mailbox_name, sequence_set};
 use crate::store::delivery::Durability;
 use crate::store::flags::{Flag, Flags};
 use crate::store::keywords::Keywords;
@@ -612,7 +612,9 @@ impl Session {
                                     "MAX" => {
                                         line.push_str(&format!(" MAX {}", hits[hits.len() - 1]))
                                     }
-                                    "ALL" => line.push_str(&format!(" ALL {}", compress(&hits))),
+                                    "ALL" => {
+                                        line.push_str(&format!(" ALL {}", sequence_set(&hits)))
+                                    }
                                     "COUNT" => {}
                                     other => {
                                         return Err(Reply::Bad(format!(
@@ -1207,8 +1209,8 @@ impl Session {
             format!(
                 "[COPYUID {} {} {}] ",
                 snap.uid_validity,
-                compress(&src_uids),
-                compress(&dest_uids)
+                sequence_set(&src_uids),
+                sequence_set(&dest_uids)
             )
         } else {
             String::new()
@@ -1578,30 +1580,6 @@ fn minus(a: Flags, b: Flags) -> Flags {
             .filter(|c| !remove.contains(*c))
             .collect::<String>(),
     )
-}
-
-/// `1:3,5` from sorted numbers.
-fn compress(nums: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < nums.len() {
-        let start = nums[i];
-        let mut end = start;
-        while i + 1 < nums.len() && nums[i + 1] == end + 1 {
-            i += 1;
-            end = nums[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The seconds since 1970 of a system time (0 before).

@@ -39,6 +39,33 @@ pub fn mailbox(out: &mut Vec<u8>, name: &str) {
     string(out, encode_mutf7(name).as_bytes());
 }
 
+/// A sequence set (RFC 3501 9, `sequence-set`) from numbers in the order
+/// given, runs of consecutive ascending numbers joined: `1:3,5`. The order
+/// is kept, so two sets built from paired lists stay paired (COPYUID,
+/// RFC 4315 3).
+pub fn sequence_set(nums: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let start = nums[i];
+        let mut end = start;
+        while i + 1 < nums.len() && nums[i + 1] == end + 1 {
+            i += 1;
+            end = nums[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +87,13 @@ mod tests {
         let mut out = Vec::new();
         mailbox(&mut out, "Entwürfe");
         assert_eq!(out, b"\"Entw&APw-rfe\"");
+    }
+
+    #[test]
+    fn sequence_sets_join_runs_and_keep_the_order() {
+        assert_eq!(sequence_set(&[1, 2, 3, 5, 8, 9]), "1:3,5,8:9");
+        assert_eq!(sequence_set(&[9, 4, 5, 1]), "9,4:5,1");
+        assert_eq!(sequence_set(&[7]), "7");
+        assert_eq!(sequence_set(&[]), "");
     }
 }
