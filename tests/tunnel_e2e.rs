@@ -17,13 +17,15 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::Scratch;
 use support::smtp::{self_signed, wait_port};
 use support::sshd::{Sshd, free_port};
-use support::tunnel::{ImapClient, Tunnel, decode_messages, imap_read_all, swaks};
+use support::tunnel::{
+    ImapClient, Tunnel, decode_messages, imap_read_all, openssl_fingerprint, swaks,
+};
 
 const PASSWORD: &str = "e2e-secret";
 const WELCOME: &[u8] =
@@ -121,17 +123,6 @@ impl Drop for Servers {
     }
 }
 
-fn fingerprint(cert: &std::path::Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl (Debian package openssl)");
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    format!("sha256:{}", text.trim().split_once('=').unwrap().1)
-}
-
 #[test]
 fn through_ssh_swaks_is_relayed_from_loopback_and_imap_reads_the_mailbox() {
     let servers = Servers::start();
@@ -192,7 +183,7 @@ fn through_ssh_swaks_is_relayed_from_loopback_and_imap_reads_the_mailbox() {
 #[test]
 fn through_tls_pinned_imap_and_smtp_work_a_wrong_pin_is_refused_and_stdio_carries_imaplib() {
     let servers = Servers::start();
-    let fp = fingerprint(&servers.cert);
+    let fp = openssl_fingerprint(&servers.cert);
 
     // IMAP over a pinned TLS tunnel.
     let imap_local = free_port();

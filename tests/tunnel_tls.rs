@@ -10,14 +10,15 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use support::dovecot;
 use support::smtp_sink::SmtpSink;
 use support::sshd::free_port;
-use support::tunnel::{ImapClient, Tunnel, decode_messages, greeting, imap_read_all, swaks};
+use support::tunnel::{
+    ImapClient, Tunnel, decode_messages, greeting, imap_read_all, openssl_fingerprint, swaks,
+};
 use support::{Scratch, ownmail, run};
 
 const USER: &str = "alice";
@@ -39,19 +40,6 @@ fn dovecot_with_one_message(tls: bool) -> dovecot::Dovecot {
     std::fs::write(maildir.join("new/1700000000.M1P1.test"), MESSAGE).unwrap();
     dovecot::give_to_mail_owner(&maildir);
     setup.start()
-}
-
-/// openssl's idea of a certificate's fingerprint, in our notation.
-fn openssl_fingerprint(cert: &Path) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(cert)
-        .output()
-        .expect("openssl (Debian package openssl)");
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let hex = text.trim().split_once('=').unwrap().1;
-    format!("sha256:{hex}")
 }
 
 fn fingerprint_of(port: u16) -> (String, String) {

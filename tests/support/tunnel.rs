@@ -309,3 +309,16 @@ pub fn decode_messages(out: &Output) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// openssl's idea of a certificate's fingerprint, in our notation.
+pub fn openssl_fingerprint(cert: &std::path::Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("openssl (Debian package openssl)");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().split_once('=').unwrap().1;
+    format!("sha256:{hex}")
+}
