@@ -90,10 +90,15 @@ impl FolderWatch {
     /// the caller then polls.
     pub fn new(folder: &Path) -> Option<FolderWatch> {
         let hub = hub();
+        // The watcher's lock serializes watching and unwatching; the
+        // folders' lock is only ever held briefly, and never across a call
+        // into the watcher: notify's watch() and unwatch() wait for its
+        // event thread, which takes the folders' lock to deliver an event
+        // (holding it across them deadlocked the first test that raced an
+        // event with a drop).
         let mut watcher = hub.watcher.lock().ok()?;
         let watcher = watcher.as_mut()?;
-        let mut folders = hub.folders.lock().ok()?;
-        if let Some(e) = folders.get_mut(folder) {
+        if let Some(e) = hub.folders.lock().ok()?.get_mut(folder) {
             e.users += 1;
             return Some(FolderWatch {
                 folder: folder.to_owned(),
@@ -110,7 +115,10 @@ impl FolderWatch {
             }
         }
         let (tx, rx) = watch::channel(0);
-        folders.insert(folder.to_owned(), Entry { users: 1, tx });
+        hub.folders
+            .lock()
+            .ok()?
+            .insert(folder.to_owned(), Entry { users: 1, tx });
         Some(FolderWatch {
             folder: folder.to_owned(),
             rx,
@@ -130,22 +138,28 @@ impl FolderWatch {
 impl Drop for FolderWatch {
     fn drop(&mut self) {
         let hub = hub();
-        // Lock order as in new(): watcher, then folders.
+        // As in new(): the watcher's lock for the whole change, the
+        // folders' lock only around the map, released before unwatch().
         let Ok(mut watcher) = hub.watcher.lock() else {
             return;
         };
-        let Ok(mut folders) = hub.folders.lock() else {
-            return;
-        };
-        let last = match folders.get_mut(&self.folder) {
-            Some(e) => {
-                e.users -= 1;
-                e.users == 0
+        let last = {
+            let Ok(mut folders) = hub.folders.lock() else {
+                return;
+            };
+            match folders.get_mut(&self.folder) {
+                Some(e) if e.users > 1 => {
+                    e.users -= 1;
+                    false
+                }
+                Some(_) => {
+                    folders.remove(&self.folder);
+                    true
+                }
+                None => false,
             }
-            None => false,
         };
         if last {
-            folders.remove(&self.folder);
             if let Some(w) = watcher.as_mut() {
                 for sub in SUBDIRS {
                     let _ = w.unwatch(&self.folder.join(sub));
@@ -189,5 +203,52 @@ mod tests {
         assert!(!hub().folders.lock().unwrap().contains_key(&a));
         std::fs::write(b.join("new/n"), b"x").unwrap();
         tokio::time::timeout(within, wb.changed()).await.unwrap();
+    }
+
+    /// Regression: `drop` held the folders' lock across `unwatch()`, which
+    /// waits for notify's event thread, while that thread waited for the
+    /// same lock to deliver an event: a deadlock (it hung the CI run). Here
+    /// watches come and go while events pour in; all of it must finish.
+    #[test]
+    fn watches_come_and_go_while_events_pour_in_without_a_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("busy");
+        for sub in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(folder.join(sub)).unwrap();
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (folder, stop) = (folder.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let f = folder.join(format!("new/{}", n % 50));
+                    let _ = std::fs::write(&f, b"x");
+                    let _ = std::fs::remove_file(&f);
+                    n += 1;
+                }
+            })
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let churn = {
+            let folder = folder.clone();
+            std::thread::spawn(move || {
+                for _ in 0..300 {
+                    let a = FolderWatch::new(&folder).expect("inotify works here");
+                    let b = FolderWatch::new(&folder).unwrap();
+                    drop(a);
+                    drop(b);
+                }
+                let _ = done_tx.send(());
+            })
+        };
+        let finished = done_rx.recv_timeout(Duration::from_secs(60)).is_ok();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(
+            finished,
+            "watching and unwatching deadlocked with the event thread"
+        );
+        churn.join().unwrap();
     }
 }
