@@ -1,13 +1,14 @@
-//! Group commit of directory fsyncs across sessions: many sessions
-//! delivering into the same folder at once share one `fsync(new/)` instead
-//! of queueing one each. A session's message is renamed into `new/` before
-//! it asks; [`GroupSync::sync`] returns only after an fsync that *started*
-//! after the ask has finished, so the rename is durable when it returns.
+//! Group commit across sessions: many sessions delivering into the same
+//! folder at once share one sync instead of queueing an fsync each. A session's message is renamed into `new/` before
+//! it asks; [`GroupSync::sync`] returns only after a sync that *started*
+//! after the ask has finished, so the message is durable when it returns.
 //!
-//! The file's data was written out before the rename (`Durability::Deferred`
-//! does `sync_file_range` with wait, see `store::durable`), so the
-//! directory's fsync, which commits the journal transaction holding the new
-//! name and the file's size and blocks, makes the whole message durable.
+//! The sync is a syncfs(2) of the folder's file system
+//! ([`durable::sync_filesystem`]): it writes every new message's data and
+//! inode and the directory naming it, and flushes the device cache. An
+//! fsync of `new/` alone is enough only where the journal commit carries
+//! the files' inodes along (ext4 with a journal); on a file system without
+//! a journal the name could outlive a crash while the file's size did not.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,7 +69,7 @@ impl GroupSync {
                 s.running = true;
                 let (from, to) = (s.done + 1, s.asked);
                 drop(s);
-                let result = durable::fsync_dir(dir);
+                let result = durable::sync_filesystem(dir);
                 s = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 s.running = false;
                 s.done = to;

@@ -79,7 +79,7 @@ pub fn deliver(
         };
         let d = Deliverer::open(&target).map_err(err)?;
         let tmp = d.write(trace.chain(data), Some(&envelope)).map_err(err)?;
-        // Durable by a directory fsync shared with other sessions.
+        // Made durable by a sync shared with other sessions (group_sync).
         let delivered = d.commit(tmp, Durability::Deferred).map_err(err)?;
         let dir = crate::store::durable::parent_dir(&delivered.path).to_owned();
         GroupSync::for_dir(&dir).sync(&dir).map_err(|e| {
