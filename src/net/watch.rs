@@ -159,11 +159,9 @@ impl Drop for FolderWatch {
                 None => false,
             }
         };
-        if last {
-            if let Some(w) = watcher.as_mut() {
-                for sub in SUBDIRS {
-                    let _ = w.unwatch(&self.folder.join(sub));
-                }
+        if last && let Some(w) = watcher.as_mut() {
+            for sub in SUBDIRS {
+                let _ = w.unwatch(&self.folder.join(sub));
             }
         }
     }
