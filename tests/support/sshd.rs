@@ -228,11 +228,4 @@ fn keygen(path: &Path) {
     );
 }
 
-/// A port nobody listens on right now (127.0.0.1).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::smtp::free_port;
