@@ -398,15 +398,16 @@ async fn client_connections_after_the_first_resume_the_session() {
 
     let dir = tempfile::tempdir().unwrap();
     let cert = dovecot::make_certificate(dir.path());
-    let identity = ServerIdentity::load(&cert, &dir.path().join("key.pem")).unwrap();
+    let identity =
+        std::sync::Arc::new(ServerIdentity::load(&cert, &dir.path().join("key.pem")).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
-            let acceptor = identity.acceptor();
+            let identity = std::sync::Arc::clone(&identity);
             tokio::spawn(async move {
-                let mut tls = acceptor.accept(tcp).await.unwrap();
+                let mut tls = ownmail::net::tls::accept(&identity, tcp).await.unwrap();
                 tls.write_all(b"220 ready\r\n").await.unwrap();
                 let mut rest = Vec::new();
                 let _ = tls.read_to_end(&mut rest).await;

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::error::sysexits;
 use crate::imapd::{Context, Throttle};
 use crate::net::server;
+use crate::net::tls_server::ServerIdentity;
 use crate::proto::imap::Limits;
 
 pub fn run(global: &GlobalArgs, args: ServeImapArgs) -> anyhow::Result<u8> {
@@ -69,7 +70,7 @@ pub(super) async fn serve_until(
     config: &Config,
     plain: &[SocketAddr],
     tls: &[SocketAddr],
-    acceptor: Option<Arc<openssl::ssl::SslAcceptor>>,
+    acceptor: Option<Arc<ServerIdentity>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let ctx = context(config, acceptor.is_some());
@@ -77,9 +78,9 @@ pub(super) async fn serve_until(
     Ok(())
 }
 
-pub(super) fn acceptor(config: &Config) -> anyhow::Result<Option<Arc<openssl::ssl::SslAcceptor>>> {
+pub(super) fn acceptor(config: &Config) -> anyhow::Result<Option<Arc<ServerIdentity>>> {
     match &config.tls {
-        Some(t) => Ok(Some(Arc::new(crate::net::tls::acceptor_from_config(t)?))),
+        Some(t) => Ok(Some(Arc::new(ServerIdentity::from_config(t)?))),
         None => Ok(None),
     }
 }

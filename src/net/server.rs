@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 /// The server-side TLS setup, shared by every connection.
-type TlsAcceptor = Arc<openssl::ssl::SslAcceptor>;
+type TlsAcceptor = Arc<crate::net::tls_server::ServerIdentity>;
 
 use crate::auth::UserName;
 use crate::imapd::session::IDLE_TIMEOUT;

@@ -391,38 +391,17 @@ fn verify_reason(text: &str) -> String {
     }
 }
 
-/// The server side: an acceptor for our certificate and key
-/// (`tls: {cert, key}` in the configuration), Mozilla's "intermediate"
-/// settings (TLS 1.2 and 1.3). Loaded once at start, so a bad file is an
-/// error before the first client comes.
-pub fn acceptor_from_config(
-    tls: &crate::config::TlsConfig,
-) -> Result<openssl::ssl::SslAcceptor, TlsError> {
-    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
-    let setup = |what: &str, path: &std::path::Path, e: openssl::error::ErrorStack| {
-        TlsError::Setup(format!("{what} {}: {e}", path.display()))
-    };
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
-        .map_err(|e| TlsError::Setup(e.to_string()))?;
-    b.set_certificate_chain_file(&tls.cert)
-        .map_err(|e| setup("certificate", &tls.cert, e))?;
-    b.set_private_key_file(&tls.key, SslFiletype::PEM)
-        .map_err(|e| setup("key", &tls.key, e))?;
-    b.check_private_key()
-        .map_err(|e| setup("key does not match the certificate in", &tls.cert, e))?;
-    Ok(b.build())
-}
-
 /// Runs the server side of a TLS handshake on any stream, with
-/// [`HANDSHAKE_TIMEOUT`].
+/// [`HANDSHAKE_TIMEOUT`], with the identity's current certificate.
 pub async fn accept<S>(
-    acceptor: &openssl::ssl::SslAcceptor,
+    identity: &super::tls_server::ServerIdentity,
     stream: S,
 ) -> Result<tokio_openssl::SslStream<S>, TlsError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let host = "client".to_owned();
+    let acceptor = identity.acceptor();
     let ssl =
         openssl::ssl::Ssl::new(acceptor.context()).map_err(|e| TlsError::Setup(e.to_string()))?;
     let mut tls =

@@ -1,17 +1,20 @@
-//! TLS for our servers: the certificate and key from the configuration's
-//! `tls:` section (PEM files), read again when either file changes, so a
-//! renewed certificate (certbot, acme.sh) is served without a restart.
+//! TLS for our servers (IMAP, SMTP, the tunnel's server mode): the
+//! certificate and key from the configuration's `tls:` section (PEM files),
+//! with Mozilla's "intermediate" settings (TLS 1.2 and 1.3, RFC 8996), read
+//! again when either file changes, so a renewed certificate (certbot,
+//! acme.sh) is served without a restart.
 //!
 //! The key may be PKCS#8 (`BEGIN PRIVATE KEY`), or the older RSA or EC forms
-//! (`BEGIN RSA PRIVATE KEY`, `BEGIN EC PRIVATE KEY`). TLS 1.2 is the oldest
-//! version we accept (RFC 8996).
+//! (`BEGIN RSA PRIVATE KEY`, `BEGIN EC PRIVATE KEY`).
 //!
-//! Never: serve a key that does not match the certificate (OpenSSL checks
-//! when the acceptor is built), or fall back to no TLS.
+//! Never: serve a key that does not match the certificate (checked each
+//! time a pair is loaded), or fall back to no TLS.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
 
 use super::tls::TlsError;
 
@@ -27,16 +30,29 @@ pub struct ServerIdentity {
     current: Mutex<Loaded>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Loaded {
     stamp: Stamp,
-    acceptor: tokio_native_tls::TlsAcceptor,
+    acceptor: Arc<SslAcceptor>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("stamp", &self.stamp)
+            .finish()
+    }
 }
 
 /// What tells us a file changed: its modification time, size and inode.
 type Stamp = [(Option<SystemTime>, u64, u64); 2];
 
 impl ServerIdentity {
+    /// The configuration's `tls:` section, loaded; an error names the file.
+    pub fn from_config(tls: &crate::config::TlsConfig) -> Result<ServerIdentity, TlsError> {
+        ServerIdentity::load(&tls.cert, &tls.key)
+    }
+
     /// Loads the certificate chain and the key; an error names the file.
     pub fn load(cert: &Path, key: &Path) -> Result<ServerIdentity, TlsError> {
         let stamp = stamp(cert, key);
@@ -52,7 +68,7 @@ impl ServerIdentity {
     /// they changed since the last look (two `stat`s per connection). A
     /// broken new pair is logged and the old one kept, so a renewal caught
     /// half-written does not take the service down.
-    pub fn acceptor(&self) -> tokio_native_tls::TlsAcceptor {
+    pub fn acceptor(&self) -> Arc<SslAcceptor> {
         let now = stamp(&self.cert, &self.key);
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if now != current.stamp {
@@ -84,7 +100,8 @@ fn stamp(cert: &Path, key: &Path) -> Stamp {
     [one(cert), one(key)]
 }
 
-fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
+/// A PEM file's size, checked before OpenSSL reads it.
+fn check_size(path: &Path, what: &str) -> Result<(), TlsError> {
     let fail = |why: String| TlsError::Setup(format!("{what} {}: {why}", path.display()));
     let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
     if meta.len() > MAX_PEM_BYTES {
@@ -93,34 +110,107 @@ fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
             meta.len()
         )));
     }
-    std::fs::read(path).map_err(|e| fail(e.to_string()))
+    Ok(())
 }
 
-fn build(cert: &Path, key: &Path) -> Result<tokio_native_tls::TlsAcceptor, TlsError> {
-    let cert_pem = read_pem(cert, "certificate")?;
-    let key_pem = read_pem(key, "key")?;
-    // native-tls takes PKCS#8 only; OpenSSL reads every PEM key form.
-    let pkey = openssl::pkey::PKey::private_key_from_pem(&key_pem).map_err(|e| {
-        TlsError::Setup(format!("key {}: not a PEM private key: {e}", key.display()))
-    })?;
-    let pkcs8 = pkey
-        .private_key_to_pem_pkcs8()
-        .map_err(|e| TlsError::Setup(format!("key {}: {e}", key.display())))?;
-    let identity = native_tls::Identity::from_pkcs8(&cert_pem, &pkcs8).map_err(|e| {
-        TlsError::Setup(format!(
-            "certificate {}: not a PEM certificate chain: {e}",
-            cert.display()
-        ))
-    })?;
-    let acceptor = native_tls::TlsAcceptor::builder(identity)
-        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
-        .build()
+fn build(cert: &Path, key: &Path) -> Result<Arc<SslAcceptor>, TlsError> {
+    check_size(cert, "certificate")?;
+    check_size(key, "key")?;
+    let setup = |what: &str, path: &Path, e: openssl::error::ErrorStack| {
+        TlsError::Setup(format!("{what} {}: {e}", path.display()))
+    };
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    b.set_certificate_chain_file(cert)
+        .map_err(|e| setup("certificate", cert, e))?;
+    b.set_private_key_file(key, SslFiletype::PEM)
+        .and_then(|()| b.check_private_key())
         .map_err(|e| {
-            TlsError::Setup(format!(
-                "certificate {} and key {} do not go together: {e}",
-                cert.display(),
-                key.display()
-            ))
+            if e.to_string().contains("key values mismatch") {
+                TlsError::Setup(format!(
+                    "key {} does not match the certificate in {}",
+                    key.display(),
+                    cert.display()
+                ))
+            } else {
+                setup("key", key, e)
+            }
         })?;
-    Ok(tokio_native_tls::TlsAcceptor::from(acceptor))
+    Ok(Arc::new(b.build()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh self-signed pair (P-256) as cert.pem and key.pem in `dir`.
+    fn pair(dir: &Path) -> (PathBuf, PathBuf) {
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "2", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl (the Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (cert, key)
+    }
+
+    fn served(identity: &ServerIdentity) -> Vec<u8> {
+        let acceptor = identity.acceptor();
+        let cert = acceptor.context().certificate().expect("a certificate");
+        cert.digest(openssl::hash::MessageDigest::sha256())
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_renewed_pair_is_served_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = pair(dir.path());
+        let identity = ServerIdentity::load(&cert, &key).unwrap();
+        let first = served(&identity);
+        assert_eq!(served(&identity), first, "nothing changed");
+
+        // certbot's way: new files moved into place.
+        let renewed = tempfile::tempdir().unwrap();
+        let (new_cert, new_key) = pair(renewed.path());
+        std::fs::rename(&new_key, &key).unwrap();
+        std::fs::rename(&new_cert, &cert).unwrap();
+        let second = served(&identity);
+        assert_ne!(second, first, "the renewed certificate is served");
+
+        // A key that does not match: the last good pair stays.
+        let other = tempfile::tempdir().unwrap();
+        let (_, other_key) = pair(other.path());
+        std::fs::rename(&other_key, &key).unwrap();
+        assert_eq!(served(&identity), second);
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = pair(dir.path());
+        let missing = dir.path().join("missing.pem");
+        let e = ServerIdentity::load(&missing, &key)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.pem"), "{e}");
+        std::fs::write(&key, "not a key").unwrap();
+        let e = ServerIdentity::load(&cert, &key).unwrap_err().to_string();
+        assert!(e.contains("key.pem"), "{e}");
+        let other = tempfile::tempdir().unwrap();
+        let (_, other_key) = pair(other.path());
+        let e = ServerIdentity::load(&cert, &other_key)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not match"), "{e}");
+    }
 }

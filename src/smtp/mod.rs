@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openssl::ssl::SslAcceptor;
+use crate::net::tls_server::ServerIdentity;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
@@ -120,7 +120,7 @@ impl Listeners {
 /// What every connection shares.
 pub struct Server {
     pub config: Arc<Config>,
-    pub acceptor: Option<SslAcceptor>,
+    pub acceptor: Option<ServerIdentity>,
     pub throttle: Throttle,
     pub queue: Queue,
     /// Woken when a message is queued.
@@ -130,7 +130,7 @@ pub struct Server {
 impl Server {
     pub fn new(config: Arc<Config>) -> Result<Server, SmtpError> {
         let acceptor = match &config.tls {
-            Some(t) => Some(crate::net::tls::acceptor_from_config(t)?),
+            Some(t) => Some(ServerIdentity::from_config(t)?),
             None => None,
         };
         let queue = Queue::open(&config.data_dir.join("queue"))?;

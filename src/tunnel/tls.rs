@@ -220,20 +220,14 @@ where
             },
             _ = &mut stop => return Ok(()),
         };
-        let acceptor = identity.acceptor();
+        let identity = Arc::clone(&identity);
         tokio::spawn(async move {
             let _permit = permit;
             let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(
-                crate::net::tls::HANDSHAKE_TIMEOUT,
-                acceptor.accept(tcp),
-            )
-            .await
-            {
-                Ok(Ok(tls)) => tls,
+            let tls = match crate::net::tls::accept(&identity, tcp).await {
+                Ok(tls) => tls,
                 // The client's doing (a scanner, a wrong protocol): quiet.
-                Ok(Err(e)) => return tracing::info!("{peer}: TLS handshake failed: {e}"),
-                Err(_) => return tracing::info!("{peer}: no TLS handshake in time"),
+                Err(e) => return tracing::info!("{peer}: {e}"),
             };
             let plain = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
                 Ok(Ok(p)) => p,
