@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::TunnelError;
 use crate::net::tls::{Connector, TlsError};
@@ -131,18 +131,7 @@ where
 {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(stop);
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => p.expect("never closed"),
-            _ = &mut stop => return Ok(()),
-        };
-        let (local, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => { accept_failed(e).await; continue; }
-            },
-            _ = &mut stop => return Ok(()),
-        };
+    while let Some((permit, local, peer)) = next_connection(&listener, &slots, &mut stop).await {
         let remote = Arc::clone(&remote);
         tokio::spawn(async move {
             let _permit = permit;
@@ -157,6 +146,7 @@ where
             }
         });
     }
+    Ok(())
 }
 
 /// Client mode on standard input and output: one connection, for mutt's
@@ -208,18 +198,7 @@ where
     require_loopback(to, "--to")?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(stop);
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&slots).acquire_owned() => p.expect("never closed"),
-            _ = &mut stop => return Ok(()),
-        };
-        let (tcp, peer) = tokio::select! {
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => { accept_failed(e).await; continue; }
-            },
-            _ = &mut stop => return Ok(()),
-        };
+    while let Some((permit, tcp, peer)) = next_connection(&listener, &slots, &mut stop).await {
         let identity = Arc::clone(&identity);
         tokio::spawn(async move {
             let _permit = permit;
@@ -240,6 +219,32 @@ where
                 tracing::debug!("{peer}: {e}");
             }
         });
+    }
+    Ok(())
+}
+
+/// Waits for a free connection slot, then for a connection; `None` once
+/// `stop` completes.
+async fn next_connection<F>(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    stop: &mut std::pin::Pin<&mut F>,
+) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)>
+where
+    F: std::future::Future<Output = ()>,
+{
+    let permit = tokio::select! {
+        p = Arc::clone(slots).acquire_owned() => p.expect("never closed"),
+        _ = stop.as_mut() => return None,
+    };
+    loop {
+        tokio::select! {
+            a = listener.accept() => match a {
+                Ok((tcp, peer)) => return Some((permit, tcp, peer)),
+                Err(e) => accept_failed(e).await,
+            },
+            _ = stop.as_mut() => return None,
+        }
     }
 }
 
