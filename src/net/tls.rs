@@ -138,17 +138,27 @@ pub async fn handshake(
         Ok(Ok(tls)) => tls,
     };
     if let Some(expected) = settings.fingerprint {
-        let got =
-            peer_fingerprint(&tls).ok_or_else(|| TlsError::NoCertificate { host: host.clone() })?;
-        if got != expected {
-            return Err(TlsError::Mismatch {
-                host,
-                expected,
-                got,
-            });
-        }
+        check_pin(host, expected, peer_fingerprint(&tls))?;
     }
     Ok(tls)
+}
+
+/// A pinned certificate's check: `got` (the fingerprint of the
+/// certificate the server presented, if any) must be `expected`.
+fn check_pin(
+    host: String,
+    expected: Fingerprint,
+    got: Option<Fingerprint>,
+) -> Result<(), TlsError> {
+    match got {
+        None => Err(TlsError::NoCertificate { host }),
+        Some(got) if got != expected => Err(TlsError::Mismatch {
+            host,
+            expected,
+            got,
+        }),
+        Some(_) => Ok(()),
+    }
 }
 
 /// The fingerprint of the certificate the server presented.
@@ -313,16 +323,11 @@ impl Connector {
                 .ssl()
                 .peer_certificate()
                 .and_then(|c| c.to_der().ok())
-                .map(|der| Fingerprint::of_der(&der))
-                .ok_or_else(|| TlsError::NoCertificate { host: host.clone() })?;
-            if got != expected {
+                .map(|der| Fingerprint::of_der(&der));
+            if let Err(e) = check_pin(host, expected, got) {
                 // Never offer that server's session again.
                 *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                return Err(TlsError::Mismatch {
-                    host,
-                    expected,
-                    got,
-                });
+                return Err(e);
             }
         }
         Ok(tls)
