@@ -411,38 +411,11 @@ fn the_smtp_session_survives_anything() {
 /// beyond what the format removes (From_ lines, separators, quoting).
 #[test]
 fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
-    use ownmail::message::mbox::{Format, MboxReader, Source};
-    use std::io::{self, Read};
-
-    struct Chunked<'a> {
-        data: &'a [u8],
-        pos: usize,
-        chunk: usize,
-    }
-    impl Read for Chunked<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            Ok(n)
-        }
-    }
-    impl Source for Chunked<'_> {
-        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-            io::Cursor::new(self.data).read_at(buf, offset)
-        }
-    }
+    use ownmail::message::mbox::{Chunked, Format, MboxReader};
     /// (offset, From_ line length, content) of every message, or the error.
     type Read_ = Result<Vec<(u64, usize, Vec<u8>)>, String>;
     fn read_all(data: &[u8], format: Option<Format>, chunk: usize) -> Read_ {
-        let mut r = MboxReader::new(
-            Chunked {
-                data,
-                pos: 0,
-                chunk,
-            },
-            format,
-        );
+        let mut r = MboxReader::new(Chunked::new(data, chunk), format);
         let mut out = Vec::new();
         while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
             let mut content = head.header.clone();

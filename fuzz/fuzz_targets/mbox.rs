@@ -2,35 +2,11 @@
 //! parses the same way whatever the read sizes (convert-mbox's idempotency
 //! rests on it).
 #![no_main]
-use std::io::{self, Read};
-
 use libfuzzer_sys::fuzz_target;
-use ownmail::message::mbox::{Format, MboxReader, Source};
-
-/// A source that hands out at most `chunk` bytes per read.
-struct Chunked<'a> {
-    data: &'a [u8],
-    pos: usize,
-    chunk: usize,
-}
-
-impl Read for Chunked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
-        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Source for Chunked<'_> {
-    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        io::Cursor::new(self.data).read_at(buf, offset)
-    }
-}
+use ownmail::message::mbox::{Chunked, Format, MboxReader};
 
 fn read_all(data: &[u8], format: Option<Format>, chunk: usize) -> Result<Vec<(u64, Vec<u8>)>, String> {
-    let mut r = MboxReader::new(Chunked { data, pos: 0, chunk }, format);
+    let mut r = MboxReader::new(Chunked::new(data, chunk), format);
     let mut out = Vec::new();
     loop {
         match r.next_message() {

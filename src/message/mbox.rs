@@ -167,6 +167,42 @@ impl<T: AsRef<[u8]>> Source for io::Cursor<T> {
     }
 }
 
+/// An in-memory mbox that hands out at most `chunk` bytes per forward
+/// read: the fuzz target and the tests read one input in several read
+/// sizes, since a message must parse the same whatever they are
+/// (convert-mbox's idempotency rests on it).
+pub struct Chunked<'a> {
+    data: &'a [u8],
+    pos: usize,
+    chunk: usize,
+}
+
+impl<'a> Chunked<'a> {
+    /// `data`, read at most `chunk` (at least 1) bytes at a time.
+    pub fn new(data: &'a [u8], chunk: usize) -> Chunked<'a> {
+        Chunked {
+            data,
+            pos: 0,
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Source for Chunked<'_> {
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        io::Cursor::new(self.data).read_at(buf, offset)
+    }
+}
+
 /// A source that can only be read forward (a pipe, standard input).
 pub struct Stream<R>(pub R);
 
@@ -1182,11 +1218,7 @@ mod tests {
         format: Option<Format>,
         chunk: usize,
     ) -> Result<Vec<Read_>, MboxError> {
-        let src = Chunked {
-            data: input,
-            pos: 0,
-            chunk,
-        };
+        let src = Chunked::new(input, chunk);
         let mut r = MboxReader::new(src, format);
         let mut out = Vec::new();
         while let Some(head) = r.next_message()? {
@@ -1227,28 +1259,6 @@ mod tests {
             .into_iter()
             .map(|m| m.content)
             .collect()
-    }
-
-    /// A source that returns at most `chunk` bytes per read.
-    struct Chunked<'a> {
-        data: &'a [u8],
-        pos: usize,
-        chunk: usize,
-    }
-
-    impl Read for Chunked<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
-            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-            self.pos += n;
-            Ok(n)
-        }
-    }
-
-    impl Source for Chunked<'_> {
-        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-            io::Cursor::new(self.data).read_at(buf, offset)
-        }
     }
 
     const F1: &str = "From a@example.org Thu Aug 22 12:36:23 2002\n";
