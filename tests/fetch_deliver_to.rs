@@ -1,9 +1,9 @@
 //! Every `deliver_to` kind, fetching from Dovecot's POP3: a user of ours,
 //! a Maildir, an MDA (`ownmail deliver`, and scripts that fail), and SMTP.
 //!
-//! `ownmail serve-smtp` does not exist yet, so the SMTP kind is tested
-//! against a small SMTP sink that the test writes and starts on loopback
-//! (Python's standard library only: socket). It records each message as it
+//! The SMTP kind is tested twice: into `ownmail serve-smtp`, and against a
+//! small SMTP sink that the test writes and starts on loopback (Python's
+//! standard library only: socket), which records each message as it
 //! arrived in DATA, dot-unstuffed, and can answer 451 or 554 instead of 250.
 
 mod support;
@@ -426,4 +426,67 @@ fn smtp_delivers_each_message_as_the_server_sent_it() {
         };
         assert!(env.contains(sender), "{env}");
     }
+}
+
+/// `deliver_to: {smtp: ...}` into our own `serve-smtp`: what a user moving
+/// off fetchmail + Postfix does. Each message lands in the recipient's
+/// INBOX as the POP3 server held it, below the server's trace headers.
+#[test]
+fn smtp_into_ownmail_serve_smtp() {
+    let mut server = ServerSetup::new().start();
+    let msgs = edge_messages();
+    server.add(None, &msgs);
+    let smtpd = support::smtp::Server::start("", "");
+    let local = Local::new();
+    local.write(&pop3_account(
+        &server,
+        &local,
+        &format!(
+            "deliver_to: {{smtp: \"127.0.0.1:{}\", recipient: alice@example.org}}",
+            smtpd.port
+        ),
+    ));
+    let out = local.fetch(&["-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        show(&out),
+        smtpd.log()
+    );
+    assert!(server.held(None).is_empty(), "deleted once delivered");
+    // What the server adds on top: its own Return-Path (replacing the
+    // message's), Delivered-To and Received. Below: the message, LF line
+    // ends, a last line end added (SMTP DATA ends in CRLF).
+    let trace = "Return-Path: <>\nDelivered-To: alice@example.org\nReceived: from mail.example.org ([127.0.0.1])\n\tby mx.example.org (ownmail) with ESMTP\n";
+    let mut below = Vec::new();
+    for m in stored(&smtpd.scratch.maildir("alice")) {
+        let text = String::from_utf8_lossy(&m).into_owned();
+        let sender = if text.starts_with("Return-Path: <bob@example.net>\n") {
+            "<bob@example.net>"
+        } else {
+            "<>"
+        };
+        assert!(text.starts_with(&trace.replacen("<>", sender, 1)), "{text}");
+        let end = text
+            .find("\tfor <alice@example.org>; ")
+            .expect("Received: ends");
+        let end = end + text[end..].find('\n').unwrap() + 1;
+        below.push(m[end..].to_vec());
+    }
+    let expected: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| {
+            let mut e = crlf_to_lf(&via_pop3(m));
+            if e.starts_with(b"Return-Path:") {
+                let eol = e.iter().position(|&b| b == b'\n').unwrap();
+                e.drain(..=eol);
+            }
+            if !e.ends_with(b"\n") {
+                e.push(b'\n');
+            }
+            e
+        })
+        .collect();
+    assert_same_messages(&below, &expected, "stored by serve-smtp");
 }
