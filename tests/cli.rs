@@ -193,3 +193,78 @@ fn the_user_lifecycle() {
     );
     assert_eq!(out.status.code(), Some(67));
 }
+
+/// examples/ownmail.yaml loads as shipped, and with every commented-out
+/// section switched on (its paths pointed at files that exist): an example
+/// that a key rename broke fails here, not on a user's server.
+#[test]
+fn the_example_configuration_loads_with_and_without_its_comments() {
+    let s = Scratch::new();
+    let dir = s.dir.path();
+    let data = dir.join("data");
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/ownmail.yaml"
+    ))
+    .unwrap()
+    .replace("/var/lib/ownmail", &data.display().to_string());
+    std::fs::write(s.config(), &example).unwrap();
+    let out = run(s.cmd().arg("check-config"), b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Uncomment what reads as YAML: `# key:`, `#   key:`, `#   - item`,
+    // `#   # comment`; prose (capitalised, or not a key) stays a comment.
+    let mut all = String::new();
+    let mut uncommented = 0;
+    for line in example.lines() {
+        let rest = line.strip_prefix("# ").unwrap_or("");
+        let body = rest.trim_start();
+        let key = body.split_once(':').is_some_and(|(k, _)| {
+            !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        });
+        if key || body.starts_with("- ") || (body.starts_with('#') && rest.starts_with(' ')) {
+            all.push_str(rest);
+            uncommented += 1;
+        } else {
+            all.push_str(line);
+        }
+        all.push('\n');
+    }
+    assert!(uncommented > 20, "only {uncommented} lines uncommented");
+    let (cert, key) = smtp::self_signed(dir);
+    let all = all
+        .replace(
+            "/etc/letsencrypt/live/mail.example.org/fullchain.pem",
+            &cert.display().to_string(),
+        )
+        .replace(
+            "/etc/letsencrypt/live/mail.example.org/privkey.pem",
+            &key.display().to_string(),
+        );
+    for pass in ["isp.pass", "relay.pass"] {
+        std::fs::write(dir.join(pass), "secret\n").unwrap();
+        std::fs::set_permissions(
+            dir.join(pass),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    std::fs::write(s.config(), &all).unwrap();
+    let out = run(s.cmd().arg("check-config"), b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{all}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for section in ["fetch:", "imap:", "smtp:", "aliases:", "relay:"] {
+        assert!(
+            stdout.contains(section),
+            "{section} missing from:\n{stdout}"
+        );
+    }
+}
