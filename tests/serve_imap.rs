@@ -650,6 +650,7 @@ fn a_100_mb_append_is_streamed_to_disk_not_held_in_memory() {
     assert!(size > 100_000_000, "{seen}");
     assert_eq!(seen["rfc822_size"].as_u64(), Some(size), "{seen}");
     let peak = peak_rss_kib(server.child.id());
+    eprintln!("peak RSS: {before} KiB before the APPEND, {peak} KiB after");
     // A message held in memory would be 100 MB at least (twice, framed).
     assert!(
         peak < before + 30 * 1024,
