@@ -628,3 +628,178 @@ fn idle_reports_exists_within_a_second_of_a_deliver() {
     write!(w, "DONE\r\nz LOGOUT\r\n").unwrap();
     read_until(&mut r, "c OK");
 }
+
+/// The server's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"))
+}
+
+#[test]
+fn a_100_mb_append_is_streamed_to_disk_not_held_in_memory() {
+    let scratch = setup();
+    let server = start(&scratch);
+    let before = peak_rss_kib(server.child.id());
+    let seen = python(BIG_APPEND, &[server.port.to_string(), PASSWORD.into()]);
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen:#}");
+    let size = seen["size"].as_u64().unwrap();
+    assert!(size > 100_000_000, "{seen}");
+    assert_eq!(seen["rfc822_size"].as_u64(), Some(size), "{seen}");
+    let peak = peak_rss_kib(server.child.id());
+    eprintln!("peak RSS: {before} KiB before the APPEND, {peak} KiB after");
+    // A message held in memory would be 100 MB at least (twice, framed).
+    assert!(
+        peak < before + 30 * 1024,
+        "peak RSS {peak} KiB (before the APPEND: {before} KiB)"
+    );
+    // On disk: the message with LF line ends, byte for byte.
+    let md = scratch.maildir("alice");
+    let snap = uidlist::sync(&md).unwrap();
+    let m = snap.messages.last().unwrap();
+    assert!(m.flags.has_system(b'S'), "{m:?}");
+    let on_disk = std::fs::read(m.path(&md)).unwrap();
+    let want: String = seen["lf_sha256"].as_str().unwrap().to_owned();
+    use sha2::Digest;
+    let got = sha2::Sha256::digest(&on_disk)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    assert_eq!(got, want);
+    assert!(std::fs::read_dir(md.join("tmp")).unwrap().next().is_none());
+}
+
+const BIG_APPEND: &str = r#"
+import hashlib, imaplib, json, re, sys
+
+port, password = int(sys.argv[1]), sys.argv[2]
+out = {"errors": []}
+line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,;:!?\r\n"
+n = 100_000_000 // len(line) + 1
+msg = b"From: big@example.org\r\nSubject: big\r\n\r\n" + line * n
+out["size"] = len(msg)
+out["lf_sha256"] = hashlib.sha256(msg.replace(b"\r\n", b"\n")).hexdigest()
+M = imaplib.IMAP4("127.0.0.1", port, timeout=120)
+M.login("alice", password)
+typ, data = M.append("INBOX", r"(\Seen)", None, msg)
+if typ != "OK" or not re.search(rb"APPENDUID \d+ 6", data[0]):
+    out["errors"].append(f"APPEND: {typ} {data!r}")
+del msg
+M.select("INBOX")
+typ, data = M.uid("FETCH", "6", "(RFC822.SIZE)")
+m = re.search(rb"RFC822.SIZE (\d+)", data[0] or b"")
+out["rfc822_size"] = int(m.group(1)) if m else None
+M.logout()
+print(json.dumps(out))
+"#;
+
+#[test]
+fn imaplib_condstore_survives_a_restart_and_rename_inbox_and_list_extended_work() {
+    let scratch = setup();
+    let server = start(&scratch);
+    let first = python(
+        CONDSTORE,
+        &[server.port.to_string(), PASSWORD.into(), "0".into()],
+    );
+    assert_eq!(first["errors"], serde_json::json!([]), "{first:#}");
+    drop(server);
+    // Restarted, the numbers are the same; a change after is above them.
+    let server = start(&scratch);
+    let high = first["high"].as_u64().unwrap();
+    let second = python(
+        CONDSTORE,
+        &[server.port.to_string(), PASSWORD.into(), high.to_string()],
+    );
+    assert_eq!(second["errors"], serde_json::json!([]), "{second:#}");
+    assert_eq!(second["high_at_select"].as_u64(), Some(high), "{second}");
+    assert!(second["high"].as_u64().unwrap() > high, "{second}");
+    let md = scratch.maildir("alice");
+    assert!(md.join(ownmail::store::modseq::FILE_NAME).is_file());
+    // RENAME INBOX moved the messages; INBOX is there and empty.
+    assert_eq!(uidlist::sync(&md).unwrap().messages.len(), 0);
+    assert_eq!(
+        uidlist::sync(&md.join(".Archive.2"))
+            .unwrap()
+            .messages
+            .len(),
+        5
+    );
+}
+
+const CONDSTORE: &str = r#"
+import imaplib, json, re, sys
+
+port, password, before = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+out = {"errors": []}
+
+def ok(result, what):
+    typ, data = result
+    if typ != "OK":
+        out["errors"].append(f"{what}: {typ} {data!r}")
+    return data
+
+def num(pattern, data):
+    m = re.search(pattern, b" ".join(d if isinstance(d, bytes) else b"" for d in data))
+    return int(m.group(1)) if m else None
+
+A = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+B = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+for M in (A, B):
+    ok(M.login("alice", password), "LOGIN")
+if "CONDSTORE" not in A.capabilities and b"CONDSTORE" not in ok(A.capability(), "CAPABILITY")[0]:
+    out["errors"].append("no CONDSTORE capability")
+ok(A.enable("CONDSTORE"), "ENABLE")
+ok(A._simple_command("SELECT", "INBOX", "(CONDSTORE)"), "SELECT (CONDSTORE)")
+A.state = "SELECTED"  # imaplib's select() cannot send the parameter
+# imaplib files `* OK [HIGHESTMODSEQ n]` under the code's name.
+high = int(A.untagged_responses.get("HIGHESTMODSEQ", [b"0"])[-1])
+out["high_at_select"] = high
+if before and high != before:
+    out["errors"].append(f"HIGHESTMODSEQ {high} after a restart, was {before}")
+ok(B.select("INBOX"), "SELECT B")
+ok(B.store("1", "+FLAGS", r"(\Answered)" if before else r"(\Flagged)"), "STORE B")
+typ, data = A.noop()
+fetches = A.untagged_responses.pop("FETCH", [])
+m1 = num(rb"MODSEQ \((\d+)\)", fetches)
+if not m1 or m1 <= high:
+    out["errors"].append(f"NOOP after B's STORE: {fetches!r} (highest was {high})")
+data = ok(A.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {high})"), "UID FETCH CHANGEDSINCE")
+if len([d for d in data if d]) != 1 or b"\\Flagged" not in (data[0] or b""):
+    out["errors"].append(f"CHANGEDSINCE: {data!r}")
+typ, data = A.uid("STORE", "1", f"(UNCHANGEDSINCE {high}) +FLAGS (\\Seen)")
+# imaplib files the tagged OK's [MODIFIED 1] under MODIFIED too.
+modified = A.untagged_responses.pop("MODIFIED", [None])[-1]
+if typ != "OK" or modified != b"1":
+    out["errors"].append(f"UNCHANGEDSINCE: {typ} {data!r}")
+data = ok(A.uid("SEARCH", f"MODSEQ {m1}"), "SEARCH MODSEQ")
+if not (data[0] or b"").startswith(b"1 (MODSEQ"):
+    out["errors"].append(f"SEARCH MODSEQ: {data!r}")
+st = ok(B.status("INBOX", "(HIGHESTMODSEQ)"), "STATUS HIGHESTMODSEQ")
+out["high"] = num(rb"HIGHESTMODSEQ (\d+)", st)
+if out["high"] != m1:
+    out["errors"].append(f"STATUS {st!r}, want {m1}")
+if before:
+    # LIST-EXTENDED, then RENAME INBOX (RFC 3501 6.3.5).
+    ok(B.create("Archive/1"), "CREATE")
+    ok(B.subscribe("Archive/1"), "SUBSCRIBE")
+    data = ok(B._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', "%"), "LIST RECURSIVEMATCH")
+    data = B.untagged_responses.pop("LIST", [])
+    if not any(b'"Archive" ("CHILDINFO" ("SUBSCRIBED"))' in d for d in data):
+        out["errors"].append(f"LIST (SUBSCRIBED RECURSIVEMATCH): {data!r}")
+    ok(B.rename("Archive/1", "Archive/3"), "RENAME")
+    data = ok(B.lsub('""', "*"), "LSUB")
+    if not any(b'"Archive/3"' in d for d in data) or any(b'"Archive/1"' in d for d in data):
+        out["errors"].append(f"LSUB after RENAME: {data!r}")
+    ok(B.close(), "CLOSE")
+    ok(A.close(), "CLOSE A")
+    ok(B.rename("INBOX", "Archive/2"), "RENAME INBOX")
+    st = ok(B.status("INBOX", "(MESSAGES)"), "STATUS INBOX")
+    if b"MESSAGES 0" not in st[0]:
+        out["errors"].append(f"INBOX after RENAME: {st!r}")
+for M in (A, B):
+    M.logout()
+print(json.dumps(out))
+"#;

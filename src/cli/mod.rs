@@ -514,10 +514,12 @@ pub struct TunnelFingerprintArgs {
     long_about = "\
 Serve the users' Maildirs (<data_dir>/mail/<user>) over IMAP4rev1 with IDLE,
 UIDPLUS, MOVE, LITERAL+, SASL-IR, NAMESPACE, ID, ENABLE, UNSELECT, CHILDREN,
-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, STATUS=SIZE and APPENDLIMIT.
-UIDs live in each folder's dovecot-uidlist and keywords in dovecot-keywords,
-in Dovecot's formats: Dovecot and ownmail can serve the same Maildir, one
-after the other or at the same time, and agree on every UID and flag.
+SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, STATUS=SIZE, CONDSTORE and
+APPENDLIMIT. UIDs live in each folder's dovecot-uidlist and keywords in
+dovecot-keywords, in Dovecot's formats: Dovecot and ownmail can serve the same
+Maildir, one after the other or at the same time, and agree on every UID and
+flag. CONDSTORE's mod-sequences live in each folder's ownmail-modseq.
+An APPEND's message (at most 256 MiB) is written to disk as it arrives.
 
 Listens on the configuration's imap.listen (plain, with STARTTLS when tls: is
 set) and imap.listen_tls (implicit TLS) addresses, or on --listen and

@@ -101,6 +101,12 @@ pub struct Selected {
     /// The [`Selected::stamp`] taken just before the last full read, when
     /// it can be trusted: every time in it well before the read began.
     trusted_stamp: Option<[Option<std::time::SystemTime>; 3]>,
+    /// CONDSTORE (RFC 7162): the folder's mod-sequences, shared by the
+    /// sessions of this process ([`super::condstore`]).
+    pub modseqs: std::sync::Arc<std::sync::Mutex<crate::store::modseq::ModSeqs>>,
+    /// Whether the session enabled CONDSTORE: refreshes then keep the
+    /// mod-sequences up to date (others leave that to whoever looks).
+    pub condstore: bool,
 }
 
 /// File times move in coarse ticks (a few ms): a stamp is trusted only
@@ -126,15 +132,11 @@ impl Selected {
         let mut msgs: Vec<Msg> = snap.messages.into_iter().map(to_msg).collect();
         if !read_only {
             for m in msgs.iter_mut().filter(|m| m.sub == "new") {
-                m.recent = true;
-                let to = format!("{}:2,{}", m.base(), m.flags);
-                if fs::rename(path.join("new").join(&m.name), path.join("cur").join(&to)).is_ok() {
-                    m.sub = "cur";
-                    m.name = to;
-                }
+                claim_recent(&path, m);
             }
         }
-        Ok(Selected {
+        let modseqs = crate::store::modseq::shared(&path, snap.uid_validity);
+        let sel = Selected {
             name,
             path,
             read_only,
@@ -143,7 +145,13 @@ impl Selected {
             msgs,
             keywords,
             trusted_stamp: None,
-        })
+            modseqs,
+            condstore: false,
+        };
+        // RFC 7162 3.1.2.1: HIGHESTMODSEQ is told at every SELECT.
+        let all: Vec<(u32, Flags)> = sel.msgs.iter().map(|m| (m.uid, m.flags)).collect();
+        sel.sync_modseq(&all, true);
+        Ok(sel)
     }
 
     /// Reads the disk again. `allow_expunge`: whether expunges may be
@@ -193,7 +201,9 @@ impl Selected {
         let before = self.msgs.len();
         for f in snap.messages.iter().filter(|f| f.uid > last) {
             let mut m = to_msg(f.clone());
-            m.recent = f.sub == "new" && !self.read_only;
+            if f.sub == "new" && !self.read_only {
+                claim_recent(&self.path, &mut m);
+            }
             changes.recent += usize::from(m.recent);
             self.msgs.push(m);
         }
@@ -201,7 +211,17 @@ impl Selected {
             changes.exists = Some(self.msgs.len());
         }
         self.next_uid = self.next_uid.max(snap.next_uid);
+        if self.condstore {
+            let all: Vec<(u32, Flags)> = snap.messages.iter().map(|m| (m.uid, m.flags)).collect();
+            self.sync_modseq(&all, true);
+        }
         Ok(changes)
+    }
+
+    /// Makes the next [`Selected::refresh`] read the folder whatever its
+    /// stamp says.
+    pub fn forget_stamp(&mut self) {
+        self.trusted_stamp = None;
     }
 
     /// Removes the messages marked gone; their sequence numbers, highest
@@ -367,6 +387,24 @@ impl Selected {
             v.push("\\Recent".into());
         }
         v
+    }
+}
+
+/// RFC 3501 2.3.2: \Recent goes to one session only, the first to be told
+/// of the message. As in Dovecot, that is the session whose rename of the
+/// file from `new/` to `cur/` succeeds; every other one finds it gone from
+/// `new/` (or in `cur/` already) and does not see it as recent.
+fn claim_recent(folder: &Path, m: &mut Msg) {
+    let to = format!("{}:2,{}", m.base(), m.flags);
+    if fs::rename(
+        folder.join("new").join(&m.name),
+        folder.join("cur").join(&to),
+    )
+    .is_ok()
+    {
+        m.recent = true;
+        m.sub = "cur";
+        m.name = to;
     }
 }
 

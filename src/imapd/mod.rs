@@ -7,10 +7,12 @@
 //! - [`mailbox`]: a selected folder's view and what changed on disk.
 //! - [`fetch`]: FETCH items, ENVELOPE, BODYSTRUCTURE, sections.
 //! - [`search`]: SEARCH keys.
+//! - [`condstore`]: mod-sequences of a selected folder (RFC 7162).
 //!
 //! This module opens files (the store) but no sockets and no clocks of its
 //! own: waiting (login throttling, IDLE) is the driver's job.
 
+pub mod condstore;
 pub mod fetch;
 pub mod mailbox;
 pub mod search;

@@ -196,7 +196,7 @@ pub fn matches(c: &mut Candidate<'_>, key: &SearchKey) -> bool {
         K::SentSince(d) => c.sent_date().is_some_and(|x| x >= *d),
         K::Larger(size) => c.msg().vsize(&c.sel.path) > *size,
         K::Smaller(size) => c.msg().vsize(&c.sel.path) < *size,
-        // We keep no modification sequences (CONDSTORE is not offered).
-        K::ModSeq(_) => false,
+        // RFC 7162 3.1.5: changed at or after the given mod-sequence.
+        K::ModSeq(m) => c.sel.modseq_of(c.msg().uid) >= *m,
     }
 }

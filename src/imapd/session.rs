@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
+use super::condstore;
 use super::fetch;
 use super::mailbox::{Changes, Selected};
 use super::search::{self, Candidate};
@@ -63,6 +64,28 @@ pub struct Session {
     /// The folder's [`Selected::stamp`] when IDLE last looked.
     idle_stamp: Option<[Option<SystemTime>; 3]>,
     idle_polls: u32,
+    /// CONDSTORE enabled (RFC 7162 3.1): MODSEQ in every FETCH response
+    /// that carries flags.
+    condstore: bool,
+    /// An APPEND whose message is being written to `tmp/` as it arrives.
+    spool: Option<Spool>,
+}
+
+/// A streamed APPEND (see [`crate::proto::imap::framer::SPOOL_MIN`]).
+struct Spool {
+    tag: String,
+    /// Where the message goes; or the answer to give once the client has
+    /// sent it all (the bytes are then dropped).
+    target: Result<SpoolTarget, Reply>,
+    /// A CR ended the last chunk (CRLF becomes LF across chunks).
+    pending_cr: bool,
+}
+
+struct SpoolTarget {
+    folder: crate::store::Folder,
+    tmp: crate::store::TmpMessage,
+    flags: Flags,
+    date: Option<command::DateTime>,
 }
 
 type Res = Result<String, Reply>;
@@ -125,6 +148,8 @@ impl Session {
             bad: 0,
             idle_stamp: None,
             idle_polls: 0,
+            condstore: false,
+            spool: None,
         }
     }
 
@@ -192,7 +217,7 @@ impl Session {
             }
         } else {
             c.push_str(
-                " NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH STATUS=SIZE",
+                " NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH STATUS=SIZE CONDSTORE",
             );
             c.push_str(&format!(" APPENDLIMIT={}", self.ctx.limits.max_literal));
         }
@@ -213,7 +238,15 @@ impl Session {
             let Some(frame) = self.framer.next_frame() else {
                 break;
             };
+            if self.spool.is_some() && !matches!(frame, Frame::SpoolData(_) | Frame::SpoolEnd(_)) {
+                // The command was cut short (a line too long after it):
+                // the temporary file goes.
+                self.spool = None;
+            }
             match frame {
+                Frame::SpoolStart { head, size, sync } => self.spool_start(&head, size, sync),
+                Frame::SpoolData(bytes) => self.spool_data(&bytes),
+                Frame::SpoolEnd(rest) => self.spool_end(&rest),
                 Frame::Continue => self.line("+ Ready for literal data"),
                 Frame::LineTooLong { tag } => {
                     self.bad_reply(tag.as_deref(), "[TOOBIG] command line too long")
@@ -389,14 +422,18 @@ impl Session {
                     }
                 }
             }
-            Command::Select { mailbox, .. } | Command::Examine { mailbox, .. } => {
+            Command::Select { mailbox, condstore } | Command::Examine { mailbox, condstore } => {
                 needs(true, false)?;
                 let read_only = is_examine;
+                if condstore {
+                    self.condstore = true;
+                }
                 // RFC 3501 6.3.1: a failed SELECT leaves nothing selected.
                 self.selected = None;
                 let name = wire_name(&mailbox)?;
                 let path = self.folder_path(&name)?;
-                let sel = Selected::open(name, path, read_only)?;
+                let mut sel = Selected::open(name, path, read_only)?;
+                sel.condstore = self.condstore;
                 let n = sel.msgs.len();
                 let recent = sel.msgs.iter().filter(|m| m.recent).count();
                 let first_unseen = sel.msgs.iter().position(|m| !m.flags.has_system(b'S'));
@@ -418,6 +455,11 @@ impl Session {
                 self.line(&format!(
                     "* OK [UIDNEXT {}] predicted next UID",
                     sel.next_uid
+                ));
+                // RFC 7162 3.1.2.1: on every SELECT and EXAMINE.
+                self.line(&format!(
+                    "* OK [HIGHESTMODSEQ {}] highest",
+                    sel.highest_modseq()
                 ));
                 if read_only {
                     self.line("* OK [PERMANENTFLAGS ()] read-only");
@@ -454,16 +496,21 @@ impl Session {
                 fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
                 let root = self.maildir()?.root().to_owned();
                 crate::store::durable::fsync_dir(&root).map_err(StoreError::io(&root))?;
+                // As Dovecot does: the deleted folder is unsubscribed (its
+                // children, which stay, keep theirs).
+                if let Err(e) = subscriptions::rename(&root, &name, None) {
+                    tracing::error!("imap: subscriptions after DELETE {name}: {e}");
+                }
                 Ok("DELETE completed".into())
             }
             Command::Rename(from, to) => {
                 needs(true, false)?;
                 let from = wire_name(&from)?;
                 let to = wire_name(&to)?;
-                if from.is_inbox() {
-                    return no("renaming INBOX is not supported");
-                }
                 let md = self.maildir()?.clone();
+                if from.is_inbox() {
+                    return self.rename_inbox(&md, &to);
+                }
                 let from_path = self.folder_path(&from)?;
                 if md.folder_path(&to).exists() {
                     return Err(StoreError::FolderExists(to).into());
@@ -482,6 +529,10 @@ impl Session {
                     fs::rename(&a, &b).map_err(StoreError::io(&a))?;
                 }
                 crate::store::durable::fsync_dir(md.root()).map_err(StoreError::io(md.root()))?;
+                // RFC 9051 6.3.5: subscriptions follow, children's too.
+                if let Err(e) = subscriptions::rename(md.root(), &from, Some(&to)) {
+                    tracing::error!("imap: subscriptions after RENAME {from}: {e}");
+                }
                 Ok("RENAME completed".into())
             }
             Command::Subscribe(m) | Command::Unsubscribe(m) => {
@@ -575,9 +626,15 @@ impl Session {
                 {
                     return no("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
                 }
+                let with_modseq = condstore::uses_modseq(&key);
+                if with_modseq {
+                    self.enable_condstore();
+                }
                 self.updates(false);
                 let sel = self.sel()?;
                 let mut hits: Vec<u32> = Vec::new();
+                // RFC 7162 3.1.5: the highest mod-sequence of those found.
+                let mut top_modseq = 0;
                 for i in 0..sel.msgs.len() {
                     if sel.msgs[i].gone {
                         continue;
@@ -585,6 +642,9 @@ impl Session {
                     let mut c = Candidate::new(sel, i);
                     if search::matches(&mut c, &key) {
                         hits.push(if uid { sel.msgs[i].uid } else { i as u32 + 1 });
+                        if with_modseq {
+                            top_modseq = top_modseq.max(sel.modseq_of(sel.msgs[i].uid));
+                        }
                     }
                 }
                 match ret {
@@ -592,6 +652,9 @@ impl Session {
                         let mut line = String::from("* SEARCH");
                         for h in &hits {
                             line.push_str(&format!(" {h}"));
+                        }
+                        if with_modseq && !hits.is_empty() {
+                            line.push_str(&format!(" (MODSEQ {top_modseq})"));
                         }
                         self.line(&line);
                     }
@@ -627,6 +690,9 @@ impl Session {
                         if opts.iter().any(|o| o == "COUNT") {
                             line.push_str(&format!(" COUNT {}", hits.len()));
                         }
+                        if with_modseq && !hits.is_empty() {
+                            line.push_str(&format!(" MODSEQ {top_modseq}"));
+                        }
                         self.line(&line);
                     }
                 }
@@ -639,11 +705,17 @@ impl Session {
                 changed_since,
             } => {
                 needs(true, true)?;
-                if changed_since.is_some() {
-                    return Err(Reply::Bad("CONDSTORE is not offered".into()));
+                let mut items = items;
+                // RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ; 3.1: both
+                // enable CONDSTORE.
+                if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+                    items.push(FetchItem::ModSeq);
+                }
+                if items.contains(&FetchItem::ModSeq) {
+                    self.enable_condstore();
                 }
                 self.updates(false);
-                self.fetch(uid, &set, &items)?;
+                self.fetch(uid, &set, &items, changed_since)?;
                 Ok(format!("{}FETCH completed", if uid { "UID " } else { "" }))
             }
             Command::Store {
@@ -656,11 +728,21 @@ impl Session {
             } => {
                 needs(true, true)?;
                 if unchanged_since.is_some() {
-                    return Err(Reply::Bad("CONDSTORE is not offered".into()));
+                    self.enable_condstore();
                 }
                 self.updates(false);
-                self.store(uid, &set, mode, silent, &flags)?;
-                Ok(format!("{}STORE completed", if uid { "UID " } else { "" }))
+                let modified = self.store(uid, &set, mode, silent, &flags, unchanged_since)?;
+                let name = if uid { "UID STORE" } else { "STORE" };
+                // RFC 7162 3.1.3: the messages changed since UNCHANGEDSINCE
+                // are named in MODIFIED and left alone.
+                Ok(if modified.is_empty() {
+                    format!("{name} completed")
+                } else {
+                    format!(
+                        "[MODIFIED {}] conditional {name} failed for some messages",
+                        sequence_set(&modified)
+                    )
+                })
             }
             Command::Copy { uid, set, mailbox } | Command::Move { uid, set, mailbox } => {
                 needs(true, true)?;
@@ -688,12 +770,80 @@ impl Session {
                 ));
                 Ok("ID completed".into())
             }
-            Command::Enable(_) => {
+            Command::Enable(caps) => {
                 needs(true, false)?;
-                // Nothing we offer needs enabling (no CONDSTORE, no UTF8=ACCEPT yet).
-                self.line("* ENABLED");
+                // RFC 5161 3.2: ENABLED names what this command enabled.
+                // CONDSTORE is all we have that needs enabling (QRESYNC and
+                // UTF8=ACCEPT are not offered).
+                let mut line = String::from("* ENABLED");
+                if !self.condstore && caps.iter().any(|c| c.eq_ignore_ascii_case("CONDSTORE")) {
+                    self.enable_condstore();
+                    line.push_str(" CONDSTORE");
+                }
+                self.line(&line);
                 Ok("ENABLE completed".into())
             }
+        }
+    }
+
+    /// RFC 3501 6.3.5: renaming INBOX moves its messages into a new folder
+    /// of that name; INBOX stays, empty (of what it held when we looked:
+    /// a message delivered meanwhile stays). The files are renamed, not
+    /// copied, so nothing is ever in two places or none; the new folder
+    /// gives them UIDs of its own, INBOX never reuses theirs.
+    fn rename_inbox(&mut self, md: &Maildir, to: &MailboxName) -> Res {
+        if to.is_inbox() {
+            return no("INBOX cannot be renamed to itself");
+        }
+        let dest = md.create_folder(to)?;
+        let src = md.root().to_owned();
+        // Keyword letters are per folder: the new one starts with INBOX's.
+        let kw = src.join(crate::store::keywords::FILE_NAME);
+        if kw.exists() {
+            let to_kw = dest.path().join(crate::store::keywords::FILE_NAME);
+            fs::copy(&kw, &to_kw).map_err(StoreError::io(&to_kw))?;
+            let f = fs::File::open(&to_kw).map_err(StoreError::io(&to_kw))?;
+            f.sync_all().map_err(StoreError::io(&to_kw))?;
+        }
+        let mut moved = 0usize;
+        for sub in ["cur", "new"] {
+            let dir = src.join(sub);
+            let entries = fs::read_dir(&dir).map_err(StoreError::io(&dir))?;
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                let target = dest.path().join(sub).join(&name);
+                match fs::rename(entry.path(), &target) {
+                    Ok(()) => moved += 1,
+                    // Expunged or moved by another process meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(entry.path())(e).into()),
+                }
+            }
+        }
+        // Durable before OK: both ends of every rename.
+        for d in [src.join("cur"), src.join("new")] {
+            crate::store::durable::fsync_dir(&d).map_err(StoreError::io(&d))?;
+        }
+        dest.sync_dirs(true, true)?;
+        tracing::info!(to = %to, moved, "imap: INBOX renamed");
+        self.updates(false);
+        Ok("RENAME completed".into())
+    }
+
+    /// RFC 7162 3.1: CONDSTORE is on from now on; the selected folder's
+    /// mod-sequences are brought up to date at once.
+    fn enable_condstore(&mut self) {
+        self.condstore = true;
+        if let Some(sel) = self.selected.as_mut()
+            && !sel.condstore
+        {
+            sel.condstore = true;
+            // The next refresh reads the folder again and numbers what
+            // changed since SELECT.
+            sel.forget_stamp();
         }
     }
 
@@ -748,8 +898,14 @@ impl Session {
                 .iter()
                 .filter_map(|&seq| {
                     let m = sel.msgs.get(seq as usize - 1)?;
+                    // RFC 7162 3.1: MODSEQ in every unsolicited FETCH.
+                    let modseq = if sel.condstore {
+                        format!(" MODSEQ ({})", sel.modseq_of(m.uid))
+                    } else {
+                        String::new()
+                    };
                     Some(format!(
-                        "* {seq} FETCH (UID {} FLAGS ({}))",
+                        "* {seq} FETCH (UID {} FLAGS ({}){modseq})",
                         m.uid,
                         sel.flag_names(m).join(" ")
                     ))
@@ -870,6 +1026,23 @@ impl Session {
         let special_only = select.iter().any(|s| s == "SPECIAL-USE");
         // RFC 5258 3.1: the SUBSCRIBED selection option; 3.4: the return option.
         let subscribed_only = select.iter().any(|s| s == "SUBSCRIBED");
+        // RFC 5258 3.1: RECURSIVEMATCH only together with another
+        // selection option; with SUBSCRIBED it also gives the parents of
+        // subscribed folders the pattern does not reach (CHILDINFO).
+        let recursive = select.iter().any(|s| s == "RECURSIVEMATCH");
+        if recursive && !select.iter().any(|s| s != "RECURSIVEMATCH") {
+            return Err(Reply::Bad(
+                "RECURSIVEMATCH needs another selection option (RFC 5258 3.1)".into(),
+            ));
+        }
+        if let Some(other) = select
+            .iter()
+            .find(|s| !matches!(s.as_str(), "SUBSCRIBED" | "RECURSIVEMATCH" | "SPECIAL-USE"))
+        {
+            return Err(Reply::Bad(format!("unknown LIST selection option {other}")));
+        }
+        // Extended syntax: nonexistent names are \NonExistent (RFC 5258 3).
+        let extended = !select.is_empty() || !returns.is_empty();
         let mark_subscribed = subscribed_only || returns.iter().any(|r| r == "SUBSCRIBED");
         let subscribed: Vec<String> = if lsub || mark_subscribed {
             subscriptions::read(md.root())
@@ -933,7 +1106,16 @@ impl Session {
                 }
                 let children = all.iter().any(|(o, _)| o.starts_with(&format!("{name}/")));
                 let is_subscribed = subscribed.contains(name);
-                if subscribed_only && !is_subscribed {
+                // RFC 5258 3.5 and 4 (example 9): CHILDINFO when a
+                // subscribed descendant is itself out of the pattern's reach.
+                let childinfo = recursive
+                    && subscribed_only
+                    && subscribed.iter().any(|d| {
+                        d.strip_prefix(name.as_str())
+                            .is_some_and(|r| r.starts_with('/'))
+                            && !wildcard_match(full.as_bytes(), d.as_bytes())
+                    });
+                if subscribed_only && !is_subscribed && !childinfo {
                     continue;
                 }
                 if lsub && !is_subscribed && !pattern.contains('%') {
@@ -941,7 +1123,7 @@ impl Session {
                 }
                 let on_disk = existing.iter().any(|e| e.as_str() == name);
                 let mut attrs: Vec<&str> = Vec::new();
-                if !lsub && !on_disk && is_subscribed && subscribed_only {
+                if !lsub && !on_disk && (extended || (is_subscribed && subscribed_only)) {
                     // RFC 5258 3: \NonExistent implies \Noselect.
                     attrs.push("\\NonExistent");
                 } else if !exists {
@@ -967,6 +1149,9 @@ impl Session {
                 }
                 let mut line = format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).into_bytes();
                 mailbox_name(&mut line, name);
+                if childinfo {
+                    line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+                }
                 lines.push((line, name.clone(), *exists));
             }
         }
@@ -1021,7 +1206,17 @@ impl Session {
                     format!("SIZE {total}")
                 }
                 StatusItem::HighestModSeq => {
-                    return Err(Reply::Bad("CONDSTORE is not offered".into()));
+                    let state = crate::store::modseq::shared(&path, snap.uid_validity);
+                    let mut state = match state.lock() {
+                        Ok(s) => s,
+                        Err(p) => p.into_inner(),
+                    };
+                    let all: Vec<(u32, Flags)> =
+                        snap.messages.iter().map(|m| (m.uid, m.flags)).collect();
+                    if let Err(e) = state.sync(snap.uid_validity, &all, true) {
+                        tracing::error!(folder = %path.display(), "imap: mod-sequences: {e}");
+                    }
+                    format!("HIGHESTMODSEQ {}", state.highest())
                 }
             });
         }
@@ -1032,6 +1227,115 @@ impl Session {
             String::from_utf8_lossy(&line),
             parts.join(" ")
         ))
+    }
+
+    /// An APPEND's big literal begins: the command is parsed without it
+    /// and the message file opened in the folder's `tmp/`.
+    fn spool_start(&mut self, head: &[u8], size: u64, sync: bool) {
+        let tag = crate::proto::imap::framer::tag_of(head).unwrap_or_else(|| "*".into());
+        let target = self.spool_target(head);
+        tracing::debug!(tag, size, "imap: APPEND spooled");
+        if let Err(e) = &target
+            && sync
+        {
+            // The client waits for `+` before sending: nothing to drop.
+            self.framer.cancel_spool();
+            match e {
+                Reply::No(t) => self.line(&format!("{tag} NO {t}")),
+                Reply::Bad(t) => {
+                    let t = t.clone();
+                    self.bad_reply(Some(&tag), &t)
+                }
+            }
+            return;
+        }
+        if sync {
+            self.line("+ Ready for literal data");
+        }
+        self.spool = Some(Spool {
+            tag,
+            target,
+            pending_cr: false,
+        });
+    }
+
+    fn spool_target(&mut self, head: &[u8]) -> Result<SpoolTarget, Reply> {
+        // The command as if its message were empty: `{n}` becomes `{0}`.
+        let open = head
+            .iter()
+            .rposition(|&b| b == b'{')
+            .ok_or_else(|| Reply::Bad("expected a literal".into()))?;
+        let mut cmd = head[..open].to_vec();
+        cmd.extend_from_slice(b"{0}\r\n\r\n");
+        let parsed = command::parse(&cmd).map_err(|e| Reply::Bad(e.message))?;
+        let Command::Append {
+            mailbox,
+            flags,
+            date,
+            ..
+        } = parsed.command
+        else {
+            return Err(Reply::Bad("expected APPEND".into()));
+        };
+        if self.user.is_none() {
+            return Err(Reply::Bad("log in first".into()));
+        }
+        let name = wire_name(&mailbox)?;
+        let md = self.maildir()?.clone();
+        let folder = md
+            .folder(&name)
+            .map_err(|_| Reply::No(format!("[TRYCREATE] folder {name} does not exist")))?;
+        let flags = resolve_flags(folder.path(), &flags)?;
+        let tmp = folder.create_tmp()?;
+        Ok(SpoolTarget {
+            folder,
+            tmp,
+            flags,
+            date,
+        })
+    }
+
+    fn spool_data(&mut self, bytes: &[u8]) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        if let Ok(t) = spool.target.as_mut()
+            && let Err(e) = write_lf(&mut t.tmp, &mut spool.pending_cr, bytes)
+        {
+            let e = StoreError::io(t.folder.path().join("tmp"))(e);
+            spool.target = Err(Reply::from(e));
+        }
+    }
+
+    fn spool_end(&mut self, rest: &[u8]) {
+        let Some(spool) = self.spool.take() else {
+            return;
+        };
+        let tag = spool.tag;
+        let result = match spool.target {
+            Err(e) => Err(e),
+            Ok(_) if !rest.trim_ascii().is_empty() => Err(Reply::Bad(
+                "one message per APPEND (MULTIAPPEND is not offered)".into(),
+            )),
+            Ok(mut t) => {
+                let io_err = |e: std::io::Error| StoreError::io(t.folder.path().join("tmp"))(e);
+                match (if spool.pending_cr {
+                    t.tmp.write_all(b"\r")
+                } else {
+                    Ok(())
+                })
+                .and_then(|()| t.tmp.flush())
+                {
+                    Err(e) => Err(Reply::from(io_err(e))),
+                    Ok(()) => self.append_commit(&t.folder, t.tmp, &t.flags, t.date),
+                }
+            }
+        };
+        match result {
+            Ok(text) => self.line(&format!("{tag} OK {text}")),
+            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
+            Err(Reply::Bad(text)) => self.bad_reply(Some(&tag), &text),
+        }
     }
 
     fn append(
@@ -1051,6 +1355,18 @@ impl Session {
         let io_err = |e: std::io::Error| Reply::from(StoreError::io(folder.path().join("tmp"))(e));
         crate::message::header::copy_crlf_to_lf(&mut &message[..], &mut tmp).map_err(io_err)?;
         tmp.flush().map_err(io_err)?;
+        self.append_commit(&folder, tmp, &file_flags, date)
+    }
+
+    /// The message written: its date set, committed durably (file and
+    /// directory fsynced) and its UID found for APPENDUID.
+    fn append_commit(
+        &mut self,
+        folder: &crate::store::Folder,
+        mut tmp: crate::store::TmpMessage,
+        file_flags: &Flags,
+        date: Option<command::DateTime>,
+    ) -> Res {
         if let Some(d) = date {
             let t = if d.unix >= 0 {
                 UNIX_EPOCH + Duration::from_secs(d.unix as u64)
@@ -1061,7 +1377,7 @@ impl Session {
         }
         let base = tmp.base().to_owned();
         // Durable before OK: file and directory fsynced (store::durable).
-        tmp.commit(&file_flags, false, Durability::Immediate)?;
+        tmp.commit(file_flags, false, Durability::Immediate)?;
         let snap = uidlist::sync(folder.path()).map_err(|e| Reply::No(e.to_string()))?;
         let uid = snap
             .messages
@@ -1082,7 +1398,8 @@ impl Session {
         mode: StoreMode,
         silent: bool,
         flags: &[String],
-    ) -> Result<(), Reply> {
+        unchanged_since: Option<u64>,
+    ) -> Result<Vec<u32>, Reply> {
         let sel = self.sel()?;
         if sel.read_only {
             return no("the folder is read-only (EXAMINE)");
@@ -1093,21 +1410,57 @@ impl Session {
         }
         let indexes = sel.resolve(set, uid);
         let mut lines = Vec::new();
+        let mut modified = Vec::new();
+        let mut done = Vec::with_capacity(indexes.len());
         for i in indexes {
-            let apply = |cur: Flags| -> Flags {
-                match mode {
-                    StoreMode::Replace => {
-                        // \Recent is session-only; the `P` (passed) flag has no IMAP name and stays.
-                        let mut f = wanted;
-                        if cur.has_system(b'P') {
-                            f.set_system(b'P');
-                        }
-                        f
-                    }
-                    StoreMode::Add => union(cur, wanted),
-                    StoreMode::Remove => minus(cur, wanted),
+            // RFC 7162 3.1.3. (Another process may change the message
+            // between this check and the rename: Dovecot and `deliver` do
+            // not take our lock, so no lock here could close that window.)
+            if let Some(limit) = unchanged_since
+                && !sel.msgs[i].gone
+                && sel.modseq_of(sel.msgs[i].uid) > limit
+            {
+                modified.push(if uid { sel.msgs[i].uid } else { i as u32 + 1 });
+                continue;
+            }
+            done.push(i);
+        }
+        if sel.condstore {
+            // Renamed first, numbered after, so the FETCH lines carry the
+            // new mod-sequences.
+            for &i in &done {
+                let apply = |cur: Flags| store_apply(cur, wanted, mode);
+                sel.set_flags(i, apply)?;
+            }
+            sel.record_modseq(&done);
+            for &i in &done {
+                let m = &sel.msgs[i];
+                if m.gone {
+                    continue;
                 }
-            };
+                let uid_part = if uid {
+                    format!("UID {} ", m.uid)
+                } else {
+                    String::new()
+                };
+                let flag_part = if silent {
+                    String::new()
+                } else {
+                    format!("FLAGS ({}) ", sel.flag_names(m).join(" "))
+                };
+                lines.push(format!(
+                    "* {} FETCH ({uid_part}{flag_part}MODSEQ ({}))",
+                    i + 1,
+                    sel.modseq_of(m.uid)
+                ));
+            }
+            for l in lines {
+                self.line(&l);
+            }
+            return Ok(modified);
+        }
+        for i in done {
+            let apply = |cur: Flags| store_apply(cur, wanted, mode);
             sel.set_flags(i, apply)?;
             let m = &sel.msgs[i];
             if !silent || uid {
@@ -1129,7 +1482,7 @@ impl Session {
         for l in lines {
             self.line(&l);
         }
-        Ok(())
+        Ok(modified)
     }
 
     fn copy(&mut self, uid: bool, set: &command::SeqSet, mailbox: &[u8], is_move: bool) -> Res {
@@ -1237,12 +1590,17 @@ impl Session {
         uid: bool,
         set: &command::SeqSet,
         items: &[FetchItem],
+        changed_since: Option<u64>,
     ) -> Result<(), Reply> {
         let sel = self
             .selected
             .as_mut()
             .ok_or_else(|| Reply::Bad("no folder selected".into()))?;
-        let indexes = sel.resolve(set, uid);
+        let mut indexes = sel.resolve(set, uid);
+        if let Some(since) = changed_since {
+            // RFC 7162 3.1.4.1: only messages changed after `since`.
+            indexes.retain(|&i| sel.modseq_of(sel.msgs[i].uid) > since);
+        }
         let mut items = items.to_vec();
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
@@ -1272,6 +1630,9 @@ impl Session {
                     f
                 })?;
                 seen_set = true;
+                if sel.condstore {
+                    sel.record_modseq(&[i]);
+                }
             }
             let mut buf = std::mem::take(&mut self.buf);
             let mut outs = Vec::new();
@@ -1437,11 +1798,16 @@ fn fetch_one(
                     }
                 }
             }
-            FetchItem::ModSeq => buf.extend_from_slice(b"MODSEQ (0)"),
+            FetchItem::ModSeq => {
+                buf.extend_from_slice(format!("MODSEQ ({})", sel.modseq_of(m.uid)).as_bytes())
+            }
         }
     }
     if seen_set && !flags_sent {
         buf.extend_from_slice(format!(" FLAGS ({})", sel.flag_names(m).join(" ")).as_bytes());
+    }
+    if seen_set && sel.condstore && !items.contains(&FetchItem::ModSeq) {
+        buf.extend_from_slice(format!(" MODSEQ ({})", sel.modseq_of(m.uid)).as_bytes());
     }
     buf.extend_from_slice(b")\r\n");
 }
@@ -1566,6 +1932,53 @@ fn resolve_flags(folder: &std::path::Path, names: &[String]) -> Result<Flags, Re
         }
     }
     Ok(flags)
+}
+
+/// Writes a chunk of a message with CRLF made LF (the Maildir way), a CR
+/// at the chunk's end held back until the next chunk shows what follows.
+fn write_lf(
+    out: &mut impl std::io::Write,
+    pending_cr: &mut bool,
+    chunk: &[u8],
+) -> std::io::Result<()> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let mut start = 0;
+    if *pending_cr {
+        if chunk[0] != b'\n' {
+            out.write_all(b"\r")?;
+        }
+        *pending_cr = false;
+    }
+    let len = chunk.len();
+    for i in memchr::memchr_iter(b'\r', chunk) {
+        if i + 1 == len {
+            out.write_all(&chunk[start..i])?;
+            start = len;
+            *pending_cr = true;
+        } else if chunk[i + 1] == b'\n' {
+            out.write_all(&chunk[start..i])?;
+            start = i + 1;
+        }
+    }
+    out.write_all(&chunk[start..])
+}
+
+/// What STORE makes of a message's flags.
+fn store_apply(cur: Flags, wanted: Flags, mode: StoreMode) -> Flags {
+    match mode {
+        StoreMode::Replace => {
+            // \Recent is session-only; the `P` (passed) flag has no IMAP name and stays.
+            let mut f = wanted;
+            if cur.has_system(b'P') {
+                f.set_system(b'P');
+            }
+            f
+        }
+        StoreMode::Add => union(cur, wanted),
+        StoreMode::Remove => minus(cur, wanted),
+    }
 }
 
 fn union(a: Flags, b: Flags) -> Flags {

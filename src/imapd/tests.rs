@@ -117,9 +117,26 @@ impl T {
     }
 }
 
-/// The lines of a response, UIDVALIDITY values replaced by `V`.
+/// The number after the first `key` in `text`.
+fn num_after(text: &str, key: &str) -> u64 {
+    let i = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        + key.len();
+    let digits: String = text[i..].chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key} in {text}"))
+}
+
+/// The lines of a response, UIDVALIDITY values replaced by `V` and
+/// HIGHESTMODSEQ values (clock-derived) by `M`.
 fn lines(text: &str) -> Vec<String> {
     let re_v = |l: &str| -> String {
+        if let Some(i) = l.find("[HIGHESTMODSEQ ") {
+            let end = l[i..].find(']').map_or(l.len(), |e| e + i);
+            return format!("{}[HIGHESTMODSEQ M{}", &l[..i], &l[end..]);
+        }
         match l.find("UIDVALIDITY ") {
             Some(i) => {
                 let rest = &l[i + 12..];
@@ -236,6 +253,7 @@ fn select_examine_status_and_list() {
             "* OK [UNSEEN 1] first unseen",
             "* OK [UIDVALIDITY V] UIDs valid",
             "* OK [UIDNEXT 3] predicted next UID",
+            "* OK [HIGHESTMODSEQ M] highest",
             "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted",
             "s OK [READ-WRITE] SELECT completed",
         ]
@@ -588,14 +606,10 @@ fn another_sessions_changes_arrive_in_order_and_idle_reports_them() {
     assert_eq!(r, "s OK STORE completed\r\n");
     b.send("x EXPUNGE\r\n");
     let r = a.send("f FETCH 1:* UID\r\n");
+    // b heard of the new message first: \Recent is b's alone (RFC 3501 2.3.2).
     assert_eq!(
         lines(&r),
-        vec![
-            "* 2 EXISTS",
-            "* 1 RECENT",
-            "* 2 FETCH (UID 3)",
-            "f OK FETCH completed"
-        ]
+        vec!["* 2 EXISTS", "* 2 FETCH (UID 3)", "f OK FETCH completed"]
     );
     assert_eq!(
         a.send("n NOOP\r\n"),
@@ -742,7 +756,7 @@ fn subscribe_unsubscribe_lsub_and_list_subscribed() {
         lines(&t.send("l LIST \"\" * RETURN (SUBSCRIBED)\r\n")),
         vec![
             "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"INBOX\"",
-            "* LIST (\\Noselect \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\NonExistent \\HasChildren) \"/\" \"Lists\"",
             "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Lists/rust\"",
             "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
             "l OK LIST completed"
@@ -758,4 +772,398 @@ fn subscribe_unsubscribe_lsub_and_list_subscribed() {
     );
     let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
     assert_eq!(file, "INBOX\nLists.rust\nEntw&APw-rfe\n");
+}
+
+fn second_session(a: &T) -> T {
+    let peer = Peer {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        tls: false,
+        local: false,
+    };
+    let ctx = context(a.dir.path(), Limits::default());
+    let mut b = T {
+        dir: tempfile::tempdir().unwrap(),
+        s: Session::new(ctx, peer),
+        sleeps: Vec::new(),
+    };
+    b.out();
+    b
+}
+
+#[test]
+fn condstore_modseqs_changedsince_unchangedsince_and_search() {
+    let mut t = setup();
+    t.login();
+    assert!(t.send("c CAPABILITY\r\n").contains(" CONDSTORE"));
+    assert_eq!(
+        t.send("e ENABLE CONDSTORE\r\n"),
+        "* ENABLED CONDSTORE\r\ne OK ENABLE completed\r\n"
+    );
+    // Enabled once: not again (RFC 5161 3.2).
+    assert_eq!(
+        t.send("e ENABLE CONDSTORE\r\n"),
+        "* ENABLED\r\ne OK ENABLE completed\r\n"
+    );
+    let sel = t.send("s SELECT INBOX\r\n");
+    let h0 = num_after(&sel, "[HIGHESTMODSEQ ");
+    let f = t.send("f FETCH 1:* (MODSEQ)\r\n");
+    let (m1, m2) = (
+        num_after(&f, "* 1 FETCH (MODSEQ ("),
+        num_after(&f, "* 2 FETCH (MODSEQ ("),
+    );
+    assert!(m1 < m2 && m2 == h0, "{f} {h0}");
+    let st = t.send("s STORE 1 +FLAGS (\\Flagged)\r\n");
+    let m3 = num_after(&st, "MODSEQ (");
+    assert!(m3 > h0);
+    assert_eq!(
+        st,
+        format!("* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ({m3}))\r\ns OK STORE completed\r\n")
+    );
+    // Only what changed since h0; MODSEQ comes with CHANGEDSINCE.
+    assert_eq!(
+        t.send(&format!("f UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h0})\r\n")),
+        format!(
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ ({m3}))\r\nf OK UID FETCH completed\r\n"
+        )
+    );
+    // A conditional STORE: message 2 is unchanged since m2, message 1 not.
+    let r = t.send(&format!(
+        "s STORE 1:2 (UNCHANGEDSINCE {m2}) +FLAGS.SILENT (\\Answered)\r\n"
+    ));
+    let m4 = num_after(&r, "* 2 FETCH (MODSEQ (");
+    assert!(m4 > m3);
+    assert_eq!(
+        r,
+        format!(
+            "* 2 FETCH (MODSEQ ({m4}))\r\ns OK [MODIFIED 1] conditional STORE failed for some messages\r\n"
+        )
+    );
+    // Message 1 was refused above, so it is unchanged: its flags are
+    // stored again (no change, no new mod-sequence); message 2 changed.
+    let r = t.send(&format!(
+        "s UID STORE 1,2 (UNCHANGEDSINCE {m3}) -FLAGS (\\Answered)\r\n"
+    ));
+    assert_eq!(
+        r,
+        format!(
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ ({m3}))\r\ns OK [MODIFIED 2] conditional UID STORE failed for some messages\r\n"
+        )
+    );
+    let r = t.send("s STORE 1 -FLAGS (\\Flagged)\r\n");
+    let m5 = num_after(&r, "MODSEQ (");
+    assert!(m5 > m4);
+    // SEARCH MODSEQ: the highest of those found (RFC 7162 3.1.5).
+    assert_eq!(
+        t.send(&format!("x SEARCH MODSEQ {m3}\r\n")),
+        format!("* SEARCH 1 2 (MODSEQ {m5})\r\nx OK SEARCH completed\r\n")
+    );
+    assert_eq!(
+        t.send(&format!("x UID SEARCH RETURN (COUNT) MODSEQ {m5}\r\n")),
+        format!("* ESEARCH (TAG \"x\") UID COUNT 1 MODSEQ {m5}\r\nx OK UID SEARCH completed\r\n")
+    );
+    assert_eq!(
+        t.send(&format!("x SEARCH MODSEQ {}\r\n", m5 + 1)),
+        "* SEARCH\r\nx OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        t.send("st STATUS INBOX (HIGHESTMODSEQ MESSAGES)\r\n"),
+        format!("* STATUS \"INBOX\" (HIGHESTMODSEQ {m5} MESSAGES 2)\r\nst OK STATUS completed\r\n")
+    );
+    // A flag change behind our back (Dovecot renaming the file) is found
+    // and numbered above everything before.
+    let cur = t.inbox().join("cur");
+    let file = std::fs::read_dir(&cur)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(":2,RS"))
+        .unwrap();
+    let renamed = file.to_string_lossy().replace(":2,RS", ":2,DRS");
+    std::fs::rename(&file, &renamed).unwrap();
+    let r = t.send("n NOOP\r\n");
+    let m6 = num_after(&r, "MODSEQ (");
+    assert!(m6 > m5);
+    assert_eq!(
+        r,
+        format!(
+            "* 2 FETCH (UID 2 FLAGS (\\Draft \\Answered \\Seen) MODSEQ ({m6}))\r\nn OK NOOP completed\r\n"
+        )
+    );
+    // FETCH setting \Seen tells the new mod-sequence too.
+    let r = t.send("f FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)])\r\n");
+    let m7 = num_after(&r, "MODSEQ (");
+    assert!(m7 > m6, "{r}");
+    // The state file lost: HIGHESTMODSEQ still only grows.
+    std::fs::remove_file(t.inbox().join(crate::store::modseq::FILE_NAME)).unwrap();
+    let high = num_after(
+        &t.send("st STATUS INBOX (HIGHESTMODSEQ)\r\n"),
+        "HIGHESTMODSEQ ",
+    );
+    assert!(high > m7);
+    let sel = t.send("s EXAMINE INBOX\r\n");
+    assert!(num_after(&sel, "[HIGHESTMODSEQ ") >= high, "{sel}");
+}
+
+#[test]
+fn condstore_is_enabled_by_select_and_fetch_modseq_and_other_sessions_agree() {
+    let mut a = setup();
+    a.login();
+    let sel = a.send("s SELECT INBOX (CONDSTORE)\r\n");
+    let h0 = num_after(&sel, "[HIGHESTMODSEQ ");
+    let mut b = second_session(&a);
+    b.login();
+    let bsel = b.send("s SELECT INBOX\r\n");
+    assert_eq!(num_after(&bsel, "[HIGHESTMODSEQ "), h0);
+    // b has not enabled CONDSTORE: no MODSEQ in its answers.
+    assert_eq!(
+        b.send("s STORE 2 +FLAGS (\\Flagged)\r\n"),
+        "* 2 FETCH (FLAGS (\\Flagged \\Seen))\r\ns OK STORE completed\r\n"
+    );
+    // a hears of it with a mod-sequence above h0.
+    let r = a.send("n NOOP\r\n");
+    let m = num_after(&r, "MODSEQ (");
+    assert!(m > h0, "{r}");
+    // FETCH MODSEQ enables CONDSTORE in b, which agrees on the number.
+    let r = b.send("f FETCH 2 (MODSEQ)\r\n");
+    assert_eq!(
+        r,
+        format!("* 2 FETCH (MODSEQ ({m}))\r\nf OK FETCH completed\r\n")
+    );
+    let r = b.send("s STORE 1 +FLAGS.SILENT (\\Seen)\r\n");
+    let m2 = num_after(&r, "* 1 FETCH (MODSEQ (");
+    assert!(m2 > m);
+    assert_eq!(
+        a.send("n NOOP\r\n"),
+        format!(
+            "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ ({m2}))\r\nn OK NOOP completed\r\n"
+        )
+    );
+    // An expunge raises HIGHESTMODSEQ.
+    b.send("s STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    b.send("x EXPUNGE\r\n");
+    let r = a.send("st STATUS INBOX (HIGHESTMODSEQ)\r\n");
+    assert!(num_after(&r, "HIGHESTMODSEQ ") > m2 + 1, "{r}");
+}
+
+#[test]
+fn recent_goes_to_one_session_only() {
+    let mut a = setup();
+    a.select();
+    let mut b = second_session(&a);
+    b.login();
+    // a took the recent message when it selected; b sees none.
+    let r = b.send("s SELECT INBOX\r\n");
+    assert!(r.contains("* 0 RECENT\r\n"), "{r}");
+    let md = Maildir::open(a.inbox()).unwrap();
+    deliver(&md, "INBOX", "Subject: one\n\nx\n", "");
+    deliver(&md, "INBOX", "Subject: two\n\nx\n", "");
+    // b looks first: both are b's.
+    assert_eq!(
+        b.send("n NOOP\r\n"),
+        "* 4 EXISTS\r\n* 2 RECENT\r\nn OK NOOP completed\r\n"
+    );
+    assert_eq!(
+        a.send("n NOOP\r\n"),
+        "* 4 EXISTS\r\nn OK NOOP completed\r\n"
+    );
+    assert_eq!(
+        lines(&a.send("f FETCH 3:4 FLAGS\r\n")),
+        vec![
+            "* 3 FETCH (FLAGS ())",
+            "* 4 FETCH (FLAGS ())",
+            "f OK FETCH completed"
+        ]
+    );
+    assert_eq!(
+        lines(&b.send("f FETCH 3:4 FLAGS\r\n")),
+        vec![
+            "* 3 FETCH (FLAGS (\\Recent))",
+            "* 4 FETCH (FLAGS (\\Recent))",
+            "f OK FETCH completed"
+        ]
+    );
+    let search = b.send("r SEARCH RECENT\r\n");
+    assert_eq!(search, "* SEARCH 3 4\r\nr OK SEARCH completed\r\n");
+    assert_eq!(
+        a.send("r SEARCH RECENT\r\n"),
+        "* SEARCH 1\r\nr OK SEARCH completed\r\n"
+    );
+    // A third session selecting later gets none of them.
+    let mut c = second_session(&a);
+    c.login();
+    assert!(c.send("s SELECT INBOX\r\n").contains("* 0 RECENT\r\n"));
+}
+
+#[test]
+fn rename_inbox_moves_its_messages_and_subscriptions_follow() {
+    let mut t = setup();
+    t.login();
+    t.send("s SUBSCRIBE Lists/rust\r\n");
+    t.send("s SUBSCRIBE Lists\r\n");
+    t.send("s SUBSCRIBE Sent\r\n");
+    t.send("s SELECT INBOX\r\n");
+    t.send("s STORE 1 +FLAGS (Important)\r\n");
+    // RFC 3501 7.4.1: the expunges wait for a command that may tell them.
+    assert_eq!(
+        t.send("r RENAME INBOX Old/inbox\r\n"),
+        "r OK RENAME completed\r\n"
+    );
+    assert_eq!(
+        t.send("n NOOP\r\n"),
+        "* 2 EXPUNGE\r\n* 1 EXPUNGE\r\nn OK NOOP completed\r\n"
+    );
+    let r = t.send("st STATUS INBOX (MESSAGES UIDNEXT)\r\n");
+    assert_eq!(
+        r,
+        "* STATUS \"INBOX\" (MESSAGES 0 UIDNEXT 3)\r\nst OK STATUS completed\r\n"
+    );
+    let r = t.send("s SELECT Old/inbox\r\n");
+    assert!(r.contains("* 2 EXISTS\r\n"), "{r}");
+    assert_eq!(
+        lines(&t.send("f FETCH 1:2 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"))[..1],
+        ["* 1 FETCH (FLAGS (Important) BODY[HEADER.FIELDS (\"SUBJECT\")] {40}".to_owned()]
+    );
+    assert_eq!(
+        t.send("r RENAME INBOX Sent\r\n"),
+        "r NO [ALREADYEXISTS] folder \"Sent\" already exists\r\n"
+    );
+    // RENAME and DELETE take subscriptions along, children's too.
+    assert_eq!(
+        t.send("r RENAME Lists Feeds\r\n"),
+        "r NO [NONEXISTENT] folder \"Lists\" does not exist\r\n"
+    );
+    t.send("c CREATE Lists\r\n");
+    assert_eq!(
+        t.send("r RENAME Lists Feeds\r\n"),
+        "r OK RENAME completed\r\n"
+    );
+    let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
+    assert_eq!(file, "Feeds.rust\nFeeds\nSent\n");
+    assert_eq!(t.send("d DELETE Feeds\r\n"), "d OK DELETE completed\r\n");
+    let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
+    assert_eq!(file, "Feeds.rust\nSent\n");
+}
+
+#[test]
+fn list_extended_recursivematch_childinfo_and_nonexistent() {
+    let mut t = setup();
+    t.login();
+    t.send("c CREATE Foo/Bar\r\n");
+    t.send("c CREATE Foo/Baz\r\n");
+    t.send("s SUBSCRIBE Foo/Bar\r\n");
+    t.send("s SUBSCRIBE Lists/rust\r\n");
+    t.send("s SUBSCRIBE Lists\r\n");
+    // RFC 5258 4, example 9: the parent is not subscribed itself.
+    assert_eq!(
+        lines(&t.send("l LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n")),
+        vec![
+            "* LIST (\\NonExistent \\HasChildren) \"/\" \"Foo\" (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\NonExistent \\Subscribed \\HasChildren) \"/\" \"Lists\" (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "l OK LIST completed",
+        ]
+    );
+    // Without RECURSIVEMATCH the unsubscribed parent is not listed.
+    assert_eq!(
+        lines(&t.send("l LIST (SUBSCRIBED) \"\" %\r\n")),
+        vec![
+            "* LIST (\\NonExistent \\Subscribed \\HasChildren) \"/\" \"Lists\"",
+            "l OK LIST completed",
+        ]
+    );
+    // `*` reaches the children: no CHILDINFO needed.
+    assert_eq!(
+        lines(&t.send("l LIST (SUBSCRIBED RECURSIVEMATCH) \"\" *\r\n")),
+        vec![
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Foo/Bar\"",
+            "* LIST (\\NonExistent \\Subscribed \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Lists/rust\"",
+            "l OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        t.send("l LIST (RECURSIVEMATCH) \"\" %\r\n"),
+        "l BAD RECURSIVEMATCH needs another selection option (RFC 5258 3.1)\r\n"
+    );
+    assert_eq!(
+        t.send("l LIST (REMOTE) \"\" %\r\n"),
+        "l BAD unknown LIST selection option REMOTE\r\n"
+    );
+    // RETURN (CHILDREN): \NonExistent for a parent with no folder of its own.
+    assert_eq!(
+        lines(&t.send("l LIST \"\" % RETURN (CHILDREN)\r\n")),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\NonExistent \\HasChildren) \"/\" \"Foo\"",
+            "* LIST (\\NonExistent \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "l OK LIST completed",
+        ]
+    );
+}
+
+#[test]
+fn a_big_append_is_spooled_to_tmp_as_it_arrives() {
+    let mut t = setup();
+    // Before login: refused before the client sends the message.
+    assert_eq!(
+        t.send("a APPEND INBOX {70000}\r\n"),
+        "a BAD log in first\r\n"
+    );
+    t.login();
+    let mut msg = b"Subject: big\r\n\r\n".to_vec();
+    while msg.len() < 70_000 {
+        msg.extend_from_slice(b"0123456789 abcdefghij\r\n");
+    }
+    msg.extend_from_slice(b"no line end\r");
+    let n = msg.len();
+    assert_eq!(
+        t.send(&format!("a APPEND INBOX (\\Seen) {{{n}}}\r\n")),
+        "+ Ready for literal data\r\n"
+    );
+    // Cut anywhere, a CRLF across two pieces among them.
+    let cut = msg.iter().position(|&b| b == b'\r').unwrap() + 1;
+    for piece in [&msg[..cut], &msg[cut..40_000], &msg[40_000..]] {
+        t.s.feed(piece);
+        assert_eq!(t.out(), "");
+        // The message is being written in tmp/.
+        assert_eq!(std::fs::read_dir(t.inbox().join("tmp")).unwrap().count(), 1);
+    }
+    assert_eq!(
+        lines(&t.send("\r\n")),
+        vec!["a OK [APPENDUID V 3] APPEND completed"]
+    );
+    let snap = crate::store::uidlist::sync(&t.inbox()).unwrap();
+    let m = snap.messages.last().unwrap();
+    assert!(m.flags.has_system(b'S'));
+    let want: Vec<u8> = String::from_utf8(msg.clone())
+        .unwrap()
+        .replace("\r\n", "\n")
+        .into_bytes();
+    assert_eq!(std::fs::read(m.path(&t.inbox())).unwrap(), want);
+    assert!(
+        std::fs::read_dir(t.inbox().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    // No such folder: refused at once, nothing is sent.
+    assert_eq!(
+        t.send(&format!("b APPEND Nope {{{n}}}\r\n")),
+        "b NO [TRYCREATE] folder Nope does not exist\r\n"
+    );
+    assert_eq!(t.send("c NOOP\r\n"), "c OK NOOP completed\r\n");
+    // LITERAL+: the bytes come anyway; they are dropped, then the answer.
+    t.s.feed(format!("d APPEND Nope {{{n}+}}\r\n").as_bytes());
+    t.s.feed(&msg);
+    assert_eq!(
+        t.send("\r\n"),
+        "d NO [TRYCREATE] folder Nope does not exist\r\n"
+    );
+    assert!(
+        std::fs::read_dir(t.inbox().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert_eq!(t.send("c NOOP\r\n"), "c OK NOOP completed\r\n");
 }

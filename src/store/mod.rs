@@ -18,6 +18,7 @@
 //! This module never speaks a protocol and never reads the configuration.
 //! - [`uidlist`]: IMAP UIDs in `dovecot-uidlist`, beside `dovecot-keywords`.
 //! - [`subscriptions`]: subscribed folders in `<root>/subscriptions`, as Dovecot keeps them.
+//! - [`modseq`]: CONDSTORE mod-sequences in `ownmail-modseq`, beside `dovecot-uidlist`.
 
 pub mod delivery;
 pub mod dotlock;
@@ -25,6 +26,7 @@ pub mod durable;
 pub mod flags;
 pub mod keywords;
 pub mod maildir;
+pub mod modseq;
 pub mod name;
 pub mod subscriptions;
 pub mod uidlist;

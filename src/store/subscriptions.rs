@@ -173,6 +173,58 @@ pub fn set(root: &Path, name: &MailboxName, on: bool) -> io::Result<bool> {
     Ok(changed)
 }
 
+/// A folder renamed (RFC 9051 6.3.5) or deleted: every subscription to
+/// `from` or to a folder below it follows it to `to` (`None`: is dropped,
+/// for a DELETE of `from` alone, children kept). Returns whether the file
+/// changed.
+pub fn rename(root: &Path, from: &MailboxName, to: Option<&MailboxName>) -> io::Result<bool> {
+    let p = path(root);
+    let lock = DotLock::acquire(&p, LOCK_TIMEOUT)?;
+    let file = read_file(root)?;
+    let mut text = String::new();
+    if file.v2 {
+        text.push_str(V2_HEADER);
+    }
+    let mut changed = false;
+    let mut seen: Vec<String> = Vec::new();
+    for (parsed, raw) in &file.lines {
+        let new = parsed.as_deref().and_then(|n| {
+            let rest = if n == from.as_str() {
+                ""
+            } else {
+                n.strip_prefix(from.as_str())?.strip_prefix('/')?
+            };
+            match to {
+                None if rest.is_empty() => Some(None),
+                None => None,
+                Some(to) if rest.is_empty() => Some(Some(to.clone())),
+                Some(to) => MailboxName::new(&format!("{}/{rest}", to.as_str()))
+                    .ok()
+                    .map(Some),
+            }
+        });
+        match new {
+            None => {
+                text.push_str(raw);
+                text.push('\n');
+            }
+            Some(None) => changed = true,
+            Some(Some(n)) => {
+                changed = true;
+                if !seen.contains(&n.as_str().to_owned()) {
+                    seen.push(n.as_str().to_owned());
+                    text.push_str(&line_for(&n, file.v2));
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    if changed {
+        lock.replace(text.as_bytes())?;
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +266,38 @@ mod tests {
         let text = fs::read_to_string(&p).unwrap();
         // The line we cannot name is kept as it was.
         assert_eq!(text, "V\t2\n\nLists\trust\nodd\x01tname\nA\tB\n");
+    }
+
+    #[test]
+    fn rename_and_delete_follow_the_folder_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["INBOX", "A", "A/x", "A/x/y", "AB", "B"] {
+            set(dir.path(), &name(n), true).unwrap();
+        }
+        assert!(rename(dir.path(), &name("A"), Some(&name("C/D"))).unwrap());
+        assert_eq!(
+            read(dir.path()).unwrap(),
+            vec![
+                name("INBOX"),
+                name("C/D"),
+                name("C/D/x"),
+                name("C/D/x/y"),
+                name("AB"),
+                name("B")
+            ]
+        );
+        assert!(rename(dir.path(), &name("C/D"), None).unwrap());
+        assert!(!rename(dir.path(), &name("Nothing"), None).unwrap());
+        assert_eq!(
+            read(dir.path()).unwrap(),
+            vec![
+                name("INBOX"),
+                name("C/D/x"),
+                name("C/D/x/y"),
+                name("AB"),
+                name("B")
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,13 @@
 //!
 //! It does not parse commands: [`super::command::parse`] reads the bytes a
 //! [`Frame::Command`] holds, literals included as they were sent.
+//!
+//! The message literal of an APPEND at least [`SPOOL_MIN`] long is not held:
+//! it is handed on as it arrives ([`Frame::SpoolStart`], [`Frame::SpoolData`],
+//! [`Frame::SpoolEnd`]) for the session to write to the folder's `tmp/`, so
+//! a message up to APPENDLIMIT costs one read buffer, whatever its size.
+//! Every other literal is held, and their total in one command is bounded
+//! by [`INLINE_MAX`].
 
 /// The bounds of one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +30,19 @@ impl Default for Limits {
         Limits {
             // Dovecot's imap_max_line_length is 64 KiB as well.
             max_line: 64 * 1024,
-            max_literal: 64 * 1024 * 1024,
+            // APPENDLIMIT: messages are spooled to disk as they arrive, so
+            // the size costs disk, not memory.
+            max_literal: 256 * 1024 * 1024,
             max_literals: 1000,
         }
     }
 }
+
+/// An APPEND literal this long or longer is spooled, not held.
+pub const SPOOL_MIN: u64 = 64 * 1024;
+/// The most literal bytes one command may have held in memory (APPEND
+/// messages, spooled, count against APPENDLIMIT only).
+pub const INLINE_MAX: u64 = 2 * 1024 * 1024;
 
 /// RFC 7888 4: a non-synchronizing literal above this is refused when the
 /// server offers LITERAL- only; we offer LITERAL+, but keep the number for
@@ -41,6 +56,18 @@ pub enum Frame {
     Command(Vec<u8>),
     /// A synchronizing literal is announced and allowed: send `+ ...`.
     Continue,
+    /// An APPEND's message literal begins: `head` is the command up to and
+    /// including the `{size}` line; the literal's bytes follow as
+    /// [`Frame::SpoolData`]. When `sync`, the session sends `+ ...` itself.
+    SpoolStart {
+        head: Vec<u8>,
+        size: u64,
+        sync: bool,
+    },
+    /// The next bytes of a spooled literal.
+    SpoolData(Vec<u8>),
+    /// The rest of a command whose literal was spooled, CRLF included.
+    SpoolEnd(Vec<u8>),
     /// A line was longer than [`Limits::max_line`]; it was dropped up to its
     /// end. The tag, when the start of the line had one.
     LineTooLong { tag: Option<String> },
@@ -61,6 +88,8 @@ enum State {
     Line,
     /// Bytes of a literal still to come.
     Literal(u64),
+    /// Bytes of a spooled literal still to come.
+    Spool(u64),
     /// Dropping a too long line up to its LF.
     Discard,
     /// A fatal frame was given; nothing more is read.
@@ -77,6 +106,10 @@ pub struct Framer {
     command: Vec<u8>,
     literals: usize,
     literal_bytes: u64,
+    /// Literal bytes held in `command` (not spooled).
+    inline_bytes: u64,
+    /// The command under way had a literal spooled.
+    spooled: bool,
     state: State,
     discard_tag: Option<String>,
 }
@@ -90,6 +123,8 @@ impl Framer {
             command: Vec::new(),
             literals: 0,
             literal_bytes: 0,
+            inline_bytes: 0,
+            spooled: false,
             state: State::Line,
             discard_tag: None,
         }
@@ -120,7 +155,17 @@ impl Framer {
 
     /// Whether a command is partly received (a literal or a line under way).
     pub fn in_command(&self) -> bool {
-        !self.command.is_empty() || self.pending() > 0
+        !self.command.is_empty() || self.pending() > 0 || self.spooled
+    }
+
+    /// Drops a spooled literal the session refused before asking for it
+    /// (a synchronizing one: the client sends nothing until `+`).
+    pub fn cancel_spool(&mut self) {
+        if matches!(self.state, State::Spool(_)) {
+            self.state = State::Line;
+            self.command.clear();
+            self.reset_counts();
+        }
     }
 
     /// Takes every byte not yet framed (after STARTTLS none may be left; the
@@ -136,6 +181,23 @@ impl Framer {
         loop {
             match self.state {
                 State::Dead => return None,
+                State::Spool(left) => {
+                    let avail = self.input.len() - self.pos;
+                    if avail == 0 {
+                        return None;
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(avail);
+                    let data = self.input[self.pos..self.pos + take].to_vec();
+                    self.pos += take;
+                    let left = left - take as u64;
+                    self.state = if left == 0 {
+                        State::Line
+                    } else {
+                        State::Spool(left)
+                    };
+                    self.compact();
+                    return Some(Frame::SpoolData(data));
+                }
                 State::Literal(left) => {
                     let avail = self.input.len() - self.pos;
                     if avail == 0 {
@@ -203,15 +265,25 @@ impl Framer {
                     match literal_announced(line) {
                         None => {
                             let cmd = std::mem::take(&mut self.command);
+                            let spooled = self.spooled;
                             self.reset_counts();
                             self.compact();
-                            return Some(Frame::Command(cmd));
+                            return Some(if spooled {
+                                Frame::SpoolEnd(cmd)
+                            } else {
+                                Frame::Command(cmd)
+                            });
                         }
                         Some((n, sync)) => {
                             self.literals += 1;
                             self.literal_bytes = self.literal_bytes.saturating_add(n);
+                            let spool = n >= SPOOL_MIN && is_append(&self.command);
+                            if !spool {
+                                self.inline_bytes = self.inline_bytes.saturating_add(n);
+                            }
                             let too_big = n > self.limits.max_literal
-                                || self.literal_bytes > self.limits.max_literal;
+                                || self.literal_bytes > self.limits.max_literal
+                                || self.inline_bytes > INLINE_MAX.min(self.limits.max_literal);
                             let too_many = self.literals > self.limits.max_literals;
                             if too_big || too_many {
                                 let tag = tag_of(&self.command);
@@ -233,6 +305,17 @@ impl Framer {
                                     },
                                 });
                             }
+                            if spool {
+                                self.spooled = true;
+                                self.state = State::Spool(n);
+                                let head = std::mem::take(&mut self.command);
+                                self.compact();
+                                return Some(Frame::SpoolStart {
+                                    head,
+                                    size: n,
+                                    sync,
+                                });
+                            }
                             self.state = if n == 0 {
                                 State::Line
                             } else {
@@ -252,6 +335,8 @@ impl Framer {
     fn reset_counts(&mut self) {
         self.literals = 0;
         self.literal_bytes = 0;
+        self.inline_bytes = 0;
+        self.spooled = false;
     }
 
     /// Drops consumed input once it is a good part of the buffer.
@@ -287,6 +372,16 @@ pub fn literal_announced(line: &[u8]) -> Option<(u64, bool)> {
     }
     let n = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
     Some((n, sync))
+}
+
+/// Whether a command begins `<tag> APPEND ` (any case).
+fn is_append(command: &[u8]) -> bool {
+    let Some(sp) = command.iter().position(|&b| b == b' ') else {
+        return false;
+    };
+    command
+        .get(sp + 1..sp + 8)
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND "))
 }
 
 /// The tag at the start of a command, if it is a valid one.
@@ -414,6 +509,56 @@ mod tests {
         for (what, limits, chunks, want) in cases {
             assert_eq!(frames(limits, &chunks), want, "{what}");
         }
+    }
+
+    #[test]
+    fn append_literals_are_spooled_others_held_and_bounded() {
+        let limits = Limits::default();
+        let big = SPOOL_MIN as usize + 10;
+        let data = vec![b'x'; big];
+        let head = format!("a APPEND INBOX (\\Seen) {{{big}}}\r\n");
+        let mut f = Framer::new(limits);
+        f.push(head.as_bytes());
+        assert_eq!(
+            f.next_frame(),
+            Some(Frame::SpoolStart {
+                head: head.clone().into_bytes(),
+                size: big as u64,
+                sync: true
+            })
+        );
+        assert_eq!(f.next_frame(), None);
+        let mut got = Vec::new();
+        for chunk in data.chunks(7000) {
+            f.push(chunk);
+            while let Some(fr) = f.next_frame() {
+                match fr {
+                    Frame::SpoolData(d) => {
+                        assert!(d.len() <= 7000);
+                        got.extend(d)
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(got, data);
+        f.push(b"\r\nb NOOP\r\n");
+        assert_eq!(f.next_frame(), Some(Frame::SpoolEnd(b"\r\n".to_vec())));
+        assert_eq!(f.next_frame(), Some(cmd("b NOOP\r\n")));
+        // The same size in another command is held, up to INLINE_MAX.
+        let mut f = Framer::new(limits);
+        f.push(format!("a SEARCH TEXT {{{big}+}}\r\n").as_bytes());
+        f.push(&data);
+        f.push(b"\r\n");
+        assert!(matches!(f.next_frame(), Some(Frame::Command(c)) if c.len() > big));
+        let mut f = Framer::new(limits);
+        f.push(format!("a SEARCH TEXT {{{}}}\r\n", INLINE_MAX + 1).as_bytes());
+        assert_eq!(
+            f.next_frame(),
+            Some(Frame::LiteralTooBig {
+                tag: Some("a".into())
+            })
+        );
     }
 
     #[test]
