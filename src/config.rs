@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The `fetch:` section (remote accounts for `ownmail fetch`) is described
-//! in [`fetch`].
+//! in [`fetch`], the `spam:` section (the spam filter) in [`spam`].
 //!
 //! Unknown keys are errors, so a typo is never silently ignored, and every
 //! error names the file, the line and the key. The input is bounded: a file
@@ -22,6 +22,7 @@
 //! or broken file is an error, never a hang.
 
 pub mod fetch;
+pub mod spam;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use serde_saphyr::Spanned;
 
 use crate::error::{ExitStatus, sysexits};
 pub use fetch::{FetchAccount, FetchConfig};
+pub use spam::SpamConfig;
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -53,6 +55,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     #[serde(skip_serializing_if = "FetchConfig::is_empty")]
     pub fetch: FetchConfig,
+    pub spam: SpamConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +74,7 @@ struct RawConfig {
     users_file: Option<Spanned<PathBuf>>,
     tls: Option<RawTls>,
     fetch: Option<fetch::RawFetch>,
+    spam: Option<spam::RawSpam>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -226,6 +230,7 @@ impl Config {
                 users_file: None,
                 tls: None,
                 fetch: None,
+                spam: None,
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
@@ -342,6 +347,7 @@ impl RawConfig {
             Some(raw) => fetch::resolve(raw, &fetch::Context { path, base })?,
             None => FetchConfig::default(),
         };
+        let spam = spam::resolve(self.spam, path, base, &data_dir)?;
         Ok(Config {
             source: Some(path.to_owned()),
             hostname,
@@ -350,6 +356,7 @@ impl RawConfig {
             users_file,
             tls,
             fetch,
+            spam,
         })
     }
 }

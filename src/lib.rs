@@ -13,6 +13,7 @@
 //! | [`proto`]   | sans-IO protocol sessions (POP3 client)                               |
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
+//! | [`spam`]    | the spam filter: tokenizer, chi-square combining, rules, token database |
 //! | [`cli`]     | clap definitions, man pages and shell completions                     |
 //! | [`cmd`]     | one file per subcommand: resolve arguments and config, call the above |
 //!
@@ -35,4 +36,5 @@ pub mod fetch;
 pub mod message;
 pub mod net;
 pub mod proto;
+pub mod spam;
 pub mod store;
