@@ -24,6 +24,11 @@ peers=(
   "script:bsdutils"
   "fetchmail:fetchmail"
   "getmail:getmail6"
+  "spamassassin:spamassassin"
+  "sa-learn:spamassassin"
+  "spamc:spamc"
+  "spamd:spamd"
+  "bogofilter:bogofilter"
 )
 
 missing=()

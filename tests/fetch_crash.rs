@@ -31,7 +31,11 @@ fn kill_until_done(local: &Local, rng: &mut Rng, max_ms: u64) -> usize {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let spread = if killed < EARLY_KILLS { EARLY_MS } else { max_ms };
+        let spread = if killed < EARLY_KILLS {
+            EARLY_MS
+        } else {
+            max_ms
+        };
         let wait = Duration::from_millis(20 + rng.below(spread));
         let deadline = Instant::now() + wait;
         let mut ended = None;

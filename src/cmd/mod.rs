@@ -5,6 +5,7 @@
 mod check_config;
 mod deliver;
 mod fetch;
+mod spamcheck;
 mod user;
 
 use anyhow::Context;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::User(args) => user::run(&cli.global, args),
         Command::CheckConfig(_) => check_config::run(&cli.global),
         Command::Fetch(args) => fetch::run(&cli.global, args),
+        Command::Spamcheck(args) => spamcheck::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
@@ -52,7 +54,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             UsageError,
             UnknownUser,
             crate::fetch::FetchError,
-            crate::fetch::StateError
+            crate::fetch::StateError,
+            crate::spam::SpamError,
+            crate::spam::RulesError,
+            crate::spam::DbError,
+            spamcheck::NoInput
         );
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return crate::error::io_exit_code(e);

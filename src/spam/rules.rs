@@ -56,6 +56,12 @@ pub enum RulesError {
     },
 }
 
+impl crate::error::ExitStatus for RulesError {
+    fn exit_code(&self) -> u8 {
+        crate::error::sysexits::CONFIG
+    }
+}
+
 /// The largest rules file read.
 const MAX_RULES_BYTES: u64 = 1024 * 1024;
 

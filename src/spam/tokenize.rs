@@ -24,6 +24,10 @@ pub const MAX_PARTS: usize = 1000;
 pub const MAX_BOUNDARIES: usize = 64;
 /// Distinct tokens kept per message.
 pub const MAX_TOKENS: usize = 20_000;
+/// How many Received: fields (from the top) give tokens.
+const RECEIVED_MINED: usize = 4;
+/// Whether body word pairs are tokens too.
+const BIGRAMS: bool = true;
 /// Nested `message/rfc822` levels descended into.
 const MAX_DEPTH: usize = 8;
 
@@ -300,7 +304,7 @@ impl Tokenizer {
                             .rsplit_once(';')
                             .and_then(|(_, d)| parse_date(d.trim()));
                     }
-                    if received <= 4 {
+                    if received <= RECEIVED_MINED {
                         self.received(value);
                     }
                 }
@@ -503,7 +507,9 @@ impl Tokenizer {
 
     fn words(&mut self, text: &str, prefix: &str) {
         let mut word = std::mem::take(&mut self.word);
-        for raw in text.split(|c: char| !(c.is_alphanumeric() || "$'-.!_@".contains(c))) {
+        let mut prev = String::new();
+        let mut pair = String::new();
+        for raw in split_words(text) {
             let w = raw.trim_matches(|c: char| ".-'_".contains(c));
             let w = w.trim_start_matches('!');
             if w.is_empty() {
@@ -520,8 +526,17 @@ impl Tokenizer {
                 self.add(prefix, &format!("skip:{first}:{}", n / 10));
                 continue;
             }
-            if !prefix.is_empty() || n <= 20 {
-                self.add(prefix, &word);
+            self.add(prefix, &word);
+            if prefix.is_empty() && BIGRAMS {
+                // Word pairs: "click here" says more than "click" and "here".
+                pair.clear();
+                pair.push_str(&prev);
+                pair.push(' ');
+                pair.push_str(&word);
+                if !prev.is_empty() {
+                    self.add("bi:", &pair);
+                }
+                prev.clone_from(&word);
             }
             if leet(w) {
                 self.facts.obfuscations += 1;
@@ -532,6 +547,29 @@ impl Tokenizer {
         }
         self.word = word;
     }
+}
+
+/// Splits text into words: runs of letters, digits and `$'-!_@`, with a
+/// `.` kept only between two digits (`3.14`, `10.0.0.1`): `day.This` is
+/// two words, as a reader sees it.
+fn split_words(text: &str) -> impl Iterator<Item = &str> {
+    let b = text.as_bytes();
+    text.char_indices()
+        .filter(move |&(i, c)| {
+            let word = c.is_alphanumeric() || "$'-!_@".contains(c);
+            let dot = c == '.'
+                && i > 0
+                && b[i - 1].is_ascii_digit()
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+            !(word || dot)
+        })
+        .map(|(i, c)| (i, i + c.len_utf8()))
+        .chain(std::iter::once((text.len(), text.len())))
+        .scan(0usize, move |start, (sep_at, sep_end)| {
+            let w = &text[*start..sep_at];
+            *start = sep_end;
+            Some(w)
+        })
 }
 
 /// A prefix of `s` of at most `max` bytes, cut at a character boundary.

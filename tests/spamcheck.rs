@@ -1,0 +1,269 @@
+//! `ownmail spamcheck` through the real binary: headers checked against
+//! what the real SpamAssassin writes for the same message, training, exit
+//! codes, and `deliver` filing spam into Junk when `spam.enabled`.
+
+mod support;
+
+use std::process::Command;
+
+use support::{Scratch, run};
+
+const SPAMMY: &str = "Subject: cheap pills\nFrom: seller@pills.example\nTo: you@example.org\nDate: Mon, 7 Oct 2002 10:00:00 +0000\nMessage-ID: <1@pills.example>\n\nbuy cheap viagra pills now, best price guaranteed\n";
+const HAMMY: &str = "Subject: meeting notes\nFrom: colleague@work.example\nTo: you@example.org\nDate: Mon, 7 Oct 2002 10:00:00 +0000\nMessage-ID: <2@work.example>\n\nthe meeting about the project schedule is moved to thursday\n";
+
+/// Trains a database at `db` from 20 spam and 20 ham written into `dir`.
+fn train(dir: &std::path::Path, db: &std::path::Path, extra: &[&str]) {
+    let (spam, ham) = (dir.join("spam"), dir.join("ham"));
+    std::fs::create_dir_all(&spam).unwrap();
+    std::fs::create_dir_all(&ham).unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            spam.join(format!("{i}")),
+            SPAMMY.replace("cheap pills", &format!("cheap pills {i}")),
+        )
+        .unwrap();
+        std::fs::write(
+            ham.join(format!("{i}")),
+            HAMMY.replace("notes", &format!("notes {i}")),
+        )
+        .unwrap();
+    }
+    let out = support::ownmail()
+        .args(extra)
+        .args(["spamcheck", "--db"])
+        .arg(db)
+        .args(["train", "--spam"])
+        .arg(&spam)
+        .arg("--ham")
+        .arg(&ham)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("learnt 20 spam and 20 ham") && said.contains("12 bytes per token"),
+        "{said}"
+    );
+}
+
+fn header_block(message: &str) -> Vec<String> {
+    // The X-Spam-* fields, unfolded, in order.
+    let head = message.split("\n\n").next().unwrap_or("");
+    let mut fields: Vec<String> = Vec::new();
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            fields.push(line.to_owned());
+        }
+    }
+    fields
+        .into_iter()
+        .filter(|f| f.starts_with("X-Spam-"))
+        .collect()
+}
+
+/// The shape of `X-Spam-Status` that client rules match on.
+fn status_shape(status: &str) -> (String, bool) {
+    let v = status.strip_prefix("X-Spam-Status: ").unwrap();
+    let (yes, rest) = v.split_once(", ").unwrap();
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let keys: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| p.split_once('=').map(|(k, _)| k))
+        .collect();
+    let ok = parts[0].starts_with("score=")
+        && parts[0][6..].parse::<f64>().is_ok()
+        && parts[1].starts_with("required=")
+        && parts[2].starts_with("tests=");
+    (format!("{yes} {}", keys.join(" ")), ok)
+}
+
+#[test]
+fn headers_match_what_spamassassin_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = "Subject: test\nTo: a@example.org\n\nhello there\n";
+    // The real SpamAssassin, local tests only, headers added in place.
+    let sa = run(
+        Command::new("spamassassin")
+            .args(["-L", "--cf=report_safe 0"])
+            .env("HOME", dir.path()),
+        message.as_bytes(),
+    );
+    assert!(
+        sa.status.success(),
+        "spamassassin (Debian package spamassassin) must be installed: {}",
+        String::from_utf8_lossy(&sa.stderr)
+    );
+    let sa_out = String::from_utf8(sa.stdout).unwrap();
+    let ours = run(
+        support::ownmail()
+            .args(["spamcheck", "--db"])
+            .arg(dir.path().join("none.db")),
+        message.as_bytes(),
+    );
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let ours = String::from_utf8(ours.stdout).unwrap();
+    let (theirs, mine) = (header_block(&sa_out), header_block(&ours));
+    let names = |h: &[String]| -> Vec<String> {
+        h.iter()
+            .map(|f| f.split(':').next().unwrap().to_owned())
+            .filter(|n| n != "X-Spam-Score" && n != "X-Spam-Report")
+            .collect()
+    };
+    // Same fields in the same order (X-Spam-Score is ours alone; SpamAssassin
+    // writes it only when configured to).
+    assert_eq!(
+        names(&mine),
+        names(&theirs),
+        "\nours:\n{ours}\nSpamAssassin:\n{sa_out}"
+    );
+    let status = |h: &[String]| {
+        h.iter()
+            .find(|f| f.starts_with("X-Spam-Status:"))
+            .unwrap()
+            .clone()
+    };
+    let (their_shape, their_ok) = status_shape(&status(&theirs));
+    let (my_shape, my_ok) = status_shape(&status(&mine));
+    assert!(their_ok && my_ok);
+    assert_eq!(my_shape, their_shape);
+    // Same verdict and the same stars for the same score range.
+    let level = |h: &[String]| {
+        h.iter()
+            .find(|f| f.starts_with("X-Spam-Level:"))
+            .unwrap()
+            .clone()
+    };
+    let stars = |l: String| l.matches('*').count();
+    let score_of = |s: &str| {
+        s.split("score=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(
+        stars(level(&mine)),
+        score_of(&status(&mine)).max(0.0).floor() as usize
+    );
+    assert_eq!(
+        stars(level(&theirs)),
+        score_of(&status(&theirs)).max(0.0).floor() as usize
+    );
+    // The folding: continuation lines start with a tab, as SpamAssassin's.
+    for line in ours.lines().take_while(|l| !l.is_empty()) {
+        assert!(!line.starts_with(' '), "{line:?}");
+    }
+    // The body is untouched in both.
+    assert!(ours.ends_with("\n\nhello there\n") && sa_out.ends_with("\n\nhello there\n"));
+}
+
+#[test]
+fn spamcheck_modes_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("site.db");
+    train(dir.path(), &db, &[]);
+    let check = |args: &[&str], msg: &str| {
+        run(
+            support::ownmail()
+                .args(["spamcheck", "--db"])
+                .arg(&db)
+                .args(args),
+            msg.as_bytes(),
+        )
+    };
+    let spam_msg = format!("X-Spam-Flag: NO\nX-Spam-Status: No, score=-9\n{SPAMMY}");
+    let out = check(&[], &spam_msg);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("X-Spam-Flag: YES\n") && text.contains("X-Spam-Status: Yes, score="),
+        "{text}"
+    );
+    assert!(
+        !text.contains("X-Spam-Flag: NO") && !text.contains("score=-9"),
+        "the sender's own X-Spam fields are removed"
+    );
+    assert!(text.ends_with(&SPAMMY[SPAMMY.find("Subject").unwrap()..]));
+    assert_eq!(check(&["--exit-code"], &spam_msg).status.code(), Some(1));
+    assert_eq!(check(&["--exit-code"], HAMMY).status.code(), Some(0));
+    let score = String::from_utf8(check(&["--score-only"], HAMMY).stdout).unwrap();
+    assert!(score.trim().parse::<f64>().unwrap() < 0.0, "{score}");
+    let report = String::from_utf8(check(&["--report"], SPAMMY).stdout).unwrap();
+    assert!(
+        report.contains("BAYES_99") && report.contains("Bayes spam probability"),
+        "{report}"
+    );
+    let missing = check(&["/nonexistent/message"], "");
+    assert_eq!(missing.status.code(), Some(66));
+    // --forget undoes training: back to untrained, no Bayes rule.
+    let out = support::ownmail()
+        .args(["spamcheck", "--db"])
+        .arg(&db)
+        .args(["train", "--forget", "--spam"])
+        .arg(dir.path().join("spam"))
+        .arg("--ham")
+        .arg(dir.path().join("ham"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report = String::from_utf8(check(&["--report"], SPAMMY).stdout).unwrap();
+    assert!(!report.contains("BAYES"), "{report}");
+    // A bad rules file is a configuration error naming the line.
+    std::fs::write(dir.path().join("bad.rules"), "HTML_ONLY 1\nNOPE 2\n").unwrap();
+    let out = check(
+        &["--rules", dir.path().join("bad.rules").to_str().unwrap()],
+        HAMMY,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: no rule is named NOPE"));
+}
+
+#[test]
+fn deliver_files_spam_into_junk_when_enabled() {
+    let s = Scratch::new();
+    s.add_user("alice", "pw");
+    let config = std::fs::read_to_string(s.config()).unwrap();
+    std::fs::write(s.config(), format!("{config}spam:\n  enabled: true\n")).unwrap();
+    let db = s.dir.path().join("data/spam/site.db");
+    train(
+        s.dir.path(),
+        &db,
+        &["--config", s.config().to_str().unwrap()],
+    );
+    for (msg, folder) in [(SPAMMY, ".Junk"), (HAMMY, "")] {
+        let out = run(s.cmd().args(["deliver", "--user", "alice"]), msg.as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let files = support::messages(&s.maildir("alice").join(folder));
+        assert_eq!(files.len(), 1, "{folder:?}");
+        let stored = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            stored.starts_with("Delivered-To: alice@example.org\nX-Spam-Checker-Version: ownmail"),
+            "{stored}"
+        );
+        assert_eq!(
+            stored.contains("X-Spam-Flag: YES"),
+            folder == ".Junk",
+            "{stored}"
+        );
+    }
+}
