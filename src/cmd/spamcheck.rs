@@ -67,11 +67,9 @@ pub fn run(global: &GlobalArgs, args: SpamcheckArgs) -> anyhow::Result<u8> {
             }),
         )
         .with_context(|| format!("training {}", path.display()))?;
-        let per = if trained.tokens > 0 {
-            (trained.bytes as usize - 24) / trained.tokens
-        } else {
-            spam::db::BYTES_PER_TOKEN
-        };
+        let per = (trained.bytes as usize - 24)
+            .checked_div(trained.tokens)
+            .unwrap_or(spam::db::BYTES_PER_TOKEN);
         println!(
             "{} {} spam and {} ham; {}: {} spam, {} ham, {} tokens, {} bytes ({} bytes per token)",
             if forget { "forgot" } else { "learnt" },

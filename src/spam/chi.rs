@@ -43,7 +43,7 @@ pub fn token_probability(spam: u32, ham: u32, nspam: u32, nham: u32) -> f64 {
 /// The upper tail of the chi-square distribution, `Q(x2 | v)`, for an even
 /// number of degrees of freedom `v` (the series SpamBayes' `chi2Q` uses).
 pub fn chi2q(x2: f64, v: u32) -> f64 {
-    debug_assert!(v % 2 == 0);
+    debug_assert!(v.is_multiple_of(2));
     if !x2.is_finite() || x2 < 0.0 {
         return if x2.is_nan() || x2 > 0.0 { 0.0 } else { 1.0 };
     }

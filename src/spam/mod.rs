@@ -186,6 +186,9 @@ impl Verdict {
     }
 }
 
+/// A scanned message as a reader: the tagged head, then the unread rest.
+pub type Tagged<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
 /// A loaded filter: rules and databases.
 #[derive(Debug)]
 pub struct Filter {
@@ -304,10 +307,7 @@ impl Filter {
     /// Reads a message from `input` (at most [`MAX_SCAN_BYTES`] + 1 bytes
     /// are held), classifies it and returns the verdict with a reader of
     /// the tagged message: the tagged head, then the rest of `input`.
-    pub fn scan<R: Read>(
-        &self,
-        input: R,
-    ) -> io::Result<(Verdict, io::Chain<io::Cursor<Vec<u8>>, R>)> {
+    pub fn scan<R: Read>(&self, input: R) -> io::Result<(Verdict, Tagged<R>)> {
         let mut input = input;
         let mut head = Vec::with_capacity(64 * 1024);
         (&mut input)

@@ -215,6 +215,12 @@ fn trim_start(b: &[u8]) -> &[u8] {
 #[derive(Clone, Copy)]
 pub struct Hasher(u64);
 
+impl Default for Hasher {
+    fn default() -> Hasher {
+        Hasher::new()
+    }
+}
+
 impl Hasher {
     pub const fn new() -> Hasher {
         Hasher(0xcbf2_9ce4_8422_2325)
