@@ -144,15 +144,7 @@ impl Db {
     pub fn get_sorted(&self, hashes: &[u32], mut each: impl FnMut(usize, u32, u32)) {
         let mut lo = 0;
         for (i, &hash) in hashes.iter().enumerate() {
-            let mut hi = self.count;
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if self.entry(mid).0 < hash {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
+            lo = self.lower_bound(hash, lo);
             if lo < self.count {
                 let (h, s, g) = self.entry(lo);
                 if h == hash {
@@ -160,6 +152,70 @@ impl Db {
                 }
             }
         }
+    }
+
+    fn key(&self, i: usize) -> u32 {
+        u32_at(self.map.bytes(), HEADER + i * BYTES_PER_TOKEN)
+    }
+
+    /// The first index at or after `from` whose hash is not below `hash`
+    /// (every entry before `from` must be below it). Token hashes are
+    /// uniform, so the entry is near `hash / 2^32` of the way through the
+    /// file: start there, gallop outwards to bracket it, then bisect the
+    /// bracket. A plain binary search over the whole file touched about
+    /// 19 cache lines spread over megabytes per token, and cache misses
+    /// were two thirds of the time of a bulk scan; this touches a few
+    /// lines close together.
+    fn lower_bound(&self, hash: u32, from: usize) -> usize {
+        let n = self.count;
+        let guess = ((u64::from(hash) * n as u64) >> 32) as usize;
+        let guess = guess.clamp(from, n);
+        let (mut lo, mut hi);
+        if guess < n && self.key(guess) < hash {
+            // Gallop up: everything up to `lo` is below `hash`.
+            lo = guess + 1;
+            let mut step = 16;
+            loop {
+                let probe = lo + step;
+                if probe >= n {
+                    hi = n;
+                    break;
+                }
+                if self.key(probe) < hash {
+                    lo = probe + 1;
+                    step *= 2;
+                } else {
+                    hi = probe;
+                    break;
+                }
+            }
+        } else {
+            // Gallop down: `hi` is at or above `hash` (or the end).
+            hi = guess;
+            let mut step = 16;
+            loop {
+                if hi <= from + step {
+                    lo = from;
+                    break;
+                }
+                let probe = hi - step;
+                if self.key(probe) < hash {
+                    lo = probe + 1;
+                    break;
+                }
+                hi = probe;
+                step *= 2;
+            }
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 }
 
@@ -413,6 +469,49 @@ mod tests {
         let db = Db::open(&path).unwrap().unwrap();
         assert_eq!((db.nspam, db.nham, db.len()), (0, 0, 0));
         assert!(!path.with_extension("db.tmp").exists());
+    }
+
+    /// The interpolating lookup finds exactly what a binary search finds,
+    /// on uniform and on skewed (clustered, extreme) hashes.
+    #[test]
+    fn get_sorted_agrees_with_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.db");
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut tokens: Vec<u32> = (0..20_000).map(|_| next() as u32).collect();
+        tokens.extend(0..300u32);
+        tokens.extend(u32::MAX - 300..=u32::MAX);
+        tokens.extend((0..500u32).map(|i| 0x8000_0000 + i * 3));
+        tokens.sort_unstable();
+        tokens.dedup();
+        train(
+            &path,
+            [Learn {
+                class: Class::Spam,
+                forget: false,
+                tokens: &tokens,
+            }],
+        )
+        .unwrap();
+        let db = Db::open(&path).unwrap().unwrap();
+        let mut probes: Vec<u32> = (0..5_000).map(|_| next() as u32).collect();
+        probes.extend(tokens.iter().step_by(7).copied());
+        probes.extend((0..700u32).map(|i| 0x8000_0000 + i * 2));
+        probes.extend([0, 1, 299, 300, u32::MAX, u32::MAX - 1]);
+        probes.sort_unstable();
+        probes.dedup();
+        let mut found = vec![(0, 0); probes.len()];
+        db.get_sorted(&probes, |i, s, g| found[i] = (s, g));
+        for (i, p) in probes.iter().enumerate() {
+            assert_eq!(found[i], db.get(*p), "hash {p:#x}");
+            assert_eq!(found[i].0, u32::from(tokens.binary_search(p).is_ok()));
+        }
     }
 
     #[test]
