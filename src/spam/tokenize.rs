@@ -26,8 +26,6 @@ pub const MAX_BOUNDARIES: usize = 64;
 pub const MAX_TOKENS: usize = 20_000;
 /// How many Received: fields (from the top) give tokens.
 const RECEIVED_MINED: usize = 4;
-/// Whether body word pairs are tokens too.
-const BIGRAMS: bool = true;
 /// Nested `message/rfc822` levels descended into.
 const MAX_DEPTH: usize = 8;
 
@@ -513,8 +511,6 @@ impl Tokenizer {
 
     fn words(&mut self, text: &str, prefix: &str) {
         let mut word = std::mem::take(&mut self.word);
-        let mut prev = String::new();
-        let mut pair = String::new();
         for raw in split_words(text) {
             let w = raw.trim_matches(|c: char| ".-'_".contains(c));
             let w = w.trim_start_matches('!');
@@ -527,23 +523,17 @@ impl Tokenizer {
             }
             word.clear();
             word.extend(w.chars().flat_map(char::to_lowercase));
-            if n > 20 {
+            // SpamBayes' tokenizer: words of 3 to 12 characters; a longer
+            // one is a `skip:` token of its first character and length
+            // (word pairs were tokens too until 2026-11: on 5-fold
+            // cross-validation of the training split they changed nothing
+            // measurable, and doubled the tokens and the database).
+            if n > 12 {
                 let first = word.chars().next().unwrap_or('?');
                 self.add(prefix, &format!("skip:{first}:{}", n / 10));
                 continue;
             }
             self.add(prefix, &word);
-            if prefix.is_empty() && BIGRAMS {
-                // Word pairs: "click here" says more than "click" and "here".
-                pair.clear();
-                pair.push_str(&prev);
-                pair.push(' ');
-                pair.push_str(&word);
-                if !prev.is_empty() {
-                    self.add("bi:", &pair);
-                }
-                prev.clone_from(&word);
-            }
             if leet(w) {
                 self.facts.obfuscations += 1;
             }
