@@ -13,7 +13,8 @@
 //! ```
 //!
 //! The `fetch:` section (remote accounts for `ownmail fetch`) is described
-//! in [`fetch`], the `spam:` section (the spam filter) in [`spam`].
+//! in [`fetch`], the `imap:` section (where `serve-imap` listens) in
+//! [`imap`], the `spam:` section (the spam filter) in [`spam`].
 //!
 //! Unknown keys are errors, so a typo is never silently ignored, and every
 //! error names the file, the line and the key. The input is bounded: a file
@@ -23,6 +24,8 @@
 
 pub mod fetch;
 pub mod spam;
+pub mod imap;
+pub mod smtp;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,8 @@ use serde_saphyr::Spanned;
 use crate::error::{ExitStatus, sysexits};
 pub use fetch::{FetchAccount, FetchConfig};
 pub use spam::SpamConfig;
+pub use imap::ImapConfig;
+pub use smtp::{Aliases, SmtpConfig};
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -56,6 +61,11 @@ pub struct Config {
     #[serde(skip_serializing_if = "FetchConfig::is_empty")]
     pub fetch: FetchConfig,
     pub spam: SpamConfig,
+    #[serde(skip_serializing_if = "ImapConfig::is_empty")]
+    pub imap: ImapConfig,
+    pub smtp: SmtpConfig,
+    #[serde(skip_serializing_if = "Aliases::is_empty")]
+    pub aliases: Aliases,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,6 +85,9 @@ struct RawConfig {
     tls: Option<RawTls>,
     fetch: Option<fetch::RawFetch>,
     spam: Option<spam::RawSpam>,
+    imap: Option<imap::RawImap>,
+    smtp: Option<smtp::RawSmtp>,
+    aliases: Option<std::collections::BTreeMap<String, Spanned<smtp::RawTargets>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +244,9 @@ impl Config {
                 tls: None,
                 fetch: None,
                 spam: None,
+                imap: None,
+                smtp: None,
+                aliases: None,
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
@@ -348,6 +364,17 @@ impl RawConfig {
             None => FetchConfig::default(),
         };
         let spam = spam::resolve(self.spam, path, base, &data_dir)?;
+        let imap = match self.imap {
+            Some(raw) => imap::resolve(raw, path, tls.is_some())?,
+            None => ImapConfig::default(),
+        };
+        let smtp_cx = smtp::Context {
+            path,
+            base,
+            has_tls: tls.is_some(),
+        };
+        let smtp = smtp::resolve(self.smtp, &smtp_cx)?;
+        let aliases = smtp::resolve_aliases(self.aliases, &smtp_cx)?;
         Ok(Config {
             source: Some(path.to_owned()),
             hostname,
@@ -357,6 +384,9 @@ impl RawConfig {
             tls,
             fetch,
             spam,
+            imap,
+            smtp,
+            aliases,
         })
     }
 }

@@ -168,7 +168,7 @@ impl Deliverer {
         Ok(tmp.commit(&self.flags, false, durability)?)
     }
 
-    /// Makes every commit so far durable (fsyncs `new/` and `cur/`).
+    /// Makes every commit so far durable (see [`crate::store::Folder::sync`]).
     pub fn sync(&self) -> Result<(), DeliverError> {
         Ok(self.folder.sync()?)
     }

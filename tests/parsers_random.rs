@@ -175,3 +175,359 @@ fn flags_info_is_canonical_after_one_round() {
         );
     }
 }
+
+/// `tunnel`'s inputs (as fuzz/fuzz_targets/tunnel_input.rs): greetings from
+/// the network, forward and HOST:PORT specifications. A forward always
+/// listens on loopback and its ssh spelling reads back as itself.
+#[test]
+fn tunnel_forwards_stay_on_loopback_and_round_trip() {
+    use ownmail::tunnel::forward::{Forward, Service};
+    let mut rng = Rng::from_time();
+    let mut parsed = 0;
+    for _ in 0..ROUNDS {
+        // Half the time a well-formed spec with one byte changed.
+        let raw = if rng.below(2) == 0 {
+            let parts = [
+                "127.0.0.1",
+                "[::1]",
+                "localhost",
+                "10.0.0.1",
+                "mail.lan",
+                "[::]",
+            ];
+            let pick = |rng: &mut Rng| parts[rng.below(parts.len() as u64) as usize];
+            let port = |rng: &mut Rng| (rng.below(70_000)).to_string();
+            let mut spec = match rng.below(3) {
+                0 => format!("{}:{}", port(&mut rng), port(&mut rng)),
+                1 => format!("{}:{}:{}", pick(&mut rng), port(&mut rng), port(&mut rng)),
+                _ => format!(
+                    "{}:{}:{}:{}",
+                    pick(&mut rng),
+                    port(&mut rng),
+                    pick(&mut rng),
+                    port(&mut rng)
+                ),
+            }
+            .into_bytes();
+            if rng.below(2) == 0 {
+                let at = rng.below(spec.len() as u64) as usize;
+                spec[at] = b"0:[]x.-"[rng.below(7) as usize];
+            }
+            spec
+        } else {
+            random_bytes(&mut rng, b"0123456789:.[]127loca:hst-x", 30)
+        };
+        for service in [Service::Smtp, Service::Imap] {
+            let _ = service.greeting_ok(&raw);
+        }
+        let text = String::from_utf8_lossy(&raw);
+        let _ = ownmail::tunnel::tls::parse_host_port(&text);
+        if let Ok(f) = Forward::parse(Service::Smtp, &text) {
+            parsed += 1;
+            assert!(f.local.ip().is_loopback(), "{text:?}");
+            assert_eq!(
+                Forward::parse(Service::Smtp, &f.ssh_spec()).unwrap(),
+                f,
+                "{text:?}"
+            );
+        }
+    }
+    // The generator must reach the accepting paths, or this tests nothing.
+    assert!(
+        parsed > ROUNDS / 20,
+        "only {parsed} random inputs parsed as a forward"
+    );
+}
+/// The IMAP server's framer and parser (`fuzz/fuzz_targets/imap_command.rs`
+/// runs the same loop): any bytes, split anywhere, never a panic, frames
+/// within their bounds, and a BAD always names the tag the framer saw.
+#[test]
+fn imap_commands_never_panic_and_keep_their_tags() {
+    use ownmail::proto::imap::{Frame, Framer, Limits, command, framer};
+    let mut rng = Rng::from_time();
+    let alphabet = b"a1 *:,()[]<>.{}+\\\"\r\nUIDFETCHSEARCHNOTORBODYPEEKHEADER$%~-";
+    let limits = Limits {
+        max_line: 256,
+        max_literal: 512,
+        max_literals: 8,
+    };
+    let mut parsed = 0;
+    for _ in 0..ROUNDS {
+        let mut input = random_bytes(&mut rng, alphabet, 300);
+        if rng.below(3) == 0 {
+            let starts: [&[u8]; 4] = [
+                b"a1 UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From)]<0.10>)\r\n",
+                b"a2 SEARCH OR (FROM x NOT SEEN) TEXT {3}\r\nabc\r\n",
+                b"a3 APPEND INBOX (\\Seen) {5+}\r\nhello\r\n",
+                b"a4 LIST (SUBSCRIBED) \"\" (* %) RETURN (STATUS (MESSAGES))\r\n",
+            ];
+            let mut s = starts[rng.below(4) as usize].to_vec();
+            s.extend_from_slice(&input);
+            input = s;
+        }
+        let mut f = Framer::new(limits);
+        let size = rng.below(40) as usize + 1;
+        for chunk in input.chunks(size) {
+            f.push(chunk);
+            while let Some(frame) = f.next_frame() {
+                if let Frame::Command(bytes) = frame {
+                    assert!(bytes.len() <= limits.max_line * 9 + 512, "{bytes:?}");
+                    match command::parse(&bytes) {
+                        Ok(t) => {
+                            parsed += 1;
+                            assert_eq!(Some(t.tag), framer::tag_of(&bytes));
+                        }
+                        Err(e) => assert_eq!(e.tag, framer::tag_of(&bytes)),
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        parsed > 100,
+        "only {parsed} commands parsed: the inputs are too random"
+    );
+}
+
+/// `dovecot-uidlist` as any process (or damage) may leave it: never a
+/// panic, UIDs strictly increasing, the next UID above every UID listed.
+#[test]
+fn uidlists_parse_into_increasing_uids() {
+    use ownmail::store::uidlist::{Parsed, UidList};
+    let mut rng = Rng::from_time();
+    let alphabet = b"3 VNG0123456789abcdef:.,=S\nW";
+    for _ in 0..ROUNDS {
+        let mut text = b"3 V1700000000 N".to_vec();
+        text.extend(random_bytes(&mut rng, alphabet, 200));
+        if let Parsed::Ok(list) = UidList::parse(&text) {
+            assert!(list.entries.windows(2).all(|w| w[0].uid < w[1].uid));
+            if let Some(last) = list.entries.last() {
+                assert!(list.next_uid > last.uid || last.uid == u32::MAX);
+            }
+            assert!(list.entries.iter().all(|e| !e.file.contains('/')));
+        }
+    }
+}
+
+/// The SMTP server session, as `fuzz/fuzz_targets/smtp_session.rs` drives
+/// it: random command soup in random chunks; no panic, bounded input,
+/// messages within the size limit.
+#[test]
+fn the_smtp_session_survives_anything() {
+    use ownmail::proto::smtp::{
+        AuthOutcome, Directory, Event, MAX_AUTH_LINE, Reply, Session, Settings, TlsInfo,
+    };
+    use std::sync::Arc;
+    let mut rng = Rng::from_time();
+    let words: &[&[u8]] = &[
+        b"EHLO x\r\n",
+        b"HELO x\r\n",
+        b"MAIL FROM:<a@b.example>\r\n",
+        b"MAIL FROM:<> SIZE=99\r\n",
+        b"RCPT TO:<alice@example.org>\r\n",
+        b"RCPT TO:<x@remote.example>\r\n",
+        b"DATA\r\n",
+        b"BDAT 5\r\n",
+        b"BDAT 3 LAST\r\n",
+        b"RSET\r\n",
+        b"STARTTLS\r\n",
+        b"AUTH PLAIN\r\n",
+        b"AUTH LOGIN\r\n",
+        b"AGFsaWNlAHB3\r\n",
+        b"\r\n.\r\n",
+        b".\r\n",
+        b"..x\r\n",
+        b"\n",
+        b"\r",
+        b"\0",
+        b"QUIT\r\n",
+        b"NOOP\r\n",
+        b"x",
+        b"=\r\n",
+        b"*\r\n",
+    ];
+    for _ in 0..ROUNDS / 4 {
+        let flags = rng.below(16);
+        let settings = Settings {
+            hostname: "mx.example.org".into(),
+            max_message_size: 4096,
+            starttls: flags & 1 != 0,
+            implicit_tls: None,
+            auth_without_tls: flags & 2 != 0,
+            submission: flags & 4 != 0,
+            trusted: flags & 8 != 0,
+        };
+        let dir = Directory::new(
+            vec!["example.org".into()],
+            ["alice".to_owned()],
+            Default::default(),
+        );
+        let mut s = Session::new(settings, Arc::new(dir));
+        let mut input = Vec::new();
+        for _ in 0..rng.below(60) {
+            if rng.below(8) == 0 {
+                input.extend(random_bytes(&mut rng, b"AB.\r\n:<>@ ", 300));
+            } else {
+                input.extend_from_slice(words[rng.below(words.len() as u64) as usize]);
+            }
+        }
+        if rng.below(20) == 0 {
+            input.extend(std::iter::repeat_n(b'A', 20_000));
+        }
+        let split = 1 + rng.below(200) as usize;
+        'session: for chunk in input.chunks(split) {
+            s.feed(chunk);
+            while let Some(e) = s.next_event() {
+                match e {
+                    Event::StartTls => s.tls_started(TlsInfo {
+                        version: "v".into(),
+                        cipher: "c".into(),
+                    }),
+                    Event::Authenticate { password, .. } => {
+                        s.auth_result(if password.expose() == "pw" {
+                            AuthOutcome::Ok
+                        } else {
+                            AuthOutcome::Failed
+                        })
+                    }
+                    Event::Message(tx) => {
+                        assert!(tx.data.len() <= 4096);
+                        s.message_result(Reply::OK);
+                    }
+                    Event::Close => break 'session,
+                }
+            }
+            assert!(s.buffered() <= MAX_AUTH_LINE + chunk.len());
+            let out = s.take_output();
+            assert!(out.is_empty() || out.ends_with(b"\r\n"));
+        }
+    }
+}
+
+/// mbox files built from the pieces that matter (From_ lines with and
+/// without dates, quoting at several depths, blank lines in LF and CRLF,
+/// Content-Length that fits or lies) and random bytes: never a panic, the
+/// same messages whatever the read sizes, and no byte invented or lost
+/// beyond what the format removes (From_ lines, separators, quoting).
+#[test]
+fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
+    use ownmail::message::mbox::{Format, MboxReader, Source};
+    use std::io::{self, Read};
+
+    struct Chunked<'a> {
+        data: &'a [u8],
+        pos: usize,
+        chunk: usize,
+    }
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+    impl Source for Chunked<'_> {
+        fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            io::Cursor::new(self.data).read_at(buf, offset)
+        }
+    }
+    /// (offset, From_ line length, content) of every message, or the error.
+    type Read_ = Result<Vec<(u64, usize, Vec<u8>)>, String>;
+    fn read_all(data: &[u8], format: Option<Format>, chunk: usize) -> Read_ {
+        let mut r = MboxReader::new(
+            Chunked {
+                data,
+                pos: 0,
+                chunk,
+            },
+            format,
+        );
+        let mut out = Vec::new();
+        while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
+            let mut content = head.header.clone();
+            content.extend_from_slice(head.blank);
+            while let Some(b) = r.read_body().map_err(|e| e.to_string())? {
+                assert!(!b.is_empty());
+                content.extend_from_slice(b);
+            }
+            out.push((head.offset, head.from_line.len(), content));
+        }
+        Ok(out)
+    }
+
+    const PIECES: &[&[u8]] = &[
+        b"From a@b Thu Aug 22 12:36:23 2002\n",
+        b"From a@b Thu Aug 22 12:36:23 2002\r\n",
+        b"From nobody\n",
+        b"From ",
+        b">From x\n",
+        b">>From y\n",
+        b">>>From z\r\n",
+        b"\n",
+        b"\r\n",
+        b"Subject: s\n",
+        b"Content-Length: 5\n",
+        b"Content-Length: 0\n",
+        b"body\n",
+        b"12345",
+        b"\0\xff\r",
+    ];
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS / 10 {
+        let mut data = Vec::new();
+        if rng.below(8) != 0 {
+            data.extend_from_slice(PIECES[0]);
+        }
+        for _ in 0..rng.below(40) {
+            if rng.below(5) == 0 {
+                data.extend(random_bytes(&mut rng, b"From >\n\r", 8));
+            } else {
+                data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+            }
+        }
+        for format in [
+            None,
+            Some(Format::Mboxo),
+            Some(Format::Mboxrd),
+            Some(Format::Mboxcl),
+            Some(Format::Mboxcl2),
+        ] {
+            let whole = read_all(&data, format, usize::MAX);
+            for chunk in [1, 3, 64] {
+                assert_eq!(
+                    read_all(&data, format, chunk),
+                    whole,
+                    "{format:?}, reads of {chunk}: {:?}",
+                    String::from_utf8_lossy(&data)
+                );
+            }
+            let Ok(messages) = whole else { continue };
+            // Account for every input byte: From_ lines with their line
+            // ends, contents, and what the format drops (a separator blank
+            // line per message, leading blank lines, one '>' per quoted
+            // line).
+            let accounted: usize = messages.iter().map(|(_, from, c)| from + c.len()).sum();
+            assert!(accounted <= data.len(), "{format:?}: bytes invented");
+            let quotes = data
+                .windows(6)
+                .filter(|w| w.ends_with(b"From ") && w[0] == b'>')
+                .count()
+                + data.windows(7).filter(|w| w.ends_with(b">From ")).count();
+            let leading = data
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            let slack = messages.len() * 4 + quotes + leading;
+            assert!(
+                data.len() - accounted <= slack,
+                "{format:?}: {} bytes unaccounted for (at most {slack}): {:?}",
+                data.len() - accounted,
+                String::from_utf8_lossy(&data)
+            );
+            for w in messages.windows(2) {
+                assert!(w[0].0 < w[1].0, "offsets increase");
+            }
+        }
+    }
+}

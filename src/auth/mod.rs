@@ -10,6 +10,7 @@
 
 pub mod hash;
 pub mod passwd;
+pub mod throttle;
 
 use std::fmt;
 

@@ -8,7 +8,16 @@ use ownmail::cli::{Cli, GlobalArgs};
 use ownmail::error::sysexits;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // Called as `sendmail` (a symlink): the sendmail interface.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_os_string());
+    if called.is_some_and(|n| n == "sendmail") {
+        args.insert(1, "sendmail".into());
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

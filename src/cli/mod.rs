@@ -6,7 +6,7 @@ pub mod docs;
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const ABOUT: &str = "Composable mail commands for people who run their own mail server";
 
@@ -52,8 +52,15 @@ pub enum Command {
     Deliver(DeliverArgs),
     User(UserArgs),
     CheckConfig(CheckConfigArgs),
+    ConvertMbox(ConvertMboxArgs),
     Fetch(FetchArgs),
     Spamcheck(SpamcheckArgs),
+    Tunnel(TunnelArgs),
+    ServeImap(ServeImapArgs),
+    Serve(ServeArgs),
+    ServeSmtp(ServeSmtpArgs),
+    Queue(QueueArgs),
+    Sendmail(SendmailArgs),
     /// Write the man pages and shell completions into DIR/man and DIR/completions
     #[command(hide = true)]
     GenerateDocs {
@@ -158,6 +165,89 @@ pub enum UserCommand {
     List,
 }
 
+/// Convert mbox files and trees into Maildir folders, once
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Convert mbox files, or folders of them, into Maildir folders that Dovecot and
+ownmail read: mutt and pine ~/Mail trees, Thunderbird profiles (X.sbd/
+subfolders; .msf files ignored), Apple Mail exports (Name.mbox/mbox), spools
+(/var/mail/USER). A file named INBOX or inbox, and a spool, become INBOX;
+other files become folders named after them (`.` in a name becomes `_`).
+
+Status:, X-Status:, X-Mozilla-Status: and X-Keywords: become Maildir flags
+and keywords, and are removed from the messages with UW-IMAP's X-IMAP:,
+X-IMAPbase: and X-UID: unless --keep-headers. The From_ line's date becomes
+the message's date (IMAP INTERNALDATE). Everything else is kept byte for
+byte. UW-IMAP's \"FOLDER INTERNAL DATA\" message is skipped.
+
+Safe to run again and to interrupt: each message's file name says which mbox
+offset and content it came from, so a second run adds only what is missing.
+Messages are durable (files and folders fsynced) before they are counted.
+
+On a terminal, progress is shown on standard error; otherwise nothing but the
+summary (on standard output; --json for JSON). Problems are reported on
+standard error as they are met: a damaged message with its byte offset, a
+file that is not an mbox and why.
+
+Exit codes (sysexits): 0 everything converted; 1 converted, but some
+messages were damaged (stored as found) or some files could not be
+converted; 64 bad arguments; 65 --strict stopped at a damaged message or a
+file that is not an mbox; 66 a SOURCE does not exist; 67 unknown user;
+73 the Maildir cannot be created; 74 read error; 75 temporary failure (disk
+full, another convert-mbox running on the same Maildir); 78 bad
+configuration.",
+    after_help = "\
+Examples:
+  ownmail convert-mbox /var/mail/alice --user alice
+  ownmail convert-mbox ~/Mail --maildir ~/Maildir --folder Old
+  ownmail convert-mbox ~/.thunderbird/x.default/Mail/Local\\ Folders --user alice
+  ownmail convert-mbox 'Work.mbox' --user alice --dry-run --json"
+)]
+#[command(group = clap::ArgGroup::new("destination").required(true).args(["user", "maildir"]))]
+pub struct ConvertMboxArgs {
+    /// mbox files, or folders of them
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// Convert into this user's Maildir (<data_dir>/mail/NAME, from the configuration)
+    #[arg(long, short = 'u', value_name = "NAME")]
+    pub user: Option<String>,
+    /// Convert into the Maildir at DIR (created if missing; no configuration needed)
+    #[arg(long, short = 'm', value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// The folder a single mbox goes into, or a tree goes below (e.g. Old/2019)
+    #[arg(long, short = 'f', value_name = "PREFIX")]
+    pub folder: Option<String>,
+    /// The mbox variant (auto: Content-Length when it fits, else mboxrd)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = MboxFormat::Auto)]
+    pub format: MboxFormat,
+    /// Read everything and report, but write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep Status:, X-Status:, X-Keywords: and the like in the messages
+    #[arg(long)]
+    pub keep_headers: bool,
+    /// Stop at the first damaged message or file that is not an mbox
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Reader and writer threads (default: one of each per core)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MboxFormat {
+    Auto,
+    Mboxo,
+    Mboxrd,
+    Mboxcl,
+    Mboxcl2,
+}
+
 /// Check the configuration and print it resolved
 #[derive(Debug, Args)]
 #[command(long_about = "\
@@ -227,6 +317,377 @@ pub struct FetchArgs {
     pub json: bool,
 }
 
+/// Reach your mail server from any network, encrypted (ssh or TLS)
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Reach your own mail server from any network, encrypted: on a hotel or cafe
+network the ISP's SMTP server refuses your laptop, and plain SMTP and IMAP
+passwords travel in the clear. `tunnel ssh` runs OpenSSH to forward local
+ports to the server's SMTP and IMAP, watched and restarted like autossh;
+`tunnel tls` carries a local plaintext port over TLS (stunnel's client mode)
+or wraps a plain local service in TLS (stunnel's server mode).")]
+pub struct TunnelArgs {
+    #[command(subcommand)]
+    pub command: TunnelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunnelCommand {
+    Ssh(TunnelSshArgs),
+    Tls(TunnelTlsArgs),
+    Fingerprint(TunnelFingerprintArgs),
+}
+
+/// Forward local SMTP and IMAP ports to your server through ssh, supervised
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Forward local ports on 127.0.0.1 to your mail server through the system's
+OpenSSH client (`ssh -N -L ...`), so your keys, agent and ~/.ssh/config
+just work. Mail sent through the tunnel reaches the server from its own
+loopback, which ownmail serve-smtp trusts for relay: no SMTP password, and
+no ISP in the way.
+
+The tunnel watches ssh the way autossh does: it starts ssh again when it
+exits (after 1 s, doubling to at most 60 s; back to 1 s after a run of a
+minute), and every --check-interval reads the SMTP `220` and IMAP `* OK`
+greeting through each forward; a forward that fails two checks in a row
+gets ssh restarted. ssh runs with BatchMode=yes (no prompts),
+ExitOnForwardFailure=yes, ServerAliveInterval=15, ServerAliveCountMax=3,
+ConnectTimeout=15 and no ControlMaster; --ssh-option values come first and
+win. Forwards without a known protocol (--forward) are only checked to be
+listening.
+
+When ssh cannot log in (host key unknown or changed, key refused), has a
+bad option, or a local port is taken, the tunnel stops and shows ssh's own
+words; network trouble is retried for ever. Ctrl-C or SIGTERM stops ssh and
+exits 0.
+
+LOCAL is [ADDR:]PORT, ADDR a loopback address (default 127.0.0.1); REMOTE
+is [HOST:]PORT as the server sees it (default 127.0.0.1). `none` turns a
+default forward off.
+
+Mail client settings with the defaults (printed again at start):
+  Outgoing mail (SMTP): server 127.0.0.1, port 2525, connection security:
+    none (the tunnel encrypts it), authentication: none (your server relays
+    mail that reaches it through the tunnel)
+  Incoming mail (IMAP): server 127.0.0.1, port 1143, connection security:
+    none (the tunnel encrypts it), user name and password: your mail
+    account's
+
+Exit codes: 0 stopped by a signal; 64 bad arguments or ssh options;
+69 no ssh, or a local port taken; 77 host key or login refused.",
+    after_help = "\
+Examples:
+  ownmail tunnel ssh alice@mail.example.org
+  ownmail tunnel ssh mail --ssh-option Port=2222 --smtp 10025:25
+  ownmail tunnel ssh alice@mail.example.org --imap none --forward 4190:4190
+
+As a user service: examples/ownmail-tunnel-ssh.service
+  systemctl --user enable --now ownmail-tunnel-ssh"
+)]
+pub struct TunnelSshArgs {
+    /// The server: [USER@]HOST, or a Host from ~/.ssh/config
+    #[arg(value_name = "[USER@]HOST")]
+    pub destination: String,
+    /// Forward for SMTP, checked by its 220 greeting (`none`: no SMTP forward)
+    #[arg(long, value_name = "LOCAL:REMOTE", default_value = "2525:25")]
+    pub smtp: String,
+    /// Forward for IMAP, checked by its `* OK` greeting (`none`: no IMAP forward)
+    #[arg(long, value_name = "LOCAL:REMOTE", default_value = "1143:143")]
+    pub imap: String,
+    /// Another forward (repeatable), only checked to be listening
+    #[arg(long, value_name = "LOCAL:REMOTE")]
+    pub forward: Vec<String>,
+    /// An ssh option, passed as `-o OPT` (repeatable), e.g. Port=2222 or IdentityFile=~/.ssh/mail
+    #[arg(long, value_name = "OPT", allow_hyphen_values = true)]
+    pub ssh_option: Vec<String>,
+    /// Seconds between health checks of the forwards
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub check_interval: u64,
+    /// Seconds a forward has to show its server's greeting
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub check_timeout: u64,
+}
+
+/// Carry a local plaintext port over TLS to a server, or wrap a local service in TLS
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Client mode (--connect): a local plaintext port (--listen, on loopback)
+whose connections are carried over TLS to HOST:PORT, for mail clients that
+cannot do TLS themselves; or one connection over standard input and output
+(--stdio), for mutt's `tunnel` and mbsync's `Tunnel`. The server's
+certificate is verified against the system's trust store and its name
+checked, or against --ca FILE (a private CA), or pinned with --pin (a
+self-signed certificate: get the fingerprint with `ownmail tunnel
+fingerprint HOST:PORT`, on a network you trust). A certificate that fails
+is refused, with the fingerprint that was seen; nothing is relayed.
+
+Server mode (--accept): TLS connections are accepted on ADDR and carried in
+plaintext to --to (a loopback address), with the certificate and key of the
+configuration's `tls:` section, read again whenever the files change (a
+renewed certificate needs no restart). The service behind sees every
+connection come from 127.0.0.1: never put it in front of a port that trusts
+loopback, such as serve-smtp's relay port, or the world may relay through
+you.
+
+Mail client settings in client mode, e.g. with --listen 127.0.0.1:1143 and
+--connect mail.example.org:993: server 127.0.0.1, port 1143, connection
+security: none (the tunnel encrypts it), user name and password: your mail
+account's. For SMTP (--connect HOST:465), the same with authentication:
+your account's user name and password.
+
+Exit codes: 0 stopped by a signal (or --stdio: the server closed);
+64 bad arguments; 69 cannot listen; 75 server unreachable (--stdio);
+77 certificate refused (--stdio); 78 bad certificate or key files.",
+    after_help = "\
+Examples:
+  ownmail tunnel tls --connect mail.example.org:993 --listen 127.0.0.1:1143
+  ownmail tunnel tls --connect mail.example.org:465 --listen 127.0.0.1:2525 \\
+      --pin sha256:AB:CD:...
+  ownmail tunnel tls --accept 0.0.0.0:993 --to 127.0.0.1:143
+
+mutt (~/.muttrc):
+  set tunnel=\"ownmail tunnel tls --stdio --connect mail.example.org:993\"
+mbsync (~/.mbsyncrc, in the IMAPAccount):
+  Tunnel \"ownmail tunnel tls --stdio --connect mail.example.org:993\""
+)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["connect", "accept"]))]
+pub struct TunnelTlsArgs {
+    /// Client mode: the TLS server to carry connections to
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Option<String>,
+    /// Client mode: the local plaintext address to listen on (loopback only)
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "connect",
+        conflicts_with = "stdio"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Client mode: carry one connection over standard input and output
+    #[arg(long, requires = "connect")]
+    pub stdio: bool,
+    /// Client mode: trust only the CA certificates in FILE (PEM), not the system's
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "connect",
+        conflicts_with = "pin"
+    )]
+    pub ca: Option<PathBuf>,
+    /// Client mode: accept exactly the certificate with this fingerprint
+    #[arg(long, value_name = "sha256:HEX", requires = "connect")]
+    pub pin: Option<String>,
+    /// Server mode: the address to accept TLS connections on
+    #[arg(long, value_name = "ADDR:PORT", requires = "to", conflicts_with_all = ["connect", "listen", "stdio", "ca", "pin"])]
+    pub accept: Option<std::net::SocketAddr>,
+    /// Server mode: the plaintext service to carry them to (loopback only)
+    #[arg(long, value_name = "ADDR:PORT", requires = "accept")]
+    pub to: Option<std::net::SocketAddr>,
+}
+
+/// Print the fingerprint of a TLS server's certificate, to pin with --pin
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Connect to HOST:PORT with TLS (implicit TLS, e.g. IMAP 993, SMTP 465),
+accept whatever certificate comes, and print its SHA-256 fingerprint on
+standard output, as `--pin` and fetch's `tls_fingerprint` take it; its
+subject, issuer and expiry go to standard error. Run it where you trust the
+network (at home, or on the server itself with 127.0.0.1): pinning what an
+attacker showed you would pin the attacker.",
+    after_help = "\
+Examples:
+  ownmail tunnel fingerprint mail.example.org:993
+  ownmail tunnel tls --connect mail.example.org:993 --listen 127.0.0.1:1143 \\
+      --pin \"$(ownmail tunnel fingerprint mail.example.org:993)\""
+)]
+pub struct TunnelFingerprintArgs {
+    /// The server
+    #[arg(value_name = "HOST:PORT")]
+    pub server: String,
+}
+/// Serve the users' Maildirs over IMAP
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Serve the users' Maildirs (<data_dir>/mail/<user>) over IMAP4rev1 with IDLE,
+UIDPLUS, MOVE, LITERAL+, SASL-IR, NAMESPACE, ID, ENABLE, UNSELECT, CHILDREN,
+SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, STATUS=SIZE and APPENDLIMIT.
+UIDs live in each folder's dovecot-uidlist and keywords in dovecot-keywords,
+in Dovecot's formats: Dovecot and ownmail can serve the same Maildir, one
+after the other or at the same time, and agree on every UID and flag.
+
+Listens on the configuration's imap.listen (plain, with STARTTLS when tls: is
+set) and imap.listen_tls (implicit TLS) addresses, or on --listen and
+--listen-tls. Passwords are refused in plain text except from loopback
+(LOGINDISABLED). Failed logins from one address wait longer and longer (1 s,
+doubling to 32 s). SIGTERM or SIGINT: every session is told `* BYE` and the
+server exits. At most 1000 connections; a session idle for 30 minutes is
+logged out.
+
+With --stdio, one session is served on standard input and output (inetd);
+with --preauth it is already logged in as the invoking user (or --user), for
+`ssh host ownmail serve-imap --stdio --preauth` as mutt's tunnel or mbsync's
+Tunnel.",
+    after_help = "\
+Examples:
+  ownmail serve-imap                                  # addresses from ownmail.yaml
+  ownmail serve-imap --listen 127.0.0.1:1143
+  ownmail serve-imap --listen-tls 0.0.0.0:993
+  ssh mail.example.org ownmail serve-imap --stdio --preauth
+
+Configuration (ownmail.yaml):
+  tls: {cert: /etc/ownmail/cert.pem, key: /etc/ownmail/key.pem}
+  imap:
+    listen: [\"127.0.0.1:143\"]
+    listen_tls: [\"0.0.0.0:993\"]
+
+mbsync (~/.mbsyncrc):
+  IMAPAccount home
+  Tunnel \"ssh mail.example.org ownmail serve-imap --stdio --preauth\""
+)]
+pub struct ServeImapArgs {
+    /// Listen for plain IMAP (STARTTLS when tls: is configured) on ADDR (repeatable; replaces imap.listen)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Listen for IMAP over TLS on ADDR (repeatable; replaces imap.listen_tls)
+    #[arg(long, value_name = "ADDR")]
+    pub listen_tls: Vec<std::net::SocketAddr>,
+    /// Serve one session on standard input and output
+    #[arg(long, conflicts_with_all = ["listen", "listen_tls"])]
+    pub stdio: bool,
+    /// With --stdio: speak TLS from the first byte
+    #[arg(long, requires = "stdio")]
+    pub tls: bool,
+    /// With --stdio: the session starts logged in (as the invoking user, or --user)
+    #[arg(long, requires = "stdio")]
+    pub preauth: bool,
+    /// With --preauth: the user to serve
+    #[arg(long, short = 'u', value_name = "NAME", requires = "preauth")]
+    pub user: Option<String>,
+}
+
+/// Run every configured server in one process (IMAP, and SMTP when configured)
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Run every server the configuration sets up, in one process: IMAP
+(imap.listen, imap.listen_tls; 127.0.0.1:1143 when neither is set) and,
+when the configuration has an smtp: section, the SMTP server with its
+outbound queue (smtp.listen, smtp.submission, smtp.submissions). SIGTERM or
+SIGINT stops both: IMAP sessions are told BYE, SMTP sessions 421.
+
+With no configuration file anywhere, it starts at once for a first try: it
+writes ./ownmail.yaml (data in ./ownmail-data, IMAP on 127.0.0.1:1143, SMTP
+on 127.0.0.1:2525) and tells you how to add a user (`ownmail user add
+NAME`).")]
+pub struct ServeArgs {}
+
+/// Receive mail for our domains and send our users' mail (SMTP server)
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Run the SMTP server: receive mail for the configured domains from anyone
+(port 25, smtp.listen), and accept mail from our own users for anywhere on
+the submission ports (smtp.submission: STARTTLS then AUTH; smtp.submissions:
+implicit TLS). Nobody else may relay: mail for another domain is refused
+unless the client logged in or is in smtp.trusted_networks (default:
+loopback).
+
+A message is accepted (250) only when it is durably in every local
+recipient's Maildir and, for other recipients, in the queue
+(<data_dir>/queue), which a worker in the same process sends through
+smtp.relay. SIGTERM or SIGINT stops accepting, tells clients 421 and waits
+up to 30 seconds for sessions to end.",
+    after_help = "\
+Examples:
+  ownmail serve-smtp
+  ownmail serve-smtp --listen 127.0.0.1:2525
+  ownmail serve-smtp --stdio          # one session under inetd
+
+Configuration (ownmail.yaml):
+  tls: {cert: cert.pem, key: key.pem}
+  smtp:
+    listen: [\"0.0.0.0:25\"]
+    submission: [\"0.0.0.0:587\"]
+    submissions: [\"0.0.0.0:465\"]
+    relay: {host: smtp.isp.example, port: 587, username: me, password_file: relay.pass}
+  aliases:
+    postmaster: alice"
+)]
+pub struct ServeSmtpArgs {
+    /// Listen on ADDR (e.g. 127.0.0.1:2525) instead of smtp.listen (repeatable)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Run one session on standard input and output (inetd), then exit
+    #[arg(long, conflicts_with = "listen")]
+    pub stdio: bool,
+}
+
+/// Look at and act on the outbound queue
+#[derive(Debug, Args)]
+#[command(long_about = "\
+Look at and act on the outbound queue (<data_dir>/queue): messages waiting to
+be sent, with the state of each recipient and the last error.")]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub command: QueueCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List the queued messages: id, age, sender, recipients, attempts
+    List,
+    /// Show one message's envelope and headers
+    Show {
+        /// The message id, as `queue list` prints it
+        id: String,
+    },
+    /// Try every queued message now, whatever its next retry time
+    Flush,
+    /// Remove a message from the queue (it is not sent and not bounced)
+    Delete {
+        /// The message id, as `queue list` prints it
+        id: String,
+    },
+}
+
+/// Queue a message from standard input, as sendmail does
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+The sendmail interface that cron, scripts and mail clients on the server
+use: read a message from standard input and put it in the queue. The exit
+status is 0 only when the message is durably queued; a running serve-smtp
+sends it within seconds (or run `ownmail queue flush`). The same happens
+when the binary is called as `sendmail`.
+
+Without -i, a line with a single dot ends the message, as in sendmail.",
+    after_help = "\
+Examples:
+  echo 'Subject: hi' | ownmail sendmail bob@example.net
+  ownmail sendmail -t < message.eml
+  ln -s /usr/bin/ownmail /usr/sbin/sendmail"
+)]
+pub struct SendmailArgs {
+    /// Take the recipients from the To:, Cc: and Bcc: fields (Bcc: is removed)
+    #[arg(short = 't')]
+    pub from_headers: bool,
+    /// The envelope sender (default: the user running the command @ the first domain)
+    #[arg(short = 'f', value_name = "FROM")]
+    pub from: Option<String>,
+    /// A line with a single dot does not end the message
+    #[arg(short = 'i')]
+    pub ignore_dots: bool,
+    /// Same as -i
+    #[arg(short = 'o', value_name = "OPTION", hide = true)]
+    pub option: Vec<String>,
+    /// The recipients
+    pub recipients: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +696,44 @@ mod tests {
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn convert_mbox_needs_a_source_and_one_destination() {
+        assert!(Cli::try_parse_from(["ownmail", "convert-mbox", "--user", "a"]).is_err());
+        assert!(Cli::try_parse_from(["ownmail", "convert-mbox", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "ownmail",
+                "convert-mbox",
+                "x",
+                "--format",
+                "mmdf",
+                "-u",
+                "a"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "ownmail",
+            "convert-mbox",
+            "a",
+            "b",
+            "-m",
+            "/m",
+            "--format",
+            "mboxcl2",
+            "--json",
+        ])
+        .unwrap();
+        let Command::ConvertMbox(c) = cli.command else {
+            panic!("not convert-mbox")
+        };
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(
+            (c.format, c.json, c.dry_run),
+            (MboxFormat::Mboxcl2, true, false)
+        );
     }
 
     #[test]
@@ -274,6 +773,29 @@ mod tests {
         assert_eq!(f.account, vec!["isp", "work"]);
         assert!(f.keep && !f.all && !f.idle && !f.json);
         assert_eq!(cli.global.quiet, 1);
+    }
+
+    #[test]
+    fn serve_imap_flags_depend_on_stdio() {
+        assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--preauth"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "ownmail",
+                "serve-imap",
+                "--stdio",
+                "--listen",
+                "127.0.0.1:1"
+            ])
+            .is_err()
+        );
+        assert!(Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--user", "a"]).is_err());
+        let cli = Cli::try_parse_from(["ownmail", "serve-imap", "--stdio", "--preauth", "-u", "a"])
+            .unwrap();
+        let Command::ServeImap(a) = cli.command else {
+            panic!("not serve-imap")
+        };
+        assert!(a.stdio && a.preauth && !a.tls);
+        assert_eq!(a.user.as_deref(), Some("a"));
     }
 }
 

@@ -3,9 +3,16 @@
 //! `anyhow` is allowed here and in the binary only.
 
 mod check_config;
+mod convert_mbox;
 mod deliver;
 mod fetch;
 mod spamcheck;
+mod queue;
+mod sendmail;
+mod serve;
+mod serve_imap;
+mod serve_smtp;
+mod tunnel;
 mod user;
 
 use anyhow::Context;
@@ -21,8 +28,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Deliver(args) => deliver::run(&cli.global, args),
         Command::User(args) => user::run(&cli.global, args),
         Command::CheckConfig(_) => check_config::run(&cli.global),
+        Command::ConvertMbox(args) => convert_mbox::run(&cli.global, args),
         Command::Fetch(args) => fetch::run(&cli.global, args),
         Command::Spamcheck(args) => spamcheck::run(&cli.global, args),
+        Command::Tunnel(args) => tunnel::run(&cli.global, args),
+        Command::ServeImap(args) => serve_imap::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
+        Command::ServeSmtp(args) => serve_smtp::run(&cli.global, args),
+        Command::Queue(args) => queue::run(&cli.global, args),
+        Command::Sendmail(args) => sendmail::run(&cli.global, args),
         Command::GenerateDocs { dir } => {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
@@ -50,6 +64,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             ConfigError,
             crate::store::StoreError,
             crate::deliver::DeliverError,
+            crate::convert::ConvertError,
             crate::auth::UsersError,
             UsageError,
             UnknownUser,
@@ -58,7 +73,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             crate::spam::SpamError,
             crate::spam::RulesError,
             crate::spam::DbError,
-            spamcheck::NoInput
+            spamcheck::NoInput,
+            crate::tunnel::TunnelError,
+            crate::smtp::SmtpError,
+            crate::queue::QueueError,
+            crate::queue::submit::SubmitError
         );
         if let Some(e) = cause.downcast_ref::<std::io::Error>() {
             return crate::error::io_exit_code(e);

@@ -221,7 +221,7 @@ struct RawDeliverTo {
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum RawSize {
+pub(super) enum RawSize {
     Bytes(u64),
     Text(String),
 }

@@ -629,26 +629,7 @@ fn uid_set(uids: impl Iterator<Item = u32>) -> String {
     let mut uids: Vec<u32> = uids.collect();
     uids.sort_unstable();
     uids.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
-            i += 1;
-            end = uids[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}:{end}"));
-        }
-        i += 1;
-    }
-    out
+    crate::proto::imap::response::sequence_set(&uids)
 }
 
 /// A folder name as IMAP wants it: modified UTF-7 (RFC 3501 5.1.3).

@@ -10,10 +10,19 @@
 //!   hang or an allocation without end.
 //! - [`tls`]: certificates verified against the system store, or pinned by
 //!   fingerprint; never silently unverified.
+//! - [`tls_server`]: our servers' certificate and key, reloaded when the
+//!   files change.
+//!
+//! - [`server`]: listeners, the connection limit, graceful shutdown, and
+//!   the driver that pumps an IMAP session over any stream.
+//! - [`watch`]: one inotify instance telling idling sessions their folder changed.
 //!
 //! This module speaks no mail protocol.
 
+pub mod server;
 pub mod tls;
+pub mod tls_server;
+pub mod watch;
 
 use std::io;
 use std::pin::Pin;

@@ -6,6 +6,7 @@
 //!
 //! TLS 1.2 is the oldest version we speak (RFC 8996 retired 1.0 and 1.1).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -132,16 +133,7 @@ pub async fn handshake(
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(&host, tcp)).await {
         Err(_) => return Err(TlsError::Timeout { host }),
         Ok(Err(e)) => {
-            let reason = e.to_string();
-            // OpenSSL says why in words only.
-            return Err(if reason.contains("certificate verify failed") {
-                TlsError::Untrusted {
-                    host,
-                    reason: verify_reason(&reason),
-                }
-            } else {
-                TlsError::Handshake { host, reason }
-            });
+            return Err(handshake_error(host, &e));
         }
         Ok(Ok(tls)) => tls,
     };
@@ -165,12 +157,283 @@ pub fn peer_fingerprint(tls: &TlsStream<TcpStream>) -> Option<Fingerprint> {
     Some(Fingerprint::of_der(&cert.to_der().ok()?))
 }
 
+/// A failed client handshake, told apart: an untrusted certificate is not
+/// the network's fault.
+fn handshake_error(host: String, e: &native_tls::Error) -> TlsError {
+    let reason = e.to_string();
+    // OpenSSL says why in words only.
+    if reason.contains("certificate verify failed") {
+        TlsError::Untrusted {
+            host,
+            reason: verify_reason(&reason),
+        }
+    } else {
+        TlsError::Handshake { host, reason }
+    }
+}
+
+/// Whom a [`Connector`] trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's trust store, and the name checked.
+    System,
+    /// Only the CA certificates in this PEM text (one or more), and the
+    /// name checked: for a private CA.
+    Ca(Vec<u8>),
+    /// Exactly the certificate with this fingerprint, whoever signed it.
+    Pin(Fingerprint),
+}
+
+/// A client TLS setup built once and used for every connection, for one
+/// server: the trust store is read once, and the last TLS session is kept
+/// and offered again (RFC 8446 2.2: resumption), so a tunnel's connections
+/// after the first skip the certificate exchange and its signatures.
+///
+/// Built on OpenSSL directly (native-tls cannot resume sessions). A resumed
+/// session still carries the certificate it was made with, so the pin is
+/// checked on every connection, resumed or not.
+#[derive(Clone)]
+pub struct Connector {
+    host: String,
+    pin: Option<Fingerprint>,
+    ctx: openssl::ssl::SslConnector,
+    session: Arc<Mutex<Option<openssl::ssl::SslSession>>>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("host", &self.host)
+            .field("pin", &self.pin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// A connector for the server `host` (a name or a literal address: the
+    /// certificate must carry it, unless pinned).
+    pub fn new(host: &str, trust: &Trust) -> Result<Connector, TlsError> {
+        use openssl::ssl::{
+            SslConnector, SslMethod, SslSessionCacheMode, SslVerifyMode, SslVersion,
+        };
+        let setup = |e: openssl::error::ErrorStack| TlsError::Setup(e.to_string());
+        // Verifies the peer against the default paths (system store).
+        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(setup)?;
+        b.set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(setup)?;
+        let mut pin = None;
+        match trust {
+            Trust::System => {}
+            Trust::Ca(pem) => {
+                let certs = openssl::x509::X509::stack_from_pem(pem).map_err(|e| {
+                    TlsError::Setup(format!("cannot read the CA certificates: {e}"))
+                })?;
+                if certs.is_empty() {
+                    return Err(TlsError::Setup(
+                        "the CA file holds no PEM certificate".to_owned(),
+                    ));
+                }
+                let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(setup)?;
+                for cert in certs {
+                    store.add_cert(cert).map_err(setup)?;
+                }
+                b.set_cert_store(store.build());
+            }
+            Trust::Pin(fp) => {
+                // As in [`handshake`]: the pin replaces the store and the
+                // name; it is checked before a byte is relayed.
+                b.set_verify(SslVerifyMode::NONE);
+                pin = Some(*fp);
+            }
+        }
+        let session = Arc::new(Mutex::new(None));
+        let keep = Arc::clone(&session);
+        b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+        b.set_new_session_callback(move |_, s| {
+            *keep.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+        });
+        Ok(Connector {
+            host: host.to_owned(),
+            pin,
+            ctx: b.build(),
+            session,
+        })
+    }
+
+    /// The server's name, as the certificate must carry it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Runs the handshake on `tcp` and checks the certificate (or the pin).
+    pub async fn connect(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<tokio_openssl::SslStream<TcpStream>, TlsError> {
+        let host = self.host.clone();
+        let setup = |e: openssl::error::ErrorStack| TlsError::Setup(e.to_string());
+        let mut config = self.ctx.configure().map_err(setup)?;
+        if self.pin.is_some() {
+            config.set_verify_hostname(false);
+        }
+        // SNI is sent for a name, not for a literal address (RFC 6066 3).
+        let mut ssl = config.into_ssl(&host).map_err(setup)?;
+        let cached = self
+            .session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(session) = cached {
+            // SAFETY: the session came from this connector's own context
+            // (the new-session callback above), as set_session requires.
+            unsafe { ssl.set_session(&session) }.map_err(setup)?;
+        }
+        let mut tls = tokio_openssl::SslStream::new(ssl, tcp).map_err(setup)?;
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, std::pin::Pin::new(&mut tls).connect()).await
+        {
+            Err(_) => return Err(TlsError::Timeout { host }),
+            Ok(Err(e)) => {
+                let verify = tls.ssl().verify_result();
+                return Err(if verify != openssl::x509::X509VerifyResult::OK {
+                    TlsError::Untrusted {
+                        host,
+                        reason: verify.error_string().to_owned(),
+                    }
+                } else {
+                    TlsError::Handshake {
+                        host,
+                        reason: e.to_string(),
+                    }
+                });
+            }
+            Ok(Ok(())) => {}
+        }
+        if let Some(expected) = self.pin {
+            let got = tls
+                .ssl()
+                .peer_certificate()
+                .and_then(|c| c.to_der().ok())
+                .map(|der| Fingerprint::of_der(&der))
+                .ok_or_else(|| TlsError::NoCertificate { host: host.clone() })?;
+            if got != expected {
+                // Never offer that server's session again.
+                *self.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                return Err(TlsError::Mismatch {
+                    host,
+                    expected,
+                    got,
+                });
+            }
+        }
+        Ok(tls)
+    }
+}
+
+/// What a server's certificate says about itself, for a person deciding
+/// whether to pin it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    pub fingerprint: Fingerprint,
+    pub subject: String,
+    pub issuer: String,
+    pub not_after: String,
+}
+
+/// Runs a TLS handshake with `host` on `tcp`, accepts whatever certificate
+/// comes, and describes it. Nothing is sent after the handshake.
+pub async fn inspect(host: &str, tcp: TcpStream) -> Result<CertificateInfo, TlsError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    builder
+        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .danger_accept_invalid_certs(true)
+        .danger_accept_invalid_hostnames(true);
+    let connector = builder
+        .build()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let connector = tokio_native_tls::TlsConnector::from(connector);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(host, tcp)).await {
+        Err(_) => return Err(TlsError::Timeout { host: host.into() }),
+        Ok(Err(e)) => return Err(handshake_error(host.into(), &e)),
+        Ok(Ok(tls)) => tls,
+    };
+    let der = tls
+        .get_ref()
+        .peer_certificate()
+        .ok()
+        .flatten()
+        .and_then(|c| c.to_der().ok())
+        .ok_or_else(|| TlsError::NoCertificate { host: host.into() })?;
+    let x509 = openssl::x509::X509::from_der(&der).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let name = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                let key = e.object().nid().short_name().unwrap_or("?");
+                let value = e.data().to_string().unwrap_or_else(|_| "?".into());
+                format!("{key}={value}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(CertificateInfo {
+        fingerprint: Fingerprint::of_der(&der),
+        subject: name(x509.subject_name()),
+        issuer: name(x509.issuer_name()),
+        not_after: x509.not_after().to_string(),
+    })
+}
+
 /// OpenSSL's "error:...:certificate verify failed:...: (self-signed
 /// certificate)" made readable: the part in parentheses.
 fn verify_reason(text: &str) -> String {
     match (text.rfind('('), text.rfind(')')) {
         (Some(a), Some(b)) if a < b => text[a + 1..b].to_owned(),
         _ => "certificate verify failed".to_owned(),
+    }
+}
+
+/// The server side: an acceptor for our certificate and key
+/// (`tls: {cert, key}` in the configuration), Mozilla's "intermediate"
+/// settings (TLS 1.2 and 1.3). Loaded once at start, so a bad file is an
+/// error before the first client comes.
+pub fn acceptor_from_config(
+    tls: &crate::config::TlsConfig,
+) -> Result<openssl::ssl::SslAcceptor, TlsError> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let setup = |what: &str, path: &std::path::Path, e: openssl::error::ErrorStack| {
+        TlsError::Setup(format!("{what} {}: {e}", path.display()))
+    };
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    b.set_certificate_chain_file(&tls.cert)
+        .map_err(|e| setup("certificate", &tls.cert, e))?;
+    b.set_private_key_file(&tls.key, SslFiletype::PEM)
+        .map_err(|e| setup("key", &tls.key, e))?;
+    b.check_private_key()
+        .map_err(|e| setup("key does not match the certificate in", &tls.cert, e))?;
+    Ok(b.build())
+}
+
+/// Runs the server side of a TLS handshake on any stream, with
+/// [`HANDSHAKE_TIMEOUT`].
+pub async fn accept<S>(
+    acceptor: &openssl::ssl::SslAcceptor,
+    stream: S,
+) -> Result<tokio_openssl::SslStream<S>, TlsError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let host = "client".to_owned();
+    let ssl =
+        openssl::ssl::Ssl::new(acceptor.context()).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let mut tls =
+        tokio_openssl::SslStream::new(ssl, stream).map_err(|e| TlsError::Setup(e.to_string()))?;
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, std::pin::Pin::new(&mut tls).accept()).await {
+        Err(_) => Err(TlsError::Timeout { host }),
+        Ok(Err(e)) => Err(TlsError::Handshake {
+            host,
+            reason: e.to_string(),
+        }),
+        Ok(Ok(())) => Ok(tls),
     }
 }
 

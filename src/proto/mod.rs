@@ -6,5 +6,9 @@
 //! | module   | what it is                          | RFCs                              |
 //! | -------- | ----------------------------------- | --------------------------------- |
 //! | [`pop3`] | a POP3 client session (for `fetch`) | 1939, 2449, 2595, 3206, 5034      |
+//! | [`imap`] | the IMAP server's framer and parser  | 3501 and extensions (see there)   |
+//! | [`smtp`] | an SMTP server session (`serve-smtp`) | 5321, 1870, 2920, 3030, 3207, 4954, 6531 |
 
+pub mod imap;
 pub mod pop3;
+pub mod smtp;

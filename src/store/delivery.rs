@@ -36,8 +36,8 @@ pub enum Durability {
     /// fsynced). Use for every single acknowledged delivery.
     Immediate,
     /// The data is on the device and the name is set, but not yet durable:
-    /// the caller fsyncs the folder with [`super::Folder::sync`] after a
-    /// batch, before it reports success.
+    /// the caller makes the batch durable with [`super::Folder::sync`]
+    /// before it reports success.
     Deferred,
 }
 
@@ -69,6 +69,16 @@ pub struct TmpMessage {
 
 impl TmpMessage {
     pub(crate) fn create(folder: PathBuf) -> Result<TmpMessage, StoreError> {
+        TmpMessage::create_with_buffer(folder, WRITE_BUFFER)
+    }
+
+    /// As [`TmpMessage::create`] with a write buffer of `capacity` bytes:
+    /// a converter that keeps hundreds of messages open at once (to write
+    /// them out together) wants small buffers.
+    pub(crate) fn create_with_buffer(
+        folder: PathBuf,
+        capacity: usize,
+    ) -> Result<TmpMessage, StoreError> {
         let tmp_dir = folder.join("tmp");
         // A collision means another process used our pid in the same
         // microsecond; a fresh name (the counter moves on) settles it.
@@ -81,7 +91,7 @@ impl TmpMessage {
                         folder,
                         tmp_path,
                         base,
-                        out: BufWriter::with_capacity(WRITE_BUFFER, file),
+                        out: BufWriter::with_capacity(capacity, file),
                         size: 0,
                         bare_lfs: 0,
                         last_cr: false,
@@ -127,11 +137,37 @@ impl TmpMessage {
     /// Gives the message its final name in `new/` (no flags) or `cur/`
     /// (flags set, or `seen` true: a message someone has already looked at).
     pub fn commit(
-        mut self,
+        self,
         flags: &Flags,
         in_cur: bool,
         durability: Durability,
     ) -> Result<Delivered, StoreError> {
+        let base = self.base.clone();
+        self.commit_as(&base, flags, in_cur, durability)
+    }
+
+    /// As [`TmpMessage::commit`], with a base name the caller chose instead
+    /// of the unique one the file has in `tmp/`: a converter that names
+    /// each message after its source can then tell, on a second run, what
+    /// is already there. The name is taken with `rename_noreplace`, so an
+    /// existing file of the same name is never replaced: the commit fails
+    /// with [`io::ErrorKind::AlreadyExists`] and the temporary file is
+    /// removed.
+    ///
+    /// `base` must be a valid base name: see [`is_valid_base`].
+    pub fn commit_as(
+        mut self,
+        base: &str,
+        flags: &Flags,
+        in_cur: bool,
+        durability: Durability,
+    ) -> Result<Delivered, StoreError> {
+        if !is_valid_base(base) {
+            return Err(StoreError::io(&self.tmp_path)(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{base:?} is not a valid Maildir base name"),
+            )));
+        }
         let io_err = StoreError::io(&self.tmp_path);
         self.out.flush().map_err(io_err)?;
         let file = self.out.get_ref();
@@ -144,7 +180,7 @@ impl TmpMessage {
         let in_cur = in_cur || !flags.is_empty();
         let sub = if in_cur { "cur" } else { "new" };
         let vsize = self.size + self.bare_lfs;
-        let mut name = format!("{},S={},W={vsize}", self.base, self.size);
+        let mut name = format!("{base},S={},W={vsize}", self.size);
         if in_cur {
             name.push_str(":2,");
             name.push_str(&flags.to_string());
@@ -166,6 +202,95 @@ impl TmpMessage {
             size: self.size,
             vsize,
         })
+    }
+}
+
+impl TmpMessage {
+    /// Writes out what is buffered, sets the modification time and closes
+    /// the file, leaving it in `tmp/` to be named later by
+    /// [`ClosedTmp::commit_as`]: for a converter that writes a batch of
+    /// thousands of messages, makes all of it durable with one
+    /// [`durable::sync_filesystem`], and only then names them (without an
+    /// open file per waiting message).
+    pub fn close(mut self) -> Result<ClosedTmp, StoreError> {
+        self.out.flush().map_err(StoreError::io(&self.tmp_path))?;
+        if let Some(t) = self.mtime {
+            self.out
+                .get_ref()
+                .set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+                .map_err(StoreError::io(&self.tmp_path))?;
+        }
+        // From here the ClosedTmp owns the file in tmp/ (and removes it if
+        // dropped unnamed).
+        self.committed = true;
+        Ok(ClosedTmp {
+            folder: std::mem::take(&mut self.folder),
+            tmp_path: std::mem::take(&mut self.tmp_path),
+            size: self.size,
+            bare_lfs: self.bare_lfs,
+            named: false,
+        })
+    }
+}
+
+/// A message written and closed in `tmp/`, not yet named (see
+/// [`TmpMessage::close`]). Dropped unnamed, its file is removed.
+#[derive(Debug)]
+pub struct ClosedTmp {
+    folder: PathBuf,
+    tmp_path: PathBuf,
+    size: u64,
+    bare_lfs: u64,
+    named: bool,
+}
+
+impl ClosedTmp {
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Names the message `base` in `new/` or `cur/`, never replacing a file
+    /// (as [`TmpMessage::commit_as`]). It waits for nothing: the caller has
+    /// made the file durable before (a [`durable::sync_filesystem`] after
+    /// [`TmpMessage::close`]), so that the name never points to data that
+    /// is not on the device; the caller fsyncs the directory after.
+    pub fn commit_as(
+        mut self,
+        base: &str,
+        flags: &Flags,
+        in_cur: bool,
+    ) -> Result<Delivered, StoreError> {
+        if !is_valid_base(base) {
+            return Err(StoreError::io(&self.tmp_path)(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{base:?} is not a valid Maildir base name"),
+            )));
+        }
+        let in_cur = in_cur || !flags.is_empty();
+        let sub = if in_cur { "cur" } else { "new" };
+        let vsize = self.size + self.bare_lfs;
+        let mut name = format!("{base},S={},W={vsize}", self.size);
+        if in_cur {
+            name.push_str(":2,");
+            name.push_str(&flags.to_string());
+        }
+        let path = self.folder.join(sub).join(name);
+        durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
+        self.named = true;
+        Ok(Delivered {
+            path,
+            size: self.size,
+            vsize,
+        })
+    }
+}
+
+impl Drop for ClosedTmp {
+    fn drop(&mut self) {
+        if !self.named {
+            let _ = fs::remove_file(&self.tmp_path);
+        }
     }
 }
 
@@ -207,6 +332,18 @@ fn count_bare_lfs(bytes: &[u8], after_cr: bool) -> u64 {
             !before
         })
         .count() as u64
+}
+
+/// Whether a caller-chosen base name is safe: not empty, at most 200
+/// bytes, not starting with `.`, and without `/`, `:` or `,` (which end the
+/// base in the names Dovecot parses) or control characters.
+pub fn is_valid_base(base: &str) -> bool {
+    !base.is_empty()
+        && base.len() <= 200
+        && !base.starts_with('.')
+        && !base
+            .bytes()
+            .any(|b| matches!(b, b'/' | b':' | b',') || b.is_ascii_control())
 }
 
 /// `<secs>.M<usecs>P<pid>Q<n>.<host>`: unique by time, process and a
@@ -366,6 +503,54 @@ mod tests {
             let name = d.path.file_name().unwrap().to_str().unwrap().to_owned();
             assert!(name.ends_with(&format!(",W={vsize}")), "{name}");
         }
+    }
+
+    #[test]
+    fn commit_as_uses_the_callers_base_and_never_replaces() {
+        let (_d, f) = inbox();
+        let mut m = f.create_tmp_with_buffer(16).unwrap();
+        m.write_all(b"first\n").unwrap();
+        let d = m
+            .commit_as(
+                "123.Xabc.host",
+                &Flags::from_info("S"),
+                false,
+                Durability::Deferred,
+            )
+            .unwrap();
+        f.sync().unwrap();
+        assert_eq!(
+            d.path.file_name().unwrap().to_str().unwrap(),
+            "123.Xabc.host,S=6,W=7:2,S"
+        );
+        let mut again = f.create_tmp().unwrap();
+        again.write_all(b"other\n").unwrap();
+        let err = again
+            .commit_as(
+                "123.Xabc.host",
+                &Flags::from_info("S"),
+                false,
+                Durability::Deferred,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+        assert_eq!(fs::read(&d.path).unwrap(), b"first\n");
+        assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
+        for bad in ["", ".x", "a/b", "a:b", "a,b", "a\nb"] {
+            let m = f.create_tmp().unwrap();
+            assert!(
+                m.commit_as(bad, &Flags::EMPTY, false, Durability::Deferred)
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(fs::read_dir(f.path().join("tmp")).unwrap().count(), 0);
+        let mut names = Vec::new();
+        f.scan_names(|n| names.push(n.to_owned())).unwrap();
+        assert_eq!(names, vec!["123.Xabc.host,S=6,W=7:2,S".to_owned()]);
     }
 
     #[test]

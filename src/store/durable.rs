@@ -72,6 +72,33 @@ pub fn start_write_out(file: &File) {
     let _ = file;
 }
 
+/// Makes everything written on the file system holding `path` durable:
+/// syncfs(2), which writes out every dirty file's data and metadata there
+/// (inodes, block maps, directories) and flushes the device's cache. One
+/// call for a batch of thousands of new files instead of an fsync each,
+/// correct with or without a journal (where `sync_file_range` is not: it
+/// writes no metadata). Since Linux 5.8 it reports write-back errors.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+        Err(io::Error::last_os_error())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // No syncfs: sync(2) does the same for every file system, but
+        // reports nothing; fsync the directory for an error at least.
+        // SAFETY: no arguments.
+        unsafe { libc::sync() };
+        dir.sync_all()
+    }
+}
+
 /// Which of the two fsyncs of [`fsync_file_and_dir`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {

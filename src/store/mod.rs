@@ -16,7 +16,8 @@
 //! - [`durable`], [`dotlock`]: fsync discipline and Dovecot-compatible locks.
 //!
 //! This module never speaks a protocol and never reads the configuration.
-//! UIDs (`dovecot-uidlist`) belong beside `dovecot-keywords` in each folder.
+//! - [`uidlist`]: IMAP UIDs in `dovecot-uidlist`, beside `dovecot-keywords`.
+//! - [`subscriptions`]: subscribed folders in `<root>/subscriptions`, as Dovecot keeps them.
 
 pub mod delivery;
 pub mod dotlock;
@@ -25,15 +26,18 @@ pub mod flags;
 pub mod keywords;
 pub mod maildir;
 pub mod name;
+pub mod subscriptions;
+pub mod uidlist;
 
 use std::io;
 use std::path::PathBuf;
 
-pub use delivery::{Delivered, Durability, TmpMessage};
+pub use delivery::{ClosedTmp, Delivered, Durability, TmpMessage};
 pub use flags::{Flag, Flags};
 pub use keywords::{KeywordError, Keywords};
 pub use maildir::{Folder, Maildir};
 pub use name::{MailboxName, NameError};
+pub use uidlist::{MessageFile, Snapshot, UidError};
 
 use crate::error::{ExitStatus, io_exit_code, sysexits};
 

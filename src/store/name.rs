@@ -43,8 +43,15 @@ pub enum NameError {
 ///
 /// Construction is the only place names are checked, so a `MailboxName` can
 /// always be turned into a path below the Maildir root and never above it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MailboxName(String);
+
+/// Debug is the quoted name: error messages print `folder "Sent"`.
+impl fmt::Debug for MailboxName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
 
 impl MailboxName {
     pub const SEPARATOR: char = '/';

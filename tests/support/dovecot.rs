@@ -564,12 +564,12 @@ pub fn give_to_mail_owner(path: &Path) {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
-fn user_name(uid: u32) -> String {
+pub fn user_name(uid: u32) -> String {
     // SAFETY: as in mail_owner.
     unsafe {
         let pw = libc::getpwuid(uid);
@@ -633,7 +633,7 @@ fn find_libexec(name: &str) -> Option<PathBuf> {
 
 /// A self-signed certificate for localhost and 127.0.0.1 (P-256: quick to
 /// make), written as cert.pem and key.pem, readable by root only.
-fn make_certificate(dir: &Path) -> PathBuf {
+pub fn make_certificate(dir: &Path) -> PathBuf {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec"])
@@ -659,7 +659,7 @@ fn make_certificate(dir: &Path) -> PathBuf {
 
 /// Whether a port accepts a connection (and, for a plain port, greets
 /// with `greeting`).
-fn probe(port: u16, greeting: Option<&[u8]>) -> bool {
+pub fn probe(port: u16, greeting: Option<&[u8]>) -> bool {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
         return false;
@@ -703,7 +703,7 @@ fn wait_ready(child: &mut Child, ports: Ports) -> Result<(), String> {
 /// Stops a server we started: SIGTERM to its master (which stops its
 /// children cleanly), then SIGKILL to whatever is left of its process group
 /// after [`STOP_TIMEOUT`].
-fn stop_group(mut child: Child) {
+pub fn stop_group(mut child: Child) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: the PID of a child we spawned and have not reaped yet.
     unsafe { libc::kill(pid, libc::SIGTERM) };

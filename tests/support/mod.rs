@@ -4,6 +4,10 @@
 
 pub mod dovecot;
 pub mod fetch;
+pub mod smtp;
+pub mod smtp_sink;
+pub mod sshd;
+pub mod tunnel;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# convert-mbox against its peers, in one run, on the same data:
+#
+#   ownmail convert-mbox  --maildir, durable: one syncfs per batch of 2,048
+#                         files, then the renames, then the directory fsyncs
+#   mb2md                 Debian's mb2md -s FILE -d DIR (no fsync at all)
+#   Python's mailbox      benches/python_mailbox_convert.py (an fsync per
+#                         file, none of the directory: `strace -f -c` shows it)
+#
+# on two mboxes written by tests/data/make_mbox.py (mboxrd):
+#
+#   corpus  the 6,046 SpamAssassin messages, 32 MB
+#   1g      the corpus repeated to 1 GB (187,426 messages)
+#
+# Each tool converts each mbox into a fresh Maildir. After each run the
+# script checks the message count, then runs sync(1) so that no tool pays
+# for the previous one's write-back. It prints seconds, MB/s of mbox and the
+# ratios tool/ownmail, and ownmail's peak RSS. Outputs are deleted only at
+# the end: ext4 scans past inodes freed in the last minutes when it
+# allocates new ones, so deleting 187,000 files between runs would slow the
+# next tool down (rerunning within ~5 minutes of a previous run is slower too).
+#
+#   benches/convert_mbox.sh              # about 25 minutes: Python on 1 GB is most of it
+#   SETS=corpus benches/convert_mbox.sh  # the corpus only: a quick look
+#   GB=2 benches/convert_mbox.sh         # a 2 GB mbox instead of 1 GB
+#   BENCH_DIR=/big/disk benches/...      # where the mboxes and Maildirs go
+#                                        # (default: bench-results/, git-ignored)
+#
+# Debian packages: mb2md, python3, time (GNU time, for the RSS column).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+sets=${SETS:-corpus 1g}
+gb=${GB:-1}
+
+die() { echo "convert_mbox.sh: $*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null || die "$1 not found: install the Debian package $2"; }
+need mb2md mb2md
+need python3 python3
+[ -x /usr/bin/time ] || die "/usr/bin/time not found: install the Debian package time"
+
+cargo build --release --locked --quiet
+ownmail=$root/target/release/ownmail
+corpus=$(scripts/corpus.sh)
+
+base=${BENCH_DIR:-$root/bench-results}
+mkdir -p "$base"
+work=$(mktemp -d "$base/convert-mbox.XXXXXX")
+trap 'echo "removing $work" >&2; rm -rf "$work"' EXIT
+
+echo "writing the mboxes into $work" >&2
+python3 tests/data/make_mbox.py mboxrd "$corpus" "$work/corpus.mbox"
+if [[ " $sets " == *" 1g "* ]]; then
+  python3 tests/data/make_mbox.py mboxrd "$corpus" "$work/1g.mbox" --min-bytes $((gb * 1000000000))
+fi
+expected_count() {
+  grep -c '^From ' "$1"
+}
+
+# Runs one tool; prints "seconds peak_rss_kB messages".
+run() {
+  local tool=$1 mbox=$2 out=$3
+  local start end
+  sync
+  start=$EPOCHREALTIME
+  case $tool in
+    ownmail) /usr/bin/time -f %M -o "$out.rss" "$ownmail" convert-mbox "$mbox" --maildir "$out" --folder INBOX >/dev/null ;;
+    mb2md) /usr/bin/time -f %M -o "$out.rss" mb2md -s "$mbox" -d "$out" >/dev/null 2>&1 ;;
+    python) /usr/bin/time -f %M -o "$out.rss" python3 benches/python_mailbox_convert.py "$mbox" "$out" >/dev/null ;;
+  esac
+  end=$EPOCHREALTIME
+  sync
+  local n
+  n=$(find "$out/new" "$out/cur" -type f | wc -l)
+  echo "$start $end $(tail -1 "$out.rss") $n" | awk '{ printf "%.2f %d %d\n", $2 - $1, $3, $4 }'
+}
+
+printf '%-8s %-10s %10s %9s %12s %10s %9s\n' set tool seconds MB/s "tool/ownmail" messages "RSS kB"
+for set in $sets; do
+  mbox=$work/$set.mbox
+  bytes=$(stat -c %s "$mbox")
+  want=$(expected_count "$mbox")
+  own=""
+  for tool in ownmail mb2md python; do
+    read -r secs rss n < <(run "$tool" "$mbox" "$work/out-$set-$tool")
+    [ "$n" -eq "$want" ] || die "$tool stored $n messages of $set, expected $want"
+    [ -n "$own" ] || own=$secs
+    awk -v s="$set" -v t="$tool" -v secs="$secs" -v b="$bytes" -v o="$own" -v n="$n" -v r="$rss" \
+      'BEGIN { printf "%-8s %-10s %10.2f %9.1f %12.2f %10d %9d\n", s, t, secs, b / 1e6 / secs, secs / o, n, r }'
+  done
+done
+echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(uname -sr)"

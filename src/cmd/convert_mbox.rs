@@ -1,0 +1,204 @@
+//! `ownmail convert-mbox`: resolve the destination and options, run the
+//! converter, show progress on a terminal, print the summary.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{UsageError, known_user, load_config};
+use crate::cli::{ConvertMboxArgs, GlobalArgs, MboxFormat};
+use crate::convert::{self, Job, Observer, Options, Problem, Summary};
+use crate::error::sysexits;
+use crate::message::mbox::Format;
+use crate::store::MailboxName;
+
+/// The exit code when some messages or files had problems.
+const SOME_ERRORS: u8 = 1;
+
+pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
+    let prefix = match &args.folder {
+        Some(f) => Some(MailboxName::new(f).map_err(|e| UsageError(format!("--folder: {e}")))?),
+        None => None,
+    };
+    if args.threads == Some(0) {
+        return Err(UsageError("--threads must be at least 1".into()).into());
+    }
+    let maildir = match (&args.user, &args.maildir) {
+        (Some(name), _) => {
+            let config = load_config(global)?;
+            let user = known_user(&config, name)?;
+            config.user_maildir(&user)
+        }
+        (None, Some(dir)) => std::path::absolute(dir)?,
+        (None, None) => unreachable!("clap requires --user or --maildir"),
+    };
+    let options = Options {
+        format: match args.format {
+            MboxFormat::Auto => None,
+            MboxFormat::Mboxo => Some(Format::Mboxo),
+            MboxFormat::Mboxrd => Some(Format::Mboxrd),
+            MboxFormat::Mboxcl => Some(Format::Mboxcl),
+            MboxFormat::Mboxcl2 => Some(Format::Mboxcl2),
+        },
+        prefix,
+        dry_run: args.dry_run,
+        keep_headers: args.keep_headers,
+        strict: args.strict,
+        threads: args.threads.unwrap_or(0),
+    };
+    let display = Display::new(std::io::stderr().is_terminal(), global.quiet);
+    let result = convert::convert(&args.sources, &maildir, &options, &display);
+    display.clear();
+    let summary = result?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &summary)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", human(&summary, &maildir))?;
+    }
+    out.flush()?;
+    Ok(if summary.errors > 0 {
+        SOME_ERRORS
+    } else {
+        sysexits::OK
+    })
+}
+
+fn human(s: &Summary, maildir: &std::path::Path) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{} {} ({:.1} MB) into {} of {} in {:.1} s ({:.0} MB/s); {} skipped (already there), {}",
+        if s.dry_run {
+            "would convert"
+        } else {
+            "converted"
+        },
+        plural(s.messages, "message", "messages"),
+        s.bytes as f64 / 1e6,
+        plural(s.folders, "folder", "folders"),
+        maildir.display(),
+        s.seconds,
+        s.source_bytes as f64 / 1e6 / s.seconds.max(1e-3),
+        s.skipped,
+        plural(s.errors, "error", "errors"),
+    )
+}
+
+/// Problems on standard error; progress bars too, on a terminal.
+struct Display {
+    bars: Option<Bars>,
+    quiet: u8,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    /// Per file: its bar and how far it had got.
+    files: Mutex<HashMap<PathBuf, (ProgressBar, u64)>>,
+    messages: std::sync::atomic::AtomicU64,
+}
+
+impl Display {
+    fn new(terminal: bool, quiet: u8) -> Display {
+        let bars = (terminal && quiet == 0).then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+            let overall = multi.add(ProgressBar::new(0));
+            overall.set_style(
+                ProgressStyle::with_template(
+                    "{msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            overall.enable_steady_tick(Duration::from_millis(250));
+            Bars {
+                multi,
+                overall,
+                files: Mutex::new(HashMap::new()),
+                messages: Default::default(),
+            }
+        });
+        Display { bars, quiet }
+    }
+
+    fn clear(&self) {
+        if let Some(b) = &self.bars {
+            for (bar, _) in b.files.lock().unwrap_or_else(|e| e.into_inner()).values() {
+                bar.finish_and_clear();
+            }
+            b.overall.finish_and_clear();
+            let _ = b.multi.clear();
+        }
+    }
+}
+
+impl Observer for Display {
+    fn planned(&self, jobs: &[Job]) {
+        if let Some(b) = &self.bars {
+            b.overall.set_length(jobs.iter().map(|j| j.size).sum());
+            b.overall.set_message("0 messages");
+        }
+    }
+
+    fn progress(&self, job: &Job, position: u64, messages: u64) {
+        let Some(b) = &self.bars else { return };
+        let mut files = b.files.lock().unwrap_or_else(|e| e.into_inner());
+        let (bar, last) = files.entry(job.path.clone()).or_insert_with(|| {
+            let bar = b
+                .multi
+                .insert_before(&b.overall, ProgressBar::new(job.size));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "  {wide_msg} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                )
+                .expect("a valid template"),
+            );
+            (bar, 0)
+        });
+        bar.set_position(position);
+        bar.set_message(format!("{} ({messages} messages)", job.path.display()));
+        b.overall.inc(position.saturating_sub(*last));
+        *last = position;
+        let total = b
+            .messages
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        b.overall.set_message(format!("{total} messages"));
+    }
+
+    fn finished(&self, job: &Job) {
+        if let Some(b) = &self.bars {
+            let mut files = b.files.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((bar, last)) = files.remove(&job.path) {
+                // A file can end before its planned size (it shrank, or was
+                // given up): count it as read all the same.
+                b.overall.inc(job.size.saturating_sub(last));
+                bar.finish_and_clear();
+            }
+        }
+    }
+
+    fn problem(&self, problem: &Problem) {
+        let shown = if problem.error {
+            self.quiet < 2
+        } else {
+            self.quiet < 1
+        };
+        if !shown {
+            return;
+        }
+        let line = format!(
+            "ownmail: convert-mbox: {}: {problem}",
+            if problem.error { "error" } else { "note" }
+        );
+        match &self.bars {
+            Some(b) => b.multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `ownmail queue list|show|flush|delete`.
+
+use anyhow::Context;
+
+use super::load_config;
+use crate::cli::{GlobalArgs, QueueArgs, QueueCommand};
+use crate::error::sysexits;
+use crate::queue::{Queue, Status, unix_now, worker};
+
+pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
+    let config = load_config(global)?;
+    let queue = Queue::open(&config.data_dir.join("queue"))?;
+    match args.command {
+        QueueCommand::List => {
+            let list = queue.list()?;
+            let now = unix_now();
+            for env in &list {
+                let sender = if env.sender.is_empty() {
+                    "<>"
+                } else {
+                    &env.sender
+                };
+                println!(
+                    "{}  {}  {}  attempts {}",
+                    env.id,
+                    age(now.saturating_sub(env.created)),
+                    sender,
+                    env.attempts
+                );
+                for r in &env.recipients {
+                    let status = match r.status {
+                        Status::Pending => "pending",
+                        Status::Delivered => "delivered",
+                        Status::Failed => "failed",
+                    };
+                    match &r.last_error {
+                        Some(e) => println!("    {} {status}: {e}", r.address),
+                        None => println!("    {} {status}", r.address),
+                    }
+                }
+            }
+            if list.is_empty() && global.quiet == 0 {
+                eprintln!("the queue is empty");
+            }
+        }
+        QueueCommand::Show { id } => {
+            let env = queue.load(&id)?;
+            println!("{}", serde_json::to_string_pretty(&env)?);
+            let path = queue.message_path(&id);
+            let msg =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let end = memchr::memmem::find(&msg, b"\r\n\r\n").map_or(msg.len(), |i| i + 2);
+            println!();
+            print!(
+                "{}",
+                String::from_utf8_lossy(&msg[..end]).replace("\r\n", "\n")
+            );
+        }
+        QueueCommand::Flush => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            let s = runtime.block_on(worker::pass(&config, &queue, true))?;
+            if global.quiet == 0 {
+                eprintln!(
+                    "delivered {}, deferred {}, failed {}, bounces {}",
+                    s.delivered, s.deferred, s.failed, s.bounces
+                );
+            }
+            if s.deferred > 0 {
+                return Ok(sysexits::TEMPFAIL);
+            }
+        }
+        QueueCommand::Delete { id } => {
+            queue.remove(&id)?;
+        }
+    }
+    Ok(sysexits::OK)
+}
+
+fn age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}

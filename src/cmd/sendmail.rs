@@ -1,0 +1,68 @@
+//! `ownmail sendmail` (and the binary called as `sendmail`): queue a
+//! message from standard input; exit 0 only when it is durable.
+
+use std::io::BufReader;
+
+use super::load_config;
+use crate::cli::{GlobalArgs, SendmailArgs};
+use crate::error::sysexits;
+use crate::queue::submit::{self, Options};
+use crate::queue::{Queue, new_id};
+
+pub fn run(global: &GlobalArgs, args: SendmailArgs) -> anyhow::Result<u8> {
+    let config = load_config(global)?;
+    let domain = config
+        .domains
+        .first()
+        .cloned()
+        .unwrap_or_else(|| config.hostname.clone());
+    let login = login_name();
+    let sender = match &args.from {
+        Some(f) if f.is_empty() || f == "<>" => String::new(),
+        Some(f) => submit::normalize(f, &domain)?,
+        None => submit::normalize(&login, &domain)?,
+    };
+    let ignore_dots = args.ignore_dots || args.option.iter().any(|o| o == "i");
+    let opts = Options {
+        from_headers: args.from_headers,
+        ignore_dots,
+        sender,
+        recipients: args.recipients,
+        domain,
+        hostname: config.hostname.clone(),
+        max_size: config.smtp.max_message_size,
+        login,
+    };
+    let id = new_id();
+    let s = submit::prepare(
+        BufReader::new(std::io::stdin().lock()),
+        &opts,
+        &id,
+        std::time::SystemTime::now(),
+    )?;
+    let queue = Queue::open(&config.data_dir.join("queue"))?;
+    let id = queue.enqueue(&s.sender, &s.recipients, &s.message)?;
+    tracing::info!(id, "queued");
+    Ok(sysexits::OK)
+}
+
+/// The user running the command.
+fn login_name() -> String {
+    for var in ["LOGNAME", "USER"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    // SAFETY: getpwuid returns a pointer into static storage or null.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    "root".to_owned()
+}

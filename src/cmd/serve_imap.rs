@@ -1,0 +1,149 @@
+//! `ownmail serve-imap`: resolve the addresses, the TLS certificate and the
+//! user for `--preauth`, then run [`crate::net::server`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::{UsageError, known_user, load_config};
+use crate::cli::{GlobalArgs, ServeImapArgs};
+use crate::config::Config;
+use crate::error::sysexits;
+use crate::imapd::{Context, Throttle};
+use crate::net::server;
+use crate::proto::imap::Limits;
+
+pub fn run(global: &GlobalArgs, args: ServeImapArgs) -> anyhow::Result<u8> {
+    let config = load_config(global)?;
+    if args.stdio {
+        return run_stdio(&config, &args);
+    }
+    let plain = if args.listen.is_empty() && args.listen_tls.is_empty() {
+        config.imap.listen.clone()
+    } else {
+        args.listen.clone()
+    };
+    let tls = if args.listen.is_empty() && args.listen_tls.is_empty() {
+        config.imap.listen_tls.clone()
+    } else {
+        args.listen_tls.clone()
+    };
+    if plain.is_empty() && tls.is_empty() {
+        return Err(UsageError(
+            "nowhere to listen: set imap.listen or imap.listen_tls in the configuration, or pass --listen ADDR".into(),
+        )
+        .into());
+    }
+    serve(&config, &plain, &tls)?;
+    Ok(sysexits::OK)
+}
+
+/// Runs the IMAP listeners until SIGTERM (shared with `ownmail serve`).
+pub(super) fn serve(
+    config: &Config,
+    plain: &[SocketAddr],
+    tls: &[SocketAddr],
+) -> anyhow::Result<()> {
+    let acceptor = acceptor(config)?;
+    if !tls.is_empty() && acceptor.is_none() {
+        return Err(UsageError(
+            "--listen-tls needs a certificate: add tls: {cert: ..., key: ...} to the configuration"
+                .into(),
+        )
+        .into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let shutdown = server::shutdown_on_signals()?;
+        serve_until(config, plain, tls, acceptor, shutdown).await
+    })
+}
+
+/// The IMAP listeners until `shutdown` (inside a runtime: `ownmail serve`
+/// runs this beside the SMTP server).
+pub(super) async fn serve_until(
+    config: &Config,
+    plain: &[SocketAddr],
+    tls: &[SocketAddr],
+    acceptor: Option<Arc<openssl::ssl::SslAcceptor>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let ctx = context(config, acceptor.is_some());
+    server::serve_imap(ctx, plain, tls, acceptor, shutdown).await?;
+    Ok(())
+}
+
+pub(super) fn acceptor(config: &Config) -> anyhow::Result<Option<Arc<openssl::ssl::SslAcceptor>>> {
+    match &config.tls {
+        Some(t) => Ok(Some(Arc::new(crate::net::tls::acceptor_from_config(t)?))),
+        None => Ok(None),
+    }
+}
+
+fn context(config: &Config, tls: bool) -> Arc<Context> {
+    Arc::new(Context {
+        hostname: config.hostname.clone(),
+        users_file: config.users_file.clone(),
+        mail_root: config.data_dir.join("mail"),
+        tls,
+        limits: Limits::default(),
+        throttle: Throttle::default(),
+    })
+}
+
+fn run_stdio(config: &Config, args: &ServeImapArgs) -> anyhow::Result<u8> {
+    let acceptor = if args.tls {
+        Some(acceptor(config)?.ok_or_else(|| {
+            UsageError(
+                "--tls needs a certificate: add tls: {cert: ..., key: ...} to the configuration"
+                    .into(),
+            )
+        })?)
+    } else {
+        None
+    };
+    let preauth = if args.preauth {
+        let name = match &args.user {
+            Some(u) => u.clone(),
+            None => invoking_user().ok_or_else(|| {
+                UsageError("cannot tell who is running this; pass --user NAME".into())
+            })?,
+        };
+        Some(known_user(config, &name)?)
+    } else {
+        None
+    };
+    // No STARTTLS on stdin/stdout: TLS is there from the start or not at all.
+    let ctx = context(config, false);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let shutdown = server::shutdown_on_signals()?;
+        server::serve_stdio(ctx, acceptor, preauth, shutdown).await
+    })?;
+    Ok(sysexits::OK)
+}
+
+/// The name of the Unix user running this process (getpwuid_r).
+fn invoking_user() -> Option<String> {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: valid pointers to a passwd struct and a buffer of the given length.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded: pw_name points to a NUL-terminated string in buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    name.to_str().ok().map(str::to_owned)
+}

@@ -1,0 +1,36 @@
+//! `ownmail serve-smtp`: bind, run until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::load_config;
+use crate::cli::{GlobalArgs, ServeSmtpArgs};
+use crate::error::sysexits;
+use crate::smtp::{Listeners, serve_smtp, serve_stdio};
+
+pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
+    let config = Arc::new(load_config(global)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        if args.stdio {
+            serve_stdio(config).await?;
+            return Ok(sysexits::OK);
+        }
+        let listeners = Listeners::bind(&config, &args.listen).await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        serve_smtp(config, listeners, shutdown).await?;
+        Ok(sysexits::OK)
+    })
+}

@@ -1,0 +1,1010 @@
+//! The machinery of a conversion: reader threads that parse mbox files and
+//! decide what each message becomes, writer threads that create the files
+//! in batches, and the budget that keeps memory bounded between them. See
+//! the parent module for the design.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::identity::{self, Index, Key, MessageDigest};
+use super::status::{self, Status};
+use super::{ConvertError, Job, Observer, Options, Problem, Summary};
+use crate::message::mbox::{FromDate, MboxError, MboxReader, MessageHead};
+use crate::store::{
+    ClosedTmp, Flags, Folder, KeywordError, Keywords, MailboxName, Maildir, StoreError, TmpMessage,
+    durable,
+};
+
+/// Messages up to this size go from reader to writer in memory; larger
+/// ones are streamed by the reader into their file.
+pub const INLINE_MAX: usize = 1024 * 1024;
+/// The most message bytes waiting between readers and writers.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+/// What a message streamed by its reader counts against the budget (its
+/// open file and write buffer).
+const STREAMED_COST: usize = 256 * 1024;
+const STREAM_BUFFER: usize = 64 * 1024;
+/// A writer makes its batch durable (one syncfs) and names it after this
+/// many messages or bytes. Each syncfs writes the batch out and flushes the
+/// device cache; a kill or a power loss before it leaves the batch unnamed
+/// in `tmp/`, and the next run stores those messages again.
+const SYNC_MESSAGES: u64 = 2048;
+const SYNC_BYTES: u64 = 64 * 1024 * 1024;
+/// Messages waiting between readers and writers, at most.
+const QUEUE_MESSAGES: usize = 1024;
+/// How long a reader waits for a program that is writing into an mbox (a
+/// delivery into a spool) before it passes the file over.
+const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// One folder being converted into.
+struct Target {
+    /// `None` in a dry run.
+    folder: Option<Folder>,
+    /// What earlier runs stored there.
+    index: Index,
+    /// Keyword name (lower case) to letter index, as resolved so far.
+    keywords: Mutex<HashMap<String, usize>>,
+}
+
+impl Target {
+    /// Letter indexes for keyword names, adding them to the folder's
+    /// `dovecot-keywords` as needed. A dry run adds nothing and sets none.
+    fn keyword_indexes(&self, names: &[String]) -> Result<Vec<usize>, KeywordError> {
+        let Some(folder) = &self.folder else {
+            return Ok(Vec::new());
+        };
+        let mut cache = lock(&self.keywords);
+        let missing: Vec<&str> = names
+            .iter()
+            .filter(|n| !cache.contains_key(&n.to_ascii_lowercase()))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            let found = Keywords::resolve(folder.path(), &missing)?;
+            for (name, index) in missing.iter().zip(found) {
+                cache.insert(name.to_ascii_lowercase(), index);
+            }
+        }
+        Ok(names
+            .iter()
+            .filter_map(|n| cache.get(&n.to_ascii_lowercase()).copied())
+            .collect())
+    }
+}
+
+/// A message on its way to a writer.
+struct Item {
+    target: Arc<Target>,
+    content: Content,
+    base: String,
+    flags: Flags,
+    in_cur: bool,
+    mtime: SystemTime,
+}
+
+enum Content {
+    /// The whole message.
+    Bytes(Vec<u8>),
+    /// Already written into `tmp/` by the reader (a large message).
+    Written(TmpMessage),
+}
+
+impl Content {
+    fn cost(&self) -> usize {
+        match self {
+            Content::Bytes(b) => b.len(),
+            Content::Written(_) => STREAMED_COST,
+        }
+    }
+}
+
+/// A message written into `tmp/`, waiting for its batch to be committed.
+struct Pending {
+    tmp: ClosedTmp,
+    target: Arc<Target>,
+    base: String,
+    flags: Flags,
+    in_cur: bool,
+}
+
+/// A count of bytes in flight, that readers wait on.
+struct Budget {
+    used: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+impl Budget {
+    fn acquire(&self, n: usize, stop: &AtomicBool) {
+        let mut used = lock(&self.used);
+        // One item always fits, whatever its size, so nothing waits forever.
+        while *used > 0 && *used + n > self.limit && !stop.load(Ordering::Relaxed) {
+            used = self
+                .freed
+                .wait_timeout(used, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        *used += n;
+    }
+
+    fn release(&self, n: usize) {
+        let mut used = lock(&self.used);
+        *used = used.saturating_sub(n);
+        self.freed.notify_all();
+    }
+}
+
+/// A mutex whose holder panicked is still usable: every value we guard is
+/// valid at every step.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct Counters {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    skipped: AtomicU64,
+    errors: AtomicU64,
+    files: AtomicU64,
+    source_bytes: AtomicU64,
+}
+
+struct Shared<'a> {
+    options: &'a Options,
+    observer: &'a dyn Observer,
+    jobs: &'a [Job],
+    /// Job indexes not yet taken, largest file first.
+    queue: Mutex<VecDeque<usize>>,
+    /// The Maildir; `None` only in a dry run over a Maildir not made yet.
+    maildir: Option<Maildir>,
+    targets: Mutex<HashMap<MailboxName, Arc<Target>>>,
+    /// Readers stop taking messages (a fatal error or --strict).
+    stop: AtomicBool,
+    /// Writers stop writing (a fault in the Maildir).
+    broken: AtomicBool,
+    fatal: Mutex<Option<ConvertError>>,
+    budget: Budget,
+    counts: Counters,
+}
+
+impl Shared<'_> {
+    /// Records the first fatal error and stops the readers; `broken` stops
+    /// the writers too (else they finish what was read before the error).
+    fn fail(&self, e: ConvertError, broken: bool) {
+        let mut fatal = lock(&self.fatal);
+        if fatal.is_none() {
+            *fatal = Some(e);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        if broken {
+            self.broken.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn problem(&self, p: Problem) {
+        if p.error {
+            self.counts.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.observer.problem(&p);
+    }
+
+    /// The target for a folder: created (unless a dry run) and indexed once.
+    fn target(&self, name: &MailboxName) -> Result<Arc<Target>, ConvertError> {
+        let mut targets = lock(&self.targets);
+        if let Some(t) = targets.get(name) {
+            return Ok(t.clone());
+        }
+        let folder = match &self.maildir {
+            Some(md) if !self.options.dry_run => Some(md.folder_or_create(name)?),
+            _ => None,
+        };
+        let index = match (&folder, &self.maildir) {
+            (Some(f), _) => {
+                f.clean_tmp();
+                Index::load(f)?
+            }
+            // A dry run reads what is there, if anything.
+            (None, Some(md)) => match md.folder(name) {
+                Ok(f) => Index::load(&f)?,
+                Err(StoreError::NoSuchFolder(_)) => Index::default(),
+                Err(e) => return Err(e.into()),
+            },
+            (None, None) => Index::default(),
+        };
+        let target = Arc::new(Target {
+            folder,
+            index,
+            keywords: Mutex::new(HashMap::new()),
+        });
+        targets.insert(name.clone(), target.clone());
+        Ok(target)
+    }
+}
+
+/// Converts the planned jobs into the Maildir at `root`.
+pub(super) fn run(
+    jobs: &[Job],
+    root: &Path,
+    options: &Options,
+    observer: &dyn Observer,
+) -> Result<Summary, ConvertError> {
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let (maildir, _lock) = if options.dry_run {
+        (Maildir::open(root).ok(), None)
+    } else {
+        let md = Maildir::create(root)?;
+        let lock = lock_maildir(md.root())?;
+        (Some(md), Some(lock))
+    };
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].size));
+    let shared = Shared {
+        options,
+        observer,
+        jobs,
+        queue: Mutex::new(order.into()),
+        maildir,
+        targets: Mutex::new(HashMap::new()),
+        stop: AtomicBool::new(false),
+        broken: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        budget: Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            limit: QUEUE_BYTES,
+        },
+        counts: Counters::default(),
+    };
+    let readers = threads.min(jobs.len()).max(1);
+    let writers = if options.dry_run { 0 } else { threads };
+    // A queue per writer: a shared one made the writers take turns at its
+    // lock, and each turn was a futex sleep and wake-up.
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..writers)
+        .map(|_| sync_channel::<Item>(QUEUE_MESSAGES / writers.max(1)))
+        .unzip();
+    std::thread::scope(|s| {
+        for rx in rxs {
+            let shared = &shared;
+            s.spawn(move || writer(shared, rx));
+        }
+        for r in 0..readers {
+            let out = Writers {
+                txs: txs.clone(),
+                next: r,
+            };
+            let shared = &shared;
+            s.spawn(move || reader(shared, out));
+        }
+        drop(txs);
+    });
+    if let Some(e) = lock(&shared.fatal).take() {
+        // What the writers committed before is synced: --strict promises it.
+        if !shared.broken.load(Ordering::SeqCst) {
+            sync_targets(&shared)?;
+        }
+        return Err(e);
+    }
+    sync_targets(&shared)?;
+    let c = &shared.counts;
+    Ok(Summary {
+        messages: c.messages.load(Ordering::SeqCst),
+        folders: lock(&shared.targets).len() as u64,
+        bytes: c.bytes.load(Ordering::SeqCst),
+        skipped: c.skipped.load(Ordering::SeqCst),
+        errors: c.errors.load(Ordering::SeqCst),
+        seconds: 0.0,
+        files: c.files.load(Ordering::SeqCst),
+        source_bytes: c.source_bytes.load(Ordering::SeqCst),
+        dry_run: options.dry_run,
+    })
+}
+
+/// fsyncs every target folder: what this run stored is durable already,
+/// and this makes durable the names a killed earlier run left unsynced.
+fn sync_targets(shared: &Shared) -> Result<(), ConvertError> {
+    for t in lock(&shared.targets).values() {
+        if let Some(f) = &t.folder {
+            f.sync()?;
+        }
+    }
+    Ok(())
+}
+
+/// An exclusive lock on the Maildir for the length of the run: flock on
+/// its root directory (no file is created; the kernel drops it if we die).
+fn lock_maildir(root: &Path) -> Result<File, ConvertError> {
+    let dir = File::open(root).map_err(|source| StoreError::Io {
+        path: root.to_owned(),
+        source,
+    })?;
+    // SAFETY: a valid open descriptor.
+    let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let source = io::Error::last_os_error();
+        if source.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(ConvertError::Busy {
+                maildir: root.to_owned(),
+            });
+        }
+        return Err(StoreError::Io {
+            path: root.to_owned(),
+            source,
+        }
+        .into());
+    }
+    Ok(dir)
+}
+
+/// A reader's way to the writers: messages go to the next writer whose
+/// queue has room, so one busy with an fsync holds nobody up.
+struct Writers {
+    txs: Vec<SyncSender<Item>>,
+    next: usize,
+}
+
+impl Writers {
+    /// Hands a message to a writer; `false` when the writers are gone.
+    fn send(&mut self, mut item: Item) -> bool {
+        let n = self.txs.len();
+        if n == 0 {
+            return false;
+        }
+        for i in 0..n {
+            let k = (self.next + i) % n;
+            match self.txs[k].try_send(item) {
+                Ok(()) => {
+                    self.next = k + 1;
+                    return true;
+                }
+                Err(TrySendError::Full(back)) | Err(TrySendError::Disconnected(back)) => {
+                    item = back
+                }
+            }
+        }
+        // Every queue is full: wait on the next one in turn.
+        let k = self.next % n;
+        self.next = k + 1;
+        self.txs[k].send(item).is_ok()
+    }
+}
+
+fn reader(shared: &Shared, mut out: Writers) {
+    let tx = &mut out;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let Some(i) = lock(&shared.queue).pop_front() else {
+            return;
+        };
+        let job = &shared.jobs[i];
+        let result = read_job(shared, job, tx);
+        shared.observer.finished(job);
+        if let Err(e) = result {
+            let broken = matches!(e, ConvertError::Store(_));
+            shared.fail(e, broken);
+        }
+    }
+}
+
+/// Takes a shared lock on an mbox for as long as it is read. MTAs (Postfix's
+/// local, procmail) and mail readers take an exclusive fcntl lock to append
+/// or rewrite one, so a spool that mail is arriving into is read before or
+/// after a delivery, never with half a message at its end. An open file
+/// description lock: it conflicts with theirs, and is not dropped when the
+/// reader opens the file a second time (a POSIX lock would be). Where the
+/// file system has no locks, the file is read without.
+fn lock_source(file: &File) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + SOURCE_LOCK_WAIT;
+    loop {
+        // SAFETY: plain data; l_pid must be 0 for OFD locks.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_RDLCK as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        // SAFETY: a valid descriptor and a valid flock.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(libc::EAGAIN) | Some(libc::EACCES) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("still locked after {} s", SOURCE_LOCK_WAIT.as_secs()),
+                ));
+            }
+            // No locking here (ENOLCK, EINVAL, EOPNOTSUPP): read without.
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// What to do after one message.
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// Reads one mbox file. Problems with the file or its messages are
+/// reported and end the file; `Err` is for what ends the run.
+fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertError> {
+    let strict = shared.options.strict;
+    let file = match File::open(&job.path) {
+        Ok(f) => f,
+        Err(e) if strict => {
+            return Err(ConvertError::Source {
+                path: job.path.clone(),
+                source: e,
+            });
+        }
+        Err(e) => {
+            shared.problem(Problem::error(&job.path, None, format!("cannot open: {e}")));
+            return Ok(());
+        }
+    };
+    match lock_source(&file) {
+        Ok(()) => {}
+        Err(e) => {
+            let why =
+                format!("locked by another program (a delivery, a mail reader): {e}; not read");
+            if strict {
+                return Err(ConvertError::Stopped(Problem::error(&job.path, None, why)));
+            }
+            shared.problem(Problem::error(&job.path, None, why));
+            return Ok(());
+        }
+    }
+    let meta = file.metadata();
+    // A pipe cannot be read twice: see next_message.
+    let seekable = meta.as_ref().is_ok_and(|m| m.is_file());
+    let file_mtime = meta
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| SystemTime::now());
+    let target = shared.target(&job.folder)?;
+    let mut reader = MboxReader::new(file, shared.options.format);
+    let mut count = 0u64;
+    let result = loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        let step = next_message(shared, job, &target, &mut reader, seekable, file_mtime, tx);
+        match step {
+            Ok(Some(Flow::Next)) => {
+                count += 1;
+                shared.observer.progress(job, reader.position(), count);
+            }
+            Ok(Some(Flow::Stop)) => break Ok(()),
+            Ok(None) => break Ok(()),
+            Err(e @ (ConvertError::NotMbox { .. } | ConvertError::Read { .. })) if !strict => {
+                shared.problem(Problem::error(&job.path, None, error_text(&e, &job.path)));
+                break Ok(());
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    shared.counts.files.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counts
+        .source_bytes
+        .fetch_add(reader.position(), Ordering::Relaxed);
+    result
+}
+
+/// An error's text without the path in front (the problem shows it).
+fn error_text(e: &ConvertError, path: &Path) -> String {
+    let text = e.to_string();
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix)
+        .map(str::to_owned)
+        .unwrap_or(text)
+}
+
+fn read_error(path: &Path, e: MboxError) -> ConvertError {
+    match e {
+        MboxError::NotMbox(reason) => ConvertError::NotMbox {
+            path: path.to_owned(),
+            reason,
+        },
+        MboxError::Io { offset, source } => ConvertError::Read {
+            path: path.to_owned(),
+            offset,
+            source,
+        },
+    }
+}
+
+/// Reads the next message and sends it on (or skips it). `None` at the end.
+fn next_message(
+    shared: &Shared,
+    job: &Job,
+    target: &Arc<Target>,
+    reader: &mut MboxReader<File>,
+    seekable: bool,
+    file_mtime: SystemTime,
+    tx: &mut Writers,
+) -> Result<Option<Flow>, ConvertError> {
+    let Some(head) = reader
+        .next_message()
+        .map_err(|e| read_error(&job.path, e))?
+    else {
+        return Ok(None);
+    };
+    if let Some(damage) = &head.damage {
+        if shared.options.strict {
+            return Err(ConvertError::Damaged {
+                path: job.path.clone(),
+                offset: head.offset,
+                damage: damage.clone(),
+            });
+        }
+        shared.problem(Problem::error(
+            &job.path,
+            Some(head.offset),
+            format!("{damage}; stored as found"),
+        ));
+    }
+    let status = if head.header_complete {
+        status::read(&head.header)
+    } else {
+        Status::default()
+    };
+    if status.pseudo {
+        shared.counts.skipped.fetch_add(1, Ordering::Relaxed);
+        return Ok(Some(Flow::Next));
+    }
+    // Nothing from this offset there: store it. From a pipe, which cannot
+    // be read again, store it too: `store` drops it if it was there.
+    if !target.index.has_offset(head.offset) || !seekable {
+        return store(shared, job, target, head, reader, status, file_mtime, tx);
+    }
+    // Something from this offset is there: is it this message?
+    let offset = head.offset;
+    let mut digest = MessageDigest::new(&head.from_line);
+    digest.update(&head.header);
+    digest.update(head.blank);
+    while let Some(chunk) = reader.read_body().map_err(|e| read_error(&job.path, e))? {
+        digest.update(chunk);
+    }
+    if target.index.contains(&Key {
+        offset,
+        digest: digest.finish(),
+    }) {
+        shared.counts.skipped.fetch_add(1, Ordering::Relaxed);
+        return Ok(Some(Flow::Next));
+    }
+    // Another message (another source, or this one rewritten): read it
+    // again to store it.
+    let mut file = File::open(&job.path).map_err(|source| ConvertError::Source {
+        path: job.path.clone(),
+        source,
+    })?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|source| ConvertError::Read {
+            path: job.path.clone(),
+            offset,
+            source,
+        })?;
+    let mut again = MboxReader::starting_at(file, offset, shared.options.format);
+    let head = again
+        .next_message()
+        .map_err(|e| read_error(&job.path, e))?
+        .ok_or_else(|| ConvertError::Read {
+            path: job.path.clone(),
+            offset,
+            source: io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank while read"),
+        })?;
+    store(
+        shared, job, target, head, &mut again, status, file_mtime, tx,
+    )
+}
+
+/// Reads a message's body and sends the message to the writers.
+#[allow(clippy::too_many_arguments)]
+fn store(
+    shared: &Shared,
+    job: &Job,
+    target: &Arc<Target>,
+    head: MessageHead,
+    reader: &mut MboxReader<File>,
+    status: Status,
+    file_mtime: SystemTime,
+    tx: &mut Writers,
+) -> Result<Option<Flow>, ConvertError> {
+    let options = shared.options;
+    let mut digest = MessageDigest::new(&head.from_line);
+    digest.update(&head.header);
+    digest.update(head.blank);
+
+    let mut flags = status.flags;
+    let mut keep_keyword_headers = false;
+    if !status.bad_keywords.is_empty() {
+        keep_keyword_headers = true;
+        shared.problem(Problem {
+            offset: Some(head.offset),
+            ..Problem::note(
+                &job.path,
+                format!(
+                    "{:?} cannot be IMAP keywords; their header is kept in the message",
+                    status.bad_keywords
+                ),
+            )
+        });
+    }
+    if !status.keywords.is_empty() {
+        match target.keyword_indexes(&status.keywords) {
+            Ok(indexes) => indexes.into_iter().for_each(|i| flags.set_keyword(i)),
+            Err(KeywordError::Full { .. }) => {
+                keep_keyword_headers = true;
+                shared.problem(Problem {
+                    offset: Some(head.offset),
+                    ..Problem::note(
+                        &job.path,
+                        format!(
+                            "the folder has 26 keywords already; {:?} kept as a header only",
+                            status.keywords
+                        ),
+                    )
+                });
+            }
+            Err(e) => return Err(StoreError::from(e).into()),
+        }
+    }
+
+    let mut content = Vec::with_capacity(head.header.len() + 8192);
+    if options.keep_headers || !head.header_complete {
+        content.extend_from_slice(&head.header);
+    } else {
+        status::strip_into(&head.header, keep_keyword_headers, &mut content);
+    }
+    content.extend_from_slice(head.blank);
+    let mut size = content.len() as u64;
+    let mut streamed: Option<TmpMessage> = None;
+    while let Some(chunk) = reader.read_body().map_err(|e| read_error(&job.path, e))? {
+        digest.update(chunk);
+        size += chunk.len() as u64;
+        let Some(folder) = &target.folder else {
+            continue;
+        };
+        match &mut streamed {
+            Some(tmp) => tmp.write_all(chunk).map_err(tmp_error(folder))?,
+            None if content.len() + chunk.len() > INLINE_MAX => {
+                let mut tmp = folder.create_tmp_with_buffer(STREAM_BUFFER)?;
+                tmp.write_all(&content).map_err(tmp_error(folder))?;
+                tmp.write_all(chunk).map_err(tmp_error(folder))?;
+                content = Vec::new();
+                streamed = Some(tmp);
+            }
+            None => content.extend_from_slice(chunk),
+        }
+    }
+    let key = Key {
+        offset: head.offset,
+        digest: digest.finish(),
+    };
+    if target.index.contains(&key) {
+        shared.counts.skipped.fetch_add(1, Ordering::Relaxed);
+        return Ok(Some(Flow::Next));
+    }
+    let mtime = message_time(&head, file_mtime);
+    let secs = match mtime.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(_) => 0,
+    };
+    if target.folder.is_none() {
+        shared.counts.messages.fetch_add(1, Ordering::Relaxed);
+        shared.counts.bytes.fetch_add(size, Ordering::Relaxed);
+        return Ok(Some(Flow::Next));
+    }
+    let content = match streamed {
+        Some(tmp) => Content::Written(tmp),
+        None => Content::Bytes(content),
+    };
+    shared.budget.acquire(content.cost(), &shared.broken);
+    let item = Item {
+        target: target.clone(),
+        content,
+        base: identity::base_name(secs, key),
+        flags,
+        in_cur: status.old,
+        mtime,
+    };
+    if !tx.send(item) {
+        // The writers are gone: a fatal error was recorded.
+        return Ok(Some(Flow::Stop));
+    }
+    Ok(Some(Flow::Next))
+}
+
+fn tmp_error(folder: &Folder) -> impl Fn(io::Error) -> ConvertError + '_ {
+    move |source| {
+        StoreError::Io {
+            path: folder.path().join("tmp"),
+            source,
+        }
+        .into()
+    }
+}
+
+/// INTERNALDATE: the From_ line's date, else the `Date:` header's, else
+/// the mbox file's modification time.
+fn message_time(head: &MessageHead, file_mtime: SystemTime) -> SystemTime {
+    if let Some(date) = head.envelope.date {
+        let secs = date.unix().unwrap_or_else(|| local_time(&date));
+        return system_time(secs);
+    }
+    if head.header_complete {
+        for (name, value) in head.fields() {
+            if !name.eq_ignore_ascii_case(b"Date") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(value);
+            if let Some(dt) = mail_parser::DateTime::parse_rfc822(text.trim())
+                && dt.is_valid()
+            {
+                return system_time(dt.to_timestamp());
+            }
+        }
+    }
+    file_mtime
+}
+
+fn system_time(secs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+/// A From_ line's date in the local time zone (the writer's, as near as we
+/// can know it), as Dovecot reads it; UTC if the C library cannot say.
+fn local_time(d: &FromDate) -> i64 {
+    // glibc's mktime stats /etc/localtime on every call: remember the zone
+    // offset of each hour (zones change on hour boundaries).
+    thread_local! {
+        static OFFSETS: std::cell::RefCell<HashMap<(i32, u8, u8, u8), i64>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let hour = (d.year, d.month, d.day, d.hour);
+    if let Some(offset) = OFFSETS.with(|o| o.borrow().get(&hour).copied()) {
+        return d.unix_as_utc() - offset;
+    }
+    let t = mktime(d);
+    OFFSETS.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.len() > 100_000 {
+            o.clear();
+        }
+        o.insert(hour, d.unix_as_utc() - t);
+    });
+    t
+}
+
+fn mktime(d: &FromDate) -> i64 {
+    // SAFETY: tm is plain data; mktime reads and normalises it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = d.year - 1900;
+    tm.tm_mon = i32::from(d.month) - 1;
+    tm.tm_mday = i32::from(d.day);
+    tm.tm_hour = i32::from(d.hour);
+    tm.tm_min = i32::from(d.minute);
+    tm.tm_sec = i32::from(d.second);
+    tm.tm_isdst = -1;
+    // SAFETY: a valid tm; mktime is thread-safe in glibc and musl.
+    let t = unsafe { libc::mktime(&mut tm) };
+    if t == -1 { d.unix_as_utc() } else { t }
+}
+
+fn writer(shared: &Shared, rx: Receiver<Item>) {
+    let mut batch = Batch::default();
+    let result = (|| -> Result<(), ConvertError> {
+        loop {
+            let item = rx.recv();
+            let Ok(item) = item else {
+                break;
+            };
+            let cost = item.content.cost();
+            if shared.broken.load(Ordering::Relaxed) {
+                shared.budget.release(cost);
+                continue;
+            }
+            let written = write(item);
+            shared.budget.release(cost);
+            let written = written?;
+            batch.bytes += written.tmp.size();
+            batch.written.push(written);
+            if batch.written.len() as u64 >= SYNC_MESSAGES || batch.bytes >= SYNC_BYTES {
+                batch.commit(shared)?;
+            }
+        }
+        if !shared.broken.load(Ordering::SeqCst) {
+            batch.commit(shared)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        shared.fail(e, true);
+        // Drain, so that readers blocked on the queue see it close.
+        while rx.recv().is_ok() {}
+    }
+}
+
+/// Writes a message into `tmp/` and closes it.
+fn write(item: Item) -> Result<Pending, ConvertError> {
+    let Some(folder) = &item.target.folder else {
+        unreachable!("dry runs have no writers");
+    };
+    let mut tmp = match item.content {
+        Content::Bytes(bytes) => {
+            // The whole message in one write(2): no buffer needed.
+            let mut tmp = folder.create_tmp_with_buffer(0)?;
+            tmp.write_all(&bytes).map_err(tmp_error(folder))?;
+            tmp
+        }
+        Content::Written(tmp) => tmp,
+    };
+    tmp.set_mtime(item.mtime);
+    Ok(Pending {
+        tmp: tmp.close()?,
+        target: item.target.clone(),
+        base: item.base,
+        flags: item.flags,
+        in_cur: item.in_cur,
+    })
+}
+
+/// Messages written into `tmp/` and not yet named: a writer's batch.
+#[derive(Default)]
+struct Batch {
+    written: Vec<Pending>,
+    bytes: u64,
+}
+
+impl Batch {
+    /// Makes the batch durable and names it: one syncfs for every file's
+    /// data and inode, then the renames into `new/` and `cur/`, then an
+    /// fsync of each directory named into; only then are the messages
+    /// counted. A name therefore never exists before its file is on the
+    /// device, and the summary never counts a message a power loss could
+    /// take back.
+    fn commit(&mut self, shared: &Shared) -> Result<(), ConvertError> {
+        let Some(first) = self.written.first() else {
+            return Ok(());
+        };
+        if let Some(folder) = &first.target.folder {
+            let tmp = folder.path().join("tmp");
+            durable::sync_filesystem(&tmp)
+                .map_err(|source| StoreError::Io { path: tmp, source })?;
+        }
+        let mut named = Named::default();
+        for p in self.written.drain(..) {
+            named.name(p)?;
+        }
+        self.bytes = 0;
+        named.sync(shared)
+    }
+}
+
+/// Messages named in a batch: durable once their directories are fsynced.
+#[derive(Default)]
+struct Named {
+    stored: u64,
+    bytes: u64,
+    existed: u64,
+    /// The folders named into, and whether in `new/`, `cur/`.
+    dirs: Vec<(Arc<Target>, bool, bool)>,
+}
+
+impl Named {
+    /// Names a message whose data is on the device.
+    fn name(&mut self, p: Pending) -> Result<(), ConvertError> {
+        let in_cur = match p.tmp.commit_as(&p.base, &p.flags, p.in_cur) {
+            Ok(d) => {
+                self.stored += 1;
+                self.bytes += d.size;
+                d.path.parent().is_some_and(|dir| dir.ends_with("cur"))
+            }
+            // The same message under the same name: from another source file
+            // with identical bytes at the same offset.
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
+                self.existed += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self
+            .dirs
+            .iter_mut()
+            .find(|(t, _, _)| Arc::ptr_eq(t, &p.target))
+        {
+            Some((_, new, cur)) => {
+                *new |= !in_cur;
+                *cur |= in_cur;
+            }
+            None => self.dirs.push((p.target, !in_cur, in_cur)),
+        }
+        Ok(())
+    }
+
+    /// fsyncs the directories named into, then counts their messages.
+    fn sync(self, shared: &Shared) -> Result<(), ConvertError> {
+        for (target, new, cur) in &self.dirs {
+            if let Some(f) = &target.folder {
+                f.sync_dirs(*new, *cur)?;
+            }
+        }
+        let c = &shared.counts;
+        c.messages.fetch_add(self.stored, Ordering::Relaxed);
+        c.bytes.fetch_add(self.bytes, Ordering::Relaxed);
+        c.skipped.fetch_add(self.existed, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::mbox::parse_from_line;
+
+    #[test]
+    fn the_date_comes_from_the_from_line_then_the_header_then_the_file() {
+        let file_mtime = UNIX_EPOCH + Duration::from_secs(42);
+        let head = |from: &str, header: &str| MessageHead {
+            offset: 0,
+            from_line: from.as_bytes().to_vec(),
+            envelope: parse_from_line(from.as_bytes()),
+            header: header.as_bytes().to_vec(),
+            blank: b"\n",
+            header_complete: true,
+            framing: crate::message::mbox::Framing::FromLines(crate::message::mbox::Format::Mboxrd),
+            damage: None,
+        };
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let zoned = head(
+            "From a Thu Aug 22 12:36:23 2002 +0100",
+            "Date: Mon, 1 Jan 2024 00:00:00 +0000\n",
+        );
+        assert_eq!(secs(message_time(&zoned, file_mtime)), 1_030_019_783 - 3600);
+        let dated = head("From a", "Date: Mon, 1 Jan 2024 00:00:00 +0100\n");
+        assert_eq!(secs(message_time(&dated, file_mtime)), 1_704_063_600);
+        let neither = head("From a", "Date: not a date\n");
+        assert_eq!(secs(message_time(&neither, file_mtime)), 42);
+        // Without a zone the From_ line is local time: within a day of UTC.
+        let local = head("From a Thu Aug 22 12:36:23 2002", "");
+        let t = secs(message_time(&local, file_mtime)) as i64;
+        assert!((t - 1_030_019_783).abs() <= 14 * 3600, "{t}");
+    }
+
+    #[test]
+    fn the_budget_lets_one_big_item_through_and_bounds_the_rest() {
+        let b = Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            limit: 10,
+        };
+        let stop = AtomicBool::new(false);
+        b.acquire(100, &stop);
+        assert_eq!(*lock(&b.used), 100);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| b.acquire(5, &stop));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!waiter.is_finished(), "over the limit: waits");
+            b.release(100);
+            waiter.join().unwrap();
+        });
+        assert_eq!(*lock(&b.used), 5);
+    }
+}

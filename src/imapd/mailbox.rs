@@ -1,0 +1,487 @@
+//! A selected folder as one session sees it: the messages in sequence
+//! order, their UIDs and flags, and what changed on disk since the session
+//! last looked (other sessions, other servers, `deliver`).
+//!
+//! The disk is the truth: every refresh reads the folder's `dovecot-uidlist`
+//! and its `new/` and `cur/` ([`uidlist::sync`]). Expunges are reported only
+//! when RFC 3501 7.4.1 allows (not during FETCH, STORE or SEARCH); until
+//! then the message keeps its sequence number and its last known flags.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::store::flags::Flags;
+use crate::store::keywords::Keywords;
+use crate::store::uidlist::{self, MessageFile, UidError};
+use crate::store::{MailboxName, StoreError};
+
+/// One message in the session's view.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub uid: u32,
+    pub sub: &'static str,
+    pub name: String,
+    pub flags: Flags,
+    pub recent: bool,
+    /// Gone from disk; reported as expunged at the next chance.
+    pub gone: bool,
+}
+
+impl Msg {
+    pub fn base(&self) -> &str {
+        uidlist::base_name(&self.name)
+    }
+
+    pub fn path(&self, folder: &Path) -> PathBuf {
+        folder.join(self.sub).join(&self.name)
+    }
+
+    /// RFC822.SIZE: `W=` from the name when there, else counted.
+    pub fn vsize(&self, folder: &Path) -> u64 {
+        if let Some(w) = name_field(&self.name, "W=") {
+            return w;
+        }
+        count_vsize(&self.path(folder)).unwrap_or(0)
+    }
+}
+
+/// A `,S=123` or `,W=123` field of a Maildir name.
+pub fn name_field(name: &str, key: &str) -> Option<u64> {
+    let base = uidlist::base_name(name);
+    base.split(',')
+        .skip(1)
+        .find_map(|f| f.strip_prefix(key))
+        .and_then(|v| v.parse().ok())
+}
+
+/// The size of a file as IMAP serves it (a CR added before every bare LF).
+pub fn count_vsize(path: &Path) -> io::Result<u64> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut prev) = (0u64, 0u8);
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' && prev != b'\r' {
+                total += 1;
+            }
+            total += 1;
+            prev = b;
+        }
+    }
+}
+
+/// The untagged news a refresh found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Sequence numbers to report expunged, in the order to send them.
+    pub expunged: Vec<u32>,
+    /// The new EXISTS count, when messages arrived.
+    pub exists: Option<usize>,
+    pub recent: usize,
+    /// Sequence numbers whose flags changed.
+    pub flags: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub struct Selected {
+    pub name: MailboxName,
+    pub path: PathBuf,
+    pub read_only: bool,
+    pub uid_validity: u32,
+    pub next_uid: u32,
+    pub msgs: Vec<Msg>,
+    pub keywords: Keywords,
+    /// The [`Selected::stamp`] taken just before the last full read, when
+    /// it can be trusted: every time in it well before the read began.
+    trusted_stamp: Option<[Option<std::time::SystemTime>; 3]>,
+}
+
+/// File times move in coarse ticks (a few ms): a stamp is trusted only
+/// when its times are this much older than the read that followed it.
+const STAMP_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn uid_err(e: UidError) -> StoreError {
+    match e {
+        UidError::Io { path, source } => StoreError::Io { path, source },
+        UidError::Exhausted { path } => StoreError::Io {
+            path,
+            source: io::Error::other("the folder has used every UID"),
+        },
+    }
+}
+
+impl Selected {
+    /// Opens a folder's view. Read-write, the messages in `new/` are
+    /// \Recent to this session and move to `cur/` (as Dovecot does).
+    pub fn open(name: MailboxName, path: PathBuf, read_only: bool) -> Result<Selected, StoreError> {
+        let snap = uidlist::sync(&path).map_err(uid_err)?;
+        let keywords = Keywords::load(&path).map_err(StoreError::io(&path))?;
+        let mut msgs: Vec<Msg> = snap.messages.into_iter().map(to_msg).collect();
+        if !read_only {
+            for m in msgs.iter_mut().filter(|m| m.sub == "new") {
+                m.recent = true;
+                let to = format!("{}:2,{}", m.base(), m.flags);
+                if fs::rename(path.join("new").join(&m.name), path.join("cur").join(&to)).is_ok() {
+                    m.sub = "cur";
+                    m.name = to;
+                }
+            }
+        }
+        Ok(Selected {
+            name,
+            path,
+            read_only,
+            uid_validity: snap.uid_validity,
+            next_uid: snap.next_uid,
+            msgs,
+            keywords,
+            trusted_stamp: None,
+        })
+    }
+
+    /// Reads the disk again. `allow_expunge`: whether expunges may be
+    /// reported now (else they wait, RFC 3501 7.4.1).
+    pub fn refresh(&mut self, allow_expunge: bool) -> Result<Changes, StoreError> {
+        let began = std::time::SystemTime::now();
+        let stamp = self.stamp();
+        if self.trusted_stamp == Some(stamp) {
+            // Nothing touched the folder since the last read; expunges held
+            // back then may be reported now.
+            let mut changes = Changes::default();
+            if allow_expunge {
+                changes.expunged = self.take_gone();
+            }
+            return Ok(changes);
+        }
+        self.trusted_stamp = stamp
+            .iter()
+            .all(|t| t.is_some_and(|t| t + STAMP_MARGIN < began))
+            .then_some(stamp);
+        let snap = uidlist::sync(&self.path).map_err(uid_err)?;
+        if let Ok(k) = Keywords::load(&self.path) {
+            self.keywords = k;
+        }
+        let mut changes = Changes::default();
+        let on_disk: HashMap<u32, &MessageFile> =
+            snap.messages.iter().map(|m| (m.uid, m)).collect();
+        let mut flag_uids = Vec::new();
+        for m in self.msgs.iter_mut() {
+            match on_disk.get(&m.uid) {
+                None => m.gone = true,
+                Some(f) => {
+                    if f.flags != m.flags {
+                        m.flags = f.flags;
+                        flag_uids.push(m.uid);
+                    }
+                    m.sub = f.sub;
+                    m.name = f.name.clone();
+                }
+            }
+        }
+        if allow_expunge {
+            changes.expunged = self.take_gone();
+        }
+        changes.flags = flag_uids.iter().filter_map(|&u| self.seq_of(u)).collect();
+        let last = self.msgs.last().map_or(0, |m| m.uid);
+        let before = self.msgs.len();
+        for f in snap.messages.iter().filter(|f| f.uid > last) {
+            let mut m = to_msg(f.clone());
+            m.recent = f.sub == "new" && !self.read_only;
+            changes.recent += usize::from(m.recent);
+            self.msgs.push(m);
+        }
+        if self.msgs.len() != before {
+            changes.exists = Some(self.msgs.len());
+        }
+        self.next_uid = self.next_uid.max(snap.next_uid);
+        Ok(changes)
+    }
+
+    /// Removes the messages marked gone; their sequence numbers, highest
+    /// first (so each stays valid as it is sent).
+    pub fn take_gone(&mut self) -> Vec<u32> {
+        let seqs: Vec<u32> = self
+            .msgs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.gone)
+            .map(|(i, _)| i as u32 + 1)
+            .rev()
+            .collect();
+        self.msgs.retain(|m| !m.gone);
+        seqs
+    }
+
+    /// What changes when anyone changes the folder: the modification times
+    /// of `new/`, `cur/` and the uidlist. Cheap (three stats); IDLE reads
+    /// the folder only when it changed.
+    pub fn stamp(&self) -> [Option<std::time::SystemTime>; 3] {
+        let m = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+        [
+            m(self.path.join("new")),
+            m(self.path.join("cur")),
+            m(self.path.join(uidlist::FILE_NAME)),
+        ]
+    }
+
+    /// Sequence number of a UID.
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
+        self.msgs
+            .binary_search_by_key(&uid, |m| m.uid)
+            .ok()
+            .map(|i| i as u32 + 1)
+    }
+
+    /// Indexes of the messages a set names (by sequence number or UID).
+    pub fn resolve(&self, set: &crate::proto::imap::SeqSet, uid: bool) -> Vec<usize> {
+        if self.msgs.is_empty() {
+            return Vec::new();
+        }
+        if uid {
+            let largest = self.msgs.last().map_or(0, |m| m.uid);
+            self.msgs
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| set.contains(m.uid, largest))
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            let n = self.msgs.len() as u32;
+            (1..=n)
+                .filter(|&s| set.contains(s, n))
+                .map(|s| s as usize - 1)
+                .collect()
+        }
+    }
+
+    /// Sets a message's flags on disk: a rename within `cur/` (from `new/`
+    /// the first time). A file renamed meanwhile by another process is
+    /// found by its base name, and `change` applied to its current flags.
+    pub fn set_flags(
+        &mut self,
+        index: usize,
+        change: impl Fn(Flags) -> Flags,
+    ) -> Result<bool, StoreError> {
+        let m = &self.msgs[index];
+        if m.gone {
+            return Ok(false);
+        }
+        let (mut sub, mut name, mut current) = (m.sub, m.name.clone(), m.flags);
+        for _ in 0..3 {
+            let new = change(current);
+            let base = uidlist::base_name(&name).to_owned();
+            let to = format!("{base}:2,{new}");
+            if new == current && sub == "cur" {
+                let m = &mut self.msgs[index];
+                m.flags = new;
+                return Ok(false);
+            }
+            let from_path = self.path.join(sub).join(&name);
+            let to_path = self.path.join("cur").join(&to);
+            match fs::rename(&from_path, &to_path) {
+                Ok(()) => {
+                    let m = &mut self.msgs[index];
+                    m.sub = "cur";
+                    m.name = to;
+                    m.flags = new;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match uidlist::locate(&self.path, &base) {
+                        Some((s, n)) => {
+                            current = Flags::from_file_name(&n);
+                            (sub, name) = (s, n);
+                        }
+                        None => {
+                            self.msgs[index].gone = true;
+                            return Ok(false);
+                        }
+                    }
+                }
+                Err(e) => return Err(StoreError::io(&from_path)(e)),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Removes the files of the given messages (EXPUNGE), durably; they are
+    /// marked gone.
+    pub fn remove(&mut self, indexes: &[usize]) -> Result<(), StoreError> {
+        for &i in indexes {
+            let m = &self.msgs[i];
+            if m.gone {
+                continue;
+            }
+            let p = m.path(&self.path);
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some((s, n)) = uidlist::locate(&self.path, m.base()) {
+                        let p = self.path.join(s).join(n);
+                        if let Err(e) = fs::remove_file(&p)
+                            && e.kind() != io::ErrorKind::NotFound
+                        {
+                            return Err(StoreError::io(&p)(e));
+                        }
+                    }
+                }
+                Err(e) => return Err(StoreError::io(&p)(e)),
+            }
+            self.msgs[i].gone = true;
+        }
+        for sub in ["cur", "new"] {
+            let d = self.path.join(sub);
+            crate::store::durable::fsync_dir(&d).map_err(StoreError::io(&d))?;
+        }
+        Ok(())
+    }
+
+    /// Opens a message's file, following a rename by another process.
+    pub fn open_file(&self, index: usize) -> Option<fs::File> {
+        let m = &self.msgs[index];
+        match fs::File::open(m.path(&self.path)) {
+            Ok(f) => Some(f),
+            Err(_) => {
+                let (s, n) = uidlist::locate(&self.path, m.base())?;
+                fs::File::open(self.path.join(s).join(n)).ok()
+            }
+        }
+    }
+
+    /// The IMAP names of a message's flags.
+    pub fn flag_names(&self, m: &Msg) -> Vec<String> {
+        let mut v: Vec<String> = m.flags.system_names().map(str::to_owned).collect();
+        for i in m.flags.keyword_indexes() {
+            if let Some(k) = self.keywords.name(i) {
+                v.push(k.to_owned());
+            }
+        }
+        if m.recent {
+            v.push("\\Recent".into());
+        }
+        v
+    }
+}
+
+fn to_msg(f: MessageFile) -> Msg {
+    Msg {
+        uid: f.uid,
+        sub: f.sub,
+        name: f.name,
+        flags: f.flags,
+        recent: false,
+        gone: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::imap::SeqSet;
+
+    fn folder_with(names: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        for (sub, n) in names {
+            fs::write(dir.path().join(sub).join(n), "a\nb\n").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn select_moves_new_to_cur_and_marks_recent() {
+        let d = folder_with(&[("new", "1.a,S=4,W=6"), ("cur", "2.b:2,S")]);
+        let s = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        assert_eq!(s.msgs.len(), 2);
+        assert!(s.msgs[0].recent && !s.msgs[1].recent);
+        assert_eq!(s.msgs[0].sub, "cur");
+        assert!(d.path().join("cur/1.a,S=4,W=6:2,").exists());
+        assert_eq!(s.msgs[0].vsize(d.path()), 6);
+        assert_eq!(s.msgs[1].vsize(d.path()), 6);
+        // A second session sees the same UIDs, nothing recent.
+        let s2 = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        assert_eq!(
+            s2.msgs.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            s.msgs.iter().map(|m| m.uid).collect::<Vec<_>>()
+        );
+        assert!(!s2.msgs[0].recent);
+    }
+
+    fn age(path: &Path) {
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        for p in [
+            path.join("new"),
+            path.join("cur"),
+            path.join(uidlist::FILE_NAME),
+        ] {
+            fs::File::open(&p).unwrap().set_modified(old).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_unchanged_folder_is_not_read_again_and_a_changed_one_is() {
+        let d = folder_with(&[("cur", "1.a:2,")]);
+        let mut s = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        age(d.path());
+        assert_eq!(s.refresh(true).unwrap(), Changes::default());
+        assert!(s.trusted_stamp.is_some());
+        // Trusted: a change to the list alone (no directory touched) is not
+        // looked for, which is what saves the read.
+        let list = fs::read_to_string(d.path().join(uidlist::FILE_NAME)).unwrap();
+        assert_eq!(s.refresh(true).unwrap(), Changes::default());
+        // A delivery touches new/: seen at once.
+        fs::write(d.path().join("new/2.b"), "x").unwrap();
+        assert_eq!(s.refresh(true).unwrap().exists, Some(2));
+        // A flag change by another process renames within cur/: seen.
+        age(d.path());
+        s.refresh(true).unwrap();
+        let before = s.msgs[0].path(d.path());
+        fs::rename(&before, d.path().join("cur/1.a:2,S")).unwrap();
+        assert_eq!(s.refresh(true).unwrap().flags, vec![1]);
+        assert!(list.starts_with("3 V"));
+    }
+
+    #[test]
+    fn two_views_see_each_others_changes_in_order() {
+        let d = folder_with(&[("cur", "1.a:2,"), ("cur", "2.b:2,"), ("cur", "3.c:2,")]);
+        let mut a = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        let mut b = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        a.set_flags(0, |mut f| {
+            f.set_system(b'S');
+            f
+        })
+        .unwrap();
+        a.remove(&[1]).unwrap();
+        assert_eq!(a.take_gone(), vec![2]);
+        fs::write(d.path().join("new/4.d"), "x").unwrap();
+        // During a FETCH, b hears of flags and the new message, not the expunge.
+        let c = b.refresh(false).unwrap();
+        assert_eq!(c.expunged, Vec::<u32>::new());
+        assert_eq!(c.flags, vec![1]);
+        assert_eq!(c.exists, Some(4));
+        assert_eq!(b.msgs[3].uid, 4);
+        // At NOOP, the expunge.
+        let c = b.refresh(true).unwrap();
+        assert_eq!(c.expunged, vec![2]);
+        assert_eq!(b.msgs.len(), 3);
+        // b changes flags on a file a renamed: found by base name.
+        let i = b.resolve(&SeqSet(vec![(1, 1)]), false)[0];
+        b.msgs[i].name = "1.a:2,".into(); // stale name
+        b.set_flags(i, |mut f| {
+            f.set_system(b'F');
+            f
+        })
+        .unwrap();
+        assert!(d.path().join("cur/1.a:2,FS").exists());
+        assert_eq!(b.resolve(&SeqSet(vec![(3, u32::MAX)]), true), vec![1, 2]);
+    }
+}

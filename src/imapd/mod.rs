@@ -1,0 +1,229 @@
+//! The IMAP server: commands parsed by [`crate::proto::imap`] executed
+//! against the Maildir store. A [`Session`] takes the client's bytes and
+//! gives [`Out`]s (bytes, a file to stream, start TLS, close); the driver in
+//! [`crate::net::server`] pumps them over TCP, TLS or stdin/stdout.
+//!
+//! - [`session`]: states (RFC 3501 3), authentication, every command.
+//! - [`mailbox`]: a selected folder's view and what changed on disk.
+//! - [`fetch`]: FETCH items, ENVELOPE, BODYSTRUCTURE, sections.
+//! - [`search`]: SEARCH keys.
+//!
+//! This module opens files (the store) but no sockets and no clocks of its
+//! own: waiting (login throttling, IDLE) is the driver's job.
+
+pub mod fetch;
+pub mod mailbox;
+pub mod search;
+pub mod session;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use session::Session;
+
+use crate::proto::imap::Limits;
+
+/// What the driver must do next, in order.
+#[derive(Debug)]
+pub enum Out {
+    Bytes(Vec<u8>),
+    /// `len` bytes of a message file as IMAP serves it (a CR before every
+    /// bare LF), after skipping `skip` such bytes. A file shorter than
+    /// promised (truncated by another process) is padded with spaces, so
+    /// the literal stays the announced size.
+    File {
+        src: FileRef,
+        skip: u64,
+        len: u64,
+    },
+    /// Wait before sending what follows (a failed login).
+    Sleep(Duration),
+    /// Start TLS now: nothing more is read in plain text.
+    StartTls,
+    /// Close the connection after sending what came before.
+    Close,
+}
+
+/// A message file to stream: opened by the driver when its turn comes,
+/// found again by its base name if another process renamed it meanwhile.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    pub path: PathBuf,
+    pub folder: PathBuf,
+    pub base: String,
+}
+
+impl FileRef {
+    /// The file, or `None` when it was expunged meanwhile (the driver then
+    /// pads the literal it announced).
+    pub fn open(&self) -> Option<File> {
+        File::open(&self.path).ok().or_else(|| {
+            let (sub, name) = crate::store::uidlist::locate(&self.folder, &self.base)?;
+            File::open(self.folder.join(sub).join(name)).ok()
+        })
+    }
+}
+
+/// Reads a message file as IMAP serves it, in chunks: a CR before every
+/// bare LF, `skip` such bytes skipped, exactly `len` bytes given (padded
+/// with spaces if the file turns out shorter). Memory: one chunk.
+pub struct CrlfChunks {
+    file: Option<File>,
+    skip: u64,
+    left: u64,
+    prev: u8,
+    eof: bool,
+    raw: Vec<u8>,
+}
+
+pub const CHUNK: usize = 64 * 1024;
+
+impl CrlfChunks {
+    pub fn new(file: Option<File>, skip: u64, len: u64) -> CrlfChunks {
+        let eof = file.is_none();
+        CrlfChunks {
+            file,
+            skip,
+            left: len,
+            prev: 0,
+            eof,
+            raw: vec![0; CHUNK],
+        }
+    }
+
+    /// The next chunk into `out` (cleared first); `false` when done.
+    pub fn next_chunk(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        use std::io::Read;
+        out.clear();
+        while self.left > 0 && out.len() < CHUNK {
+            if self.eof {
+                let pad = self.left.min((CHUNK - out.len()) as u64) as usize;
+                out.resize(out.len() + pad, b' ');
+                self.left -= pad as u64;
+                break;
+            }
+            let Some(file) = self.file.as_mut() else {
+                self.eof = true;
+                continue;
+            };
+            let n = file.read(&mut self.raw)?;
+            if n == 0 {
+                self.eof = true;
+                continue;
+            }
+            let raw = std::mem::take(&mut self.raw);
+            for &b in &raw[..n] {
+                if b == b'\n' && self.prev != b'\r' {
+                    self.emit(b'\r', out);
+                }
+                self.emit(b, out);
+                self.prev = b;
+            }
+            self.raw = raw;
+        }
+        Ok(!out.is_empty())
+    }
+
+    fn emit(&mut self, b: u8, out: &mut Vec<u8>) {
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else if self.left > 0 {
+            out.push(b);
+            self.left -= 1;
+        }
+    }
+}
+
+/// What every session of a server shares.
+#[derive(Debug)]
+pub struct Context {
+    /// Greeting name.
+    pub hostname: String,
+    pub users_file: PathBuf,
+    /// `<data_dir>/mail`: a user's Maildir is `<mail_root>/<user>`.
+    pub mail_root: PathBuf,
+    /// Whether STARTTLS can be offered.
+    pub tls: bool,
+    pub limits: Limits,
+    pub throttle: Throttle,
+}
+
+/// Failed logins per address: each failure doubles the wait before the
+/// next answer (from 1 s, at most 32 s); an hour without failure forgets.
+#[derive(Debug, Default, Clone)]
+pub struct Throttle {
+    inner: Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>,
+}
+
+const THROTTLE_FORGET: Duration = Duration::from_secs(3600);
+const THROTTLE_MAX_ENTRIES: usize = 100_000;
+
+impl Throttle {
+    /// Records a failure; the delay to impose before answering.
+    pub fn failed(&self, ip: Option<IpAddr>) -> Duration {
+        let Some(ip) = ip else {
+            return Duration::from_secs(1);
+        };
+        let Ok(mut map) = self.inner.lock() else {
+            return Duration::from_secs(1);
+        };
+        let now = Instant::now();
+        if map.len() >= THROTTLE_MAX_ENTRIES {
+            map.retain(|_, (_, t)| now.duration_since(*t) < THROTTLE_FORGET);
+        }
+        let e = map.entry(ip).or_insert((0, now));
+        if now.duration_since(e.1) > THROTTLE_FORGET {
+            e.0 = 0;
+        }
+        e.0 = e.0.saturating_add(1);
+        e.1 = now;
+        Duration::from_secs(1u64 << (e.0 - 1).min(5))
+    }
+
+    pub fn succeeded(&self, ip: Option<IpAddr>) {
+        if let (Some(ip), Ok(mut map)) = (ip, self.inner.lock()) {
+            map.remove(&ip);
+        }
+    }
+}
+
+/// Who is on the other end.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: Option<IpAddr>,
+    /// TLS from the start (imaps, or `--stdio --tls`).
+    pub tls: bool,
+    /// stdin/stdout: the invoking process is trusted like loopback.
+    pub local: bool,
+}
+
+impl Peer {
+    /// Plain-text passwords are accepted over TLS, from loopback, and on
+    /// stdin/stdout; elsewhere LOGINDISABLED (RFC 3501 6.2.3, 7.2.1).
+    pub fn may_login_in_plain(&self) -> bool {
+        self.local || self.ip.is_some_and(|ip| ip.is_loopback())
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn failed_logins_wait_longer_and_longer() {
+        let t = Throttle::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let waits: Vec<u64> = (0..8).map(|_| t.failed(Some(ip)).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 32, 32]);
+        assert_eq!(t.failed(Some("192.0.2.2".parse().unwrap())).as_secs(), 1);
+        t.succeeded(Some(ip));
+        assert_eq!(t.failed(Some(ip)).as_secs(), 1);
+    }
+}

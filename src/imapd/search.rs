@@ -1,0 +1,202 @@
+//! SEARCH (RFC 3501 6.4.4): every key, evaluated per message. The file is
+//! read only when a key needs it (header, body, text, sent date), and only
+//! once per message. TEXT and BODY compare decoded text (transfer encoding
+//! and charset undone, RFC 2047 words in headers decoded), ignoring case.
+
+use super::fetch::{self, Loaded};
+use super::mailbox::{Msg, Selected};
+use crate::message::mime;
+use crate::proto::imap::SearchKey;
+use crate::proto::imap::command::{Date, days_from_civil};
+
+/// What is known of one message while its keys are evaluated.
+pub struct Candidate<'a> {
+    pub sel: &'a Selected,
+    pub index: usize,
+    pub seq: u32,
+    loaded: Option<Option<Loaded>>,
+    texts: Option<Vec<String>>,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(sel: &'a Selected, index: usize) -> Candidate<'a> {
+        Candidate {
+            sel,
+            index,
+            seq: index as u32 + 1,
+            loaded: None,
+            texts: None,
+        }
+    }
+
+    fn msg(&self) -> &Msg {
+        &self.sel.msgs[self.index]
+    }
+
+    fn loaded(&mut self) -> Option<&Loaded> {
+        if self.loaded.is_none() {
+            let l = self
+                .sel
+                .open_file(self.index)
+                .and_then(|f| fetch::load(f).ok());
+            self.loaded = Some(l);
+        }
+        self.loaded.as_ref().and_then(|l| l.as_ref())
+    }
+
+    /// Decoded, lower-cased text of every text leaf.
+    fn body_texts(&mut self) -> &[String] {
+        if self.texts.is_none() {
+            let texts = match self.loaded() {
+                Some(l) => mime::leaves(&l.mime)
+                    .into_iter()
+                    .filter_map(|p| mime::leaf_text(&l.bytes, p))
+                    .map(|t| t.to_lowercase())
+                    .collect(),
+                None => Vec::new(),
+            };
+            self.texts = Some(texts);
+        }
+        self.texts.as_deref().unwrap_or(&[])
+    }
+
+    fn header_values(&mut self, name: &str) -> Vec<String> {
+        let Some(l) = self.loaded() else {
+            return Vec::new();
+        };
+        let header = &l.bytes[l.mime.header.clone()];
+        let mut out: Vec<String> = mime::fields(header)
+            .into_iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| String::from_utf8_lossy(&v).to_lowercase())
+            .collect();
+        // RFC 2047 words decoded too, so a search in UTF-8 finds them.
+        if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(header) {
+            for h in parsed.headers() {
+                if h.name().eq_ignore_ascii_case(name) {
+                    out.push(value_text(h.value()).to_lowercase());
+                }
+            }
+        }
+        out
+    }
+
+    fn all_header_text(&mut self) -> String {
+        let Some(l) = self.loaded() else {
+            return String::new();
+        };
+        let header = &l.bytes[l.mime.header.clone()];
+        let mut text = String::from_utf8_lossy(header).to_lowercase();
+        if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(header) {
+            for h in parsed.headers() {
+                text.push('\n');
+                text.push_str(&value_text(h.value()).to_lowercase());
+            }
+        }
+        text
+    }
+
+    fn sent_date(&mut self) -> Option<Date> {
+        let l = self.loaded()?;
+        let header = &l.bytes[l.mime.header.clone()];
+        let parsed = mail_parser::MessageParser::default().parse_headers(header)?;
+        let d = parsed.date()?;
+        // RFC 3501 6.4.4: the date disregarding time and time zone.
+        Some(Date(days_from_civil(
+            d.year as i64,
+            d.month as u32,
+            d.day as u32,
+        )))
+    }
+
+    fn internal_day(&self) -> Option<Date> {
+        let f = self.sel.open_file(self.index)?;
+        let t = f.metadata().ok()?.modified().ok()?;
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Some(Date(secs.div_euclid(86400)))
+    }
+}
+
+/// The text of a header value as mail-parser decoded it.
+fn value_text(v: &mail_parser::HeaderValue<'_>) -> String {
+    use mail_parser::HeaderValue as H;
+    match v {
+        H::Text(t) => t.to_string(),
+        H::TextList(l) => l.join(" "),
+        H::Address(a) => a
+            .iter()
+            .map(|addr| {
+                format!(
+                    "{} <{}>",
+                    addr.name.as_deref().unwrap_or(""),
+                    addr.address.as_deref().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        H::DateTime(d) => d.to_rfc822(),
+        _ => String::new(),
+    }
+}
+
+fn contains(hay: &str, needle: &[u8]) -> bool {
+    let needle = String::from_utf8_lossy(needle).to_lowercase();
+    hay.contains(&needle)
+}
+
+/// Whether a message matches a key. `largest_uid` and `count` give `*`.
+pub fn matches(c: &mut Candidate<'_>, key: &SearchKey) -> bool {
+    use SearchKey as K;
+    let n = c.sel.msgs.len() as u32;
+    let largest_uid = c.sel.msgs.last().map_or(0, |m| m.uid);
+    match key {
+        K::All => true,
+        K::And(keys) => keys.iter().all(|k| matches(c, k)),
+        K::Not(k) => !matches(c, k),
+        K::Or(a, b) => matches(c, a) || matches(c, b),
+        K::SeqSet(s) => s.contains(c.seq, n),
+        K::Uid(s) => s.contains(c.msg().uid, largest_uid),
+        K::Flag(letter, set) => c.msg().flags.has_system(*letter) == *set,
+        K::Keyword(name, set) => {
+            let has = c
+                .sel
+                .keywords
+                .index_of(name)
+                .is_some_and(|i| c.msg().flags.has_keyword(i));
+            has == *set
+        }
+        K::New => c.msg().recent && !c.msg().flags.has_system(b'S'),
+        K::Old => !c.msg().recent,
+        K::Recent => c.msg().recent,
+        K::Header(name, needle) => {
+            let values = c.header_values(name);
+            if needle.is_empty() {
+                !values.is_empty()
+            } else {
+                values.iter().any(|v| contains(v, needle))
+            }
+        }
+        K::Body(needle) => {
+            let needle = needle.clone();
+            c.body_texts().iter().any(|t| contains(t, &needle))
+        }
+        K::Text(needle) => {
+            let needle = needle.clone();
+            contains(&c.all_header_text(), &needle)
+                || c.body_texts().iter().any(|t| contains(t, &needle))
+        }
+        K::Before(d) => c.internal_day().is_some_and(|x| x < *d),
+        K::On(d) => c.internal_day().is_some_and(|x| x == *d),
+        K::Since(d) => c.internal_day().is_some_and(|x| x >= *d),
+        K::SentBefore(d) => c.sent_date().is_some_and(|x| x < *d),
+        K::SentOn(d) => c.sent_date().is_some_and(|x| x == *d),
+        K::SentSince(d) => c.sent_date().is_some_and(|x| x >= *d),
+        K::Larger(size) => c.msg().vsize(&c.sel.path) > *size,
+        K::Smaller(size) => c.msg().vsize(&c.sel.path) < *size,
+        // We keep no modification sequences (CONDSTORE is not offered).
+        K::ModSeq(_) => false,
+    }
+}

@@ -1,0 +1,1621 @@
+//! One IMAP session: RFC 3501's states (not authenticated, authenticated,
+//! selected, logout), every command, and the untagged news of changes made
+//! by others. Bytes in ([`Session::feed`]), [`Out`]s out
+//! ([`Session::take_output`]); the driver does the waiting and the sockets.
+
+use std::fs;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+
+use super::fetch;
+use super::mailbox::{Changes, Selected};
+use super::search::{self, Candidate};
+use super::{Context, Out, Peer};
+use crate::auth::{Secret, UserName, Users};
+use crate::proto::imap::command::{self, Command, FetchItem, SectionText, StatusItem, StoreMode};
+use crate::proto::imap::framer::{Frame, Framer};
+use crate::proto::imap::response::{mailbox as mailbox_name, sequence_set};
+use crate::store::delivery::Durability;
+use crate::store::flags::{Flag, Flags};
+use crate::store::keywords::Keywords;
+use crate::store::name::decode_mutf7;
+use crate::store::subscriptions;
+use crate::store::{MailboxName, Maildir, StoreError, uidlist};
+
+/// Errors in a row before the session is closed (RFC 9051 suggests a
+/// server may give up on a client that only sends garbage).
+const MAX_BAD: u32 = 20;
+#[cfg(test)]
+pub(crate) const MAX_BAD_FOR_TESTS: u32 = MAX_BAD;
+/// RFC 3501 5.4: the autologout timer is at least 30 minutes.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Normal,
+    /// AUTHENTICATE PLAIN sent `+ `: the next line is the response.
+    Sasl {
+        tag: String,
+    },
+    /// IDLE: the next line must be DONE.
+    Idle {
+        tag: String,
+    },
+    Logout,
+}
+
+/// A session. See the module documentation.
+pub struct Session {
+    ctx: Arc<Context>,
+    peer: Peer,
+    tls: bool,
+    framer: Framer,
+    mode: Mode,
+    user: Option<UserName>,
+    maildir: Option<Maildir>,
+    selected: Option<Selected>,
+    outs: Vec<Out>,
+    buf: Vec<u8>,
+    bad: u32,
+    /// The folder's [`Selected::stamp`] when IDLE last looked.
+    idle_stamp: Option<[Option<SystemTime>; 3]>,
+    idle_polls: u32,
+}
+
+type Res = Result<String, Reply>;
+
+/// A tagged answer other than OK.
+enum Reply {
+    No(String),
+    Bad(String),
+}
+
+impl From<StoreError> for Reply {
+    fn from(e: StoreError) -> Reply {
+        match &e {
+            StoreError::Io { .. } => {
+                tracing::error!("imap: {e}");
+                Reply::No(format!("[SERVERBUG] {e}"))
+            }
+            StoreError::NoSuchFolder(_) => Reply::No(format!("[NONEXISTENT] {e}")),
+            StoreError::FolderExists(_) => Reply::No(format!("[ALREADYEXISTS] {e}")),
+            _ => Reply::No(e.to_string()),
+        }
+    }
+}
+
+fn no<T>(msg: impl Into<String>) -> Result<T, Reply> {
+    Err(Reply::No(msg.into()))
+}
+
+impl Session {
+    /// A new session, greeting written.
+    pub fn new(ctx: Arc<Context>, peer: Peer) -> Session {
+        let mut s = Session::blank(ctx, peer);
+        let caps = s.capabilities();
+        s.line(&format!("* OK [CAPABILITY {caps}] ownmail ready"));
+        s
+    }
+
+    /// A session already authenticated as `user` (`--stdio --preauth`).
+    pub fn preauth(ctx: Arc<Context>, peer: Peer, user: UserName) -> Result<Session, StoreError> {
+        let mut s = Session::blank(ctx, peer);
+        s.start_user(user)?;
+        let caps = s.capabilities();
+        s.line(&format!("* PREAUTH [CAPABILITY {caps}] ownmail ready"));
+        Ok(s)
+    }
+
+    fn blank(ctx: Arc<Context>, peer: Peer) -> Session {
+        let framer = Framer::new(ctx.limits);
+        Session {
+            tls: peer.tls,
+            ctx,
+            peer,
+            framer,
+            mode: Mode::Normal,
+            user: None,
+            maildir: None,
+            selected: None,
+            outs: Vec::new(),
+            buf: Vec::new(),
+            bad: 0,
+            idle_stamp: None,
+            idle_polls: 0,
+        }
+    }
+
+    pub fn user(&self) -> Option<&UserName> {
+        self.user.as_ref()
+    }
+
+    pub fn is_idling(&self) -> bool {
+        matches!(self.mode, Mode::Idle { .. })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.mode == Mode::Logout
+    }
+
+    /// Whether a command is partly received.
+    pub fn in_command(&self) -> bool {
+        self.framer.in_command()
+    }
+
+    /// Tells the session TLS is now on (after [`Out::StartTls`]).
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+    }
+
+    /// The output so far.
+    pub fn take_output(&mut self) -> Vec<Out> {
+        self.flush_buf();
+        std::mem::take(&mut self.outs)
+    }
+
+    /// Server shutdown or autologout: `* BYE` and close.
+    pub fn bye(&mut self, why: &str) {
+        self.line(&format!("* BYE {why}"));
+        self.close();
+    }
+
+    fn close(&mut self) {
+        self.mode = Mode::Logout;
+        self.flush_buf();
+        self.outs.push(Out::Close);
+    }
+
+    fn line(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    fn flush_buf(&mut self) {
+        if !self.buf.is_empty() {
+            self.outs.push(Out::Bytes(std::mem::take(&mut self.buf)));
+        }
+    }
+
+    fn capabilities(&self) -> String {
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE");
+        if self.user.is_none() {
+            if self.ctx.tls && !self.tls {
+                c.push_str(" STARTTLS");
+            }
+            if self.login_allowed() {
+                c.push_str(" AUTH=PLAIN");
+            } else {
+                c.push_str(" LOGINDISABLED");
+            }
+        } else {
+            c.push_str(
+                " NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH STATUS=SIZE",
+            );
+            c.push_str(&format!(" APPENDLIMIT={}", self.ctx.limits.max_literal));
+        }
+        c
+    }
+
+    fn login_allowed(&self) -> bool {
+        self.tls || self.peer.may_login_in_plain()
+    }
+
+    /// Bytes from the client.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.mode == Mode::Logout {
+            return;
+        }
+        self.framer.push(bytes);
+        while self.mode != Mode::Logout {
+            let Some(frame) = self.framer.next_frame() else {
+                break;
+            };
+            match frame {
+                Frame::Continue => self.line("+ Ready for literal data"),
+                Frame::LineTooLong { tag } => {
+                    self.bad_reply(tag.as_deref(), "[TOOBIG] command line too long")
+                }
+                Frame::LiteralTooBig { tag } => {
+                    let tag = tag.unwrap_or_else(|| "*".into());
+                    self.line(&format!(
+                        "{tag} NO [TOOBIG] literal larger than APPENDLIMIT={}",
+                        self.ctx.limits.max_literal
+                    ));
+                }
+                Frame::Fatal { reason, .. } => self.bye(&format!("[TOOBIG] {reason}")),
+                Frame::Command(bytes) => {
+                    let started_tls = self.command(&bytes);
+                    if started_tls {
+                        // RFC 3501 6.2.1: nothing sent before the handshake
+                        // counts; what the client pipelined is dropped.
+                        let _ = self.framer.take_pending();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn bad_reply(&mut self, tag: Option<&str>, msg: &str) {
+        self.line(&format!("{} BAD {msg}", tag.unwrap_or("*")));
+        self.bad += 1;
+        if self.bad >= MAX_BAD {
+            self.bye("too many bad commands");
+        }
+    }
+
+    /// One command; true when TLS must start now.
+    fn command(&mut self, bytes: &[u8]) -> bool {
+        match self.mode.clone() {
+            Mode::Sasl { tag } => {
+                self.mode = Mode::Normal;
+                let line = bytes.trim_ascii_end();
+                if line == b"*" {
+                    self.line(&format!("{tag} BAD authentication cancelled"));
+                } else {
+                    self.sasl_plain(&tag, line);
+                }
+                return false;
+            }
+            Mode::Idle { tag } => {
+                if bytes.trim_ascii().eq_ignore_ascii_case(b"DONE") {
+                    self.mode = Mode::Normal;
+                    self.updates(true);
+                    self.line(&format!("{tag} OK IDLE terminated"));
+                } else {
+                    self.mode = Mode::Normal;
+                    self.line(&format!("{tag} BAD expected DONE"));
+                }
+                return false;
+            }
+            Mode::Normal | Mode::Logout => {}
+        }
+        let tagged = match command::parse(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!("imap: bad command: {e}");
+                self.bad_reply(e.tag.as_deref(), &e.message);
+                return false;
+            }
+        };
+        self.bad = 0;
+        let tag = tagged.tag;
+        tracing::debug!(tag, command = tagged.command.name(), "imap command");
+        let mut start_tls = false;
+        let result = self.execute(&tag, tagged.command, &mut start_tls);
+        match result {
+            Ok(text) if text.is_empty() => {}
+            Ok(text) => self.line(&format!("{tag} OK {text}")),
+            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
+            Err(Reply::Bad(text)) => self.bad_reply(Some(&tag), &text),
+        }
+        if start_tls {
+            self.flush_buf();
+            self.outs.push(Out::StartTls);
+        }
+        start_tls
+    }
+
+    fn execute(&mut self, tag: &str, cmd: Command, start_tls: &mut bool) -> Res {
+        let authed = self.user.is_some();
+        let selected = self.selected.is_some();
+        let needs = |want_auth: bool, want_sel: bool| -> Result<(), Reply> {
+            if want_auth && !authed {
+                return Err(Reply::Bad("log in first".into()));
+            }
+            if !want_auth && authed {
+                return Err(Reply::Bad("already logged in".into()));
+            }
+            if want_sel && !selected {
+                return Err(Reply::Bad("no folder selected".into()));
+            }
+            Ok(())
+        };
+        let is_examine = matches!(cmd, Command::Examine { .. });
+        let is_move = matches!(cmd, Command::Move { .. });
+        let cmd_name = cmd.name();
+        match cmd {
+            Command::Capability => {
+                let caps = self.capabilities();
+                self.line(&format!("* CAPABILITY {caps}"));
+                Ok("CAPABILITY completed".into())
+            }
+            Command::Noop | Command::Check => {
+                self.updates(true);
+                Ok(format!(
+                    "{} completed",
+                    if matches!(cmd, Command::Noop) {
+                        "NOOP"
+                    } else {
+                        "CHECK"
+                    }
+                ))
+            }
+            Command::Logout => {
+                self.line("* BYE logging out");
+                self.line(&format!("{tag} OK LOGOUT completed"));
+                self.close();
+                Ok(String::new())
+            }
+            Command::StartTls => {
+                needs(false, false)?;
+                if self.tls {
+                    return Err(Reply::Bad("TLS is already on".into()));
+                }
+                if !self.ctx.tls {
+                    return Err(Reply::Bad(
+                        "STARTTLS is not available (no tls: in the configuration)".into(),
+                    ));
+                }
+                if self.framer.pending() > 0 {
+                    return Err(Reply::Bad(
+                        "nothing may follow STARTTLS before the handshake".into(),
+                    ));
+                }
+                *start_tls = true;
+                Ok("Begin TLS negotiation now".into())
+            }
+            Command::Login { user, password } => {
+                needs(false, false)?;
+                if !self.login_allowed() {
+                    return no("[PRIVACYREQUIRED] LOGINDISABLED: use STARTTLS first");
+                }
+                let user = String::from_utf8_lossy(&user).into_owned();
+                let password = Secret::new(String::from_utf8_lossy(&password).into_owned());
+                self.login(&user, &password)
+            }
+            Command::Authenticate { mechanism, initial } => {
+                needs(false, false)?;
+                if mechanism != "PLAIN" {
+                    return no("unsupported mechanism (AUTH=PLAIN only)");
+                }
+                if !self.login_allowed() {
+                    return no("[PRIVACYREQUIRED] LOGINDISABLED: use STARTTLS first");
+                }
+                match initial {
+                    Some(resp) => {
+                        self.sasl_plain(tag, &resp);
+                        Ok(String::new())
+                    }
+                    None => {
+                        self.line("+ ");
+                        self.mode = Mode::Sasl {
+                            tag: tag.to_owned(),
+                        };
+                        Ok(String::new())
+                    }
+                }
+            }
+            Command::Select { mailbox, .. } | Command::Examine { mailbox, .. } => {
+                needs(true, false)?;
+                let read_only = is_examine;
+                // RFC 3501 6.3.1: a failed SELECT leaves nothing selected.
+                self.selected = None;
+                let name = wire_name(&mailbox)?;
+                let path = self.folder_path(&name)?;
+                let sel = Selected::open(name, path, read_only)?;
+                let n = sel.msgs.len();
+                let recent = sel.msgs.iter().filter(|m| m.recent).count();
+                let first_unseen = sel.msgs.iter().position(|m| !m.flags.has_system(b'S'));
+                let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+                for (_, k) in sel.keywords.iter() {
+                    flags.push(' ');
+                    flags.push_str(k);
+                }
+                self.line(&format!("* FLAGS ({flags})"));
+                self.line(&format!("* {n} EXISTS"));
+                self.line(&format!("* {recent} RECENT"));
+                if let Some(i) = first_unseen {
+                    self.line(&format!("* OK [UNSEEN {}] first unseen", i + 1));
+                }
+                self.line(&format!(
+                    "* OK [UIDVALIDITY {}] UIDs valid",
+                    sel.uid_validity
+                ));
+                self.line(&format!(
+                    "* OK [UIDNEXT {}] predicted next UID",
+                    sel.next_uid
+                ));
+                if read_only {
+                    self.line("* OK [PERMANENTFLAGS ()] read-only");
+                } else {
+                    self.line(&format!(
+                        "* OK [PERMANENTFLAGS ({flags} \\*)] flags permitted"
+                    ));
+                }
+                self.selected = Some(sel);
+                Ok(if read_only {
+                    "[READ-ONLY] EXAMINE completed".into()
+                } else {
+                    "[READ-WRITE] SELECT completed".into()
+                })
+            }
+            Command::Create(m) => {
+                needs(true, false)?;
+                let raw = wire_string(&m)?;
+                let raw = raw.strip_suffix('/').unwrap_or(&raw);
+                let name = MailboxName::new(raw).map_err(|e| Reply::No(e.to_string()))?;
+                self.maildir()?.create_folder(&name)?;
+                Ok("CREATE completed".into())
+            }
+            Command::Delete(m) => {
+                needs(true, false)?;
+                let name = wire_name(&m)?;
+                if name.is_inbox() {
+                    return no("INBOX cannot be deleted");
+                }
+                if self.selected.as_ref().is_some_and(|s| s.name == name) {
+                    self.selected = None;
+                }
+                let path = self.folder_path(&name)?;
+                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
+                let root = self.maildir()?.root().to_owned();
+                crate::store::durable::fsync_dir(&root).map_err(StoreError::io(&root))?;
+                Ok("DELETE completed".into())
+            }
+            Command::Rename(from, to) => {
+                needs(true, false)?;
+                let from = wire_name(&from)?;
+                let to = wire_name(&to)?;
+                if from.is_inbox() {
+                    return no("renaming INBOX is not supported");
+                }
+                let md = self.maildir()?.clone();
+                let from_path = self.folder_path(&from)?;
+                if md.folder_path(&to).exists() {
+                    return Err(StoreError::FolderExists(to).into());
+                }
+                // Children move with their parent: `.A.x` becomes `.B.x`.
+                let mut moves = vec![(from_path, md.folder_path(&to))];
+                for child in md.list_folders()? {
+                    if let Some(rest) = child.as_str().strip_prefix(&format!("{}/", from.as_str()))
+                    {
+                        let new = MailboxName::new(&format!("{}/{rest}", to.as_str()))
+                            .map_err(|e| Reply::No(e.to_string()))?;
+                        moves.push((md.folder_path(&child), md.folder_path(&new)));
+                    }
+                }
+                for (a, b) in moves {
+                    fs::rename(&a, &b).map_err(StoreError::io(&a))?;
+                }
+                crate::store::durable::fsync_dir(md.root()).map_err(StoreError::io(md.root()))?;
+                Ok("RENAME completed".into())
+            }
+            Command::Subscribe(m) | Command::Unsubscribe(m) => {
+                needs(true, false)?;
+                let on = cmd_name == "SUBSCRIBE";
+                let name = wire_name(&m)?;
+                // RFC 3501 6.3.6: a folder that does not exist may be
+                // subscribed; 6.3.7: unsubscribing one that is not is fine.
+                let root = self.maildir()?.root().to_owned();
+                subscriptions::set(&root, &name, on)
+                    .map_err(|e| Reply::No(format!("[SERVERBUG] subscriptions: {e}")))?;
+                Ok(format!("{cmd_name} completed"))
+            }
+            Command::List {
+                reference,
+                patterns,
+                select,
+                returns,
+                status,
+            } => {
+                needs(true, false)?;
+                self.list(&reference, &patterns, &select, &returns, &status, false)
+            }
+            Command::Lsub { reference, pattern } => {
+                needs(true, false)?;
+                self.list(&reference, &[pattern], &[], &[], &[], true)
+            }
+            Command::Status { mailbox, items } => {
+                needs(true, false)?;
+                let name = wire_name(&mailbox)?;
+                let line = self.status_line(&name, &items)?;
+                self.line(&line);
+                Ok("STATUS completed".into())
+            }
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                needs(true, false)?;
+                self.append(&mailbox, &flags, date, &message)
+            }
+            Command::Close => {
+                needs(true, true)?;
+                if let Some(sel) = self.selected.as_mut()
+                    && !sel.read_only
+                {
+                    let _ = sel.refresh(false);
+                    let del: Vec<usize> = (0..sel.msgs.len())
+                        .filter(|&i| sel.msgs[i].flags.has_system(b'T'))
+                        .collect();
+                    sel.remove(&del)?;
+                }
+                self.selected = None;
+                Ok("CLOSE completed".into())
+            }
+            Command::Unselect => {
+                needs(true, true)?;
+                self.selected = None;
+                Ok("UNSELECT completed".into())
+            }
+            Command::Expunge | Command::UidExpunge(_) => {
+                needs(true, true)?;
+                let sel = self.sel()?;
+                if sel.read_only {
+                    return no("the folder is read-only (EXAMINE)");
+                }
+                sel.refresh(false)?;
+                let only = match &cmd {
+                    Command::UidExpunge(set) => Some(sel.resolve(set, true)),
+                    _ => None,
+                };
+                let del: Vec<usize> = (0..sel.msgs.len())
+                    .filter(|&i| sel.msgs[i].flags.has_system(b'T'))
+                    .filter(|i| only.as_ref().is_none_or(|o| o.contains(i)))
+                    .collect();
+                sel.remove(&del)?;
+                self.updates(true);
+                Ok("EXPUNGE completed".into())
+            }
+            Command::Search {
+                uid,
+                ret,
+                key,
+                charset,
+            } => {
+                needs(true, true)?;
+                if let Some(cs) = &charset
+                    && !matches!(cs.as_str(), "UTF-8" | "US-ASCII")
+                {
+                    return no("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
+                }
+                self.updates(false);
+                let sel = self.sel()?;
+                let mut hits: Vec<u32> = Vec::new();
+                for i in 0..sel.msgs.len() {
+                    if sel.msgs[i].gone {
+                        continue;
+                    }
+                    let mut c = Candidate::new(sel, i);
+                    if search::matches(&mut c, &key) {
+                        hits.push(if uid { sel.msgs[i].uid } else { i as u32 + 1 });
+                    }
+                }
+                match ret {
+                    None => {
+                        let mut line = String::from("* SEARCH");
+                        for h in &hits {
+                            line.push_str(&format!(" {h}"));
+                        }
+                        self.line(&line);
+                    }
+                    Some(opts) => {
+                        let opts = if opts.is_empty() {
+                            vec!["ALL".to_owned()]
+                        } else {
+                            opts
+                        };
+                        let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+                        if uid {
+                            line.push_str(" UID");
+                        }
+                        if !hits.is_empty() {
+                            for o in &opts {
+                                match o.as_str() {
+                                    "MIN" => line.push_str(&format!(" MIN {}", hits[0])),
+                                    "MAX" => {
+                                        line.push_str(&format!(" MAX {}", hits[hits.len() - 1]))
+                                    }
+                                    "ALL" => {
+                                        line.push_str(&format!(" ALL {}", sequence_set(&hits)))
+                                    }
+                                    "COUNT" => {}
+                                    other => {
+                                        return Err(Reply::Bad(format!(
+                                            "unknown RETURN option {other}"
+                                        )));
+                                    }
+                                }
+                            }
+                        }
+                        if opts.iter().any(|o| o == "COUNT") {
+                            line.push_str(&format!(" COUNT {}", hits.len()));
+                        }
+                        self.line(&line);
+                    }
+                }
+                Ok(format!("{}SEARCH completed", if uid { "UID " } else { "" }))
+            }
+            Command::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            } => {
+                needs(true, true)?;
+                if changed_since.is_some() {
+                    return Err(Reply::Bad("CONDSTORE is not offered".into()));
+                }
+                self.updates(false);
+                self.fetch(uid, &set, &items)?;
+                Ok(format!("{}FETCH completed", if uid { "UID " } else { "" }))
+            }
+            Command::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+                unchanged_since,
+            } => {
+                needs(true, true)?;
+                if unchanged_since.is_some() {
+                    return Err(Reply::Bad("CONDSTORE is not offered".into()));
+                }
+                self.updates(false);
+                self.store(uid, &set, mode, silent, &flags)?;
+                Ok(format!("{}STORE completed", if uid { "UID " } else { "" }))
+            }
+            Command::Copy { uid, set, mailbox } | Command::Move { uid, set, mailbox } => {
+                needs(true, true)?;
+                self.updates(false);
+                self.copy(uid, &set, &mailbox, is_move)
+            }
+            Command::Idle => {
+                needs(true, false)?;
+                self.line("+ idling");
+                self.mode = Mode::Idle {
+                    tag: tag.to_owned(),
+                };
+                self.updates(true);
+                Ok(String::new())
+            }
+            Command::Namespace => {
+                needs(true, false)?;
+                self.line("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+                Ok("NAMESPACE completed".into())
+            }
+            Command::Id(_) => {
+                self.line(&format!(
+                    "* ID (\"name\" \"ownmail\" \"version\" \"{}\")",
+                    env!("CARGO_PKG_VERSION")
+                ));
+                Ok("ID completed".into())
+            }
+            Command::Enable(_) => {
+                needs(true, false)?;
+                // Nothing we offer needs enabling (no CONDSTORE, no UTF8=ACCEPT yet).
+                self.line("* ENABLED");
+                Ok("ENABLE completed".into())
+            }
+        }
+    }
+
+    fn sel(&mut self) -> Result<&mut Selected, Reply> {
+        self.selected
+            .as_mut()
+            .ok_or_else(|| Reply::Bad("no folder selected".into()))
+    }
+
+    fn maildir(&self) -> Result<&Maildir, Reply> {
+        self.maildir
+            .as_ref()
+            .ok_or_else(|| Reply::Bad("log in first".into()))
+    }
+
+    fn folder_path(&self, name: &MailboxName) -> Result<std::path::PathBuf, Reply> {
+        Ok(self.maildir()?.folder(name)?.path().to_owned())
+    }
+
+    /// Untagged news of what others changed. `expunge`: EXPUNGE may be sent.
+    pub fn updates(&mut self, expunge: bool) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        let changes = match sel.refresh(expunge) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("imap: refreshing {}: {e}", sel.name);
+                return;
+            }
+        };
+        self.report(changes);
+    }
+
+    fn report(&mut self, changes: Changes) {
+        for seq in &changes.expunged {
+            self.line(&format!("* {seq} EXPUNGE"));
+        }
+        if let Some(n) = changes.exists {
+            self.line(&format!("* {n} EXISTS"));
+            if changes.recent > 0 {
+                let recent = self
+                    .selected
+                    .as_ref()
+                    .map_or(0, |s| s.msgs.iter().filter(|m| m.recent).count());
+                self.line(&format!("* {recent} RECENT"));
+            }
+        }
+        let lines: Vec<String> = match self.selected.as_ref() {
+            Some(sel) => changes
+                .flags
+                .iter()
+                .filter_map(|&seq| {
+                    let m = sel.msgs.get(seq as usize - 1)?;
+                    Some(format!(
+                        "* {seq} FETCH (UID {} FLAGS ({}))",
+                        m.uid,
+                        sel.flag_names(m).join(" ")
+                    ))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for l in lines {
+            self.line(&l);
+        }
+    }
+
+    /// The folder an IDLE waits on, for the driver to watch.
+    pub fn idle_folder(&self) -> Option<std::path::PathBuf> {
+        if !self.is_idling() {
+            return None;
+        }
+        self.selected.as_ref().map(|s| s.path.clone())
+    }
+
+    /// The folder changed (inotify said so): news now, whatever the stamp.
+    pub fn idle_changed(&mut self) {
+        if !self.is_idling() {
+            return;
+        }
+        self.idle_stamp = self.selected.as_ref().map(|s| s.stamp());
+        self.updates(true);
+    }
+
+    /// IDLE's poll: news now, written at once.
+    pub fn idle_poll(&mut self) {
+        if !self.is_idling() {
+            return;
+        }
+        let stamp = self.selected.as_ref().map(|s| s.stamp());
+        // File times move in coarse ticks: a change in the same tick as the
+        // last look leaves the stamp alone, so every 20th poll reads anyway.
+        self.idle_polls = self.idle_polls.wrapping_add(1);
+        if stamp.is_some() && stamp == self.idle_stamp && !self.idle_polls.is_multiple_of(20) {
+            return;
+        }
+        self.idle_stamp = stamp;
+        self.updates(true);
+    }
+
+    fn login(&mut self, user: &str, password: &Secret) -> Res {
+        let users = Users::load(&self.ctx.users_file).map_err(|e| {
+            tracing::error!("imap: {e}");
+            Reply::No("[UNAVAILABLE] the users file cannot be read".into())
+        })?;
+        let name = UserName::new(user).ok();
+        // verify() runs for an invalid name too (a dummy hash): the time
+        // taken tells nothing about which names exist.
+        let verified = users.verify(user, password);
+        if let (Some(name), true) = (name, verified) {
+            self.ctx.throttle.succeeded(self.peer.ip);
+            self.start_user(name)?;
+            let caps = self.capabilities();
+            Ok(format!("[CAPABILITY {caps}] logged in"))
+        } else {
+            let wait = self.ctx.throttle.failed(self.peer.ip);
+            tracing::info!(user, ip = ?self.peer.ip, "imap: login failed");
+            self.flush_buf();
+            self.outs.push(Out::Sleep(wait));
+            no("[AUTHENTICATIONFAILED] invalid user name or password")
+        }
+    }
+
+    fn sasl_plain(&mut self, tag: &str, b64: &[u8]) {
+        let decoded = if b64.is_empty() {
+            Some(Vec::new())
+        } else {
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        };
+        // RFC 4616: [authzid] NUL authcid NUL passwd.
+        let parts: Option<(String, String, String)> = decoded.and_then(|d| {
+            let mut it = d.split(|&b| b == 0);
+            let z = String::from_utf8(it.next()?.to_vec()).ok()?;
+            let c = String::from_utf8(it.next()?.to_vec()).ok()?;
+            let p = String::from_utf8(it.next()?.to_vec()).ok()?;
+            it.next().is_none().then_some((z, c, p))
+        });
+        let result = match parts {
+            None => Err(Reply::Bad("malformed PLAIN response".into())),
+            Some((z, c, _)) if !z.is_empty() && z != c => {
+                no("[AUTHORIZATIONFAILED] acting as another user is not allowed")
+            }
+            Some((_, c, p)) => self.login(&c, &Secret::new(p)),
+        };
+        match result {
+            Ok(text) => self.line(&format!("{tag} OK {text}")),
+            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
+            Err(Reply::Bad(text)) => self.bad_reply(Some(tag), &text),
+        }
+    }
+
+    fn start_user(&mut self, user: UserName) -> Result<(), StoreError> {
+        let root = self.ctx.mail_root.join(user.as_str());
+        let md = Maildir::create(root)?;
+        self.maildir = Some(md);
+        self.user = Some(user);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn list(
+        &mut self,
+        reference: &[u8],
+        patterns: &[Vec<u8>],
+        select: &[String],
+        returns: &[String],
+        status: &[StatusItem],
+        lsub: bool,
+    ) -> Res {
+        let md = self.maildir()?.clone();
+        let reference = wire_string(reference)?;
+        let cmd = if lsub { "LSUB" } else { "LIST" };
+        let special_only = select.iter().any(|s| s == "SPECIAL-USE");
+        // RFC 5258 3.1: the SUBSCRIBED selection option; 3.4: the return option.
+        let subscribed_only = select.iter().any(|s| s == "SUBSCRIBED");
+        let mark_subscribed = subscribed_only || returns.iter().any(|r| r == "SUBSCRIBED");
+        let subscribed: Vec<String> = if lsub || mark_subscribed {
+            subscriptions::read(md.root())
+                .map_err(|e| Reply::No(format!("[SERVERBUG] subscriptions: {e}")))?
+                .into_iter()
+                .map(|n| n.as_str().to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let existing: Vec<MailboxName> = {
+            let mut v = vec![MailboxName::inbox()];
+            v.extend(md.list_folders()?);
+            v
+        };
+        // LSUB lists the subscription list, whether the folders exist or
+        // not (RFC 3501 6.3.9); LIST lists the folders, and with SUBSCRIBED
+        // also subscribed names that do not exist (RFC 5258 3.1).
+        let mut names: Vec<String> = if lsub {
+            subscribed.clone()
+        } else {
+            existing.iter().map(|n| n.as_str().to_owned()).collect()
+        };
+        if subscribed_only {
+            for n in &subscribed {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        let mut all: Vec<(String, bool)> = names.iter().map(|n| (n.clone(), true)).collect();
+        // Parents that have no directory of their own (`.A.B` without
+        // `.A`); for LSUB, parents that are not subscribed themselves, which
+        // `%` shows as \Noselect (RFC 3501 6.3.9).
+        let names: Vec<MailboxName> = names
+            .iter()
+            .filter_map(|n| MailboxName::new(n).ok())
+            .collect();
+        for n in &names {
+            let mut p = n.parent();
+            while let Some(parent) = p {
+                if !all.iter().any(|(x, _)| x == parent.as_str()) {
+                    all.push((parent.as_str().to_owned(), false));
+                }
+                p = parent.parent();
+            }
+        }
+        all.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
+        let mut any_pattern_empty = false;
+        let mut lines = Vec::new();
+        for pattern in patterns {
+            let pattern = wire_string(pattern)?;
+            if pattern.is_empty() && !lsub {
+                any_pattern_empty = true;
+                continue;
+            }
+            let full = format!("{reference}{pattern}");
+            for (name, exists) in &all {
+                if !wildcard_match(full.as_bytes(), name.as_bytes()) {
+                    continue;
+                }
+                let children = all.iter().any(|(o, _)| o.starts_with(&format!("{name}/")));
+                let is_subscribed = subscribed.contains(name);
+                if subscribed_only && !is_subscribed {
+                    continue;
+                }
+                if lsub && !is_subscribed && !pattern.contains('%') {
+                    continue;
+                }
+                let on_disk = existing.iter().any(|e| e.as_str() == name);
+                let mut attrs: Vec<&str> = Vec::new();
+                if !lsub && !on_disk && is_subscribed && subscribed_only {
+                    // RFC 5258 3: \NonExistent implies \Noselect.
+                    attrs.push("\\NonExistent");
+                } else if !exists {
+                    attrs.push("\\Noselect");
+                }
+                if mark_subscribed && is_subscribed {
+                    attrs.push("\\Subscribed");
+                }
+                attrs.push(if children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+                let special = special_use(name);
+                if let Some(s) = special {
+                    attrs.push(s);
+                }
+                if special_only && special.is_none() {
+                    continue;
+                }
+                if lsub {
+                    attrs.retain(|a| *a != "\\HasChildren" && *a != "\\HasNoChildren");
+                }
+                let mut line = format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).into_bytes();
+                mailbox_name(&mut line, name);
+                lines.push((line, name.clone(), *exists));
+            }
+        }
+        if any_pattern_empty && lines.is_empty() {
+            self.line("* LIST (\\Noselect) \"/\" \"\"");
+        }
+        let want_status = returns.iter().any(|r| r == "STATUS") && !status.is_empty();
+        for (line, name, exists) in lines {
+            self.buf.extend_from_slice(&line);
+            self.buf.extend_from_slice(b"\r\n");
+            if want_status
+                && exists
+                && let Ok(n) = MailboxName::new(&name)
+                && let Ok(l) = self.status_line(&n, status)
+            {
+                self.line(&l);
+            }
+        }
+        Ok(format!("{cmd} completed"))
+    }
+
+    fn status_line(&mut self, name: &MailboxName, items: &[StatusItem]) -> Result<String, Reply> {
+        let path = self.folder_path(name)?;
+        let snap = uidlist::sync(&path).map_err(|e| Reply::No(e.to_string()))?;
+        let mut parts = Vec::new();
+        for item in items {
+            parts.push(match item {
+                StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
+                StatusItem::Recent => format!(
+                    "RECENT {}",
+                    snap.messages.iter().filter(|m| m.sub == "new").count()
+                ),
+                StatusItem::UidNext => format!("UIDNEXT {}", snap.next_uid),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uid_validity),
+                StatusItem::Unseen => format!(
+                    "UNSEEN {}",
+                    snap.messages
+                        .iter()
+                        .filter(|m| !m.flags.has_system(b'S'))
+                        .count()
+                ),
+                StatusItem::Size => {
+                    let total: u64 = snap
+                        .messages
+                        .iter()
+                        .map(|m| {
+                            super::mailbox::name_field(&m.name, "W=").unwrap_or_else(|| {
+                                super::mailbox::count_vsize(&m.path(&path)).unwrap_or(0)
+                            })
+                        })
+                        .sum();
+                    format!("SIZE {total}")
+                }
+                StatusItem::HighestModSeq => {
+                    return Err(Reply::Bad("CONDSTORE is not offered".into()));
+                }
+            });
+        }
+        let mut line = b"* STATUS ".to_vec();
+        mailbox_name(&mut line, name.as_str());
+        Ok(format!(
+            "{} ({})",
+            String::from_utf8_lossy(&line),
+            parts.join(" ")
+        ))
+    }
+
+    fn append(
+        &mut self,
+        mailbox: &[u8],
+        flags: &[String],
+        date: Option<command::DateTime>,
+        message: &[u8],
+    ) -> Res {
+        let name = wire_name(mailbox)?;
+        let md = self.maildir()?.clone();
+        let folder = md
+            .folder(&name)
+            .map_err(|_| Reply::No(format!("[TRYCREATE] folder {name} does not exist")))?;
+        let file_flags = resolve_flags(folder.path(), flags)?;
+        let mut tmp = folder.create_tmp()?;
+        let io_err = |e: std::io::Error| Reply::from(StoreError::io(folder.path().join("tmp"))(e));
+        crate::message::header::copy_crlf_to_lf(&mut &message[..], &mut tmp).map_err(io_err)?;
+        tmp.flush().map_err(io_err)?;
+        if let Some(d) = date {
+            let t = if d.unix >= 0 {
+                UNIX_EPOCH + Duration::from_secs(d.unix as u64)
+            } else {
+                UNIX_EPOCH
+            };
+            tmp.set_mtime(t);
+        }
+        let base = tmp.base().to_owned();
+        // Durable before OK: file and directory fsynced (store::durable).
+        tmp.commit(&file_flags, false, Durability::Immediate)?;
+        let snap = uidlist::sync(folder.path()).map_err(|e| Reply::No(e.to_string()))?;
+        let uid = snap
+            .messages
+            .iter()
+            .find(|m| m.base().starts_with(&base))
+            .map(|m| m.uid);
+        self.updates(false);
+        Ok(match uid {
+            Some(uid) => format!("[APPENDUID {} {uid}] APPEND completed", snap.uid_validity),
+            None => "APPEND completed".into(),
+        })
+    }
+
+    fn store(
+        &mut self,
+        uid: bool,
+        set: &command::SeqSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: &[String],
+    ) -> Result<(), Reply> {
+        let sel = self.sel()?;
+        if sel.read_only {
+            return no("the folder is read-only (EXAMINE)");
+        }
+        let wanted = resolve_flags(&sel.path.clone(), flags)?;
+        if let Ok(k) = Keywords::load(&sel.path) {
+            sel.keywords = k;
+        }
+        let indexes = sel.resolve(set, uid);
+        let mut lines = Vec::new();
+        for i in indexes {
+            let apply = |cur: Flags| -> Flags {
+                match mode {
+                    StoreMode::Replace => {
+                        // \Recent is session-only; the `P` (passed) flag has no IMAP name and stays.
+                        let mut f = wanted;
+                        if cur.has_system(b'P') {
+                            f.set_system(b'P');
+                        }
+                        f
+                    }
+                    StoreMode::Add => union(cur, wanted),
+                    StoreMode::Remove => minus(cur, wanted),
+                }
+            };
+            sel.set_flags(i, apply)?;
+            let m = &sel.msgs[i];
+            if !silent || uid {
+                let uid_part = if uid {
+                    format!("UID {} ", m.uid)
+                } else {
+                    String::new()
+                };
+                let flag_part = if silent {
+                    String::new()
+                } else {
+                    format!("FLAGS ({})", sel.flag_names(m).join(" "))
+                };
+                if !silent {
+                    lines.push(format!("* {} FETCH ({uid_part}{flag_part})", i + 1));
+                }
+            }
+        }
+        for l in lines {
+            self.line(&l);
+        }
+        Ok(())
+    }
+
+    fn copy(&mut self, uid: bool, set: &command::SeqSet, mailbox: &[u8], is_move: bool) -> Res {
+        let dest_name = wire_name(mailbox)?;
+        let md = self.maildir()?.clone();
+        let dest = md
+            .folder(&dest_name)
+            .map_err(|_| Reply::No(format!("[TRYCREATE] folder {dest_name} does not exist")))?;
+        let sel = self.sel()?;
+        if is_move && sel.read_only {
+            return no("the folder is read-only (EXAMINE)");
+        }
+        let indexes: Vec<usize> = sel
+            .resolve(set, uid)
+            .into_iter()
+            .filter(|&i| !sel.msgs[i].gone)
+            .collect();
+        if indexes.is_empty() {
+            return Ok(format!(
+                "{} completed, nothing matched",
+                if is_move { "MOVE" } else { "COPY" }
+            ));
+        }
+        let dest_kw = Keywords::load(dest.path()).map_err(StoreError::io(dest.path()))?;
+        let mut bases = Vec::new();
+        let mut src_uids = Vec::new();
+        for &i in &indexes {
+            let m = sel.msgs[i].clone();
+            let Some(mut file) = sel.open_file(i) else {
+                continue;
+            };
+            // Keywords are letters per folder: map by name.
+            let mut flags = Flags::EMPTY;
+            for letter in [b'D', b'F', b'P', b'R', b'S', b'T'] {
+                if m.flags.has_system(letter) {
+                    flags.set_system(letter);
+                }
+            }
+            let names: Vec<&str> = m
+                .flags
+                .keyword_indexes()
+                .filter_map(|k| sel.keywords.name(k))
+                .collect();
+            if !names.is_empty() {
+                let idx = if names.iter().all(|n| dest_kw.index_of(n).is_some()) {
+                    names.iter().filter_map(|n| dest_kw.index_of(n)).collect()
+                } else {
+                    Keywords::resolve(dest.path(), &names).map_err(StoreError::from)?
+                };
+                for k in idx {
+                    flags.set_keyword(k);
+                }
+            }
+            let mut tmp = dest.create_tmp()?;
+            let mtime = file.metadata().and_then(|m| m.modified()).ok();
+            std::io::copy(&mut file, &mut tmp).map_err(StoreError::io(dest.path().join("tmp")))?;
+            if let Some(t) = mtime {
+                tmp.set_mtime(t);
+            }
+            bases.push(tmp.base().to_owned());
+            tmp.commit(&flags, true, Durability::Deferred)?;
+            src_uids.push(m.uid);
+        }
+        // One fsync of the folder for the batch, before the answer.
+        dest.sync()?;
+        let snap = uidlist::sync(dest.path()).map_err(|e| Reply::No(e.to_string()))?;
+        let dest_uids: Vec<u32> = bases
+            .iter()
+            .filter_map(|b| {
+                snap.messages
+                    .iter()
+                    .find(|m| m.base().starts_with(b.as_str()))
+                    .map(|m| m.uid)
+            })
+            .collect();
+        let copyuid = if dest_uids.len() == src_uids.len() && !src_uids.is_empty() {
+            format!(
+                "[COPYUID {} {} {}] ",
+                snap.uid_validity,
+                sequence_set(&src_uids),
+                sequence_set(&dest_uids)
+            )
+        } else {
+            String::new()
+        };
+        if is_move {
+            // RFC 6851 4.3: COPYUID untagged, then the expunges, then OK.
+            if !copyuid.is_empty() {
+                self.line(&format!("* OK {copyuid}moved"));
+            }
+            let sel = self.sel()?;
+            sel.remove(&indexes)?;
+            let gone = sel.take_gone();
+            for seq in gone {
+                self.line(&format!("* {seq} EXPUNGE"));
+            }
+            Ok("MOVE completed".into())
+        } else {
+            Ok(format!("{copyuid}COPY completed"))
+        }
+    }
+
+    fn fetch(
+        &mut self,
+        uid: bool,
+        set: &command::SeqSet,
+        items: &[FetchItem],
+    ) -> Result<(), Reply> {
+        let sel = self
+            .selected
+            .as_mut()
+            .ok_or_else(|| Reply::Bad("no folder selected".into()))?;
+        let indexes = sel.resolve(set, uid);
+        let mut items = items.to_vec();
+        if uid && !items.contains(&FetchItem::Uid) {
+            items.insert(0, FetchItem::Uid);
+        }
+        // Reading a body (not PEEK) sets \Seen (RFC 3501 6.4.5).
+        let sets_seen = !sel.read_only
+            && items.iter().any(|it| {
+                matches!(
+                    it,
+                    FetchItem::Rfc822
+                        | FetchItem::Rfc822Text
+                        | FetchItem::BodySection { peek: false, .. }
+                )
+            });
+        for i in indexes {
+            let sel = self
+                .selected
+                .as_mut()
+                .ok_or_else(|| Reply::Bad("no folder selected".into()))?;
+            if sel.msgs[i].gone {
+                continue;
+            }
+            let mut seen_set = false;
+            if sets_seen && !sel.msgs[i].flags.has_system(b'S') {
+                sel.set_flags(i, |mut f| {
+                    f.set_system(b'S');
+                    f
+                })?;
+                seen_set = true;
+            }
+            let mut buf = std::mem::take(&mut self.buf);
+            let mut outs = Vec::new();
+            fetch_one(sel, i, &items, seen_set, &mut buf, &mut outs);
+            self.outs.extend(outs);
+            self.buf = buf;
+        }
+        Ok(())
+    }
+}
+
+/// One `* n FETCH (...)` response. `buf` holds pending bytes; streamed
+/// parts are pushed to `outs` after flushing `buf` into it.
+fn fetch_one(
+    sel: &Selected,
+    i: usize,
+    items: &[FetchItem],
+    seen_set: bool,
+    buf: &mut Vec<u8>,
+    outs: &mut Vec<Out>,
+) {
+    let m = &sel.msgs[i];
+    let mut loaded: Option<Option<fetch::Loaded>> = None;
+    let mut header: Option<Vec<u8>> = None;
+    buf.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
+    let mut first = true;
+    let mut flags_sent = false;
+    for item in items {
+        if !first {
+            buf.push(b' ');
+        }
+        first = false;
+        match item {
+            FetchItem::Uid => buf.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchItem::Flags => {
+                flags_sent = true;
+                buf.extend_from_slice(
+                    format!("FLAGS ({})", sel.flag_names(m).join(" ")).as_bytes(),
+                );
+            }
+            FetchItem::InternalDate => {
+                let t = sel
+                    .open_file(i)
+                    .and_then(|f| f.metadata().ok())
+                    .and_then(|md| md.modified().ok())
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs() as i64);
+                buf.extend_from_slice(
+                    format!("INTERNALDATE {}", fetch::internal_date(t)).as_bytes(),
+                );
+            }
+            FetchItem::Rfc822Size => {
+                buf.extend_from_slice(format!("RFC822.SIZE {}", m.vsize(&sel.path)).as_bytes())
+            }
+            FetchItem::Envelope => {
+                if header.is_none() {
+                    header = Some(
+                        sel.open_file(i)
+                            .and_then(|f| fetch::load_header(f).ok())
+                            .unwrap_or_default(),
+                    );
+                }
+                buf.extend_from_slice(b"ENVELOPE ");
+                fetch::envelope(buf, header.as_deref().unwrap_or(b""));
+            }
+            FetchItem::Body | FetchItem::BodyStructure => {
+                let l = loaded
+                    .get_or_insert_with(|| sel.open_file(i).and_then(|f| fetch::load(f).ok()));
+                let ext = matches!(item, FetchItem::BodyStructure);
+                buf.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                match l {
+                    Some(l) => fetch::body_structure(buf, &l.bytes, &l.mime, ext),
+                    None => buf.extend_from_slice(b"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)"),
+                }
+            }
+            FetchItem::Rfc822 => stream_full(sel, i, "RFC822".into(), None, buf, outs),
+            FetchItem::BodySection {
+                section, partial, ..
+            } if section.part.is_empty() && section.text == SectionText::Full => {
+                let name = match partial {
+                    Some((off, _)) => format!("BODY[]<{off}>"),
+                    None => "BODY[]".to_owned(),
+                };
+                stream_full(sel, i, name, *partial, buf, outs)
+            }
+            FetchItem::Rfc822Text => {
+                if header.is_none() {
+                    header = Some(
+                        sel.open_file(i)
+                            .and_then(|f| fetch::load_header(f).ok())
+                            .unwrap_or_default(),
+                    );
+                }
+                let hlen = header.as_ref().map_or(0, |h| h.len() as u64);
+                let total = m.vsize(&sel.path);
+                buf.extend_from_slice(b"RFC822.TEXT ");
+                let src = file_ref(sel, i);
+                fetch::push_file(outs, buf, src, hlen.min(total), total.saturating_sub(hlen));
+            }
+            FetchItem::Rfc822Header => {
+                if header.is_none() {
+                    header = Some(
+                        sel.open_file(i)
+                            .and_then(|f| fetch::load_header(f).ok())
+                            .unwrap_or_default(),
+                    );
+                }
+                buf.extend_from_slice(b"RFC822.HEADER ");
+                fetch::literal(buf, header.as_deref().unwrap_or(b""), None);
+            }
+            FetchItem::BodySection {
+                section, partial, ..
+            } => {
+                let mut name = fetch::section_name(section);
+                if let Some((off, _)) = partial {
+                    name.push_str(&format!("<{off}>"));
+                }
+                buf.extend_from_slice(name.as_bytes());
+                buf.push(b' ');
+                let header_only = section.part.is_empty()
+                    && matches!(
+                        section.text,
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    );
+                if header_only {
+                    if header.is_none() {
+                        header = Some(
+                            sel.open_file(i)
+                                .and_then(|f| fetch::load_header(f).ok())
+                                .unwrap_or_default(),
+                        );
+                    }
+                    let h = header.as_deref().unwrap_or(b"");
+                    let bytes = match &section.text {
+                        SectionText::HeaderFields(n) => fetch::header_fields(h, n, false),
+                        SectionText::HeaderFieldsNot(n) => fetch::header_fields(h, n, true),
+                        _ => h.to_vec(),
+                    };
+                    fetch::literal(buf, &bytes, *partial);
+                } else if section.part.is_empty() && section.text == SectionText::Text {
+                    if header.is_none() {
+                        header = Some(
+                            sel.open_file(i)
+                                .and_then(|f| fetch::load_header(f).ok())
+                                .unwrap_or_default(),
+                        );
+                    }
+                    let hlen = header.as_ref().map_or(0, |h| h.len() as u64);
+                    let total = m.vsize(&sel.path).saturating_sub(hlen);
+                    let (skip, len) = fetch::clip(total, *partial);
+                    fetch::push_file(outs, buf, file_ref(sel, i), hlen + skip, len);
+                } else {
+                    let l = loaded
+                        .get_or_insert_with(|| sel.open_file(i).and_then(|f| fetch::load(f).ok()));
+                    match l
+                        .as_ref()
+                        .and_then(|l| fetch::section_bytes(&l.bytes, &l.mime, section))
+                    {
+                        Some(bytes) => fetch::literal(buf, &bytes, *partial),
+                        None => buf.extend_from_slice(b"NIL"),
+                    }
+                }
+            }
+            FetchItem::ModSeq => buf.extend_from_slice(b"MODSEQ (0)"),
+        }
+    }
+    if seen_set && !flags_sent {
+        buf.extend_from_slice(format!(" FLAGS ({})", sel.flag_names(m).join(" ")).as_bytes());
+    }
+    buf.extend_from_slice(b")\r\n");
+}
+
+/// The whole message, streamed from its file.
+fn stream_full(
+    sel: &Selected,
+    i: usize,
+    name: String,
+    partial: Option<(u64, u64)>,
+    buf: &mut Vec<u8>,
+    outs: &mut Vec<Out>,
+) {
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(b' ');
+    let total = sel.msgs[i].vsize(&sel.path);
+    let (skip, len) = fetch::clip(total, partial);
+    fetch::push_file(outs, buf, file_ref(sel, i), skip, len);
+}
+
+/// Where the driver finds a message when it streams it (opened only then:
+/// a FETCH of thousands of messages holds no file open).
+fn file_ref(sel: &Selected, i: usize) -> super::FileRef {
+    let m = &sel.msgs[i];
+    super::FileRef {
+        path: m.path(&sel.path),
+        folder: sel.path.clone(),
+        base: m.base().to_owned(),
+    }
+}
+
+/// A mailbox name from the wire: modified UTF-7 decoded, then validated.
+fn wire_name(raw: &[u8]) -> Result<MailboxName, Reply> {
+    let s = wire_string(raw)?;
+    MailboxName::new(&s).map_err(|e| Reply::No(e.to_string()))
+}
+
+fn wire_string(raw: &[u8]) -> Result<String, Reply> {
+    let s = std::str::from_utf8(raw)
+        .map_err(|_| Reply::Bad("mailbox names are ASCII (modified UTF-7)".into()))?;
+    decode_mutf7(s).ok_or_else(|| Reply::Bad(format!("{s:?} is not valid modified UTF-7")))
+}
+
+/// The longest LIST pattern matched; longer ones match nothing.
+const MAX_PATTERN: usize = 1024;
+
+/// RFC 3501 6.3.8: `*` matches anything, `%` anything but the separator.
+/// Dynamic programming, O(pattern x name): a pattern of many wildcards
+/// costs no more than one of letters.
+pub fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
+    // INBOX is case-insensitive (RFC 3501 5.1).
+    let (pattern, name) = if name.starts_with(b"INBOX")
+        && pattern.len() >= 5
+        && pattern[..5].eq_ignore_ascii_case(b"INBOX")
+    {
+        (&pattern[5..], &name[5..])
+    } else {
+        (pattern, name)
+    };
+    if pattern.len() > MAX_PATTERN {
+        return false;
+    }
+    // row[j]: the pattern so far matches name[..j].
+    let mut row = vec![false; name.len() + 1];
+    row[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            b'*' => {
+                next[0] = row[0];
+                for j in 1..=name.len() {
+                    next[j] = row[j] || next[j - 1];
+                }
+            }
+            b'%' => {
+                next[0] = row[0];
+                for j in 1..=name.len() {
+                    next[j] = row[j] || (next[j - 1] && name[j - 1] != b'/');
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = row[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        row = next;
+    }
+    row[name.len()]
+}
+
+/// RFC 6154 attributes by the default folder names.
+fn special_use(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "Drafts" => "\\Drafts",
+        "Sent" => "\\Sent",
+        "Junk" => "\\Junk",
+        "Trash" => "\\Trash",
+        "Archive" => "\\Archive",
+        _ => return None,
+    })
+}
+
+/// IMAP flag names to file flags, adding unknown keywords to the folder's
+/// `dovecot-keywords`. `\Recent` is ignored (the server sets it).
+fn resolve_flags(folder: &std::path::Path, names: &[String]) -> Result<Flags, Reply> {
+    let mut flags = Flags::EMPTY;
+    let mut keywords = Vec::new();
+    for n in names {
+        if n.eq_ignore_ascii_case("\\Recent") || n == "\\*" {
+            continue;
+        }
+        match Flag::parse(n).map_err(|e| Reply::Bad(e.to_string()))? {
+            Flag::System(l) => flags.set_system(l),
+            Flag::Keyword(k) => keywords.push(k),
+        }
+    }
+    if !keywords.is_empty() {
+        let refs: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        for i in Keywords::resolve(folder, &refs).map_err(|e| Reply::No(e.to_string()))? {
+            flags.set_keyword(i);
+        }
+    }
+    Ok(flags)
+}
+
+fn union(a: Flags, b: Flags) -> Flags {
+    Flags::from_info(&format!("{a}{b}"))
+}
+
+fn minus(a: Flags, b: Flags) -> Flags {
+    let remove = b.to_string();
+    Flags::from_info(
+        &a.to_string()
+            .chars()
+            .filter(|c| !remove.contains(*c))
+            .collect::<String>(),
+    )
+}
+
+/// The seconds since 1970 of a system time (0 before).
+pub fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod wildcard_tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn list_wildcards() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*", "INBOX", true),
+            ("%", "Lists/rust", false),
+            ("Lists/%", "Lists/rust", true),
+            ("Lists/%", "Lists/rust/x", false),
+            ("Lists/*", "Lists/rust/x", true),
+            ("inbox", "INBOX", true),
+            ("inbox/%", "INBOX/a", true),
+            ("*t", "Sent", true),
+            ("S%t", "Sent", true),
+            ("S%t", "S/t", false),
+            ("", "", true),
+            ("a", "", false),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(wildcard_match(p.as_bytes(), n.as_bytes()), *want, "{p} {n}");
+        }
+        // A hostile pattern is quick and bounded.
+        let hostile = "*a".repeat(500);
+        let name = "a".repeat(255) + "b";
+        let t = std::time::Instant::now();
+        assert!(!wildcard_match(hostile.as_bytes(), name.as_bytes()));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+}

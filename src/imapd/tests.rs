@@ -1,0 +1,761 @@
+//! Transcript tests: client lines in, server lines expected, one or more
+//! per command, against a real Maildir in a temporary folder.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::auth::{PasswordHash, Secret};
+use crate::proto::imap::Limits;
+use crate::store::{Durability, Flags, MailboxName, Maildir};
+
+struct T {
+    dir: tempfile::TempDir,
+    s: Session,
+    sleeps: Vec<Duration>,
+}
+
+const MSG1: &str = "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <m1@example.org>\n\nHello Bob,\nthe Zebra is here.\n";
+const MSG2: &str = "From: carol@example.org\nSubject: multipart\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E4se --b mid-line\n--b\nContent-Type: application/octet-stream\n\nAAAA\n--b--\n";
+
+fn deliver(md: &Maildir, folder: &str, text: &str, flags: &str) {
+    let f = md
+        .folder_or_create(&MailboxName::new(folder).unwrap())
+        .unwrap();
+    let mut m = f.create_tmp().unwrap();
+    m.write_all(text.as_bytes()).unwrap();
+    m.commit(&Flags::from_info(flags), false, Durability::Immediate)
+        .unwrap();
+}
+
+fn context(dir: &std::path::Path, limits: Limits) -> Arc<Context> {
+    let users = dir.join("passwd");
+    let hash = PasswordHash::new_argon2id(&Secret::new("secret".into())).unwrap();
+    std::fs::write(&users, format!("alice:{hash}::::::\n")).unwrap();
+    Arc::new(Context {
+        hostname: "test".into(),
+        users_file: users,
+        mail_root: dir.join("mail"),
+        tls: true,
+        limits,
+        throttle: Throttle::default(),
+    })
+}
+
+fn setup_with(peer_ip: &str, limits: Limits) -> T {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path(), limits);
+    let md = Maildir::create(dir.path().join("mail/alice")).unwrap();
+    deliver(&md, "INBOX", MSG1, "");
+    deliver(&md, "INBOX", MSG2, "S");
+    md.create_folder(&MailboxName::new("Sent").unwrap())
+        .unwrap();
+    md.create_folder(&MailboxName::new("Lists/rust").unwrap())
+        .unwrap();
+    let peer = Peer {
+        ip: Some(peer_ip.parse().unwrap()),
+        tls: false,
+        local: false,
+    };
+    let s = Session::new(ctx, peer);
+    let mut t = T {
+        dir,
+        s,
+        sleeps: Vec::new(),
+    };
+    let greeting = t.out();
+    assert!(
+        greeting.starts_with("* OK [CAPABILITY IMAP4rev1 "),
+        "{greeting}"
+    );
+    t
+}
+
+fn setup() -> T {
+    setup_with("127.0.0.1", Limits::default())
+}
+
+impl T {
+    fn out(&mut self) -> String {
+        let mut text = Vec::new();
+        for o in self.s.take_output() {
+            match o {
+                Out::Bytes(b) => text.extend_from_slice(&b),
+                Out::File { src, skip, len } => {
+                    let mut c = CrlfChunks::new(src.open(), skip, len);
+                    let mut chunk = Vec::new();
+                    while c.next_chunk(&mut chunk).unwrap() {
+                        text.extend_from_slice(&chunk);
+                    }
+                }
+                Out::Sleep(d) => self.sleeps.push(d),
+                Out::StartTls => text.extend_from_slice(b"[STARTTLS]"),
+                Out::Close => text.extend_from_slice(b"[CLOSE]"),
+            }
+        }
+        String::from_utf8(text).unwrap()
+    }
+
+    fn send(&mut self, input: &str) -> String {
+        self.s.feed(input.as_bytes());
+        self.out()
+    }
+
+    fn login(&mut self) {
+        let r = self.send("l LOGIN alice secret\r\n");
+        assert!(r.starts_with("l OK [CAPABILITY "), "{r}");
+    }
+
+    fn select(&mut self) -> String {
+        self.login();
+        self.send("s SELECT INBOX\r\n")
+    }
+
+    fn inbox(&self) -> std::path::PathBuf {
+        self.dir.path().join("mail/alice")
+    }
+}
+
+/// The lines of a response, UIDVALIDITY values replaced by `V`.
+fn lines(text: &str) -> Vec<String> {
+    let re_v = |l: &str| -> String {
+        match l.find("UIDVALIDITY ") {
+            Some(i) => {
+                let rest = &l[i + 12..];
+                let end = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
+                format!("{}UIDVALIDITY V{}", &l[..i], &rest[end..])
+            }
+            None => l.to_owned(),
+        }
+    };
+    text.split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let l = re_v(l);
+            match (l.find("APPENDUID "), l.find("COPYUID ")) {
+                (Some(i), _) | (None, Some(i)) => {
+                    let kw_end = l[i..].find(' ').unwrap() + i + 1;
+                    let num_end = l[kw_end..].find(' ').unwrap() + kw_end;
+                    format!("{}V{}", &l[..kw_end], &l[num_end..])
+                }
+                _ => l,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn capability_noop_logout_and_bad_commands() {
+    let mut t = setup();
+    let caps = t.send("c CAPABILITY\r\n");
+    assert_eq!(
+        lines(&caps),
+        vec![
+            "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE STARTTLS AUTH=PLAIN",
+            "c OK CAPABILITY completed"
+        ]
+    );
+    assert_eq!(t.send("n NOOP\r\n"), "n OK NOOP completed\r\n");
+    assert_eq!(t.send("x FOO\r\n"), "x BAD unknown command FOO\r\n");
+    assert_eq!(t.send("s SELECT INBOX\r\n"), "s BAD log in first\r\n");
+    assert_eq!(
+        lines(&t.send("i ID NIL\r\n")),
+        vec![
+            format!(
+                "* ID (\"name\" \"ownmail\" \"version\" \"{}\")",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "i OK ID completed".into()
+        ]
+    );
+    assert_eq!(
+        t.send("o LOGOUT\r\n"),
+        "* BYE logging out\r\no OK LOGOUT completed\r\n[CLOSE]"
+    );
+    assert_eq!(t.send("n NOOP\r\n"), "");
+}
+
+#[test]
+fn login_is_disabled_in_plain_text_from_afar_and_throttled() {
+    let mut t = setup_with("192.0.2.7", Limits::default());
+    let caps = t.send("c CAPABILITY\r\n");
+    assert!(caps.contains("STARTTLS LOGINDISABLED\r\n"), "{caps}");
+    assert!(!caps.contains("AUTH=PLAIN"), "{caps}");
+    assert_eq!(
+        t.send("l LOGIN alice secret\r\n"),
+        "l NO [PRIVACYREQUIRED] LOGINDISABLED: use STARTTLS first\r\n"
+    );
+    assert_eq!(
+        t.send("a AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n"),
+        "a NO [PRIVACYREQUIRED] LOGINDISABLED: use STARTTLS first\r\n"
+    );
+    // Anything pipelined after STARTTLS is dropped.
+    assert_eq!(
+        t.send("t STARTTLS\r\n"),
+        "t OK Begin TLS negotiation now\r\n[STARTTLS]"
+    );
+    t.s.tls_started();
+    let caps = t.send("c CAPABILITY\r\n");
+    assert!(caps.contains("IDLE AUTH=PLAIN\r\n"), "{caps}");
+    assert_eq!(t.send("t STARTTLS\r\n"), "t BAD TLS is already on\r\n");
+    for _ in 0..3 {
+        assert_eq!(
+            t.send("l LOGIN alice wrong\r\n"),
+            "l NO [AUTHENTICATIONFAILED] invalid user name or password\r\n"
+        );
+    }
+    assert_eq!(
+        t.sleeps,
+        vec![
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(4)
+        ]
+    );
+    // AUTHENTICATE PLAIN with a continuation, then SASL-IR.
+    assert_eq!(t.send("a AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+    assert_eq!(t.send("*\r\n"), "a BAD authentication cancelled\r\n");
+    assert_eq!(t.send("a AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+    let ok = t.send("AGFsaWNlAHNlY3JldA==\r\n");
+    assert!(ok.starts_with("a OK [CAPABILITY IMAP4rev1"), "{ok}");
+    assert!(ok.contains(" UIDPLUS MOVE "), "{ok}");
+}
+
+#[test]
+fn select_examine_status_and_list() {
+    let mut t = setup();
+    assert_eq!(
+        lines(&t.select()),
+        vec![
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+            "* 2 EXISTS",
+            "* 1 RECENT",
+            "* OK [UNSEEN 1] first unseen",
+            "* OK [UIDVALIDITY V] UIDs valid",
+            "* OK [UIDNEXT 3] predicted next UID",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted",
+            "s OK [READ-WRITE] SELECT completed",
+        ]
+    );
+    let ex = t.send("e EXAMINE Lists/rust\r\n");
+    assert!(ex.contains("* 0 EXISTS\r\n"), "{ex}");
+    assert!(
+        ex.ends_with("e OK [READ-ONLY] EXAMINE completed\r\n"),
+        "{ex}"
+    );
+    assert_eq!(
+        t.send("e EXAMINE Nope\r\n"),
+        "e NO [NONEXISTENT] folder \"Nope\" does not exist\r\n"
+    );
+    assert_eq!(
+        t.send("f FETCH 1 FLAGS\r\n"),
+        "f BAD no folder selected\r\n"
+    );
+    assert_eq!(
+        lines(&t.send("st STATUS INBOX (MESSAGES UIDNEXT UNSEEN RECENT SIZE UIDVALIDITY)\r\n")),
+        vec![
+            format!(
+                "* STATUS \"INBOX\" (MESSAGES 2 UIDNEXT 3 UNSEEN 1 RECENT 0 SIZE {} UIDVALIDITY V)",
+                crate::message::mime::to_crlf(MSG1.as_bytes()).len()
+                    + crate::message::mime::to_crlf(MSG2.as_bytes()).len()
+            ),
+            "st OK STATUS completed".into(),
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("l LIST \"\" *\r\n")),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\HasNoChildren) \"/\" \"Lists/rust\"",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "l OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("l LIST \"\" %\r\n")),
+        vec![
+            "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "l OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("l LIST \"\" \"\"\r\n")),
+        vec!["* LIST (\\Noselect) \"/\" \"\"", "l OK LIST completed"]
+    );
+    assert_eq!(
+        lines(&t.send("l LIST (SPECIAL-USE) \"\" * RETURN (STATUS (MESSAGES))\r\n")),
+        vec![
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "* STATUS \"Sent\" (MESSAGES 0)",
+            "l OK LIST completed",
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("n NAMESPACE\r\n")),
+        vec![
+            "* NAMESPACE ((\"\" \"/\")) NIL NIL",
+            "n OK NAMESPACE completed"
+        ]
+    );
+}
+
+#[test]
+fn create_rename_delete() {
+    let mut t = setup();
+    t.login();
+    // 8-bit names are not atoms (no UTF8=ACCEPT): modified UTF-7 it is.
+    assert!(t.send("c CREATE Entwürfe\r\n").starts_with("c BAD "));
+    assert_eq!(
+        t.send("c CREATE Entw&APw-rfe\r\n"),
+        "c OK CREATE completed\r\n"
+    );
+    assert!(t.inbox().join(".Entw&APw-rfe").is_dir());
+    assert_eq!(
+        t.send("c CREATE Entw&APw-rfe2/\r\n"),
+        "c OK CREATE completed\r\n"
+    );
+    assert!(t.inbox().join(".Entw&APw-rfe2").is_dir());
+    assert_eq!(
+        t.send("c CREATE Sent\r\n"),
+        "c NO [ALREADYEXISTS] folder \"Sent\" already exists\r\n"
+    );
+    assert!(t.send("c CREATE a.b\r\n").starts_with("c NO "));
+    assert!(
+        t.send("r RENAME Lists Feeds\r\n")
+            .starts_with("r NO [NONEXISTENT]")
+    );
+    t.send("c CREATE Lists\r\n");
+    assert_eq!(
+        t.send("r RENAME Lists Feeds\r\n"),
+        "r OK RENAME completed\r\n"
+    );
+    assert!(t.inbox().join(".Feeds.rust").is_dir());
+    assert!(!t.inbox().join(".Lists.rust").exists());
+    assert_eq!(
+        t.send("d DELETE Feeds/rust\r\n"),
+        "d OK DELETE completed\r\n"
+    );
+    assert!(!t.inbox().join(".Feeds.rust").exists());
+    assert_eq!(
+        t.send("d DELETE INBOX\r\n"),
+        "d NO INBOX cannot be deleted\r\n"
+    );
+}
+
+#[test]
+fn fetch_items_sections_and_implicit_seen() {
+    let mut t = setup();
+    t.select();
+    let r = t.send("f FETCH 1 (UID FLAGS RFC822.SIZE ENVELOPE)\r\n");
+    let size = crate::message::mime::to_crlf(MSG1.as_bytes()).len();
+    assert_eq!(
+        lines(&r),
+        vec![
+            format!(
+                "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE {size} ENVELOPE (\"Mon, 1 Jan 2024 10:00:00 +0000\" \"=?utf-8?q?gr=C3=BC=C3=9Fe?=\" ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((NIL NIL \"bob\" \"example.net\")) NIL NIL NIL \"<m1@example.org>\"))"
+            ),
+            "f OK FETCH completed".into()
+        ]
+    );
+    // PEEK leaves \Seen alone; BODY[] sets it and says so.
+    let crlf = String::from_utf8(crate::message::mime::to_crlf(MSG1.as_bytes())).unwrap();
+    assert_eq!(
+        t.send("f FETCH 1 BODY.PEEK[]<0.10>\r\n"),
+        format!(
+            "* 1 FETCH (BODY[]<0> {{10}}\r\n{})\r\nf OK FETCH completed\r\n",
+            &crlf[..10]
+        )
+    );
+    assert_eq!(
+        t.send("f UID FETCH 1 BODY[]\r\n"),
+        format!(
+            "* 1 FETCH (UID 1 BODY[] {{{size}}}\r\n{crlf} FLAGS (\\Seen \\Recent))\r\nf OK UID FETCH completed\r\n"
+        )
+    );
+    let body_start = crlf.find("\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        t.send("f FETCH 1 (BODY[TEXT]<6.3> BODY[HEADER.FIELDS (subject)])\r\n"),
+        format!(
+            "* 1 FETCH (BODY[TEXT]<6> {{3}}\r\n{} BODY[HEADER.FIELDS (\"subject\")] {{40}}\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\n\r\n)\r\nf OK FETCH completed\r\n",
+            &crlf[body_start + 6..body_start + 9]
+        )
+    );
+    // The second message: a mid-line "--b" does not end part 1.
+    assert_eq!(
+        t.send("f FETCH 2 (BODY[1] BODY[2.MIME] BODY[3])\r\n"),
+        "* 2 FETCH (BODY[1] {19}\r\nK=E4se --b mid-line BODY[2.MIME] {42}\r\nContent-Type: application/octet-stream\r\n\r\n BODY[3] NIL)\r\nf OK FETCH completed\r\n"
+    );
+    let bs = t.send("f FETCH 2 BODYSTRUCTURE\r\n");
+    assert_eq!(
+        bs,
+        "* 2 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"iso-8859-1\") NIL NIL \"quoted-printable\" 19 1 NIL NIL NIL NIL)(\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" 4 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL))\r\nf OK FETCH completed\r\n"
+    );
+    let fast = t.send("f FETCH 2 FAST\r\n");
+    assert!(
+        fast.starts_with("* 2 FETCH (FLAGS (\\Seen) INTERNALDATE \""),
+        "{fast}"
+    );
+    assert_eq!(t.send("f FETCH 3 FLAGS\r\n"), "f OK FETCH completed\r\n");
+}
+
+#[test]
+fn store_search_expunge() {
+    let mut t = setup();
+    t.select();
+    assert_eq!(
+        t.send("s STORE 1 +FLAGS (\\Flagged work)\r\n"),
+        "* 1 FETCH (FLAGS (\\Flagged work \\Recent))\r\ns OK STORE completed\r\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.inbox().join("dovecot-keywords")).unwrap(),
+        "0 work\n"
+    );
+    assert_eq!(
+        t.send("s UID STORE 1:* FLAGS.SILENT (\\Seen)\r\n"),
+        "s OK UID STORE completed\r\n"
+    );
+    assert_eq!(
+        t.send("s STORE 2 -FLAGS (\\Seen)\r\n"),
+        "* 2 FETCH (FLAGS ())\r\ns OK STORE completed\r\n"
+    );
+    let cases = [
+        ("ALL", "1 2"),
+        ("SEEN", "1"),
+        ("UNSEEN", "2"),
+        ("FROM alice", "1"),
+        ("SUBJECT {7+}\r\ngrüße", "1"),
+        ("TEXT zebra", "1"),
+        ("BODY {5+}\r\nkäse", "2"),
+        ("BODY \"mid-line\"", "2"),
+        ("TEXT carol", "2"),
+        ("NOT TEXT zebra", "2"),
+        ("OR SEEN BODY {5+}\r\nkäse", "1 2"),
+        ("HEADER Message-ID m1", "1"),
+        ("SENTON 1-Jan-2024", "1"),
+        ("SENTBEFORE 1-Jan-2024", ""),
+        ("LARGER 200", "2"),
+        ("UID 2:*", "2"),
+        ("2", "2"),
+        ("KEYWORD work", ""),
+        ("UNKEYWORD work", "1 2"),
+        ("RECENT", "1"),
+        ("NEW", ""),
+        ("SINCE 1-Jan-2000", "1 2"),
+    ];
+    for (key, want) in cases {
+        let r = t.send(&format!("q SEARCH CHARSET UTF-8 {key}\r\n"));
+        let want_line = if want.is_empty() {
+            "* SEARCH".to_owned()
+        } else {
+            format!("* SEARCH {want}")
+        };
+        assert_eq!(
+            lines(&r),
+            vec![want_line, "q OK SEARCH completed".into()],
+            "{key}"
+        );
+    }
+    assert_eq!(
+        lines(&t.send("q UID SEARCH RETURN (MIN MAX COUNT ALL) ALL\r\n")),
+        vec![
+            "* ESEARCH (TAG \"q\") UID MIN 1 MAX 2 ALL 1:2 COUNT 2",
+            "q OK UID SEARCH completed"
+        ]
+    );
+    assert_eq!(
+        t.send("s STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"),
+        "s OK STORE completed\r\n"
+    );
+    assert_eq!(
+        t.send("x EXPUNGE\r\n"),
+        "* 1 EXPUNGE\r\nx OK EXPUNGE completed\r\n"
+    );
+    assert_eq!(
+        lines(&t.send("f FETCH 1 UID\r\n")),
+        vec!["* 1 FETCH (UID 2)", "f OK FETCH completed"]
+    );
+    t.send("s STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    assert_eq!(t.send("x UID EXPUNGE 1\r\n"), "x OK EXPUNGE completed\r\n");
+    assert_eq!(
+        t.send("x UID EXPUNGE 2\r\n"),
+        "* 1 EXPUNGE\r\nx OK EXPUNGE completed\r\n"
+    );
+}
+
+#[test]
+fn append_copy_move_with_uidplus() {
+    let mut t = setup();
+    t.select();
+    assert_eq!(
+        lines(&t.send("a APPEND Sent (\\Seen $Label1) \"01-Feb-2024 12:00:00 +0100\" {20+}\r\nSubject: x\r\n\r\nbody\r\n\r\n")),
+        vec!["a OK [APPENDUID V 1] APPEND completed"]
+    );
+    let sent = t.inbox().join(".Sent/cur");
+    let files: Vec<_> = std::fs::read_dir(&sent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    // Stored with LF line ends, flags in the name, the date as mtime.
+    assert_eq!(std::fs::read(&files[0]).unwrap(), b"Subject: x\n\nbody\n");
+    assert!(files[0].to_str().unwrap().ends_with(":2,Sa"), "{files:?}");
+    let mtime = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    assert_eq!(session::unix(mtime), 1_706_785_200);
+    assert_eq!(
+        t.send("a APPEND Nope {1+}\r\nx\r\n"),
+        "a NO [TRYCREATE] folder Nope does not exist\r\n"
+    );
+    assert_eq!(
+        t.send("a APPEND INBOX {10}\r\n"),
+        "+ Ready for literal data\r\n"
+    );
+    let r = t.send("0123456789\r\n");
+    // Our own APPEND to the selected folder shows at once.
+    assert_eq!(
+        lines(&r),
+        vec![
+            "* 3 EXISTS",
+            "* 2 RECENT",
+            "a OK [APPENDUID V 3] APPEND completed"
+        ]
+    );
+    t.send("s STORE 1 +FLAGS.SILENT (work)\r\n");
+    assert_eq!(
+        lines(&t.send("c UID COPY 1:2 Lists/rust\r\n")),
+        vec!["c OK [COPYUID V 1:2 1:2] COPY completed"]
+    );
+    let kw = std::fs::read_to_string(t.inbox().join(".Lists.rust/dovecot-keywords")).unwrap();
+    assert_eq!(kw, "0 work\n");
+    assert_eq!(
+        lines(&t.send("m MOVE 2:3 Sent\r\n")),
+        vec![
+            "* OK [COPYUID V 2:3 2:3] moved",
+            "* 3 EXPUNGE",
+            "* 2 EXPUNGE",
+            "m OK MOVE completed"
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("s STATUS Sent (MESSAGES)\r\n")),
+        vec!["* STATUS \"Sent\" (MESSAGES 3)", "s OK STATUS completed"]
+    );
+}
+
+#[test]
+fn another_sessions_changes_arrive_in_order_and_idle_reports_them() {
+    let mut a = setup();
+    a.select();
+    let peer = Peer {
+        ip: Some("127.0.0.1".parse().unwrap()),
+        tls: false,
+        local: false,
+    };
+    let ctx = context(a.dir.path(), Limits::default());
+    let mut b = T {
+        dir: tempfile::tempdir().unwrap(),
+        s: Session::new(ctx, peer),
+        sleeps: Vec::new(),
+    };
+    b.out();
+    b.select();
+    assert_eq!(
+        a.send("s STORE 1 +FLAGS (\\Deleted)\r\n"),
+        "* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\ns OK STORE completed\r\n"
+    );
+    // b is idling: flags, the expunge and new mail all arrive.
+    assert_eq!(
+        b.send("i IDLE\r\n"),
+        "+ idling\r\n* 1 FETCH (UID 1 FLAGS (\\Deleted))\r\n"
+    );
+    a.send("x EXPUNGE\r\n");
+    deliver(
+        &Maildir::open(a.inbox()).unwrap(),
+        "INBOX",
+        "Subject: new\n\nx\n",
+        "",
+    );
+    b.s.idle_poll();
+    assert_eq!(b.out(), "* 1 EXPUNGE\r\n* 2 EXISTS\r\n* 1 RECENT\r\n");
+    assert_eq!(b.send("DONE\r\n"), "i OK IDLE terminated\r\n");
+    // During FETCH an expunge waits (RFC 3501 7.4.1); NOOP then tells it.
+    let r = b.send("s STORE 1 +FLAGS.SILENT (\\Deleted)\r\n");
+    assert_eq!(r, "s OK STORE completed\r\n");
+    b.send("x EXPUNGE\r\n");
+    let r = a.send("f FETCH 1:* UID\r\n");
+    assert_eq!(
+        lines(&r),
+        vec![
+            "* 2 EXISTS",
+            "* 1 RECENT",
+            "* 2 FETCH (UID 3)",
+            "f OK FETCH completed"
+        ]
+    );
+    assert_eq!(
+        a.send("n NOOP\r\n"),
+        "* 1 EXPUNGE\r\nn OK NOOP completed\r\n"
+    );
+    assert_eq!(
+        lines(&a.send("f FETCH 1:* UID\r\n")),
+        vec!["* 1 FETCH (UID 3)", "f OK FETCH completed"]
+    );
+}
+
+#[test]
+fn bounds_too_long_lines_big_literals_and_garbage() {
+    let limits = Limits {
+        max_line: 100,
+        max_literal: 50,
+        max_literals: 10,
+    };
+    let mut t = setup_with("127.0.0.1", limits);
+    assert_eq!(
+        t.send(&format!("x1 NOOP {}\r\n", "a".repeat(200))),
+        "x1 BAD [TOOBIG] command line too long\r\n"
+    );
+    t.login();
+    assert_eq!(
+        t.send("a APPEND INBOX {51}\r\n"),
+        "a NO [TOOBIG] literal larger than APPENDLIMIT=50\r\n"
+    );
+    let caps = t.send("c CAPABILITY\r\n");
+    assert!(caps.contains("APPENDLIMIT=50"), "{caps}");
+    assert_eq!(
+        t.send("a APPEND INBOX {51+}\r\n"),
+        "* BYE [TOOBIG] non-synchronizing literal above the size limit\r\n[CLOSE]"
+    );
+    let mut t = setup();
+    let mut all = String::new();
+    for _ in 0..session::MAX_BAD_FOR_TESTS {
+        all.push_str(&t.send("x GARBAGE\r\n"));
+    }
+    assert!(
+        all.ends_with("* BYE too many bad commands\r\n[CLOSE]"),
+        "{all}"
+    );
+}
+
+/// Regression: a FETCH of thousands of bodies held every file open until
+/// it was written (EMFILE, then empty bodies). Files are now opened by the
+/// driver one at a time, found again after a rename, and a message
+/// expunged meanwhile is padded to the length announced.
+#[test]
+fn streamed_bodies_are_opened_late_and_survive_renames_and_expunges() {
+    let mut t = setup();
+    t.select();
+    t.s.feed(b"f FETCH 1:2 BODY.PEEK[]\r\n");
+    let outs = t.s.take_output();
+    // Another process sets a flag on message 1 and expunges message 2.
+    let cur = t.inbox().join("cur");
+    for e in std::fs::read_dir(&cur).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(":2,") {
+            std::fs::rename(&p, cur.join(format!("{name}F"))).unwrap();
+        } else {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    let mut text = Vec::new();
+    for o in outs {
+        match o {
+            Out::Bytes(b) => text.extend_from_slice(&b),
+            Out::File { src, skip, len } => {
+                let mut c = CrlfChunks::new(src.open(), skip, len);
+                let mut chunk = Vec::new();
+                while c.next_chunk(&mut chunk).unwrap() {
+                    text.extend_from_slice(&chunk);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let text = String::from_utf8(text).unwrap();
+    let m1 = String::from_utf8(crate::message::mime::to_crlf(MSG1.as_bytes())).unwrap();
+    let n2 = crate::message::mime::to_crlf(MSG2.as_bytes()).len();
+    assert_eq!(
+        text,
+        format!(
+            "* 1 FETCH (BODY[] {{{}}}\r\n{m1})\r\n* 2 FETCH (BODY[] {{{n2}}}\r\n{})\r\nf OK FETCH completed\r\n",
+            m1.len(),
+            " ".repeat(n2)
+        )
+    );
+}
+
+#[test]
+fn subscribe_unsubscribe_lsub_and_list_subscribed() {
+    let mut t = setup();
+    t.login();
+    assert_eq!(t.send("l LSUB \"\" *\r\n"), "l OK LSUB completed\r\n");
+    assert_eq!(
+        t.send("s SUBSCRIBE inbox\r\n"),
+        "s OK SUBSCRIBE completed\r\n"
+    );
+    assert_eq!(
+        t.send("s SUBSCRIBE Lists/rust\r\n"),
+        "s OK SUBSCRIBE completed\r\n"
+    );
+    // A name that does not exist may be subscribed (RFC 3501 6.3.6).
+    t.send("s SUBSCRIBE Gone\r\n");
+    t.send("s SUBSCRIBE Entw&APw-rfe\r\n");
+    assert!(t.send("s SUBSCRIBE \"a.b\"\r\n").starts_with("s NO "));
+    let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
+    assert_eq!(file, "INBOX\nLists.rust\nGone\nEntw&APw-rfe\n");
+    assert_eq!(
+        lines(&t.send("l LSUB \"\" *\r\n")),
+        vec![
+            "* LSUB () \"/\" \"INBOX\"",
+            "* LSUB () \"/\" \"Entw&APw-rfe\"",
+            "* LSUB () \"/\" \"Gone\"",
+            "* LSUB () \"/\" \"Lists/rust\"",
+            "l OK LSUB completed"
+        ]
+    );
+    // `%` shows the unsubscribed parent as \Noselect (RFC 3501 6.3.9).
+    assert_eq!(
+        lines(&t.send("l LSUB \"\" L%\r\n")),
+        vec!["* LSUB (\\Noselect) \"/\" \"Lists\"", "l OK LSUB completed"]
+    );
+    assert_eq!(
+        lines(&t.send("l LSUB \"\" Lists\r\n")),
+        vec!["l OK LSUB completed"]
+    );
+    // RFC 5258: the SUBSCRIBED selection and return options.
+    assert_eq!(
+        lines(&t.send("l LIST (SUBSCRIBED) \"\" *\r\n")),
+        vec![
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" \"Entw&APw-rfe\"",
+            "* LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" \"Gone\"",
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Lists/rust\"",
+            "l OK LIST completed"
+        ]
+    );
+    assert_eq!(
+        lines(&t.send("l LIST \"\" * RETURN (SUBSCRIBED)\r\n")),
+        vec![
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"INBOX\"",
+            "* LIST (\\Noselect \\HasChildren) \"/\" \"Lists\"",
+            "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Lists/rust\"",
+            "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "l OK LIST completed"
+        ]
+    );
+    assert_eq!(
+        t.send("u UNSUBSCRIBE Gone\r\n"),
+        "u OK UNSUBSCRIBE completed\r\n"
+    );
+    assert_eq!(
+        t.send("u UNSUBSCRIBE Gone\r\n"),
+        "u OK UNSUBSCRIBE completed\r\n"
+    );
+    let file = std::fs::read_to_string(t.inbox().join("subscriptions")).unwrap();
+    assert_eq!(file, "INBOX\nLists.rust\nEntw&APw-rfe\n");
+}

@@ -1,0 +1,478 @@
+//! The MIME structure of a message (RFC 2045, 2046): where each part's
+//! header and body start and end, and what its Content-* fields say. IMAP's
+//! BODYSTRUCTURE, `BODY[1.2]` and SEARCH all read it.
+//!
+//! Our own walker, not mail-parser's, splits multiparts: mail-parser 0.11
+//! ends a part at `--boundary` found in the middle of a line (upstream issue
+//! 156), which cuts a body short and shifts every section number after it.
+//! RFC 2046 5.1.1 says a delimiter is a whole line: CRLF, `--`, the
+//! boundary, optional white space, CRLF. mail-parser is only ever handed one
+//! leaf part at a time (to decode its text), where no boundary applies.
+//!
+//! The input is the message as IMAP serves it (CRLF line ends), so every
+//! offset and size here is what a client counts. Nesting is bounded by
+//! [`MAX_DEPTH`] and the number of parts by [`MAX_PARTS`]; deeper or more is
+//! treated as opaque body text, never an error.
+
+use std::ops::Range;
+
+pub const MAX_DEPTH: usize = 20;
+pub const MAX_PARTS: usize = 2000;
+
+/// One MIME entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The header, its final blank line included.
+    pub header: Range<usize>,
+    pub body: Range<usize>,
+    /// Lower case.
+    pub mime_type: String,
+    pub subtype: String,
+    /// Parameter names lower case, values unquoted.
+    pub params: Vec<(String, String)>,
+    pub id: Option<String>,
+    pub description: Option<String>,
+    pub encoding: Option<String>,
+    pub md5: Option<String>,
+    pub disposition: Option<(String, Vec<(String, String)>)>,
+    pub language: Option<String>,
+    pub location: Option<String>,
+    /// The parts of a multipart.
+    pub children: Vec<Part>,
+    /// The message inside a message/rfc822 part.
+    pub message: Option<Box<Part>>,
+}
+
+impl Part {
+    pub fn is_multipart(&self) -> bool {
+        self.mime_type == "multipart"
+    }
+
+    pub fn is_message(&self) -> bool {
+        self.mime_type == "message" && (self.subtype == "rfc822" || self.subtype == "global")
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses a message (CRLF line ends).
+pub fn parse(msg: &[u8]) -> Part {
+    let mut budget = MAX_PARTS;
+    parse_entity(msg, 0..msg.len(), false, 0, &mut budget)
+}
+
+/// The header fields of a header block: (name, raw value unfolded).
+pub fn fields(header: &[u8]) -> Vec<(&[u8], Vec<u8>)> {
+    let mut out: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    let mut lines = header.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some(last) = out.last_mut() {
+                last.1.extend_from_slice(line);
+            }
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = trim(&line[..colon]);
+        let value = trim(&line[colon + 1..]).to_vec();
+        out.push((name, value));
+        let _ = lines.peek();
+    }
+    for f in &mut out {
+        let t = trim(&f.1).to_vec();
+        f.1 = t;
+    }
+    out
+}
+
+/// The first field of that name (case-insensitive).
+pub fn field(header: &[u8], name: &str) -> Option<Vec<u8>> {
+    fields(header)
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v)
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end.max(start)]
+}
+
+/// Where the header ends: the byte after the blank line (or the end).
+pub fn header_end(msg: &[u8], range: Range<usize>) -> usize {
+    let s = &msg[range.clone()];
+    if s.starts_with(b"\r\n") {
+        return range.start + 2;
+    }
+    if s.starts_with(b"\n") {
+        return range.start + 1;
+    }
+    let mut i = 0;
+    while let Some(j) = memchr::memchr(b'\n', &s[i..]) {
+        let next = i + j + 1;
+        if s[next..].starts_with(b"\r\n") {
+            return range.start + next + 2;
+        }
+        if s[next..].starts_with(b"\n") {
+            return range.start + next + 1;
+        }
+        i = next;
+    }
+    range.end
+}
+
+fn parse_entity(
+    msg: &[u8],
+    range: Range<usize>,
+    digest_child: bool,
+    depth: usize,
+    budget: &mut usize,
+) -> Part {
+    *budget = budget.saturating_sub(1);
+    let hend = header_end(msg, range.clone());
+    let header = &msg[range.start..hend];
+    let fs = fields(header);
+    let get = |name: &str| {
+        fs.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let (mut mime_type, mut subtype, mut params) = match get("content-type") {
+        Some(ct) => parse_content_type(&ct),
+        None => (String::new(), String::new(), Vec::new()),
+    };
+    if mime_type.is_empty() || subtype.is_empty() {
+        if digest_child {
+            (mime_type, subtype) = ("message".into(), "rfc822".into());
+        } else {
+            (mime_type, subtype) = ("text".into(), "plain".into());
+            if !params.iter().any(|(k, _)| k == "charset") {
+                params.push(("charset".into(), "us-ascii".into()));
+            }
+        }
+    }
+    if mime_type == "text" && !params.iter().any(|(k, _)| k == "charset") {
+        // RFC 2045 5.2: text without a charset is US-ASCII.
+        params.push(("charset".into(), "us-ascii".into()));
+    }
+    let disposition = get("content-disposition").map(|d| {
+        let (value, params) = split_params(&d);
+        (value.to_ascii_lowercase(), params)
+    });
+    let mut part = Part {
+        header: range.start..hend,
+        body: hend..range.end,
+        mime_type,
+        subtype,
+        params,
+        id: get("content-id"),
+        description: get("content-description"),
+        encoding: get("content-transfer-encoding"),
+        md5: get("content-md5"),
+        disposition,
+        language: get("content-language"),
+        location: get("content-location"),
+        children: Vec::new(),
+        message: None,
+    };
+    if depth >= MAX_DEPTH || *budget == 0 {
+        return part;
+    }
+    if part.is_multipart() {
+        if let Some(boundary) = part.param("boundary").map(str::to_owned) {
+            let digest = part.subtype == "digest";
+            for r in split_multipart(msg, part.body.clone(), boundary.as_bytes()) {
+                if *budget == 0 {
+                    break;
+                }
+                part.children
+                    .push(parse_entity(msg, r, digest, depth + 1, budget));
+            }
+        }
+    } else if part.is_message() {
+        let inner = parse_entity(msg, part.body.clone(), false, depth + 1, budget);
+        part.message = Some(Box::new(inner));
+    }
+    part
+}
+
+/// The body ranges of a multipart's parts. RFC 2046 5.1.1: a delimiter is a
+/// line of its own; the CRLF before it belongs to the delimiter.
+fn split_multipart(msg: &[u8], body: Range<usize>, boundary: &[u8]) -> Vec<Range<usize>> {
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut line_start = body.start;
+    while line_start < body.end {
+        let line_end = memchr::memchr(b'\n', &msg[line_start..body.end])
+            .map_or(body.end, |i| line_start + i + 1);
+        let line = &msg[line_start..line_end];
+        if let Some(rest) = line.strip_prefix(b"--")
+            && let Some(after) = rest.strip_prefix(boundary)
+        {
+            let closing = after.starts_with(b"--");
+            let tail = if closing { &after[2..] } else { after };
+            if tail.iter().all(|b| b.is_ascii_whitespace()) {
+                if let Some(s) = start {
+                    // The CRLF before the delimiter is not the part's.
+                    let mut end = line_start;
+                    if end > s && msg[end - 1] == b'\n' {
+                        end -= 1;
+                        if end > s && msg[end - 1] == b'\r' {
+                            end -= 1;
+                        }
+                    }
+                    parts.push(s..end.max(s));
+                }
+                if closing {
+                    return parts;
+                }
+                start = Some(line_end);
+            }
+        }
+        line_start = line_end;
+    }
+    // No closing delimiter: the last part runs to the end.
+    if let Some(s) = start {
+        parts.push(s..body.end);
+    }
+    parts
+}
+
+/// `type/subtype; a=b; c="d"`, lower-cased names.
+pub fn parse_content_type(value: &str) -> (String, String, Vec<(String, String)>) {
+    let (ty, params) = split_params(value);
+    let (t, s) = ty.split_once('/').unwrap_or((ty.as_str(), ""));
+    (
+        t.trim().to_ascii_lowercase(),
+        s.trim().to_ascii_lowercase(),
+        params,
+    )
+}
+
+/// A value and its `; name=value` parameters (quoted values unquoted).
+pub fn split_params(value: &str) -> (String, Vec<(String, String)>) {
+    let value = strip_comments(value);
+    let mut pieces = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+            cur.push(c);
+        } else if c == ';' && !quoted {
+            pieces.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    pieces.push(cur);
+    let mut it = pieces.into_iter();
+    let head = it.next().unwrap_or_default().trim().to_owned();
+    let params = it
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            let k = k.trim().to_ascii_lowercase();
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            (!k.is_empty()).then(|| (k, v.to_owned()))
+        })
+        .take(64)
+        .collect();
+    (head, params)
+}
+
+fn strip_comments(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    let mut quoted = false;
+    for c in value.chars() {
+        match c {
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Lines in a body (the number of line ends, plus one for a last line without).
+pub fn count_lines(body: &[u8]) -> usize {
+    let n = memchr::memchr_iter(b'\n', body).count();
+    if body.last().is_some_and(|&b| b != b'\n') {
+        n + 1
+    } else {
+        n
+    }
+}
+
+/// A message with every bare LF made CRLF: the bytes IMAP serves.
+pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 30);
+    let mut prev = 0u8;
+    for &b in raw {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+/// The decoded text of a leaf part (transfer encoding and charset undone),
+/// for SEARCH. Only leaves are handed to mail-parser (see the module docs).
+///
+/// HTML is searched as its decoded source, as Dovecot searches it, not
+/// through mail-parser's HTML-to-text conversion: that drops everything
+/// after a `<head>` that is never closed, and so lost the whole body of
+/// corpus message spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba (a SEARCH
+/// TEXT "viagra" Dovecot answered and we did not).
+pub fn leaf_text(msg: &[u8], part: &Part) -> Option<String> {
+    if part.mime_type != "text" {
+        return None;
+    }
+    let bytes = &msg[part.header.start..part.body.end];
+    let parsed = mail_parser::MessageParser::default().parse(bytes)?;
+    if part.subtype == "html" {
+        parsed.body_html(0).map(|t| t.into_owned())
+    } else {
+        parsed.body_text(0).map(|t| t.into_owned())
+    }
+}
+
+/// Every leaf part, depth first (embedded messages included).
+pub fn leaves(part: &Part) -> Vec<&Part> {
+    let mut out = Vec::new();
+    fn walk<'a>(p: &'a Part, out: &mut Vec<&'a Part>) {
+        if let Some(m) = &p.message {
+            walk(m, out);
+        } else if p.children.is_empty() {
+            out.push(p);
+        } else {
+            for c in &p.children {
+                walk(c, out);
+            }
+        }
+    }
+    walk(part, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIXED: &str = "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=\"xyz\"\r\n\r\n\
+preamble\r\n--xyz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello --xyz in the middle\r\nsecond line\r\n\
+--xyz\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ninner body\r\n\
+--xyz--\r\nepilogue\r\n";
+
+    #[test]
+    fn a_boundary_in_mid_line_does_not_end_the_part() {
+        // mail-parser 0.11 (upstream issue 156) ended part 1 at "--xyz in the middle".
+        let msg = MIXED.as_bytes();
+        let p = parse(msg);
+        assert!(p.is_multipart());
+        assert_eq!(p.children.len(), 2);
+        let text = &p.children[0];
+        assert_eq!(
+            &msg[text.body.clone()],
+            b"hello --xyz in the middle\r\nsecond line"
+        );
+        assert_eq!(text.param("charset"), Some("utf-8"));
+        assert_eq!(
+            leaf_text(msg, text).unwrap(),
+            "hello --xyz in the middle\r\nsecond line"
+        );
+        let inner = p.children[1].message.as_ref().unwrap();
+        assert_eq!(&msg[inner.body.clone()], b"inner body");
+        assert_eq!(
+            field(&msg[inner.header.clone()], "subject").unwrap(),
+            b"inner"
+        );
+    }
+
+    #[test]
+    fn defaults_params_and_folding() {
+        let msg = b"Subject: a\r\n b\r\nContent-Type: TEXT/HTML; Charset=\"ISO-8859-1\" (comment); name=x\r\n\r\nbody";
+        let p = parse(msg);
+        assert_eq!((p.mime_type.as_str(), p.subtype.as_str()), ("text", "html"));
+        assert_eq!(p.param("charset"), Some("ISO-8859-1"));
+        assert_eq!(p.param("name"), Some("x"));
+        assert_eq!(field(msg, "SUBJECT").unwrap(), b"a b");
+        let plain = parse(b"\r\nonly a body");
+        assert_eq!(plain.param("charset"), Some("us-ascii"));
+        assert_eq!(plain.body, 2..13);
+        assert_eq!(count_lines(b"a\r\nb"), 2);
+        assert_eq!(count_lines(b"a\r\nb\r\n"), 2);
+        assert_eq!(to_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+    }
+
+    #[test]
+    fn hostile_nesting_is_bounded() {
+        let mut msg = String::new();
+        for i in 0..100 {
+            msg.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        msg.push_str("\r\nleaf\r\n");
+        let p = parse(msg.as_bytes());
+        let mut depth = 0;
+        let mut cur = &p;
+        while let Some(c) = cur.children.first() {
+            depth += 1;
+            cur = c;
+        }
+        assert!(depth <= MAX_DEPTH, "{depth}");
+    }
+}
+
+#[cfg(test)]
+mod html_search_tests {
+    use super::*;
+
+    /// Reduced from corpus spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba:
+    /// `<head>` never closed, quoted-printable, ISO-8859-1.
+    #[test]
+    fn html_with_an_unclosed_head_keeps_its_text() {
+        let msg = b"Subject: x\r\nContent-Type: text/html; charset=\"iso-8859-1\"\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\n<html>\r\n<head>\r\n<body>\r\n\
+<div style=3D\"x\">Viagra (Sexual) K=E4se</div>\r\n";
+        let p = parse(msg);
+        let text = leaf_text(msg, &p).unwrap();
+        assert!(text.contains("Viagra (Sexual) K\u{e4}se"), "{text:?}");
+    }
+}

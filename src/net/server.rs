@@ -1,0 +1,315 @@
+//! The server side: listeners, the connection limit, graceful shutdown, and
+//! the one driver that pumps an IMAP [`Session`] over any stream (TCP, TLS,
+//! stdin/stdout).
+//!
+//! The session does the store's file I/O, so each batch of client bytes is
+//! fed to it on tokio's blocking pool (`spawn_blocking`); the driver only
+//! reads, writes and waits. A message literal is streamed from its file in
+//! [`CHUNK`]-sized pieces.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+/// The server-side TLS setup, shared by every connection.
+type TlsAcceptor = Arc<openssl::ssl::SslAcceptor>;
+
+use crate::auth::UserName;
+use crate::imapd::session::IDLE_TIMEOUT;
+use crate::imapd::{CHUNK, Context, CrlfChunks, Out, Peer, Session};
+use crate::net::watch::FolderWatch;
+
+/// Connections served at once; more are told `* BYE` and closed.
+pub const MAX_CONNECTIONS: usize = 1000;
+/// How long a TLS handshake may take.
+/// How often an idling session looks at its folder (a stat of three
+/// files; the folder is read only when one changed) when inotify cannot
+/// watch it.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// The rescan behind inotify: the safety net for changes it misses.
+const IDLE_RESCAN: Duration = Duration::from_secs(5);
+/// How long shutdown waits for sessions to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Any byte stream a session can run over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Runs one session until it ends (LOGOUT, the client leaves, an error,
+/// autologout, or `shutdown` turning true).
+pub async fn run_session(
+    mut io: Box<dyn Io>,
+    session: Session,
+    acceptor: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let mut session = Some(session);
+    let mut buf = vec![0u8; 16 * 1024];
+    // The folder an IDLE is watching, and the watch (None: polling).
+    let mut watching: Option<(std::path::PathBuf, Option<FolderWatch>)> = None;
+    loop {
+        let s = session
+            .as_mut()
+            .ok_or_else(|| io::Error::other("session lost"))?;
+        let outs = s.take_output();
+        let mut close = false;
+        for out in outs {
+            match out {
+                Out::Bytes(b) => io.write_all(&b).await?,
+                Out::File { src, skip, len } => {
+                    let mut chunks = CrlfChunks::new(src.open(), skip, len);
+                    let mut chunk = Vec::with_capacity(CHUNK * 2);
+                    while chunks.next_chunk(&mut chunk)? {
+                        io.write_all(&chunk).await?;
+                    }
+                }
+                Out::Sleep(d) => {
+                    io.flush().await?;
+                    tokio::time::sleep(d).await;
+                }
+                Out::StartTls => {
+                    io.flush().await?;
+                    let Some(acceptor) = acceptor.as_ref() else {
+                        return Err(io::Error::other("STARTTLS without a certificate"));
+                    };
+                    let tls = crate::net::tls::accept(acceptor, io)
+                        .await
+                        .map_err(io::Error::other)?;
+                    io = Box::new(tls);
+                    s.tls_started();
+                }
+                Out::Close => close = true,
+            }
+        }
+        io.flush().await?;
+        if close {
+            let _ = io.shutdown().await;
+            return Ok(());
+        }
+        let idling = s.is_idling();
+        let folder = if idling { s.idle_folder() } else { None };
+        if watching.as_ref().map(|w| &w.0) != folder.as_ref() {
+            watching = folder.map(|f| {
+                let w = FolderWatch::new(&f);
+                (f, w)
+            });
+        }
+        let watch = watching.as_mut().and_then(|w| w.1.as_mut());
+        let has_watch = watch.is_some();
+        let poll = if has_watch { IDLE_RESCAN } else { IDLE_POLL };
+        let n = tokio::select! {
+            r = tokio::time::timeout(IDLE_TIMEOUT, io.read(&mut buf)) => match r {
+                Ok(r) => r?,
+                Err(_) => {
+                    s.bye("autologout: idle for 30 minutes");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => {
+                s.bye("server shutting down");
+                continue;
+            }
+            _ = tokio::time::sleep(poll), if idling => {
+                let mut s = session.take().ok_or_else(|| io::Error::other("session lost"))?;
+                session = Some(blocking(move || { s.idle_poll(); s }).await?);
+                continue;
+            }
+            _ = async { if let Some(w) = watch { w.changed().await } }, if has_watch => {
+                // A delivery is a write in tmp/ and a rename into new/;
+                // a moment lets a burst of changes become one look.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut s = session.take().ok_or_else(|| io::Error::other("session lost"))?;
+                session = Some(blocking(move || { s.idle_changed(); s }).await?);
+                continue;
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut s = session
+            .take()
+            .ok_or_else(|| io::Error::other("session lost"))?;
+        let bytes = buf[..n].to_vec();
+        session = Some(
+            blocking(move || {
+                s.feed(&bytes);
+                s
+            })
+            .await?,
+        );
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("session task failed: {e}")))
+}
+
+/// The shutdown signal: true after SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> io::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutting down: telling every session BYE");
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// Listens on `plain` (STARTTLS when `acceptor` is given) and `tls`
+/// (implicit TLS) until `shutdown`; then tells every session `* BYE` and
+/// waits for them (at most [`SHUTDOWN_GRACE`]).
+pub async fn serve_imap(
+    ctx: Arc<Context>,
+    plain: &[SocketAddr],
+    tls: &[SocketAddr],
+    acceptor: Option<TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut listeners = Vec::new();
+    for (addrs, implicit) in [(plain, false), (tls, true)] {
+        for addr in addrs {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            tracing::info!(
+                "serve-imap: listening on {}{}",
+                l.local_addr()?,
+                if implicit { " (TLS)" } else { "" }
+            );
+            listeners.push((l, implicit));
+        }
+    }
+    let tasks = tokio_util_tasks();
+    let mut accepts = Vec::new();
+    for (listener, implicit) in listeners {
+        let ctx = ctx.clone();
+        let acceptor = acceptor.clone();
+        let limit = limit.clone();
+        let mut stop = shutdown.clone();
+        let shutdown = shutdown.clone();
+        let tasks = tasks.clone();
+        accepts.push(tokio::spawn(async move {
+            loop {
+                let (tcp, peer_addr) = tokio::select! {
+                    r = listener.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!("accept: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                    _ = stop.changed() => return,
+                };
+                let _ = tcp.set_nodelay(true);
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    let mut tcp = tcp;
+                    tokio::spawn(async move {
+                        let _ = tcp
+                            .write_all(b"* BYE [UNAVAILABLE] too many connections\r\n")
+                            .await;
+                    });
+                    continue;
+                };
+                let ctx = ctx.clone();
+                let acceptor = acceptor.clone();
+                let shutdown = shutdown.clone();
+                let handle = tokio::spawn(async move {
+                    let _permit = permit;
+                    let peer = Peer {
+                        ip: Some(peer_addr.ip()),
+                        tls: implicit,
+                        local: false,
+                    };
+                    let io: Box<dyn Io> = if implicit {
+                        let Some(a) = acceptor.as_ref() else { return };
+                        match crate::net::tls::accept(a, tcp).await {
+                            Ok(t) => Box::new(t),
+                            Err(_) => return,
+                        }
+                    } else {
+                        Box::new(tcp)
+                    };
+                    let session = match blocking(move || Session::new(ctx, peer)).await {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    };
+                    if let Err(e) = run_session(io, session, acceptor, shutdown).await {
+                        tracing::debug!(peer = %peer_addr, "imap connection ended: {e}");
+                    }
+                });
+                if let Ok(mut t) = tasks.lock() {
+                    t.retain(|h: &tokio::task::JoinHandle<()>| !h.is_finished());
+                    t.push(handle);
+                }
+            }
+        }));
+    }
+    let mut wait = shutdown.clone();
+    while !*wait.borrow() {
+        if wait.changed().await.is_err() {
+            break;
+        }
+    }
+    for a in accepts {
+        let _ = a.await;
+    }
+    let handles: Vec<_> = tasks
+        .lock()
+        .map(|mut t| t.drain(..).collect())
+        .unwrap_or_default();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(handles)).await;
+    Ok(())
+}
+
+type Tasks = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
+
+fn tokio_util_tasks() -> Tasks {
+    Arc::new(std::sync::Mutex::new(Vec::new()))
+}
+
+/// One session on stdin/stdout (inetd, `ssh host ownmail serve-imap
+/// --stdio --preauth`). With `acceptor`, TLS is spoken from the first byte.
+pub async fn serve_stdio(
+    ctx: Arc<Context>,
+    acceptor: Option<TlsAcceptor>,
+    preauth: Option<UserName>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+    let implicit = acceptor.is_some();
+    let io: Box<dyn Io> = match &acceptor {
+        Some(a) => Box::new(
+            crate::net::tls::accept(a, stdio)
+                .await
+                .map_err(io::Error::other)?,
+        ),
+        None => Box::new(stdio),
+    };
+    let peer = Peer {
+        ip: None,
+        tls: implicit,
+        local: true,
+    };
+    let session = match preauth {
+        Some(user) => blocking(move || Session::preauth(ctx, peer, user))
+            .await?
+            .map_err(|e| io::Error::other(e.to_string()))?,
+        None => blocking(move || Session::new(ctx, peer)).await?,
+    };
+    // No STARTTLS on stdio: TLS is either there from the start or not at all.
+    run_session(io, session, None, shutdown).await
+}

@@ -1,0 +1,371 @@
+//! The outbound queue: `<data_dir>/queue`, one message as two files.
+//!
+//! ```text
+//! queue/<id>.eml    the message as received (CR LF line ends), never changed
+//! queue/<id>.json   the envelope: sender, recipients and their state, retries
+//! queue/tmp/        files being written
+//! ```
+//!
+//! Durability (the `250` and `sendmail`'s exit 0 come after
+//! [`Queue::enqueue`] returns): both files are written in `tmp/` and
+//! fsynced; the `.eml` is renamed into place and the directory fsynced,
+//! then the `.json`, and the directory fsynced again. The `.json` is the
+//! commit point: a crash before it leaves an `.eml` alone, which was never
+//! acknowledged and is removed by [`Queue::clean`]; after it, the message
+//! is whole. Envelope updates replace the `.json` atomically.
+//!
+//! [`worker`] sends what is queued.
+
+pub mod bounce;
+pub mod mx;
+pub mod submit;
+pub mod worker;
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ExitStatus, io_exit_code, sysexits};
+use crate::store::durable;
+
+/// The envelope of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    /// The envelope sender; empty for the null sender of a bounce.
+    pub sender: String,
+    pub recipients: Vec<RecipientState>,
+    /// Unix seconds.
+    pub created: u64,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Unix seconds; 0: as soon as possible.
+    pub next_attempt: u64,
+}
+
+impl Envelope {
+    /// A bounce (null sender) never gets a bounce of its own (RFC 5321 6.1).
+    pub fn is_bounce(&self) -> bool {
+        self.sender.is_empty()
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &RecipientState> {
+        self.recipients
+            .iter()
+            .filter(|r| r.status == Status::Pending)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientState {
+    pub address: String,
+    pub status: Status,
+    /// The last reply or error, for `queue show` and the bounce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Delivered,
+    /// Refused for good, or expired; bounced (unless a bounce).
+    Failed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: not a queue envelope: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("no queued message {0:?}")]
+    NotFound(String),
+}
+
+impl ExitStatus for QueueError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            QueueError::Io { source, .. } => io_exit_code(source),
+            QueueError::Corrupt { .. } => sysexits::DATAERR,
+            QueueError::NotFound(_) => sysexits::NOINPUT,
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> QueueError + '_ {
+    move |source| QueueError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The queue folder.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    dir: PathBuf,
+}
+
+impl Queue {
+    /// Opens the queue in `dir`, creating it if needed.
+    pub fn open(dir: &Path) -> Result<Queue, QueueError> {
+        for d in [dir, &dir.join("tmp")] {
+            if let Some(parent) = d.parent() {
+                fs::create_dir_all(parent).map_err(io_err(parent))?;
+            }
+            durable::create_dir_durable(d, 0o700).map_err(io_err(d))?;
+        }
+        Ok(Queue {
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Puts a message in the queue, durably; returns its id.
+    pub fn enqueue(
+        &self,
+        sender: &str,
+        recipients: &[String],
+        message: &[u8],
+    ) -> Result<String, QueueError> {
+        let id = new_id();
+        let now = unix_now();
+        let env = Envelope {
+            id: id.clone(),
+            sender: sender.to_owned(),
+            recipients: recipients
+                .iter()
+                .map(|r| RecipientState {
+                    address: r.clone(),
+                    status: Status::Pending,
+                    last_error: None,
+                })
+                .collect(),
+            created: now,
+            attempts: 0,
+            next_attempt: 0,
+        };
+        let json = serde_json::to_vec_pretty(&env).map_err(|e| QueueError::Corrupt {
+            path: self.envelope_path(&id),
+            reason: e.to_string(),
+        })?;
+        let tmp = self.dir.join("tmp");
+        let tmp_eml = tmp.join(format!("{id}.eml"));
+        let tmp_json = tmp.join(format!("{id}.json"));
+        let result = (|| {
+            for (path, bytes) in [(&tmp_eml, message), (&tmp_json, &json[..])] {
+                let mut f = durable::create_new(path, 0o600).map_err(io_err(path))?;
+                f.write_all(bytes).map_err(io_err(path))?;
+                f.sync_all().map_err(io_err(path))?;
+            }
+            let eml = self.message_path(&id);
+            fs::rename(&tmp_eml, &eml).map_err(io_err(&eml))?;
+            durable::fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
+            let envelope = self.envelope_path(&id);
+            fs::rename(&tmp_json, &envelope).map_err(io_err(&envelope))?;
+            durable::fsync_dir(&self.dir).map_err(io_err(&self.dir))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp_eml);
+            let _ = fs::remove_file(&tmp_json);
+            let _ = fs::remove_file(self.message_path(&id));
+        }
+        result.map(|()| id)
+    }
+
+    pub fn message_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.eml"))
+    }
+
+    fn envelope_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// The envelope of one message.
+    pub fn load(&self, id: &str) -> Result<Envelope, QueueError> {
+        if !is_id(id) {
+            return Err(QueueError::NotFound(id.to_owned()));
+        }
+        let path = self.envelope_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QueueError::NotFound(id.to_owned()));
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| QueueError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every queued envelope, oldest first. Unreadable ones are logged and
+    /// left alone (never deleted: they may be someone's mail).
+    pub fn list(&self) -> Result<Vec<Envelope>, QueueError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            match self.load(id) {
+                Ok(e) => out.push(e),
+                Err(QueueError::NotFound(_)) => {}
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+        out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(out)
+    }
+
+    /// Replaces an envelope, atomically and durably.
+    pub fn update(&self, env: &Envelope) -> Result<(), QueueError> {
+        let path = self.envelope_path(&env.id);
+        let json = serde_json::to_vec_pretty(env).map_err(|e| QueueError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        durable::replace_file(&path, &json, 0o600).map_err(io_err(&path))
+    }
+
+    /// Removes a message: the envelope first (the commit point), then the
+    /// message.
+    pub fn remove(&self, id: &str) -> Result<(), QueueError> {
+        if !is_id(id) {
+            return Err(QueueError::NotFound(id.to_owned()));
+        }
+        let env = self.envelope_path(id);
+        match fs::remove_file(&env) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QueueError::NotFound(id.to_owned()));
+            }
+            Err(e) => return Err(io_err(&env)(e)),
+        }
+        let _ = fs::remove_file(self.message_path(id));
+        durable::fsync_dir(&self.dir).map_err(io_err(&self.dir))
+    }
+
+    /// Removes what a crash left more than `older_than` ago: files in
+    /// `tmp/`, and messages whose envelope was never committed (never
+    /// acknowledged). Younger ones may be a `sendmail` writing right now.
+    pub fn clean(&self, older_than: std::time::Duration) -> usize {
+        let stale = |e: &fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than)
+        };
+        let mut removed = 0;
+        if let Ok(entries) = fs::read_dir(self.dir.join("tmp")) {
+            for e in entries.flatten() {
+                if stale(&e) {
+                    removed += usize::from(fs::remove_file(e.path()).is_ok());
+                }
+            }
+        }
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".eml"))
+                    && !self.envelope_path(id).exists()
+                    && stale(&e)
+                {
+                    removed += usize::from(fs::remove_file(e.path()).is_ok());
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// Ids are ours: digits, letters and `-`; anything else names no message
+/// (and no file outside the queue).
+fn is_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// `<secs>-<micros>-<pid>-<n>`, unique on this host.
+pub fn new_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "{}-{:06}-{}-{}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enqueue_list_update_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(&dir.path().join("queue")).unwrap();
+        let id = q
+            .enqueue(
+                "a@example.org",
+                &["b@example.net".into()],
+                b"X: 1\r\n\r\nx\r\n",
+            )
+            .unwrap();
+        let mut env = q.load(&id).unwrap();
+        assert_eq!(env.pending().count(), 1);
+        assert_eq!(fs::read(q.message_path(&id)).unwrap(), b"X: 1\r\n\r\nx\r\n");
+        env.recipients[0].status = Status::Delivered;
+        q.update(&env).unwrap();
+        assert_eq!(q.list().unwrap(), vec![env]);
+        assert_eq!(
+            fs::read_dir(dir.path().join("queue/tmp")).unwrap().count(),
+            0
+        );
+        q.remove(&id).unwrap();
+        assert!(q.list().unwrap().is_empty());
+        assert!(matches!(q.load(&id), Err(QueueError::NotFound(_))));
+        assert!(matches!(
+            q.load("../../etc/passwd"),
+            Err(QueueError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn an_uncommitted_message_is_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        fs::write(dir.path().join("1-1-1-1.eml"), "half").unwrap();
+        fs::write(dir.path().join("tmp/2-2-2-2.json"), "{").unwrap();
+        let kept = q.enqueue("", &["x@y.example".into()], b"x").unwrap();
+        assert_eq!(
+            q.clean(std::time::Duration::from_secs(3600)),
+            0,
+            "too young"
+        );
+        assert_eq!(q.clean(std::time::Duration::ZERO), 2);
+        assert_eq!(q.list().unwrap().len(), 1);
+        assert!(q.message_path(&kept).exists());
+    }
+}

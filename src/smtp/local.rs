@@ -1,0 +1,151 @@
+//! Local delivery of an accepted message: into the INBOX of every user its
+//! local recipients resolve to, each copy durable (file and directory
+//! fsynced) before this returns, so the `250` that follows is true.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::group_sync::GroupSync;
+use crate::auth::UserName;
+use crate::deliver::{DeliverError, Deliverer, Envelope, Target};
+use crate::error::{ExitStatus, sysexits};
+use crate::proto::smtp::{Route, Transaction};
+use crate::store::{Durability, MailboxName};
+
+/// Why a local delivery failed.
+#[derive(Debug, thiserror::Error)]
+#[error("delivery to {user} failed: {source}")]
+pub struct LocalError {
+    pub user: String,
+    pub source: DeliverError,
+}
+
+impl LocalError {
+    /// A loop or a broken message is permanent; the store's faults are not.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self.source.exit_code(),
+            sysexits::DATAERR | sysexits::USAGE | sysexits::NOUSER
+        )
+    }
+}
+
+/// `(user, address)`: each user once, with the first address that reached
+/// them (for `Delivered-To:`).
+pub fn local_targets(tx: &Transaction) -> Vec<(String, String)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in &tx.recipients {
+        if let Route::Local(users) = &r.route {
+            for u in users {
+                if seen.insert(u.to_lowercase()) {
+                    out.push((u.clone(), r.mailbox.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Delivers `trace` + the message to every local target, durably. On an
+/// error, the copies already made stay: SMTP has one reply for all
+/// recipients of a DATA, so a retry after a temporary failure may give
+/// them a second copy (a duplicate SMTP cannot avoid; LMTP could).
+pub fn deliver(
+    data_dir: &Path,
+    trace: &[u8],
+    data: &[u8],
+    sender: &str,
+    targets: &[(String, String)],
+) -> Result<Vec<PathBuf>, LocalError> {
+    let mut paths = Vec::new();
+    for (user, address) in targets {
+        let err = |source| LocalError {
+            user: user.clone(),
+            source,
+        };
+        let name = UserName::new(user).map_err(|e| err(DeliverError::BadAddress(e.to_string())))?;
+        let target = Target {
+            maildir: data_dir.join("mail").join(name.as_str()),
+            folder: MailboxName::inbox(),
+            create: false,
+            flags: Vec::new(),
+        };
+        let envelope = Envelope {
+            sender: Some(sender.to_owned()),
+            fallback_sender: None,
+            recipient: address.clone(),
+        };
+        let d = Deliverer::open(&target).map_err(err)?;
+        let tmp = d.write(trace.chain(data), Some(&envelope)).map_err(err)?;
+        // Made durable by a sync shared with other sessions (group_sync).
+        let delivered = d.commit(tmp, Durability::Deferred).map_err(err)?;
+        let dir = crate::store::durable::parent_dir(&delivered.path).to_owned();
+        GroupSync::for_dir(&dir).sync(&dir).map_err(|e| {
+            err(DeliverError::Store(crate::store::StoreError::Io {
+                path: dir.clone(),
+                source: e,
+            }))
+        })?;
+        paths.push(delivered.path);
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::smtp::{Mailbox, Recipient};
+
+    fn mb(local: &str) -> Mailbox {
+        Mailbox {
+            local: local.into(),
+            domain: "example.org".into(),
+            quoted: false,
+        }
+    }
+
+    #[test]
+    fn each_user_gets_one_durable_copy_with_return_path_and_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let tx = Transaction {
+            helo: "c".into(),
+            esmtp: true,
+            sender: None,
+            recipients: vec![
+                Recipient {
+                    mailbox: mb("info"),
+                    route: Route::Local(vec!["alice".into(), "bob".into()]),
+                },
+                Recipient {
+                    mailbox: mb("alice"),
+                    route: Route::Local(vec!["alice".into()]),
+                },
+                Recipient {
+                    mailbox: mb("x"),
+                    route: Route::Remote,
+                },
+            ],
+            data: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+            smtputf8: false,
+            tls: None,
+            authenticated: None,
+        };
+        let targets = local_targets(&tx);
+        assert_eq!(
+            targets,
+            vec![
+                ("alice".into(), "info@example.org".into()),
+                ("bob".into(), "info@example.org".into())
+            ]
+        );
+        let paths = deliver(dir.path(), b"Received: x\r\n", &tx.data, "", &targets).unwrap();
+        assert_eq!(paths.len(), 2);
+        assert_eq!(
+            std::fs::read_to_string(&paths[0]).unwrap(),
+            "Return-Path: <>\nDelivered-To: info@example.org\nReceived: x\nSubject: hi\n\nbody\n"
+        );
+        assert!(paths[1].starts_with(dir.path().join("mail/bob/new")));
+    }
+}

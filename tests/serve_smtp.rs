@@ -1,0 +1,470 @@
+//! `ownmail serve-smtp` against real clients: swaks and Python's smtplib,
+//! on loopback high ports. Delivery, STARTTLS, AUTH on the submission
+//! ports, relay refusal, throttling, the connection limit, SIGTERM, inetd
+//! mode, and sendmail + queue flush.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::smtp::*;
+
+/// Loopback is not trusted here, so relaying needs AUTH.
+const UNTRUSTED: &str = "  trusted_networks: [10.0.0.0/8]\n";
+
+fn ok(out: &std::process::Output) -> String {
+    let t = transcript(out);
+    assert!(out.status.success(), "swaks failed:\n{t}");
+    t
+}
+
+#[test]
+fn mail_for_a_local_user_is_delivered_with_trace_fields() {
+    let s = Server::start(UNTRUSTED, "aliases:\n  postmaster: bob\n");
+    let t = ok(&s.swaks(
+        s.port,
+        &[
+            "--from",
+            "sender@example.net",
+            "--to",
+            "alice@example.org",
+            "--pipeline",
+        ],
+    ));
+    assert!(t.contains("250 2.0.0 OK id="), "{t}");
+    // postmaster, by its alias, and several recipients in one transaction.
+    ok(&s.swaks(
+        s.port,
+        &[
+            "--from",
+            "<>",
+            "--to",
+            "postmaster@example.org,alice@example.org",
+        ],
+    ));
+    let alice = s.inbox("alice");
+    assert_eq!(alice.len(), 2);
+    let first = alice
+        .iter()
+        .find(|m| m.contains("sender@example.net"))
+        .unwrap_or_else(|| panic!("{alice:?}"));
+    assert!(first.starts_with("Return-Path: <sender@example.net>\nDelivered-To: alice@example.org\nReceived: from client.example ([127.0.0.1])\n\tby mx.example.org (ownmail) with ESMTP\n"), "{first}");
+    assert!(!first.contains('\r'), "stored with LF line ends");
+    let bounce_like = alice
+        .iter()
+        .find(|m| m.starts_with("Return-Path: <>"))
+        .unwrap();
+    assert!(
+        !bounce_like.contains("\tfor <"),
+        "no `for` with two recipients"
+    );
+    assert_eq!(s.inbox("bob").len(), 1, "postmaster went to bob");
+}
+
+#[test]
+fn unknown_users_and_strangers_relaying_are_refused() {
+    let s = Server::start(UNTRUSTED, "");
+    let t = transcript(&s.swaks(
+        s.port,
+        &["--from", "a@example.net", "--to", "nobody@example.org"],
+    ));
+    assert!(t.contains("550 5.1.1"), "{t}");
+    let t = transcript(&s.swaks(
+        s.port,
+        &["--from", "a@example.net", "--to", "victim@gmail.example"],
+    ));
+    assert!(t.contains("554 5.7.1 Relay access denied"), "{t}");
+    for trick in [
+        "user%victim.example@example.org",
+        "\"user@victim.example\"@example.org",
+        "@example.org:user@victim.example",
+        "victim.example!user@example.org",
+    ] {
+        let t = transcript(&s.swaks(s.port, &["--from", "a@example.net", "--to", trick]));
+        assert!(t.contains("550 5.7.1"), "{trick}: {t}");
+    }
+    let t = transcript(&s.swaks(
+        s.port,
+        &[
+            "--from",
+            "a@example.net",
+            "--to",
+            "user@victim.example@example.org",
+        ],
+    ));
+    assert!(t.contains("501 5.1.3"), "{t}");
+    assert!(
+        std::fs::read_dir(s.scratch.dir.path().join("data/queue"))
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".json"))
+    );
+}
+
+#[test]
+fn starttls_on_port_25_is_recorded_in_received() {
+    let s = Server::start(UNTRUSTED, "");
+    let t = ok(&s.swaks(
+        s.port,
+        &[
+            "--tls",
+            "--from",
+            "a@example.net",
+            "--to",
+            "alice@example.org",
+        ],
+    ));
+    assert!(t.contains("220 2.0.0 Ready to start TLS"), "{t}");
+    let m = &s.inbox("alice")[0];
+    assert!(m.contains("with ESMTPS\n\t(using TLSv1."), "{m}");
+    assert!(m.contains(" with cipher "), "{m}");
+}
+
+#[test]
+fn submission_needs_tls_then_auth_and_checks_the_sender() {
+    let s = Server::start(UNTRUSTED, "aliases:\n  info: [alice, bob]\n");
+    // 587 without TLS: no AUTH before STARTTLS, no MAIL before AUTH.
+    let t = transcript(&s.swaks(
+        s.submission,
+        &["--from", "alice@example.org", "--to", "x@remote.example"],
+    ));
+    assert!(t.contains("530 5.7.0 Must issue a STARTTLS"), "{t}");
+    let t = transcript(&s.swaks(
+        s.submission,
+        &[
+            "--tls",
+            "--from",
+            "alice@example.org",
+            "--to",
+            "x@remote.example",
+        ],
+    ));
+    assert!(t.contains("530 5.7.0 Authentication required"), "{t}");
+    let auth = [
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "alice",
+        "--auth-password",
+        PASSWORD,
+    ];
+    let t = transcript(
+        &s.swaks(
+            s.submission,
+            &[
+                &[
+                    "--tls",
+                    "--from",
+                    "bob@example.org",
+                    "--to",
+                    "x@remote.example",
+                ][..],
+                &auth,
+            ]
+            .concat(),
+        ),
+    );
+    assert!(t.contains("553 5.7.1"), "{t}");
+    let t = ok(&s.swaks(
+        s.submission,
+        &[
+            &[
+                "--tls",
+                "--from",
+                "info@example.org",
+                "--to",
+                "x@remote.example,bob@example.org",
+            ][..],
+            &auth,
+        ]
+        .concat(),
+    ));
+    assert!(t.contains("235 2.7.0"), "{t}");
+    assert_eq!(s.inbox("bob").len(), 1);
+    let queued: Vec<_> = std::fs::read_dir(s.scratch.dir.path().join("data/queue"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(queued.len(), 1, "the remote recipient is queued");
+    // 465: TLS from the first byte, AUTH LOGIN this time.
+    let t = ok(&s.swaks(
+        s.submissions,
+        &[
+            "--tlsc",
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+            "--auth",
+            "LOGIN",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            PASSWORD,
+        ],
+    ));
+    assert!(t.contains("235 2.7.0"), "{t}");
+    let m = s
+        .inbox("bob")
+        .into_iter()
+        .find(|m| m.contains("ESMTPSA"))
+        .expect("via 465");
+    assert!(m.contains("(using TLSv1."), "{m}");
+}
+
+#[test]
+fn failed_logins_are_throttled_per_address() {
+    let s = Server::start(UNTRUSTED, "");
+    for _ in 0..5 {
+        let t = transcript(&s.swaks(
+            s.submission,
+            &[
+                "--tls",
+                "--quit-after",
+                "AUTH",
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "alice",
+                "--auth-password",
+                "wrong",
+            ],
+        ));
+        assert!(t.contains("535 5.7.8"), "{t}");
+    }
+    let t = transcript(&s.swaks(
+        s.submission,
+        &[
+            "--tls",
+            "--quit-after",
+            "AUTH",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "alice",
+            "--auth-password",
+            PASSWORD,
+        ],
+    ));
+    assert!(t.contains("454 4.7.0 Too many failed logins"), "{t}");
+}
+
+#[test]
+fn python_smtplib_sends_through_submission_and_sees_refusals() {
+    require("python3", "python3");
+    let s = Server::start(UNTRUSTED, "");
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", {sub}, timeout=20) as c:
+    c.ehlo("py.example")
+    assert c.has_extn("starttls") and not c.has_extn("auth"), c.esmtp_features
+    c.starttls(context=ctx)
+    c.ehlo("py.example")
+    assert "PLAIN" in c.esmtp_features["auth"], c.esmtp_features
+    c.login("alice", "{pw}")
+    refused = c.sendmail("alice@example.org", ["bob@example.org", "ghost@example.org"],
+                         b"Subject: from python\r\n\r\nhello\r\n")
+    assert list(refused) == ["ghost@example.org"] and refused["ghost@example.org"][0] == 550, refused
+with smtplib.SMTP("127.0.0.1", {mx}, timeout=20) as c:
+    try:
+        c.sendmail("a@example.net", ["x@remote.example"], b"Subject: x\r\n\r\nx\r\n")
+        sys.exit("relayed!")
+    except smtplib.SMTPRecipientsRefused as e:
+        assert e.recipients["x@remote.example"][0] == 554, e.recipients
+    code, _ = c.docmd("VRFY", "alice")
+    assert code == 252, code
+print("ok")
+"#,
+        sub = s.submission,
+        mx = s.port,
+        pw = PASSWORD
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    let bob = s.inbox("bob");
+    assert_eq!(bob.len(), 1);
+    assert!(bob[0].contains("Subject: from python"));
+}
+
+fn read_reply(r: &mut impl BufRead) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap() == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn sigterm_says_421_and_exits_cleanly() {
+    let mut s = Server::start("", "");
+    let tcp = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(tcp.try_clone().unwrap());
+    assert!(read_reply(&mut r).starts_with("220 "));
+    let status = {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(s.child.as_ref().unwrap().id() as i32, libc::SIGTERM) };
+        let reply = read_reply(&mut r);
+        assert!(reply.starts_with("421 4.3.2"), "{reply:?}");
+        s.child.take().unwrap().wait().unwrap()
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn the_connection_limit_answers_421() {
+    let s = Server::start("  max_connections: 2\n", "");
+    let mut held = Vec::new();
+    // The probes that waited for the ports may still hold a slot a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while held.len() < 2 {
+        let tcp = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let mut r = BufReader::new(tcp.try_clone().unwrap());
+        let reply = read_reply(&mut r);
+        if reply.starts_with("220 ") {
+            held.push(tcp);
+        } else {
+            assert!(std::time::Instant::now() < deadline, "{reply:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let tcp = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let reply = read_reply(&mut BufReader::new(tcp));
+    assert!(
+        reply.starts_with("421 4.7.0 Too many connections"),
+        "{reply:?}"
+    );
+    drop(held);
+}
+
+#[test]
+fn stdio_runs_one_session_for_inetd() {
+    let s = Server::start("", "");
+    let mut child = s
+        .scratch
+        .cmd()
+        .args(["serve-smtp", "--stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"EHLO cron\r\nMAIL FROM:<root@example.org>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\nSubject: via inetd\r\n\r\nx\r\n.\r\nQUIT\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("\r\n250 2.0.0 OK id=") && text.ends_with("221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    assert!(s.inbox("alice")[0].contains("Subject: via inetd"));
+}
+
+#[test]
+fn sendmail_queues_and_the_server_delivers() {
+    let s = Server::start("", "");
+    let out = support::run(
+        s.scratch
+            .cmd()
+            .args(["sendmail", "-oi", "-f", "root@example.org", "alice"]),
+        b"Subject: from cron\n\nline\n.\nafter the dot\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The running server's worker picks it up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.inbox("alice").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = &s.inbox("alice")[0];
+    assert!(
+        m.starts_with(
+            "Return-Path: <root@example.org>\nDelivered-To: alice@example.org\nReceived: (from "
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("\nDate: ") && m.contains("\nMessage-ID: <"),
+        "{m}"
+    );
+    assert!(
+        m.ends_with("line\n.\nafter the dot\n"),
+        "-oi keeps the dot: {m}"
+    );
+
+    // Called as `sendmail`, with -t; an unknown local user bounces to the sender.
+    let link = s.scratch.dir.path().join("sendmail");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ownmail"), &link).unwrap();
+    let mut cmd = Command::new(&link);
+    cmd.env_remove("OWNMAIL_CONFIG")
+        .arg("--config")
+        .arg(s.scratch.config())
+        .args(["-t", "-f", "bob@example.org"]);
+    let out = support::run(
+        &mut cmd,
+        b"To: ghost@example.org\nBcc: alice@example.org\nSubject: t\n\nx\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.inbox("alice").len() < 2 || s.inbox("bob").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bounce = &s.inbox("bob")[0];
+    assert!(bounce.starts_with("Return-Path: <>\n"), "{bounce}");
+    assert!(
+        bounce
+            .contains("Final-Recipient: rfc822; ghost@example.org\nAction: failed\nStatus: 5.1.1"),
+        "{bounce}"
+    );
+    assert!(!s.inbox("alice")[1].contains("Bcc"), "Bcc: is removed");
+}

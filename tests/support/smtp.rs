@@ -1,0 +1,194 @@
+//! A real `ownmail serve-smtp` on loopback high ports, with a self-signed
+//! certificate made by openssl for the test, and users alice and bob
+//! (password `secret`). Peers (swaks, smtp-sink) are found on PATH; a
+//! missing one fails the test with the package to install.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Scratch;
+
+pub const PASSWORD: &str = "secret";
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts on `port`.
+pub fn wait_port(port: u16) {
+    wait_port_on("127.0.0.1", port)
+}
+
+/// Waits until something accepts on `host:port`.
+pub fn wait_port_on(host: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect((host, port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Fails (never skips) when a peer program is missing.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let p = Path::new(dir).join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{program} is not installed: run scripts/install-peers.sh (Debian package {package})");
+}
+
+/// A self-signed certificate and key for `mx.example.org` in `dir`.
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    require("openssl", "openssl");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg("/CN=mx.example.org")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+pub struct Server {
+    pub scratch: Scratch,
+    pub child: Option<Child>,
+    pub port: u16,
+    /// Where `port` listens.
+    pub host: String,
+    pub submission: u16,
+    pub submissions: u16,
+    /// The `smtp:` lines added to the configuration.
+    pub extra: String,
+}
+
+impl Server {
+    /// Configures and starts a server; `extra` is more YAML under `smtp:`
+    /// (indented two spaces), `top` more at the top level.
+    pub fn start(extra: &str, top: &str) -> Server {
+        Server::start_as("example.org", "127.0.0.1", free_port(), extra, top)
+    }
+
+    /// A server for `domain` whose port-25 listener is `host:port`.
+    pub fn start_as(domain: &str, host: &str, port: u16, extra: &str, top: &str) -> Server {
+        let scratch = Scratch::new();
+        let (cert, key) = self_signed(scratch.dir.path());
+        let (submission, submissions) = (free_port(), free_port());
+        std::fs::write(
+            scratch.config(),
+            format!(
+                "hostname: mx.{domain}\ndomains: [{domain}]\ndata_dir: data\ntls:\n  cert: {}\n  key: {}\n{top}smtp:\n  listen: ['{host}:{port}']\n  submission: ['127.0.0.1:{submission}']\n  submissions: ['127.0.0.1:{submissions}']\n{extra}",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        scratch.add_user("alice", PASSWORD);
+        scratch.add_user("bob", PASSWORD);
+        let mut s = Server {
+            scratch,
+            child: None,
+            port,
+            host: host.to_owned(),
+            submission,
+            submissions,
+            extra: extra.to_owned(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// Starts (or restarts) the process.
+    pub fn spawn(&mut self) {
+        let child = self
+            .scratch
+            .cmd()
+            .args(["-v", "serve-smtp"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.scratch.dir.path().join("server.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_port_on(&self.host, self.port);
+        wait_port(self.submission);
+        wait_port(self.submissions);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.scratch.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn inbox(&self, user: &str) -> Vec<String> {
+        super::messages(&self.scratch.maildir(user))
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// Runs swaks against this server; the arguments follow `--server`.
+    pub fn swaks(&self, port: u16, args: &[&str]) -> Output {
+        let swaks = require("swaks", "swaks");
+        Command::new(swaks)
+            .arg("--server")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--helo", "client.example", "--timeout", "20"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The SMTP transcript swaks printed.
+pub fn transcript(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
