@@ -23,9 +23,9 @@
 //! or broken file is an error, never a hang.
 
 pub mod fetch;
-pub mod spam;
 pub mod imap;
 pub mod smtp;
+pub mod spam;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,9 +35,9 @@ use serde_saphyr::Spanned;
 
 use crate::error::{ExitStatus, sysexits};
 pub use fetch::{FetchAccount, FetchConfig};
-pub use spam::SpamConfig;
 pub use imap::ImapConfig;
 pub use smtp::{Aliases, SmtpConfig};
+pub use spam::SpamConfig;
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

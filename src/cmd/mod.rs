@@ -6,12 +6,12 @@ mod check_config;
 mod convert_mbox;
 mod deliver;
 mod fetch;
-mod spamcheck;
 mod queue;
 mod sendmail;
 mod serve;
 mod serve_imap;
 mod serve_smtp;
+mod spamcheck;
 mod tunnel;
 mod user;
 
