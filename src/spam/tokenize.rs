@@ -71,8 +71,22 @@ pub struct Analysis {
 
 /// Tokenizes one raw message (a leading mbox `From ` line is skipped).
 pub fn analyze(raw: &[u8]) -> Analysis {
+    analyze_inner(raw, false).0
+}
+
+/// [`analyze`], and the text of each token (`prefix` + token, with its
+/// hash): what `spamcheck --report` shows as the strongest clues.
+pub fn analyze_named(raw: &[u8]) -> (Analysis, Vec<(u32, String)>) {
+    let (a, names) = analyze_inner(raw, true);
+    (a, names.unwrap_or_default())
+}
+
+fn analyze_inner(raw: &[u8], named: bool) -> (Analysis, Option<Vec<(u32, String)>>) {
     let raw = skip_from_line(raw);
-    let mut t = Tokenizer::default();
+    let mut t = Tokenizer {
+        names: named.then(Vec::new),
+        ..Tokenizer::default()
+    };
     let guarded = guard_boundaries(raw);
     t.facts.midline_boundaries = guarded.midline;
     t.facts.mime_skipped = guarded.too_many;
@@ -100,7 +114,12 @@ pub fn analyze(raw: &[u8]) -> Analysis {
             t.text(&String::from_utf8_lossy(head), "");
         }
     }
-    t.finish()
+    let mut names = t.names.take();
+    if let Some(n) = &mut names {
+        n.sort_unstable();
+        n.dedup_by_key(|(h, _)| *h);
+    }
+    (t.finish(), names)
 }
 
 fn skip_from_line(raw: &[u8]) -> &[u8] {
@@ -249,6 +268,7 @@ struct Tokenizer {
     facts: Facts,
     text_budget_used: usize,
     word: String,
+    names: Option<Vec<(u32, String)>>,
 }
 
 impl Tokenizer {
@@ -257,7 +277,11 @@ impl Tokenizer {
             self.facts.truncated = true;
             return;
         }
-        self.tokens.push(token_hash(prefix, token));
+        let h = token_hash(prefix, token);
+        self.tokens.push(h);
+        if let Some(n) = &mut self.names {
+            n.push((h, format!("{prefix}{token}")));
+        }
     }
 
     fn finish(mut self) -> Analysis {
@@ -325,24 +349,17 @@ impl Tokenizer {
                     let zone = value.rsplit(' ').next().unwrap_or("");
                     self.add("date:zone:", zone);
                 }
-                "content-type"
-                | "content-transfer-encoding"
-                | "precedence"
-                | "x-mailer"
-                | "user-agent"
-                | "x-priority"
-                | "x-msmail-priority"
+                // Content-Type and Content-Transfer-Encoding are tokens of
+                // each part (`part:`, `charset:`, `cte:`) in `body`; once is
+                // enough (correlated tokens count as independent evidence
+                // and push ham with an unusual layout to the extremes).
+                "precedence" | "x-mailer" | "user-agent" | "x-priority" | "x-msmail-priority"
                 | "mime-version" => {
                     let v: String = value
                         .chars()
                         .take(60)
                         .collect::<String>()
                         .to_ascii_lowercase();
-                    let v = if lname == "content-type" {
-                        v.split("boundary").next().unwrap_or("").trim().to_owned()
-                    } else {
-                        v
-                    };
                     let prefix = format!("{lname}:");
                     self.add(&prefix, &v);
                     self.words(&v, &prefix);
@@ -423,9 +440,12 @@ impl Tokenizer {
                     let cut = clip(h, MAX_TEXT);
                     let out = html::to_text(cut);
                     self.facts.obfuscations += out.splits;
-                    for tag in &out.tags {
-                        self.add("tag:", tag);
-                    }
+                    // No tokens of tag names: SpamBayes found them a strong
+                    // clue for spam only because the ham it trained on was
+                    // plain text, so every HTML newsletter became spam. Here
+                    // too: hard-ham newsletters scored BAYES_999 on a dozen
+                    // tag tokens that all say one thing, "HTML", which
+                    // `part:text/html` already says once.
                     for link in &out.links {
                         self.url(link);
                     }
