@@ -330,3 +330,252 @@ fn ownmail_spamcheck_binary_matches_and_links_no_tls() {
         "{dynamic}"
     );
 }
+
+/// `serve-smtp` with `spam.enabled`: mail from outside, sent by swaks, is
+/// classified for each local user, tagged, and spam is filed into Junk.
+#[test]
+fn serve_smtp_files_spam_into_junk_when_enabled() {
+    let s = support::smtp::Server::start(
+        "  trusted_networks: [10.0.0.0/8]\n",
+        "spam:\n  enabled: true\n",
+    );
+    let db = s.scratch.dir.path().join("data/spam/site.db");
+    train(
+        s.scratch.dir.path(),
+        &db,
+        &["--config", s.scratch.config().to_str().unwrap()],
+    );
+    for (i, (msg, folder)) in [(SPAMMY, ".Junk"), (HAMMY, "")].into_iter().enumerate() {
+        let file = s.scratch.dir.path().join(format!("msg{i}"));
+        std::fs::write(&file, msg.replace('\n', "\r\n")).unwrap();
+        let out = s.swaks(
+            s.port,
+            &[
+                "--from",
+                "sender@example.net",
+                "--to",
+                "alice@example.org",
+                "--data",
+                file.to_str().unwrap(),
+            ],
+        );
+        let t = support::smtp::transcript(&out);
+        assert!(out.status.success() && t.contains("250 2.0.0 OK"), "{t}");
+        let files = support::messages(&s.scratch.maildir("alice").join(folder));
+        assert_eq!(files.len(), 1, "{folder:?}");
+        let stored = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            stored.starts_with(
+                "Return-Path: <sender@example.net>\nDelivered-To: alice@example.org\nX-Spam-Checker-Version: ownmail"
+            ),
+            "{stored}"
+        );
+        assert!(
+            stored.contains("\nReceived: from client.example"),
+            "{stored}"
+        );
+        assert_eq!(
+            stored.contains("X-Spam-Flag: YES"),
+            folder == ".Junk",
+            "{stored}"
+        );
+    }
+}
+
+/// `fetch` with `spam.enabled`, from Dovecot's POP3 into a user of ours:
+/// spam tagged into Junk, ham tagged into the account's folder.
+#[test]
+fn fetch_files_spam_into_junk_when_enabled() {
+    use support::fetch::{Local, PASSWORD, ServerSetup, account, show};
+    let mut server = ServerSetup::new().start();
+    server.add(
+        None,
+        &[SPAMMY.as_bytes().to_vec(), HAMMY.as_bytes().to_vec()],
+    );
+    let local = Local::new();
+    let head = "hostname: mail.example.org\ndomains: [example.org]\ndata_dir: data\n";
+    std::fs::write(local.config(), head).unwrap();
+    let add = run(
+        local
+            .cmd()
+            .args(["user", "add", "alice", "--password-stdin"]),
+        b"pw\n",
+    );
+    assert!(add.status.success(), "{}", show(&add));
+    train(
+        local.dir.path(),
+        &local.dir.path().join("data/spam/site.db"),
+        &["--config", local.config().to_str().unwrap()],
+    );
+    let pw = local.password_file(PASSWORD);
+    let acct = account(
+        "isp",
+        "pop3",
+        server.dovecot.pop3_port(),
+        "none",
+        &format!(
+            "password_file: {}\ndeliver_to: {{user: alice, folder: ISP}}",
+            pw.display()
+        ),
+    );
+    std::fs::write(
+        local.config(),
+        format!("{head}spam:\n  enabled: true\nfetch:\n  accounts:\n{acct}"),
+    )
+    .unwrap();
+    let out = local.fetch(&["-q"]);
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).starts_with("isp: 2 messages fetched"),
+        "{}",
+        show(&out)
+    );
+    let maildir = local.dir.path().join("data/mail/alice");
+    for (folder, subject, spam) in [
+        (".Junk", "cheap pills", true),
+        (".ISP", "meeting notes", false),
+    ] {
+        let files = support::messages(&maildir.join(folder));
+        assert_eq!(files.len(), 1, "{folder}");
+        let stored = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            stored.starts_with("Delivered-To: alice@example.org\nX-Spam-Checker-Version: ownmail"),
+            "{stored}"
+        );
+        assert!(stored.contains(subject), "{stored}");
+        assert_eq!(stored.contains("X-Spam-Flag: YES"), spam, "{stored}");
+    }
+    assert!(support::messages(&maildir).is_empty(), "nothing in INBOX");
+}
+
+/// Learning from the user, end to end: Python's imaplib against the real
+/// `ownmail serve-imap`. A message moved into Junk (UID MOVE) trains the
+/// user's database as spam, so `spamcheck --score-only` of a similar
+/// message goes up; moved back out to the INBOX it trains as ham and the
+/// score goes down. Every command answers OK.
+#[test]
+fn imap_moves_into_and_out_of_junk_train_the_users_database() {
+    let s = Scratch::new();
+    let cert = support::dovecot::make_certificate(s.dir.path());
+    std::fs::write(
+        s.config(),
+        format!(
+            "hostname: mail.example.org\ndomains: [example.org]\ndata_dir: data\ntls: {{cert: {}, key: {}}}\nspam:\n  enabled: true\n",
+            cert.display(),
+            s.dir.path().join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    s.add_user("alice", "imap-secret");
+    train(
+        s.dir.path(),
+        &s.dir.path().join("data/spam/site.db"),
+        &["--config", s.config().to_str().unwrap()],
+    );
+    const NEW_KIND: &str = "From: garden@seeds.example\nTo: alice@example.org\nSubject: heirloom tomato catalogue\nDate: Mon, 7 Oct 2002 10:00:00 +0000\nMessage-ID: <7@seeds.example>\n\nheirloom tomato seeds catalogue, order your greenhouse kit\n";
+    let out = run(
+        s.cmd().args(["deliver", "--user", "alice"]),
+        NEW_KIND.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let score = || -> f64 {
+        let out = run(
+            s.cmd()
+                .args(["spamcheck", "--user", "alice", "--score-only"]),
+            NEW_KIND.replace("<7@", "<8@").as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    // Training runs in the background: wait for the score to move.
+    let settle = |before: f64, up: bool| -> f64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let now = score();
+            if (up && now > before) || (!up && now < before) {
+                return now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "score stayed at {now} (was {before}, expected it to go {})",
+                if up { "up" } else { "down" }
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let before = score();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        s.cmd()
+            .args(["serve-imap", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve-imap did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let imap = |script: &str| {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                r#"
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+M = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]), timeout=30)
+M.starttls(ssl_context=ctx)
+assert M.login("alice", "imap-secret")[0] == "OK"
+def ok(r):
+    assert r[0] == "OK", r
+    return r[1]
+{script}
+M.logout()
+"#
+            ))
+            .arg(port.to_string())
+            .arg(&cert)
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "imaplib: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    imap(
+        "ok(M.select('INBOX'))\nuid = ok(M.uid('SEARCH', 'ALL'))[0].split()[-1]\nok(M.uid('MOVE', uid, 'Junk'))",
+    );
+    let junked = settle(before, true);
+    imap("ok(M.select('Junk'))\nok(M.uid('MOVE', '1:*', 'INBOX'))");
+    let back = settle(junked, false);
+    assert!(before < junked && back < junked, "{before} {junked} {back}");
+    let user_db = s.dir.path().join("data/spam/users/alice.db");
+    assert!(user_db.is_file(), "the user's own database was trained");
+}

@@ -68,15 +68,10 @@ pub fn run(global: &GlobalArgs, args: DeliverArgs) -> anyhow::Result<u8> {
     let spam = config.as_ref().map(|c| &c.spam).filter(|s| s.enabled);
     let delivered = match spam {
         Some(settings) => {
-            // spam.enabled: tag, and file spam into the Junk folder
-            // (created if missing, as Dovecot's autocreate does).
+            // spam.enabled: tag, and file spam into the Junk folder.
             let filter = crate::spam::Filter::open(settings, user.as_ref())?;
             let (verdict, tagged) = filter.scan(stdin).context("reading the message")?;
-            if verdict.is_spam() {
-                target.folder = settings.junk_folder.clone();
-                target.create = true;
-            }
-            tracing::debug!(score = verdict.score, spam = verdict.is_spam(), "spamcheck");
+            crate::spam::file_by_verdict(settings, &verdict, &mut target);
             deliver::deliver(tagged, &envelope, &target)
         }
         None => deliver::deliver(stdin, &envelope, &target),

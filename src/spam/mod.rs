@@ -27,6 +27,7 @@
 
 pub mod chi;
 pub mod db;
+pub mod feedback;
 pub mod html;
 pub mod input;
 pub mod rules;
@@ -321,6 +322,38 @@ impl Filter {
         let tagged = tag(&head, &verdict);
         Ok((verdict, io::Cursor::new(tagged).chain(input)))
     }
+}
+
+/// Files a message by its verdict, as every delivery with `spam.enabled`
+/// does (`deliver`, SMTP local delivery, `fetch`): spam goes to the junk
+/// folder (created if missing, as Dovecot's autocreate does), ham stays
+/// where it was going.
+pub fn file_by_verdict(
+    settings: &SpamConfig,
+    verdict: &Verdict,
+    target: &mut crate::deliver::Target,
+) {
+    if verdict.is_spam() {
+        target.folder = settings.junk_folder.clone();
+        target.create = true;
+    }
+    tracing::debug!(score = verdict.score, spam = verdict.is_spam(), "spamcheck");
+}
+
+/// Classifies a whole message held in memory for a delivery to `user`
+/// (the site database and the user's), files it ([`file_by_verdict`]) and
+/// returns it tagged. SMTP local delivery and `fetch` call this; `deliver`
+/// streams its input through [`Filter::scan`] instead.
+pub fn check_for_delivery(
+    settings: &SpamConfig,
+    user: Option<&UserName>,
+    message: &[u8],
+    target: &mut crate::deliver::Target,
+) -> Result<Vec<u8>, SpamError> {
+    let filter = Filter::open(settings, user)?;
+    let verdict = filter.check(message);
+    file_by_verdict(settings, &verdict, target);
+    Ok(tag(message, &verdict))
 }
 
 /// The message with every `X-Spam-*` field removed and the verdict's
