@@ -707,7 +707,6 @@ PGI+Q2hlYXA8L2I+IDxhIGhyZWY9Imh0dHA6Ly8xLjIuMy40L3giPmNsaWNrPC9hPg==\r\n--b1--\r
             ("url:path:", "buy"),
             ("", "cheap"),
             ("", "click"),
-            ("tag:", "b"),
             ("url:", "1.2.3.4"),
             ("charset:", "iso-8859-1"),
             ("cte:", "base64"),
@@ -717,6 +716,8 @@ PGI+Q2hlYXA8L2I+IDxhIGhyZWY9Imh0dHA6Ly8xLjIuMy40L3giPmNsaWNrPC9hPg==\r\n--b1--\r
             assert!(has(&a, prefix, token), "no {prefix}{token}");
         }
         assert!(!has(&a, "", "gr=fc=dfe"));
+        // No tag names, no Content-Type header words: `part:` says it once.
+        assert!(!has(&a, "tag:", "b") && !has(&a, "content-type:", "html"));
         assert_eq!((a.facts.text_parts, a.facts.html_parts), (1, 1));
         assert_eq!(a.facts.date_time, Some(1_033_984_800));
         assert!(a.facts.urls.iter().any(|u| u == "http://1.2.3.4/x"));
