@@ -49,6 +49,9 @@ _ownmail() {
             ownmail,serve-smtp)
                 cmd="ownmail__subcmd__serve__subcmd__smtp"
                 ;;
+            ownmail,spamcheck)
+                cmd="ownmail__subcmd__spamcheck"
+                ;;
             ownmail,tunnel)
                 cmd="ownmail__subcmd__tunnel"
                 ;;
@@ -88,6 +91,9 @@ _ownmail() {
             ownmail__subcmd__help,serve-smtp)
                 cmd="ownmail__subcmd__help__subcmd__serve__subcmd__smtp"
                 ;;
+            ownmail__subcmd__help,spamcheck)
+                cmd="ownmail__subcmd__help__subcmd__spamcheck"
+                ;;
             ownmail__subcmd__help,tunnel)
                 cmd="ownmail__subcmd__help__subcmd__tunnel"
                 ;;
@@ -105,6 +111,9 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help__subcmd__queue,show)
                 cmd="ownmail__subcmd__help__subcmd__queue__subcmd__show"
+                ;;
+            ownmail__subcmd__help__subcmd__spamcheck,train)
+                cmd="ownmail__subcmd__help__subcmd__spamcheck__subcmd__train"
                 ;;
             ownmail__subcmd__help__subcmd__tunnel,fingerprint)
                 cmd="ownmail__subcmd__help__subcmd__tunnel__subcmd__fingerprint"
@@ -156,6 +165,18 @@ _ownmail() {
                 ;;
             ownmail__subcmd__queue__subcmd__help,show)
                 cmd="ownmail__subcmd__queue__subcmd__help__subcmd__show"
+                ;;
+            ownmail__subcmd__spamcheck,help)
+                cmd="ownmail__subcmd__spamcheck__subcmd__help"
+                ;;
+            ownmail__subcmd__spamcheck,train)
+                cmd="ownmail__subcmd__spamcheck__subcmd__train"
+                ;;
+            ownmail__subcmd__spamcheck__subcmd__help,help)
+                cmd="ownmail__subcmd__spamcheck__subcmd__help__subcmd__help"
+                ;;
+            ownmail__subcmd__spamcheck__subcmd__help,train)
+                cmd="ownmail__subcmd__spamcheck__subcmd__help__subcmd__train"
                 ;;
             ownmail__subcmd__tunnel,fingerprint)
                 cmd="ownmail__subcmd__tunnel__subcmd__fingerprint"
@@ -218,7 +239,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox fetch spamcheck tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -434,7 +455,7 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help)
-            opts="deliver user check-config convert-mbox fetch tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
+            opts="deliver user check-config convert-mbox fetch spamcheck tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -646,6 +667,34 @@ _ownmail() {
         ownmail__subcmd__help__subcmd__serve__subcmd__smtp)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__spamcheck)
+            opts="train"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__help__subcmd__spamcheck__subcmd__train)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1075,6 +1124,128 @@ _ownmail() {
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__spamcheck)
+            opts="-u -c -v -q -h -V --report --exit-code --score-only --user --db --rules --list-rules --bulk --config --verbose --quiet --help --version train help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__spamcheck__subcmd__help)
+            opts="train help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__spamcheck__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__spamcheck__subcmd__help__subcmd__train)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ownmail__subcmd__spamcheck__subcmd__train)
+            opts="-u -c -v -q -h -V --spam --ham --forget --user --db --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --spam)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ham)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

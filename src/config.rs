@@ -13,7 +13,8 @@
 //! ```
 //!
 //! The `fetch:` section (remote accounts for `ownmail fetch`) is described
-//! in [`fetch`], the `imap:` section (where `serve-imap` listens) in [`imap`].
+//! in [`fetch`], the `imap:` section (where `serve-imap` listens) in
+//! [`imap`], the `spam:` section (the spam filter) in [`spam`].
 //!
 //! Unknown keys are errors, so a typo is never silently ignored, and every
 //! error names the file, the line and the key. The input is bounded: a file
@@ -24,6 +25,7 @@
 pub mod fetch;
 pub mod imap;
 pub mod smtp;
+pub mod spam;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ use crate::error::{ExitStatus, sysexits};
 pub use fetch::{FetchAccount, FetchConfig};
 pub use imap::ImapConfig;
 pub use smtp::{Aliases, SmtpConfig};
+pub use spam::SpamConfig;
 
 /// The largest configuration file we parse.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -57,6 +60,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     #[serde(skip_serializing_if = "FetchConfig::is_empty")]
     pub fetch: FetchConfig,
+    pub spam: SpamConfig,
     #[serde(skip_serializing_if = "ImapConfig::is_empty")]
     pub imap: ImapConfig,
     pub smtp: SmtpConfig,
@@ -80,6 +84,7 @@ struct RawConfig {
     users_file: Option<Spanned<PathBuf>>,
     tls: Option<RawTls>,
     fetch: Option<fetch::RawFetch>,
+    spam: Option<spam::RawSpam>,
     imap: Option<imap::RawImap>,
     smtp: Option<smtp::RawSmtp>,
     aliases: Option<std::collections::BTreeMap<String, Spanned<smtp::RawTargets>>>,
@@ -238,6 +243,7 @@ impl Config {
                 users_file: None,
                 tls: None,
                 fetch: None,
+                spam: None,
                 imap: None,
                 smtp: None,
                 aliases: None,
@@ -357,6 +363,7 @@ impl RawConfig {
             Some(raw) => fetch::resolve(raw, &fetch::Context { path, base })?,
             None => FetchConfig::default(),
         };
+        let spam = spam::resolve(self.spam, path, base, &data_dir)?;
         let imap = match self.imap {
             Some(raw) => imap::resolve(raw, path, tls.is_some())?,
             None => ImapConfig::default(),
@@ -376,6 +383,7 @@ impl RawConfig {
             users_file,
             tls,
             fetch,
+            spam,
             imap,
             smtp,
             aliases,

@@ -15,6 +15,7 @@
 //! | [`net`]     | connections: TCP, TLS, timeouts and byte budgets                      |
 //! | [`imapd`]   | the IMAP server: sessions over the store (serve-imap)                 |
 //! | [`fetch`]   | bring mail home from POP3 and IMAP accounts, never losing or doubling |
+//! | [`spam`]    | the spam filter: tokenizer, chi-square combining, rules, token database |
 //! | [`tunnel`]  | ssh and TLS tunnels to the mail server, supervised                    |
 //! | [`smtp`]    | `serve-smtp`: listeners, the session driver, local delivery           |
 //! | [`queue`]   | outbound mail: the durable queue, the delivery worker, bounces        |
@@ -44,5 +45,6 @@ pub mod net;
 pub mod proto;
 pub mod queue;
 pub mod smtp;
+pub mod spam;
 pub mod store;
 pub mod tunnel;

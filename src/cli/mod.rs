@@ -34,6 +34,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `ownmail-spamcheck [OPTIONS] [FILE] [COMMAND]`: the same options and
+/// behaviour as `ownmail spamcheck`, in a second binary that links only
+/// what the filter needs. The TLS libraries (libssl, libcrypto) that the
+/// `ownmail` binary loads at every start cost more than classifying a
+/// message; a mail pipe that runs one filter process per message (procmail,
+/// Postfix) starts this one in about half the time.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ownmail-spamcheck",
+    version,
+    about = "ownmail spamcheck, for mail pipes (starts faster)"
+)]
+#[command(max_term_width = 100)]
+pub struct SpamcheckCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub args: SpamcheckArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The configuration file (default: see below)
@@ -54,6 +74,7 @@ pub enum Command {
     CheckConfig(CheckConfigArgs),
     ConvertMbox(ConvertMboxArgs),
     Fetch(FetchArgs),
+    Spamcheck(SpamcheckArgs),
     Tunnel(TunnelArgs),
     ServeImap(ServeImapArgs),
     Serve(ServeArgs),
@@ -798,4 +819,101 @@ mod tests {
         assert!(a.stdio && a.preauth && !a.tls);
         assert_eq!(a.user.as_deref(), Some("a"));
     }
+}
+
+/// Classify a message as spam or ham, or train the filter
+#[derive(Debug, Args)]
+#[command(
+    long_about = "\
+Read one message (FILE, or standard input) and write it to standard output
+with SpamAssassin-compatible headers: X-Spam-Flag: YES (spam only),
+X-Spam-Score, X-Spam-Level (one * per point) and X-Spam-Status: Yes|No,
+score=S required=R tests=RULES,... Any X-Spam-* header the message already
+had is removed first. Nothing else in the message changes.
+
+The score is the sum of the scores of the rules the message hits: one of
+BAYES_00 to BAYES_999 from the Bayesian classifier (Robinson-Fisher
+chi-square combining over tokens from the decoded headers and bodies, once
+trained with `ownmail spamcheck train`), plus rules for header sanity, forged
+or missing Date and Message-ID, HTML-only bodies, hidden words and
+suspicious links. Rules and scores are listed by --list-rules; a rules file
+(spam.rules in the configuration, or --rules) overrides scores.
+
+Databases: the site-wide one (spam.db, default <data_dir>/spam/site.db) and,
+with --user, the user's own (<db folder>/users/USER.db); their counts add up.
+Messages over 4 MiB are not scanned: they pass through with
+X-Spam-Status: No, ... too big.
+
+Exit codes: 0 done (with --exit-code: ham); 1 spam (with --exit-code only);
+64 bad arguments; 66 FILE missing; 75 temporary failure; 78 bad configuration
+or rules file.",
+    after_help = "\
+Examples:
+  ownmail spamcheck < message.eml
+  ownmail spamcheck --report message.eml
+  ownmail spamcheck train --spam ~/Maildir/.Junk --ham ~/Maildir/cur
+  ownmail spamcheck train --forget --spam wrongly-filed.eml
+  ownmail spamcheck --db ./site.db --exit-code < message.eml && echo ham
+
+A procmail recipe:
+  :0 fw
+  | /usr/bin/ownmail spamcheck
+  :0:
+  * ^X-Spam-Flag: YES
+  .Junk/"
+)]
+pub struct SpamcheckArgs {
+    #[command(subcommand)]
+    pub command: Option<SpamcheckCommand>,
+    /// The message to check (default: standard input)
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print each rule hit with its score instead of the message
+    #[arg(long)]
+    pub report: bool,
+    /// Exit 1 for spam, 0 for ham
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Print only the score instead of the message
+    #[arg(long)]
+    pub score_only: bool,
+    /// Also use this user's database (from the configuration)
+    #[arg(long, short = 'u', value_name = "NAME", global = true)]
+    pub user: Option<String>,
+    /// Use this database file instead of the configuration's site database
+    #[arg(long, value_name = "FILE", global = true)]
+    pub db: Option<PathBuf>,
+    /// Score overrides (default: spam.rules from the configuration)
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// List the rules with their scores and descriptions, then exit
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Read file names from standard input, one per line, and print `FILE SCORE spam|ham TESTS` for each
+    #[arg(long, conflicts_with_all = ["file", "report", "score_only", "exit_code"])]
+    pub bulk: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpamcheckCommand {
+    /// Learn messages as spam or ham (Maildirs, folders of files, mbox files, single files)
+    #[command(after_help = "\
+Examples:
+  ownmail spamcheck train --spam ~/Maildir/.Junk --ham ~/Maildir
+  ownmail spamcheck train --user alice --spam junk.mbox
+  ownmail spamcheck train --forget --ham misfiled.eml
+
+Training rewrites the database atomically (written beside it, fsynced,
+renamed): a scan running at the same time sees the old or the new one.")]
+    Train {
+        /// Spam to learn: a Maildir, a folder of message files, an mbox file or a message file
+        #[arg(long, value_name = "PATH", num_args = 1..)]
+        spam: Vec<PathBuf>,
+        /// Ham (good mail) to learn, in the same forms
+        #[arg(long, value_name = "PATH", num_args = 1..)]
+        ham: Vec<PathBuf>,
+        /// Unlearn these messages instead (undo an earlier training)
+        #[arg(long)]
+        forget: bool,
+    },
 }

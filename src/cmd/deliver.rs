@@ -57,15 +57,26 @@ pub fn run(global: &GlobalArgs, args: DeliverArgs) -> anyhow::Result<u8> {
         fallback_sender: std::env::var("SENDER").ok(),
         recipient,
     };
-    let target = Target {
+    let mut target = Target {
         maildir,
         folder,
         create: args.create,
         flags,
     };
 
-    let delivered = deliver::deliver(std::io::stdin().lock(), &envelope, &target)
-        .with_context(|| format!("delivery to {} failed", envelope.recipient))?;
+    let stdin = std::io::stdin().lock();
+    let spam = config.as_ref().map(|c| &c.spam).filter(|s| s.enabled);
+    let delivered = match spam {
+        Some(settings) => {
+            // spam.enabled: tag, and file spam into the Junk folder.
+            let filter = crate::spam::Filter::open(settings, user.as_ref())?;
+            let (verdict, tagged) = filter.scan(stdin).context("reading the message")?;
+            crate::spam::file_by_verdict(settings, &verdict, &mut target);
+            deliver::deliver(tagged, &envelope, &target)
+        }
+        None => deliver::deliver(stdin, &envelope, &target),
+    }
+    .with_context(|| format!("delivery to {} failed", envelope.recipient))?;
     tracing::debug!(path = %delivered.path.display(), size = delivered.size, "delivered");
     Ok(sysexits::OK)
 }

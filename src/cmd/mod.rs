@@ -11,6 +11,7 @@ mod sendmail;
 mod serve;
 mod serve_imap;
 mod serve_smtp;
+mod spamcheck;
 mod tunnel;
 mod user;
 
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::CheckConfig(_) => check_config::run(&cli.global),
         Command::ConvertMbox(args) => convert_mbox::run(&cli.global, args),
         Command::Fetch(args) => fetch::run(&cli.global, args),
+        Command::Spamcheck(args) => spamcheck::run(&cli.global, args),
         Command::Tunnel(args) => tunnel::run(&cli.global, args),
         Command::ServeImap(args) => serve_imap::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
@@ -43,6 +45,69 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(sysexits::OK)
         }
+    }
+}
+
+/// `ownmail-spamcheck`: `ownmail spamcheck` in a binary that links no TLS
+/// library (see [`crate::cli::SpamcheckCli`]).
+pub fn run_spamcheck(cli: crate::cli::SpamcheckCli) -> anyhow::Result<u8> {
+    spamcheck::run(&cli.global, cli.args)
+}
+
+/// A command line clap refused (or `--help`, `--version`): its message and
+/// exit code 64, or 0 for help and version.
+pub fn usage_exit(e: &clap::Error) -> std::process::ExitCode {
+    let _ = e.print();
+    std::process::ExitCode::from(if e.use_stderr() {
+        sysexits::USAGE
+    } else {
+        sysexits::OK
+    })
+}
+
+/// The end of `main` for both binaries: the exit code, or the error on one
+/// line (MTAs put it in the bounce or the log) and its sysexits code.
+pub fn exit(result: anyhow::Result<u8>) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ownmail: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// `ownmail user list | head -1` is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+pub fn init_logging(global: &GlobalArgs) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match (global.quiet, global.verbose) {
+        (q, _) if q >= 2 => LevelFilter::OFF,
+        (1, _) => LevelFilter::ERROR,
+        (_, 0) => LevelFilter::WARN,
+        (_, 1) => LevelFilter::INFO,
+        (_, 2) => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    // RUST_LOG, when set, refines per module; otherwise the plain level
+    // filter avoids building an EnvFilter on every start (deliver runs once
+    // per message).
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => builder
+            .with_env_filter(tracing_subscriber::EnvFilter::new(spec))
+            .init(),
+        _ => builder.with_max_level(level).init(),
     }
 }
 
@@ -68,6 +133,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             UnknownUser,
             crate::fetch::FetchError,
             crate::fetch::StateError,
+            crate::spam::SpamError,
+            crate::spam::RulesError,
+            crate::spam::DbError,
+            spamcheck::NoInput,
             crate::tunnel::TunnelError,
             crate::smtp::SmtpError,
             crate::queue::QueueError,

@@ -93,6 +93,7 @@ fn context(config: &Config, tls: bool) -> Arc<Context> {
         tls,
         limits: Limits::default(),
         throttle: Throttle::default(),
+        spam: config.spam.clone(),
     })
 }
 

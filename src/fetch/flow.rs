@@ -122,12 +122,11 @@ impl<'a> Flow<'a> {
     /// be deleted on the server.
     pub fn flush(&mut self, report: &mut Report) -> Result<Vec<Key>, FetchError> {
         if !self.staged.is_empty() {
-            let deliverer = self.sink.deliverer().expect("only Maildir kinds stage");
-            let dir = deliverer.folder().path().to_owned();
-            // 1. Name every file before any of them is visible.
+            // 1. Name every file before any of them is visible (each in its
+            // folder: spam goes to the junk folder).
             for (tmp, key, entry) in &self.staged {
                 self.state.begin(Pending {
-                    dir: dir.clone(),
+                    dir: tmp.folder().to_owned(),
                     base: tmp.base().to_owned(),
                     key: key.clone(),
                     entry: entry.clone(),

@@ -75,6 +75,8 @@ pub enum Sink {
         deliverer: Deliverer,
         /// `Some` for `{user}`: headers added as `deliver --user` adds them.
         envelope: Option<Envelope>,
+        /// With `spam.enabled`: the filter, and where spam goes.
+        junk: Option<Box<Junk>>,
     },
     Mda {
         command: String,
@@ -85,6 +87,67 @@ pub enum Sink {
         recipient: lettre::Address,
         server: String,
     },
+}
+
+/// The spam filter of a Maildir sink (`spam.enabled`): messages are
+/// classified with the site database and, for `deliver_to: {user}`, the
+/// user's, tagged, and spam is written into the junk folder, as `deliver`
+/// and SMTP local delivery do ([`crate::spam::check_for_delivery`]).
+pub struct Junk {
+    settings: crate::config::SpamConfig,
+    user: Option<crate::auth::UserName>,
+    maildir: std::path::PathBuf,
+    /// The junk folder, opened (created if missing) at the first spam.
+    deliverer: std::sync::OnceLock<Deliverer>,
+}
+
+impl Junk {
+    fn new(
+        config: &Config,
+        user: Option<crate::auth::UserName>,
+        maildir: &std::path::Path,
+    ) -> Option<Box<Junk>> {
+        config.spam.enabled.then(|| {
+            Box::new(Junk {
+                settings: config.spam.clone(),
+                user,
+                maildir: maildir.to_owned(),
+                deliverer: std::sync::OnceLock::new(),
+            })
+        })
+    }
+
+    /// Classifies and tags `data`; `Some(junk folder)` for spam. A database
+    /// that cannot be opened is logged and the message goes untagged where
+    /// it was going: a broken filter must not hold up mail.
+    fn check(&self, data: &[u8]) -> Result<(Option<&Deliverer>, Option<Vec<u8>>), DeliveryError> {
+        let mut target = Target {
+            maildir: self.maildir.clone(),
+            folder: crate::store::MailboxName::inbox(),
+            create: false,
+            flags: Vec::new(),
+        };
+        let tagged = match crate::spam::check_for_delivery(
+            &self.settings,
+            self.user.as_ref(),
+            data,
+            &mut target,
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("spamcheck skipped: {e}");
+                return Ok((None, None));
+            }
+        };
+        if !target.folder.is_inbox() {
+            if self.deliverer.get().is_none() {
+                let d = Deliverer::open(&target)?;
+                let _ = self.deliverer.set(d);
+            }
+            return Ok((self.deliverer.get(), Some(tagged)));
+        }
+        Ok((None, Some(tagged)))
+    }
 }
 
 impl std::fmt::Debug for Sink {
@@ -141,6 +204,7 @@ impl Sink {
                         fallback_sender: None,
                         recipient,
                     }),
+                    junk: Junk::new(config, Some(name), &target.maildir),
                 })
             }
             DeliverTo::Maildir { maildir, folder } => {
@@ -153,6 +217,7 @@ impl Sink {
                 Ok(Sink::Maildir {
                     deliverer: Deliverer::open(&target)?,
                     envelope: None,
+                    junk: Junk::new(config, None, &target.maildir),
                 })
             }
             DeliverTo::Mda { mda } => Ok(Sink::Mda {
@@ -232,13 +297,24 @@ impl Sink {
         }
     }
 
-    /// Writes a message into the Maildir's `tmp/` (Maildir kinds only).
+    /// Writes a message into the Maildir's `tmp/` (Maildir kinds only); with
+    /// the spam filter, a spam into the junk folder's (see
+    /// [`TmpMessage::folder`]).
     pub fn write(&self, data: &[u8]) -> Result<TmpMessage, DeliveryError> {
         match self {
             Sink::Maildir {
                 deliverer,
                 envelope,
-            } => Ok(deliverer.write(data, envelope.as_ref())?),
+                junk,
+            } => {
+                let (to, tagged) = match junk {
+                    Some(j) => j.check(data)?,
+                    None => (None, None),
+                };
+                let to = to.unwrap_or(deliverer);
+                let data = tagged.as_deref().unwrap_or(data);
+                Ok(to.write(data, envelope.as_ref())?)
+            }
             _ => Err(DeliveryError::permanent("not a Maildir target")),
         }
     }
@@ -254,7 +330,15 @@ impl Sink {
     /// Makes the commits so far durable.
     pub fn sync(&self) -> Result<(), DeliveryError> {
         match self {
-            Sink::Maildir { deliverer, .. } => Ok(deliverer.sync()?),
+            Sink::Maildir {
+                deliverer, junk, ..
+            } => {
+                deliverer.sync()?;
+                if let Some(d) = junk.as_ref().and_then(|j| j.deliverer.get()) {
+                    d.sync()?;
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

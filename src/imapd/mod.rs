@@ -152,6 +152,9 @@ pub struct Context {
     pub tls: bool,
     pub limits: Limits,
     pub throttle: Throttle,
+    /// The spam filter's settings: moves into and out of the junk folder
+    /// train it ([`crate::spam::feedback`]).
+    pub spam: crate::config::SpamConfig,
 }
 
 /// Failed logins per address: each failure doubles the wait before the

@@ -1548,6 +1548,19 @@ impl Session {
         }
         // One fsync of the folder for the batch, before the answer.
         dest.sync()?;
+        // Learning from the user: trains in the background, never fails this.
+        let from = self.sel()?.name.clone();
+        if let Some(user) = &self.user {
+            crate::spam::feedback::after_copy(
+                &self.ctx.spam,
+                user,
+                &from,
+                &dest_name,
+                is_move,
+                dest.path(),
+                &bases,
+            );
+        }
         let snap = uidlist::sync(dest.path()).map_err(|e| Reply::No(e.to_string()))?;
         let dest_uids: Vec<u32> = bases
             .iter()

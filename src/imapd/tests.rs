@@ -40,6 +40,7 @@ fn context(dir: &std::path::Path, limits: Limits) -> Arc<Context> {
         tls: true,
         limits,
         throttle: Throttle::default(),
+        spam: crate::config::SpamConfig::defaults(dir),
     })
 }
 

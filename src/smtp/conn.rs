@@ -236,6 +236,7 @@ async fn deliver(
             &tx.data,
             &sender,
             &targets,
+            Some(&server2.config.spam).filter(|s| s.enabled),
         );
         if let Err(e) = &local {
             return Err(if e.is_permanent() {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::group_sync::GroupSync;
 use crate::auth::UserName;
+use crate::config::SpamConfig;
 use crate::deliver::{DeliverError, Deliverer, Envelope, Target};
 use crate::error::{ExitStatus, sysexits};
 use crate::proto::smtp::{Route, Transaction};
@@ -52,12 +53,19 @@ pub fn local_targets(tx: &Transaction) -> Vec<(String, String)> {
 /// error, the copies already made stay: SMTP has one reply for all
 /// recipients of a DATA, so a retry after a temporary failure may give
 /// them a second copy (a duplicate SMTP cannot avoid; LMTP could).
+///
+/// With `spam` (the configuration's `spam:` when enabled), each copy is
+/// classified with the site's and that user's databases, tagged, and spam
+/// filed into the junk folder, as `deliver` does. A database that cannot be
+/// opened is logged and the copy delivered untagged to the INBOX: a broken
+/// filter must not hold up or lose mail.
 pub fn deliver(
     data_dir: &Path,
     trace: &[u8],
     data: &[u8],
     sender: &str,
     targets: &[(String, String)],
+    spam: Option<&SpamConfig>,
 ) -> Result<Vec<PathBuf>, LocalError> {
     let mut paths = Vec::new();
     for (user, address) in targets {
@@ -66,19 +74,29 @@ pub fn deliver(
             source,
         };
         let name = UserName::new(user).map_err(|e| err(DeliverError::BadAddress(e.to_string())))?;
-        let target = Target {
+        let mut target = Target {
             maildir: data_dir.join("mail").join(name.as_str()),
             folder: MailboxName::inbox(),
             create: false,
             flags: Vec::new(),
         };
+        let tagged = spam.and_then(|settings| {
+            let whole = [trace, data].concat();
+            crate::spam::check_for_delivery(settings, Some(&name), &whole, &mut target)
+                .inspect_err(|e| tracing::warn!(user = %name, "spamcheck skipped: {e}"))
+                .ok()
+        });
         let envelope = Envelope {
             sender: Some(sender.to_owned()),
             fallback_sender: None,
             recipient: address.clone(),
         };
         let d = Deliverer::open(&target).map_err(err)?;
-        let tmp = d.write(trace.chain(data), Some(&envelope)).map_err(err)?;
+        let tmp = match &tagged {
+            Some(t) => d.write(&t[..], Some(&envelope)),
+            None => d.write(trace.chain(data), Some(&envelope)),
+        }
+        .map_err(err)?;
         // Made durable by a sync shared with other sessions (group_sync).
         let delivered = d.commit(tmp, Durability::Deferred).map_err(err)?;
         let dir = crate::store::durable::parent_dir(&delivered.path).to_owned();
@@ -140,7 +158,7 @@ mod tests {
                 ("bob".into(), "info@example.org".into())
             ]
         );
-        let paths = deliver(dir.path(), b"Received: x\r\n", &tx.data, "", &targets).unwrap();
+        let paths = deliver(dir.path(), b"Received: x\r\n", &tx.data, "", &targets, None).unwrap();
         assert_eq!(paths.len(), 2);
         assert_eq!(
             std::fs::read_to_string(&paths[0]).unwrap(),

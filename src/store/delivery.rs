@@ -116,6 +116,11 @@ impl TmpMessage {
         &self.base
     }
 
+    /// The folder this message goes into.
+    pub fn folder(&self) -> &std::path::Path {
+        &self.folder
+    }
+
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
