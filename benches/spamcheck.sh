@@ -4,9 +4,8 @@
 # spam-2 (../shared/corpus.md), for
 #
 #   ownmail       spamcheck train; spamcheck --bulk (one process for all);
-#                 ownmail-spamcheck --exit-code per message (one process
-#                 each: the binary for mail pipes, which links no TLS
-#                 library), and `ownmail spamcheck` per message for comparison
+#                 `ownmail spamcheck --exit-code` per message (one process
+#                 each, as a procmail or Postfix pipe runs it)
 #   bogofilter    -s/-n training with the same split; -b (bulk); one
 #                 `bogofilter -e` per message; spam = "Spam" (unsure is ham)
 #   SpamAssassin  sa-learn on the same split into a fresh Bayes database;
@@ -63,16 +62,10 @@ t0=$(now)
 t1=$(now); om_bulk=$(rate $nall $t0 $t1)
 t0=$(now)
 while read -r f; do
-  if "$om-spamcheck" --db "$work/om.db" --exit-code --score-only "$f" >/dev/null; then echo "$f ham"; else echo "$f spam"; fi
+  if "$om" spamcheck --db "$work/om.db" --exit-code --score-only "$f" >/dev/null; then echo "$f ham"; else echo "$f spam"; fi
 done < "$work/all.list" > "$work/om.proc"
 t1=$(now); om_proc=$(rate $nall $t0 $t1)
 cmp -s <(sort "$work/om.bulk") <(sort "$work/om.proc") || echo "spamcheck.sh: ownmail bulk and per-process verdicts differ" >&2
-t0=$(now)
-while read -r f; do
-  if "$om" spamcheck --db "$work/om.db" --exit-code --score-only "$f" >/dev/null; then echo "$f ham"; else echo "$f spam"; fi
-done < "$work/all.list" > "$work/om.proc2"
-t1=$(now); om_proc2=$(rate $nall $t0 $t1)
-cmp -s "$work/om.proc" "$work/om.proc2" || echo "spamcheck.sh: ownmail and ownmail-spamcheck verdicts differ" >&2
 read -r om_fp om_fn om_fpn om_fnn < <(score "$work/om.bulk")
 
 # --- bogofilter ---
@@ -136,7 +129,6 @@ ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.1fx", $1 / $2; else print 
 printf '\nmeasure split: %d ham (easy-ham-2 + hard-ham-1), %d spam (spam-2); trained on easy-ham-1 + spam-1\n' $nham $nspam
 printf '%-13s %8s %8s %10s %10s %9s\n' tool "FP %" "FN %" "bulk/s" "proc/s" "train s"
 printf '%-13s %8s %8s %10s %10s %9s\n' ownmail "$om_fp" "$om_fn" "$om_bulk" "$om_proc" "$om_train"
-printf '%-13s %8s %8s %10s %10s %9s\n' "(ownmail spamcheck)" "" "" "" "$om_proc2" ""
 printf '%-13s %8s %8s %10s %10s %9s\n' bogofilter "$bf_fp" "$bf_fn" "$bf_bulk" "$bf_proc" "$bf_train"
 [ -z "${SKIP_SA:-}" ] && printf '%-13s %8s %8s %10s %10s %9s\n' SpamAssassin "$sa_fp" "$sa_fn" "(spamd)" "$sa_proc" "$sa_train"
 printf '\nownmail/bogofilter: bulk %s, per process %s\n' "$(ratio $om_bulk $bf_bulk)" "$(ratio $om_proc $bf_proc)"

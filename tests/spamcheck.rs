@@ -268,69 +268,6 @@ fn deliver_files_spam_into_junk_when_enabled() {
     }
 }
 
-/// `ownmail-spamcheck`, the binary for one process per message: the same
-/// output and exit codes as `ownmail spamcheck`, and no TLS library among
-/// what it loads (the reason it exists: loading them was most of a check's
-/// start-up time).
-#[test]
-fn ownmail_spamcheck_binary_matches_and_links_no_tls() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("site.db");
-    train(dir.path(), &db, &[]);
-    let small = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ownmail-spamcheck"));
-        c.env_remove("OWNMAIL_CONFIG")
-            .env("XDG_CONFIG_HOME", "/nonexistent")
-            .arg("--db")
-            .arg(&db);
-        c
-    };
-    for msg in [SPAMMY, HAMMY] {
-        for args in [&[][..], &["--report"], &["--score-only", "--exit-code"]] {
-            let a = run(small().args(args), msg.as_bytes());
-            let b = run(
-                support::ownmail()
-                    .args(["spamcheck", "--db"])
-                    .arg(&db)
-                    .args(args),
-                msg.as_bytes(),
-            );
-            assert_eq!(a.status.code(), b.status.code(), "{args:?}");
-            assert_eq!(a.stdout, b.stdout, "{args:?}");
-        }
-    }
-    assert_eq!(
-        run(small().arg("--exit-code"), SPAMMY.as_bytes())
-            .status
-            .code(),
-        Some(1)
-    );
-    // Training works through it too (same subcommand).
-    let out = small()
-        .args(["train", "--forget", "--spam"])
-        .arg(dir.path().join("spam"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("forgot 20 spam"));
-    // Its dynamic section names no libssl or libcrypto.
-    let elf = Command::new("readelf")
-        .args(["-d", env!("CARGO_BIN_EXE_ownmail-spamcheck")])
-        .output()
-        .expect("readelf (binutils)");
-    assert!(elf.status.success());
-    let dynamic = String::from_utf8_lossy(&elf.stdout);
-    assert!(dynamic.contains("(NEEDED)"), "{dynamic}");
-    assert!(
-        !dynamic.contains("libssl") && !dynamic.contains("libcrypto"),
-        "{dynamic}"
-    );
-}
-
 /// `serve-smtp` with `spam.enabled`: mail from outside, sent by swaks, is
 /// classified for each local user, tagged, and spam is filed into Junk.
 #[test]

@@ -34,26 +34,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// `ownmail-spamcheck [OPTIONS] [FILE] [COMMAND]`: the same options and
-/// behaviour as `ownmail spamcheck`, in a second binary that links only
-/// what the filter needs. The TLS libraries (libssl, libcrypto) that the
-/// `ownmail` binary loads at every start cost more than classifying a
-/// message; a mail pipe that runs one filter process per message (procmail,
-/// Postfix) starts this one in about half the time.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ownmail-spamcheck",
-    version,
-    about = "ownmail spamcheck, for mail pipes (starts faster)"
-)]
-#[command(max_term_width = 100)]
-pub struct SpamcheckCli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(flatten)]
-    pub args: SpamcheckArgs,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// The configuration file (default: see below)

@@ -48,12 +48,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// `ownmail-spamcheck`: `ownmail spamcheck` in a binary that links no TLS
-/// library (see [`crate::cli::SpamcheckCli`]).
-pub fn run_spamcheck(cli: crate::cli::SpamcheckCli) -> anyhow::Result<u8> {
-    spamcheck::run(&cli.global, cli.args)
-}
-
 /// A command line clap refused (or `--help`, `--version`): its message and
 /// exit code 64, or 0 for help and version.
 pub fn usage_exit(e: &clap::Error) -> std::process::ExitCode {
@@ -65,7 +59,7 @@ pub fn usage_exit(e: &clap::Error) -> std::process::ExitCode {
     })
 }
 
-/// The end of `main` for both binaries: the exit code, or the error on one
+/// The end of `main`: the exit code, or the error on one
 /// line (MTAs put it in the bounce or the log) and its sysexits code.
 pub fn exit(result: anyhow::Result<u8>) -> std::process::ExitCode {
     use std::process::ExitCode;
