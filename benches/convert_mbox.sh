@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # convert-mbox against its peers, in one run, on the same data:
 #
-#   ownmail convert-mbox  --maildir, durable: one syncfs per batch of 2,048
-#                         files, then the renames, then the directory fsyncs
+#   ownmail convert-mbox  --maildir, durable: each message written into an
+#                         unnamed file (O_TMPFILE); per batch of 2,048, one
+#                         syncfs, then the links into new/ or cur/, made
+#                         durable by the next batch's syncfs (and one last)
 #   mb2md                 Debian's mb2md -s FILE -d DIR (no fsync at all)
 #   Python's mailbox      benches/python_mailbox_convert.py (an fsync per
 #                         file, none of the directory: `strace -f -c` shows it)
@@ -23,6 +25,9 @@
 #   benches/convert_mbox.sh              # about 25 minutes: Python on 1 GB is most of it
 #   SETS=corpus benches/convert_mbox.sh  # the corpus only: a quick look
 #   GB=2 benches/convert_mbox.sh         # a 2 GB mbox instead of 1 GB
+#   PYTHON_SETS=corpus benches/...       # Python's mailbox on the corpus only
+#                                        # (it takes ~20 minutes on 1 GB)
+#   OWNMAIL=/path/to/ownmail benches/... # that binary, not a fresh release build
 #   BENCH_DIR=/big/disk benches/...      # where the mboxes and Maildirs go
 #                                        # (default: bench-results/, git-ignored)
 #
@@ -32,6 +37,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 sets=${SETS:-corpus 1g}
+python_sets=${PYTHON_SETS:-$sets}
 gb=${GB:-1}
 
 die() { echo "convert_mbox.sh: $*" >&2; exit 1; }
@@ -40,8 +46,12 @@ need mb2md mb2md
 need python3 python3
 [ -x /usr/bin/time ] || die "/usr/bin/time not found: install the Debian package time"
 
-cargo build --release --locked --quiet
-ownmail=$root/target/release/ownmail
+if [ -n "${OWNMAIL:-}" ]; then
+  ownmail=$OWNMAIL # a binary built before (no rebuild)
+else
+  cargo build --release --locked --quiet
+  ownmail=$root/target/release/ownmail
+fi
 corpus=$(scripts/corpus.sh)
 
 base=${BENCH_DIR:-$root/bench-results}
@@ -76,6 +86,7 @@ run() {
   echo "$start $end $(tail -1 "$out.rss") $n" | awk '{ printf "%.2f %d %d\n", $2 - $1, $3, $4 }'
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 printf '%-8s %-10s %10s %9s %12s %10s %9s\n' set tool seconds MB/s "tool/ownmail" messages "RSS kB"
 for set in $sets; do
   mbox=$work/$set.mbox
@@ -83,6 +94,10 @@ for set in $sets; do
   want=$(expected_count "$mbox")
   own=""
   for tool in ownmail mb2md python; do
+    if [ "$tool" = python ] && [[ " $python_sets " != *" $set "* ]]; then
+      printf '%-8s %-10s %10s\n' "$set" python "not run (PYTHON_SETS)"
+      continue
+    fi
     read -r secs rss n < <(run "$tool" "$mbox" "$work/out-$set-$tool")
     [ "$n" -eq "$want" ] || die "$tool stored $n messages of $set, expected $want"
     [ -n "$own" ] || own=$secs
@@ -90,4 +105,5 @@ for set in $sets; do
       'BEGIN { printf "%-8s %-10s %10.2f %9.1f %12.2f %10d %9d\n", s, t, secs, b / 1e6 / secs, secs / o, n, r }'
   done
 done
+echo "load average before the run: $load_before"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(uname -sr)"

@@ -233,7 +233,8 @@ pub struct ConvertMboxArgs {
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
-    /// Reader and writer threads (default: one of each per core)
+    /// Reader threads, and twice as many writer threads (default: one
+    /// reader and two writers per core)
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }

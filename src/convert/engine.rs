@@ -18,8 +18,8 @@ use super::status::{self, Status};
 use super::{ConvertError, Job, Observer, Options, Problem, Summary};
 use crate::message::mbox::{FromDate, MboxError, MboxReader, MessageHead};
 use crate::store::{
-    ClosedTmp, Flags, Folder, KeywordError, Keywords, MailboxName, Maildir, StoreError, TmpMessage,
-    durable,
+    ClosedTmp, Flags, Folder, FolderDirs, KeywordError, Keywords, MailboxName, Maildir, StoreError,
+    TmpMessage, UnnamedMessage, durable,
 };
 
 /// Messages up to this size go from reader to writer in memory; larger
@@ -37,6 +37,9 @@ const STREAM_BUFFER: usize = 64 * 1024;
 /// in `tmp/`, and the next run stores those messages again.
 const SYNC_MESSAGES: u64 = 2048;
 const SYNC_BYTES: u64 = 64 * 1024 * 1024;
+/// Writer threads per core (`--threads`): while one waits for its syncfs,
+/// the others create files.
+const WRITERS_PER_THREAD: usize = 2;
 /// Messages waiting between readers and writers, at most.
 const QUEUE_MESSAGES: usize = 1024;
 /// How long a reader waits for a program that is writing into an mbox (a
@@ -47,6 +50,8 @@ const SOURCE_LOCK_WAIT: Duration = Duration::from_secs(10);
 struct Target {
     /// `None` in a dry run.
     folder: Option<Folder>,
+    /// Its `new/` and `cur/`, open (`None` in a dry run).
+    dirs: Option<FolderDirs>,
     /// What earlier runs stored there.
     index: Index,
     /// Keyword name (lower case) to letter index, as resolved so far.
@@ -105,13 +110,31 @@ impl Content {
     }
 }
 
-/// A message written into `tmp/`, waiting for its batch to be committed.
+/// A message written, waiting for its batch to be committed.
 struct Pending {
-    tmp: ClosedTmp,
+    file: Written,
     target: Arc<Target>,
     base: String,
     flags: Flags,
     in_cur: bool,
+}
+
+/// Where a written message waits to be named.
+enum Written {
+    /// An unnamed file, open (see [`durable::create_unnamed`]).
+    Unnamed(UnnamedMessage),
+    /// A file in `tmp/`, closed (a streamed message, or a system without
+    /// unnamed files).
+    Tmp(ClosedTmp),
+}
+
+impl Written {
+    fn size(&self) -> u64 {
+        match self {
+            Written::Unnamed(u) => u.size(),
+            Written::Tmp(t) => t.size(),
+        }
+    }
 }
 
 /// A count of bytes in flight, that readers wait on.
@@ -174,6 +197,9 @@ struct Shared<'a> {
     fatal: Mutex<Option<ConvertError>>,
     budget: Budget,
     counts: Counters,
+    /// The unnamed files a writer may hold open (they wait for their
+    /// batch's syncfs): its share of the open files limit.
+    open_per_writer: u64,
 }
 
 impl Shared<'_> {
@@ -220,8 +246,10 @@ impl Shared<'_> {
             },
             (None, None) => Index::default(),
         };
+        let dirs = folder.as_ref().map(Folder::open_dirs).transpose()?;
         let target = Arc::new(Target {
             folder,
+            dirs,
             index,
             keywords: Mutex::new(HashMap::new()),
         });
@@ -248,6 +276,13 @@ pub(super) fn run(
         let lock = lock_maildir(md.root())?;
         (Some(md), Some(lock))
     };
+    let readers = threads.min(jobs.len()).max(1);
+    let writers = if options.dry_run {
+        0
+    } else {
+        threads * WRITERS_PER_THREAD
+    };
+    let open_files = durable::raise_open_files_limit();
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].size));
     let shared = Shared {
@@ -266,9 +301,9 @@ pub(super) fn run(
             limit: QUEUE_BYTES,
         },
         counts: Counters::default(),
+        // Room for the readers' files, the directories and the rest.
+        open_per_writer: (open_files.saturating_sub(256) / writers.max(1) as u64).max(16),
     };
-    let readers = threads.min(jobs.len()).max(1);
-    let writers = if options.dry_run { 0 } else { threads };
     // A queue per writer: a shared one made the writers take turns at its
     // lock, and each turn was a futex sleep and wake-up.
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..writers)
@@ -824,14 +859,20 @@ fn writer(shared: &Shared, rx: Receiver<Item>) {
             let written = write(item);
             shared.budget.release(cost);
             let written = written?;
-            batch.bytes += written.tmp.size();
+            batch.bytes += written.file.size();
+            if matches!(written.file, Written::Unnamed(_)) {
+                batch.open += 1;
+            }
             batch.written.push(written);
-            if batch.written.len() as u64 >= SYNC_MESSAGES || batch.bytes >= SYNC_BYTES {
+            if batch.written.len() as u64 >= SYNC_MESSAGES
+                || batch.bytes >= SYNC_BYTES
+                || batch.open >= shared.open_per_writer
+            {
                 batch.commit(shared)?;
             }
         }
         if !shared.broken.load(Ordering::SeqCst) {
-            batch.commit(shared)?;
+            batch.finish(shared)?;
         }
         Ok(())
     })();
@@ -842,23 +883,34 @@ fn writer(shared: &Shared, rx: Receiver<Item>) {
     }
 }
 
-/// Writes a message into `tmp/` and closes it.
+/// Writes a message into an unnamed file, kept open (or, where there are
+/// none, into `tmp/`, closed).
 fn write(item: Item) -> Result<Pending, ConvertError> {
-    let Some(folder) = &item.target.folder else {
+    let (Some(folder), Some(dirs)) = (&item.target.folder, &item.target.dirs) else {
         unreachable!("dry runs have no writers");
     };
-    let mut tmp = match item.content {
-        Content::Bytes(bytes) => {
-            // The whole message in one write(2): no buffer needed.
-            let mut tmp = folder.create_tmp_with_buffer(0)?;
-            tmp.write_all(&bytes).map_err(tmp_error(folder))?;
-            tmp
+    let file = match item.content {
+        Content::Bytes(bytes) => match dirs.create_unnamed()? {
+            Some(mut file) => {
+                // The whole message in one write(2).
+                file.write_all(&bytes).map_err(tmp_error(folder))?;
+                file.set_mtime(item.mtime).map_err(tmp_error(folder))?;
+                Written::Unnamed(file)
+            }
+            None => {
+                let mut tmp = folder.create_tmp_with_buffer(0)?;
+                tmp.write_all(&bytes).map_err(tmp_error(folder))?;
+                tmp.set_mtime(item.mtime);
+                Written::Tmp(tmp.close()?)
+            }
+        },
+        Content::Written(mut tmp) => {
+            tmp.set_mtime(item.mtime);
+            Written::Tmp(tmp.close()?)
         }
-        Content::Written(tmp) => tmp,
     };
-    tmp.set_mtime(item.mtime);
     Ok(Pending {
-        tmp: tmp.close()?,
+        file,
         target: item.target.clone(),
         base: item.base,
         flags: item.flags,
@@ -866,91 +918,114 @@ fn write(item: Item) -> Result<Pending, ConvertError> {
     })
 }
 
-/// Messages written into `tmp/` and not yet named: a writer's batch.
+/// A writer's messages: those written and not yet named, and those named
+/// by the last commit and not yet durable.
 #[derive(Default)]
 struct Batch {
     written: Vec<Pending>,
     bytes: u64,
+    /// Unnamed files among `written` (each an open descriptor).
+    open: u64,
+    named: Option<Named>,
 }
 
 impl Batch {
-    /// Makes the batch durable and names it: one syncfs for every file's
-    /// data and inode, then the renames into `new/` and `cur/`, then an
-    /// fsync of each directory named into; only then are the messages
-    /// counted. A name therefore never exists before its file is on the
-    /// device, and the summary never counts a message a power loss could
-    /// take back.
+    /// Makes the written messages durable and names them: one syncfs for
+    /// every file's data and inode, then the names in `new/` and `cur/`
+    /// (a link of an unnamed file, or a rename from `tmp/`). The names
+    /// become durable with the next syncfs (this writer's next commit, or
+    /// [`Batch::finish`]), and the messages are counted only then. A name
+    /// therefore never exists before its file is on the device, and the
+    /// summary never counts a message a power loss could take back.
+    ///
+    /// The one syncfs does both jobs: it makes this batch's files durable
+    /// and the previous batch's names (the links changed those files' link
+    /// counts too, which only a syncfs writes on a file system without a
+    /// journal).
     fn commit(&mut self, shared: &Shared) -> Result<(), ConvertError> {
-        let Some(first) = self.written.first() else {
+        if self.written.is_empty() {
             return Ok(());
-        };
-        if let Some(folder) = &first.target.folder {
-            let tmp = folder.path().join("tmp");
-            durable::sync_filesystem(&tmp)
-                .map_err(|source| StoreError::Io { path: tmp, source })?;
+        }
+        sync(shared)?;
+        if let Some(named) = self.named.take() {
+            named.count(shared);
         }
         let mut named = Named::default();
         for p in self.written.drain(..) {
             named.name(p)?;
         }
         self.bytes = 0;
-        named.sync(shared)
+        self.open = 0;
+        self.named = Some(named);
+        Ok(())
+    }
+
+    /// Commits what is left and makes the last names durable.
+    fn finish(&mut self, shared: &Shared) -> Result<(), ConvertError> {
+        self.commit(shared)?;
+        if let Some(named) = self.named.take() {
+            sync(shared)?;
+            named.count(shared);
+        }
+        Ok(())
     }
 }
 
-/// Messages named in a batch: durable once their directories are fsynced.
+/// syncfs of the Maildir's file system (its folders are all on it).
+fn sync(shared: &Shared) -> Result<(), ConvertError> {
+    let Some(md) = &shared.maildir else {
+        return Ok(());
+    };
+    durable::sync_filesystem(md.root()).map_err(|source| {
+        StoreError::Io {
+            path: md.root().to_owned(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// Messages named in a batch, counted once their names are durable.
 #[derive(Default)]
 struct Named {
     stored: u64,
     bytes: u64,
     existed: u64,
-    /// The folders named into, and whether in `new/`, `cur/`.
-    dirs: Vec<(Arc<Target>, bool, bool)>,
 }
 
 impl Named {
     /// Names a message whose data is on the device.
     fn name(&mut self, p: Pending) -> Result<(), ConvertError> {
-        let in_cur = match p.tmp.commit_as(&p.base, &p.flags, p.in_cur) {
+        let result = match p.file {
+            Written::Unnamed(file) => {
+                let Some(dirs) = &p.target.dirs else {
+                    unreachable!("dry runs have no writers");
+                };
+                file.commit_as(dirs, &p.base, &p.flags, p.in_cur)
+            }
+            Written::Tmp(tmp) => tmp.commit_as(&p.base, &p.flags, p.in_cur),
+        };
+        match result {
             Ok(d) => {
                 self.stored += 1;
                 self.bytes += d.size;
-                d.path.parent().is_some_and(|dir| dir.ends_with("cur"))
+                Ok(())
             }
             // The same message under the same name: from another source file
             // with identical bytes at the same offset.
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
                 self.existed += 1;
-                return Ok(());
+                Ok(())
             }
-            Err(e) => return Err(e.into()),
-        };
-        match self
-            .dirs
-            .iter_mut()
-            .find(|(t, _, _)| Arc::ptr_eq(t, &p.target))
-        {
-            Some((_, new, cur)) => {
-                *new |= !in_cur;
-                *cur |= in_cur;
-            }
-            None => self.dirs.push((p.target, !in_cur, in_cur)),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 
-    /// fsyncs the directories named into, then counts their messages.
-    fn sync(self, shared: &Shared) -> Result<(), ConvertError> {
-        for (target, new, cur) in &self.dirs {
-            if let Some(f) = &target.folder {
-                f.sync_dirs(*new, *cur)?;
-            }
-        }
+    fn count(self, shared: &Shared) {
         let c = &shared.counts;
         c.messages.fetch_add(self.stored, Ordering::Relaxed);
         c.bytes.fetch_add(self.bytes, Ordering::Relaxed);
         c.skipped.fetch_add(self.existed, Ordering::Relaxed);
-        Ok(())
     }
 }
 

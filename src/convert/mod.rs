@@ -59,29 +59,42 @@
 //!
 //! # Durable before it says yes
 //!
-//! Each writer writes a message into `tmp/` with one write(2), sets its
-//! mtime and closes it. Every 2,048 messages (or 64 MB) it makes the whole
-//! batch durable at once with syncfs(2) (every file's data and inode on the
+//! Each writer writes a message into an unnamed file (`O_TMPFILE` in the
+//! folder's `new/`, [`crate::store::durable::create_unnamed`]) with one
+//! write(2), sets its mtime and keeps it open. Every 2,048 messages (or
+//! 64 MB, or its share of the open files limit) it makes the whole batch
+//! durable at once with syncfs(2) (every file's data and inode on the
 //! device, the device cache flushed:
 //! [`crate::store::durable::sync_filesystem`]), then names each file into
-//! `new/` or `cur/` with `rename_noreplace`, fsyncs the directories it named
-//! into, and only then counts those messages in the [`Summary`]: two device
-//! flushes for thousands of messages instead of one or two per message, and
-//! the data always on the device before the name that points to it. This
-//! holds on a file system without a journal too (ext4 without one, ext2),
-//! where writing the data out with `sync_file_range` before the rename
-//! would not: it writes no inode. At the end every target folder is fsynced
-//! again, which also makes durable the names a killed earlier run left
-//! unsynced and this run skipped. What a power loss can take back is the
-//! names made since the last directory fsync: their files are whole, and
-//! the next run stores those messages again, once. A kill -9 loses nothing
-//! that was named; what it leaves unnamed in `tmp/` is never seen, and is
-//! removed by the Maildir rule (after 36 hours).
+//! `new/` or `cur/` with `linkat` (which never replaces a name) and closes
+//! it. Those names become durable with the writer's next syncfs, which
+//! also makes its next batch's files durable, and with a last one when it
+//! runs out of messages; only then are the messages counted in the
+//! [`Summary`]. So one device flush per batch of thousands of messages
+//! instead of one or two per message, the data always on the device before
+//! the name that points to it, and one directory entry made per message
+//! (no create in `tmp/` and rename out of it). This holds on a file system
+//! without a journal too (ext4 without one, ext2): there, a directory
+//! fsync would not write the linked file's new link count, and
+//! `sync_file_range` before naming would write no inode; syncfs writes
+//! both. Where unnamed files are not supported (an old kernel, a file
+//! system without `O_TMPFILE`), and for messages larger than
+//! [`INLINE_MAX`] (streamed by their reader into `tmp/`), the file is
+//! written into `tmp/`, closed, and renamed into place with
+//! `rename_noreplace` instead, under the same two syncfs. At the end every
+//! target folder is synced again, which also makes durable the names a
+//! killed earlier run left unsynced and this run skipped. What a power
+//! loss can take back is the names made since the last syncfs: their
+//! files are whole, and the next run stores those messages again, once. A
+//! kill -9 loses nothing that was named; an unnamed file vanishes with the
+//! process, and what a kill leaves in `tmp/` is never seen, and is removed
+//! by the Maildir rule (after 36 hours).
 //!
 //! # Parallel and bounded
 //!
-//! Reader threads take source files, largest first; writer threads create
-//! the files, so even one big mbox keeps every core busy. Messages up to
+//! Reader threads take source files, largest first; writer threads (two
+//! per core, so that one creates files while another waits for its
+//! syncfs) create the files, so even one big mbox keeps every core busy. Messages up to
 //! [`INLINE_MAX`] are handed from readers to writers in memory, under a
 //! budget of [`QUEUE_BYTES`]; a larger message is streamed by its reader
 //! straight into its `tmp/` file. Memory is therefore bounded whatever the
@@ -108,7 +121,7 @@ use crate::store::{MailboxName, StoreError};
 
 /// What to convert and how. The default: detect the variant, name folders
 /// after files, write, remove status headers, go on past problems, one
-/// reader and one writer per core.
+/// reader and two writers per core.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     /// `None`: detect per message (see [`crate::message::mbox`]).
@@ -121,7 +134,7 @@ pub struct Options {
     pub keep_headers: bool,
     /// Stop at the first damaged message or file that is not an mbox.
     pub strict: bool,
-    /// Threads for reading and for writing; 0: one of each per core.
+    /// Reader threads, and half the writer threads; 0: one per core.
     pub threads: usize,
 }
 

@@ -1,6 +1,10 @@
 //! Writing one message into a folder, by the Maildir spec: a unique name, the
 //! bytes into `tmp/`, then a rename into `new/` (or `cur/` with flags).
 //!
+//! A converter that writes thousands of messages in batches can instead
+//! write each into an unnamed file ([`UnnamedMessage`], `O_TMPFILE`) and
+//! link it into `new/` or `cur/` once the batch is durable.
+//!
 //! Two phases, so that callers can stream any size of message and batch
 //! durability: [`TmpMessage`] is the open file in `tmp/` (a [`Write`]r that
 //! counts what it is given), and [`TmpMessage::commit`] names it. A
@@ -266,27 +270,15 @@ impl ClosedTmp {
         flags: &Flags,
         in_cur: bool,
     ) -> Result<Delivered, StoreError> {
-        if !is_valid_base(base) {
-            return Err(StoreError::io(&self.tmp_path)(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{base:?} is not a valid Maildir base name"),
-            )));
-        }
-        let in_cur = in_cur || !flags.is_empty();
-        let sub = if in_cur { "cur" } else { "new" };
-        let vsize = self.size + self.bare_lfs;
-        let mut name = format!("{base},S={},W={vsize}", self.size);
-        if in_cur {
-            name.push_str(":2,");
-            name.push_str(&flags.to_string());
-        }
+        let (sub, name) = final_name(base, self.size, self.bare_lfs, flags, in_cur)
+            .map_err(StoreError::io(&self.tmp_path))?;
         let path = self.folder.join(sub).join(name);
         durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
         self.named = true;
         Ok(Delivered {
             path,
             size: self.size,
-            vsize,
+            vsize: self.size + self.bare_lfs,
         })
     }
 }
@@ -297,6 +289,138 @@ impl Drop for ClosedTmp {
             let _ = fs::remove_file(&self.tmp_path);
         }
     }
+}
+
+/// A folder's `new/` and `cur/` held open, to create and name messages
+/// relative to them (no path to build and look up per message).
+#[derive(Debug)]
+pub struct FolderDirs {
+    path: PathBuf,
+    new: File,
+    cur: File,
+}
+
+impl FolderDirs {
+    pub(crate) fn open(folder: &Path) -> Result<FolderDirs, StoreError> {
+        let open = |sub: &str| {
+            let dir = folder.join(sub);
+            File::open(&dir).map_err(StoreError::io(&dir))
+        };
+        Ok(FolderDirs {
+            path: folder.to_owned(),
+            new: open("new")?,
+            cur: open("cur")?,
+        })
+    }
+
+    /// Starts a message as an unnamed file (see
+    /// [`durable::create_unnamed`]); `None` where the system cannot, and
+    /// the caller writes into `tmp/` instead.
+    pub fn create_unnamed(&self) -> Result<Option<UnnamedMessage>, StoreError> {
+        match durable::create_unnamed(&self.new, 0o600) {
+            Ok(file) => Ok(file.map(|file| UnnamedMessage {
+                file,
+                size: 0,
+                bare_lfs: 0,
+                last_cr: false,
+            })),
+            Err(e) => Err(StoreError::io(self.path.join("new"))(e)),
+        }
+    }
+}
+
+/// A message written into an unnamed file: invisible, and gone if the
+/// process dies, until [`UnnamedMessage::commit_as`] names it. The caller
+/// makes its data durable before (a [`durable::sync_filesystem`] of the
+/// batch) and the name after (another one: linking changes the file's
+/// link count, which a directory fsync does not write on a file system
+/// without a journal).
+#[derive(Debug)]
+pub struct UnnamedMessage {
+    file: File,
+    size: u64,
+    bare_lfs: u64,
+    last_cr: bool,
+}
+
+impl UnnamedMessage {
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Sets the file's modification and access time (INTERNALDATE).
+    pub fn set_mtime(&self, t: SystemTime) -> io::Result<()> {
+        self.file
+            .set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+    }
+
+    /// Names the message `base` in `dirs`' `new/` or `cur/` (as
+    /// [`ClosedTmp::commit_as`]: never replacing a file, `AlreadyExists`
+    /// if the name is taken) and closes it.
+    pub fn commit_as(
+        self,
+        dirs: &FolderDirs,
+        base: &str,
+        flags: &Flags,
+        in_cur: bool,
+    ) -> Result<Delivered, StoreError> {
+        let (sub, name) = final_name(base, self.size, self.bare_lfs, flags, in_cur)
+            .map_err(StoreError::io(dirs.path.join("new")))?;
+        let path = dirs.path.join(sub).join(&name);
+        let dir = if sub == "cur" { &dirs.cur } else { &dirs.new };
+        let cname =
+            std::ffi::CString::new(name).map_err(|e| StoreError::io(&path)(io::Error::other(e)))?;
+        durable::link_unnamed(&self.file, dir, &cname).map_err(StoreError::io(&path))?;
+        Ok(Delivered {
+            path,
+            size: self.size,
+            vsize: self.size + self.bare_lfs,
+        })
+    }
+}
+
+impl Write for UnnamedMessage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        let written = &buf[..n];
+        self.size += n as u64;
+        self.bare_lfs += count_bare_lfs(written, self.last_cr);
+        if let Some(&last) = written.last() {
+            self.last_cr = last == b'\r';
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The subdirectory and file name a message gets:
+/// `<base>,S=<size>,W=<vsize>` in `new/`, with `:2,<flags>` in `cur/`.
+fn final_name(
+    base: &str,
+    size: u64,
+    bare_lfs: u64,
+    flags: &Flags,
+    in_cur: bool,
+) -> io::Result<(&'static str, String)> {
+    if !is_valid_base(base) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{base:?} is not a valid Maildir base name"),
+        ));
+    }
+    let in_cur = in_cur || !flags.is_empty();
+    let vsize = size + bare_lfs;
+    let mut name = format!("{base},S={size},W={vsize}");
+    if in_cur {
+        name.push_str(":2,");
+        name.push_str(&flags.to_string());
+        return Ok(("cur", name));
+    }
+    Ok(("new", name))
 }
 
 impl Write for TmpMessage {

@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use super::delivery::{self, TmpMessage};
+use super::delivery::{self, FolderDirs, TmpMessage};
 use super::durable;
 use super::name::MailboxName;
 
@@ -145,6 +145,12 @@ impl Folder {
     /// As [`Folder::create_tmp`], with a write buffer of `capacity` bytes.
     pub fn create_tmp_with_buffer(&self, capacity: usize) -> Result<TmpMessage, StoreError> {
         TmpMessage::create_with_buffer(self.path.clone(), capacity)
+    }
+
+    /// Opens `new/` and `cur/` to create and name messages relative to
+    /// them (see [`FolderDirs`]).
+    pub fn open_dirs(&self) -> Result<FolderDirs, StoreError> {
+        FolderDirs::open(&self.path)
     }
 
     /// Calls `f` with the file name of every message in `new/` and `cur/`

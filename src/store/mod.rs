@@ -34,7 +34,7 @@ pub mod uidlist;
 use std::io;
 use std::path::PathBuf;
 
-pub use delivery::{ClosedTmp, Delivered, Durability, TmpMessage};
+pub use delivery::{ClosedTmp, Delivered, Durability, FolderDirs, TmpMessage, UnnamedMessage};
 pub use flags::{Flag, Flags};
 pub use keywords::{KeywordError, Keywords};
 pub use maildir::{Folder, Maildir};
