@@ -12,9 +12,11 @@
 //! own: waiting (login throttling, IDLE) is the driver's job.
 
 pub mod fetch;
+pub mod index;
 pub mod mailbox;
 pub mod search;
 pub mod session;
+pub mod shared;
 
 use std::collections::HashMap;
 use std::fs::File;

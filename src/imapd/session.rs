@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 
 use super::fetch;
+use super::index::Index;
 use super::mailbox::{Changes, Selected};
 use super::search::{self, Candidate};
 use super::{Context, Out, Peer};
@@ -61,7 +62,7 @@ pub struct Session {
     buf: Vec<u8>,
     bad: u32,
     /// The folder's [`Selected::stamp`] when IDLE last looked.
-    idle_stamp: Option<[Option<SystemTime>; 3]>,
+    idle_stamp: Option<super::shared::Stamp>,
     idle_polls: u32,
 }
 
@@ -578,15 +579,37 @@ impl Session {
                 self.updates(false);
                 let sel = self.sel()?;
                 let mut hits: Vec<u32> = Vec::new();
+                // The index answers TEXT and BODY; records it lacks are
+                // computed on the way and added (in batches: bounded memory).
+                let wants_text = search::needs_text(&key);
+                let shared = sel.shared.clone();
+                let mut guard = wants_text.then(|| shared.index());
+                let mut idx = guard.as_mut().and_then(|g| g.as_mut());
+                let mut new_records = Vec::new();
+                let mut new_bytes = 0;
                 for i in 0..sel.msgs.len() {
                     if sel.msgs[i].gone {
                         continue;
                     }
-                    let mut c = Candidate::new(sel, i);
+                    let mut c = Candidate::new(sel, i, idx.as_deref_mut());
                     if search::matches(&mut c, &key) {
                         hits.push(if uid { sel.msgs[i].uid } else { i as u32 + 1 });
                     }
+                    if let Some(r) = c.take_record() {
+                        new_bytes += r.text.len();
+                        new_records.push(r);
+                    }
+                    if new_bytes > 4 << 20
+                        && let Some(idx) = idx.as_deref_mut()
+                    {
+                        let _ = idx.append(&std::mem::take(&mut new_records));
+                        new_bytes = 0;
+                    }
                 }
+                if let Some(idx) = idx.as_deref_mut() {
+                    let _ = idx.append(&new_records);
+                }
+                drop(guard);
                 match ret {
                     None => {
                         let mut line = String::from("* SEARCH");
@@ -1257,6 +1280,17 @@ impl Session {
                         | FetchItem::BodySection { peek: false, .. }
                 )
             });
+        // ENVELOPE and body structures come from the folder's index when
+        // it has them (checked against the file's size), else from the file.
+        let cached = items.iter().any(|it| {
+            matches!(
+                it,
+                FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure
+            )
+        });
+        let shared = sel.shared.clone();
+        let guard = cached.then(|| shared.index());
+        let idx = guard.as_ref().and_then(|g| g.as_ref());
         for i in indexes {
             let sel = self
                 .selected
@@ -1275,7 +1309,7 @@ impl Session {
             }
             let mut buf = std::mem::take(&mut self.buf);
             let mut outs = Vec::new();
-            fetch_one(sel, i, &items, seen_set, &mut buf, &mut outs);
+            fetch_one(sel, idx, i, &items, seen_set, &mut buf, &mut outs);
             self.outs.extend(outs);
             self.buf = buf;
         }
@@ -1287,6 +1321,7 @@ impl Session {
 /// parts are pushed to `outs` after flushing `buf` into it.
 fn fetch_one(
     sel: &Selected,
+    idx: Option<&Index>,
     i: usize,
     items: &[FetchItem],
     seen_set: bool,
@@ -1294,6 +1329,7 @@ fn fetch_one(
     outs: &mut Vec<Out>,
 ) {
     let m = &sel.msgs[i];
+    let meta = idx.and_then(|idx| idx.get(m.base(), m.size(&sel.path)?));
     let mut loaded: Option<Option<fetch::Loaded>> = None;
     let mut header: Option<Vec<u8>> = None;
     buf.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
@@ -1325,6 +1361,18 @@ fn fetch_one(
             }
             FetchItem::Rfc822Size => {
                 buf.extend_from_slice(format!("RFC822.SIZE {}", m.vsize(&sel.path)).as_bytes())
+            }
+            FetchItem::Envelope if meta.is_some() => {
+                buf.extend_from_slice(b"ENVELOPE ");
+                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.envelope));
+            }
+            FetchItem::Body if meta.is_some() => {
+                buf.extend_from_slice(b"BODY ");
+                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.body));
+            }
+            FetchItem::BodyStructure if meta.is_some() => {
+                buf.extend_from_slice(b"BODYSTRUCTURE ");
+                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.bodystructure));
             }
             FetchItem::Envelope => {
                 if header.is_none() {

@@ -1,0 +1,473 @@
+//! `ownmail.index`: a per-folder cache of what FETCH and SEARCH would
+//! otherwise read every message for: the IMAP size, the ENVELOPE, BODY and
+//! BODYSTRUCTURE as sent, and the decoded, lower-cased text SEARCH TEXT and
+//! BODY look in.
+//!
+//! The cache is never the only copy of anything: every record is computed
+//! from the message file, keyed by the file's base name (which flag changes
+//! do not touch) and checked against the file's size, so a record for
+//! another message can never be used. Flags stay in the file names, UIDs in
+//! `dovecot-uidlist`. Losing the file costs only time.
+//!
+//! # Format
+//!
+//! ```text
+//! "ownmail-index 1\n"                      16 bytes, the version
+//! record*: len u32 LE, crc32 u32 LE, payload (len bytes)
+//! payload: base, size u64, vsize u64, envelope, body, bodystructure,
+//!          header text length u32, text
+//!          (strings and byte strings as u32 LE length + bytes)
+//! ```
+//!
+//! Records are appended, each in one `write(2)` on an `O_APPEND` file, so
+//! several processes may add to it at once. Reading stops at the first
+//! record that is cut short or fails its checksum; the file is then
+//! rewritten without the damage (into a temporary file, renamed into place).
+//! A file with another version line is replaced.
+//!
+//! This module reads message files and its own file; it never writes a
+//! message, a flag or a UID.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use memchr::memmem;
+
+use super::fetch;
+use crate::message::mime;
+
+pub const FILE_NAME: &str = "ownmail.index";
+const MAGIC: &[u8; 16] = b"ownmail-index 1\n";
+/// A record larger than this is damage.
+const MAX_RECORD: usize = 64 * 1024 * 1024;
+/// Messages larger than this are not cached (SEARCH reads them as before):
+/// the cache must stay a fraction of the mail.
+pub const MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+/// The whole file is never read beyond this.
+const MAX_FILE: u64 = 4 * 1024 * 1024 * 1024;
+
+/// What the cache knows of one message (the text stays on disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The raw file size the record was computed from.
+    pub size: u64,
+    /// RFC822.SIZE: the size with CRLF line ends.
+    pub vsize: u64,
+    pub envelope: Box<[u8]>,
+    pub body: Box<[u8]>,
+    pub bodystructure: Box<[u8]>,
+    /// Where the text is in the file, and how long it is.
+    text_at: u64,
+    text_len: u32,
+    /// The header part of the text (before the NUL that ends it).
+    header_len: u32,
+}
+
+/// A record as computed from a message file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub base: String,
+    pub size: u64,
+    pub vsize: u64,
+    pub envelope: Vec<u8>,
+    pub body: Vec<u8>,
+    pub bodystructure: Vec<u8>,
+    /// Lower-cased: the header text (raw and RFC 2047 decoded), a NUL,
+    /// then every text leaf decoded, NUL-separated.
+    pub text: Vec<u8>,
+    pub header_len: u32,
+}
+
+/// Which text a search looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Header and body (SEARCH TEXT).
+    All,
+    /// The body's text leaves (SEARCH BODY).
+    Body,
+}
+
+/// One folder's cache, loaded.
+#[derive(Debug)]
+pub struct Index {
+    path: PathBuf,
+    metas: HashMap<Box<str>, Meta>,
+    /// The file read, as opened (texts are read from this inode even when
+    /// another process renamed a new file into place meanwhile).
+    file: Option<File>,
+    ino: u64,
+    /// How far the file has been read.
+    read_to: u64,
+    /// Buffer for texts.
+    scratch: Vec<u8>,
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+impl Record {
+    /// Whether the record's text contains `needle` (lower-cased, no NUL).
+    pub fn text_contains(&self, needle: &[u8], scope: Scope) -> bool {
+        let hay = match scope {
+            Scope::All => &self.text[..],
+            Scope::Body => self.text.get(self.header_len as usize..).unwrap_or(&[]),
+        };
+        memmem::find(hay, needle).is_some()
+    }
+
+    /// Computes a message's record from its file; `None` when it cannot be
+    /// read or is too large to cache.
+    pub fn compute(file: File, base: &str) -> Option<Record> {
+        let size = file.metadata().ok()?.len();
+        if size > MAX_MESSAGE {
+            return None;
+        }
+        let mut raw = Vec::with_capacity(size as usize);
+        file.take(MAX_MESSAGE).read_to_end(&mut raw).ok()?;
+        let size = raw.len() as u64;
+        let bytes = mime::to_crlf(&raw);
+        drop(raw);
+        let part = mime::parse(&bytes);
+        let header = &bytes[part.header.clone()];
+        let mut envelope = Vec::new();
+        fetch::envelope(&mut envelope, header);
+        let mut body = Vec::new();
+        fetch::body_structure(&mut body, &bytes, &part, false);
+        let mut bodystructure = Vec::new();
+        fetch::body_structure(&mut bodystructure, &bytes, &part, true);
+        // A NUL in the text stops a match as the separators do: a needle
+        // has none (SEARCH compares each part on its own).
+        let mut text = super::search::header_text(header).into_bytes();
+        let header_len = text.len() as u32;
+        for leaf in mime::leaves(&part) {
+            if let Some(t) = mime::leaf_text(&bytes, leaf) {
+                text.push(0);
+                text.extend_from_slice(t.to_lowercase().as_bytes());
+            }
+        }
+        Some(Record {
+            base: base.to_owned(),
+            size,
+            vsize: bytes.len() as u64,
+            envelope,
+            body,
+            bodystructure,
+            text,
+            header_len,
+        })
+    }
+
+    /// The record as written: length, checksum, payload.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut p = Vec::with_capacity(self.text.len() + 1024);
+        put_bytes(&mut p, self.base.as_bytes());
+        p.extend_from_slice(&self.size.to_le_bytes());
+        p.extend_from_slice(&self.vsize.to_le_bytes());
+        put_bytes(&mut p, &self.envelope);
+        put_bytes(&mut p, &self.body);
+        put_bytes(&mut p, &self.bodystructure);
+        p.extend_from_slice(&self.header_len.to_le_bytes());
+        put_bytes(&mut p, &self.text);
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&p).to_le_bytes());
+        out.extend_from_slice(&p);
+    }
+}
+
+/// A reader over one payload; `None` when it runs short.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+/// Parses one payload found at `payload_at` in the file.
+fn decode(p: &[u8], payload_at: u64) -> Option<(Box<str>, Meta)> {
+    let mut c = Cursor { b: p, at: 0 };
+    let base = std::str::from_utf8(c.bytes()?).ok()?.into();
+    let size = c.u64()?;
+    let vsize = c.u64()?;
+    let envelope = c.bytes()?.into();
+    let body = c.bytes()?.into();
+    let bodystructure = c.bytes()?.into();
+    let header_len = c.u32()?;
+    let text_len = c.u32()?;
+    let text_at = payload_at + c.at as u64;
+    c.take(text_len as usize)?;
+    (c.at == p.len() && header_len <= text_len).then_some((
+        base,
+        Meta {
+            size,
+            vsize,
+            envelope,
+            body,
+            bodystructure,
+            text_at,
+            text_len,
+            header_len,
+        },
+    ))
+}
+
+/// Reads records from `bytes` (the file from offset `start`): the good
+/// ones, and how many bytes they cover.
+fn parse_records(bytes: &[u8], start: u64, into: &mut HashMap<Box<str>, Meta>) -> usize {
+    let mut at = 0usize;
+    while bytes.len() - at >= 8 {
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        if len > MAX_RECORD || bytes.len() - at - 8 < len {
+            break;
+        }
+        let p = &bytes[at + 8..at + 8 + len];
+        if crc32fast::hash(p) != crc {
+            break;
+        }
+        let Some((base, meta)) = decode(p, start + at as u64 + 8) else {
+            break;
+        };
+        into.insert(base, meta);
+        at += 8 + len;
+    }
+    at
+}
+
+impl Index {
+    /// The folder's cache, read from its file (rebuilt empty when missing,
+    /// of another version, or damaged past its good records).
+    pub fn open(folder: &Path) -> Index {
+        let mut index = Index {
+            path: folder.join(FILE_NAME),
+            metas: HashMap::new(),
+            file: None,
+            ino: 0,
+            read_to: 0,
+            scratch: Vec::new(),
+        };
+        index.reload();
+        index
+    }
+
+    /// How many messages the cache knows.
+    pub fn len(&self) -> usize {
+        self.metas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.metas.is_empty()
+    }
+
+    fn reload(&mut self) {
+        self.metas.clear();
+        self.file = None;
+        self.read_to = 0;
+        match self.read_from_start() {
+            Ok(true) => {}
+            Ok(false) => {
+                // Missing, another version, or damaged: write what was good.
+                if let Err(e) = self.rewrite() {
+                    tracing::debug!(path = %self.path.display(), "index not written: {e}");
+                }
+            }
+            Err(e) => tracing::debug!(path = %self.path.display(), "index not read: {e}"),
+        }
+    }
+
+    /// Reads the whole file; `Ok(false)` when it must be rewritten.
+    fn read_from_start(&mut self) -> io::Result<bool> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let ino = file.metadata()?.ino();
+        let mut bytes = Vec::new();
+        (&file).take(MAX_FILE).read_to_end(&mut bytes)?;
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Ok(false);
+        }
+        let good = parse_records(&bytes[MAGIC.len()..], MAGIC.len() as u64, &mut self.metas);
+        self.read_to = (MAGIC.len() + good) as u64;
+        self.file = Some(file);
+        self.ino = ino;
+        Ok(self.read_to == bytes.len() as u64)
+    }
+
+    /// Writes the good records known into a new file, renamed into place.
+    fn rewrite(&mut self) -> io::Result<()> {
+        let mut out = MAGIC.to_vec();
+        let mut metas = HashMap::with_capacity(self.metas.len());
+        if let Some(file) = &self.file {
+            let mut kept: Vec<(&Box<str>, &Meta)> = self.metas.iter().collect();
+            kept.sort_by_key(|(_, m)| m.text_at);
+            for (base, m) in kept {
+                let mut text = vec![0; m.text_len as usize];
+                if file.read_exact_at(&mut text, m.text_at).is_err() {
+                    continue;
+                }
+                let r = Record {
+                    base: base.to_string(),
+                    size: m.size,
+                    vsize: m.vsize,
+                    envelope: m.envelope.to_vec(),
+                    body: m.body.to_vec(),
+                    bodystructure: m.bodystructure.to_vec(),
+                    text,
+                    header_len: m.header_len,
+                };
+                let at = out.len();
+                r.encode(&mut out);
+                if let Some((b, meta)) = decode(&out[at + 8..], at as u64 + 8) {
+                    metas.insert(b, meta);
+                }
+            }
+        }
+        let tmp = self.path.with_file_name(format!(
+            "{FILE_NAME}.tmp.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&out)?;
+            // Not fsynced: losing the cache costs only time.
+            fs::rename(&tmp, &self.path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
+        let file = File::open(&self.path)?;
+        self.ino = file.metadata()?.ino();
+        self.file = Some(file);
+        self.read_to = out.len() as u64;
+        self.metas = metas;
+        Ok(())
+    }
+
+    /// Reads what other processes (or other folders' sessions) appended
+    /// since; reloads when the file was replaced or cut short.
+    pub fn catch_up(&mut self) {
+        let Ok(md) = fs::metadata(&self.path) else {
+            self.reload();
+            return;
+        };
+        if self.file.is_none() || md.ino() != self.ino || md.len() < self.read_to {
+            self.reload();
+            return;
+        }
+        if md.len() == self.read_to {
+            return;
+        }
+        let Some(file) = &self.file else { return };
+        let mut bytes = vec![0; (md.len() - self.read_to).min(MAX_FILE) as usize];
+        if file.read_exact_at(&mut bytes, self.read_to).is_err() {
+            return;
+        }
+        let good = parse_records(&bytes, self.read_to, &mut self.metas);
+        self.read_to += good as u64;
+        if good < bytes.len() {
+            // A record cut short: perhaps still being written by another
+            // process. Damage that stays is found by the next reload.
+            tracing::debug!(path = %self.path.display(), "index: partial record at {}", self.read_to);
+        }
+    }
+
+    /// The cached facts of a message, when they were computed from a file
+    /// of this size (a record for any other file is never used).
+    pub fn get(&self, base: &str, size: u64) -> Option<&Meta> {
+        self.metas.get(base).filter(|m| m.size == size)
+    }
+
+    /// Whether a message is known (whatever its size).
+    pub fn contains(&self, base: &str) -> bool {
+        self.metas.contains_key(base)
+    }
+
+    /// Appends records (one write) and reads them back.
+    pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.rewrite()?;
+        }
+        let mut out = Vec::new();
+        for r in records {
+            r.encode(&mut out);
+        }
+        let mut f = OpenOptions::new().append(true).open(&self.path)?;
+        f.write_all(&out)?;
+        drop(f);
+        self.catch_up();
+        if !records.iter().all(|r| self.contains(&r.base)) {
+            // Damage before our records stops every reader: rewrite.
+            self.reload();
+        }
+        Ok(())
+    }
+
+    /// Whether the cached text of a message contains `needle` (already
+    /// lower-cased, without NUL); `None` when it could not be read.
+    pub fn text_contains(
+        &mut self,
+        meta_of: (&str, u64),
+        needle: &[u8],
+        scope: Scope,
+    ) -> Option<bool> {
+        let m = self.get(meta_of.0, meta_of.1)?;
+        let (at, len, header_len) = (m.text_at, m.text_len as usize, m.header_len as usize);
+        let file = self.file.as_ref()?;
+        self.scratch.resize(len, 0);
+        file.read_exact_at(&mut self.scratch, at).ok()?;
+        let hay = match scope {
+            Scope::All => &self.scratch[..],
+            Scope::Body => &self.scratch[header_len.min(len)..],
+        };
+        let found = memmem::find(hay, needle).is_some();
+        // Bounded: a huge text is not kept around.
+        if self.scratch.capacity() > 1024 * 1024 {
+            self.scratch = Vec::new();
+        }
+        Some(found)
+    }
+
+    /// Drops records of messages no longer in the folder, when they are
+    /// more than half of the file (rewritten then).
+    pub fn prune(&mut self, present: &dyn Fn(&str) -> bool) {
+        let gone = self.metas.keys().filter(|b| !present(b)).count();
+        if gone > 64 && gone * 2 > self.metas.len() {
+            self.metas.retain(|b, _| present(b));
+            if let Err(e) = self.rewrite() {
+                tracing::debug!(path = %self.path.display(), "index not rewritten: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! One state per folder for the whole process, shared by every session
+//! that has the folder selected: the last listing of its messages (UIDs,
+//! file names, flags) and its [`Index`] (sizes, envelopes, body structures,
+//! search text). Sessions keep only their own view (sequence numbers,
+//! \Recent, expunges not yet reported) and share the file names.
+//!
+//! The disk stays the truth. A listing is reused only while the folder's
+//! stamp (the modification times of `new/` and `cur/`, and the uidlist's
+//! time, inode and size) is unchanged *and* was taken well after those
+//! times (file times move in coarse ticks, so a change in the same tick as
+//! the last read would otherwise go unseen). Any other process (Dovecot,
+//! `deliver`, another ownmail) changing the folder changes the stamp, and
+//! the next look reads the folder again ([`uidlist::sync`]).
+//!
+//! This module never speaks IMAP.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use super::index::{self, Index, Record};
+use crate::store::flags::Flags;
+use crate::store::uidlist::{self, UidError};
+
+/// File times move in coarse ticks (a few ms): a stamp is trusted only
+/// when its times are this much older than the read that followed it.
+pub const STAMP_MARGIN: Duration = Duration::from_millis(100);
+
+/// A message as the folder lists it now.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub uid: u32,
+    pub sub: &'static str,
+    /// Shared by every session's view (one copy per process).
+    pub name: Arc<str>,
+    pub flags: Flags,
+}
+
+/// The folder's messages at one moment, lowest UID first.
+#[derive(Debug)]
+pub struct Listing {
+    pub uid_validity: u32,
+    pub next_uid: u32,
+    pub msgs: Vec<Entry>,
+}
+
+/// What changes when anyone changes the folder.
+pub type Stamp = [Option<(SystemTime, u64, u64)>; 3];
+
+/// Cheap: three stats.
+pub fn stamp(folder: &Path) -> Stamp {
+    let m = |p: PathBuf| {
+        fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.ino(), m.len())))
+    };
+    [
+        m(folder.join("new")),
+        m(folder.join("cur")),
+        m(folder.join(uidlist::FILE_NAME)),
+    ]
+}
+
+#[derive(Default)]
+struct Looked {
+    stamp: Stamp,
+    trusted: bool,
+    listing: Option<Arc<Listing>>,
+}
+
+/// A folder's shared state.
+pub struct Folder {
+    pub path: PathBuf,
+    looked: Mutex<Looked>,
+    index: Mutex<Option<Index>>,
+    /// A background fill of the index is running.
+    filling: AtomicBool,
+}
+
+impl std::fmt::Debug for Folder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Folder").field("path", &self.path).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The process's state of a folder (created on first use, dropped when no
+/// session holds it).
+pub fn folder(path: &Path) -> Arc<Folder> {
+    static FOLDERS: OnceLock<Mutex<HashMap<PathBuf, Weak<Folder>>>> = OnceLock::new();
+    let mut map = lock(FOLDERS.get_or_init(Default::default));
+    if let Some(f) = map.get(path).and_then(Weak::upgrade) {
+        return f;
+    }
+    map.retain(|_, w| w.strong_count() > 0);
+    let f = Arc::new(Folder {
+        path: path.to_owned(),
+        looked: Mutex::new(Looked::default()),
+        index: Mutex::new(None),
+        filling: AtomicBool::new(false),
+    });
+    map.insert(path.to_owned(), Arc::downgrade(&f));
+    f
+}
+
+impl Folder {
+    /// The folder's messages now: the last listing when nothing changed
+    /// since it was read, else read again (giving new files their UIDs).
+    pub fn listing(&self) -> Result<Arc<Listing>, UidError> {
+        let mut looked = lock(&self.looked);
+        let now = stamp(&self.path);
+        if looked.trusted
+            && looked.stamp == now
+            && let Some(l) = &looked.listing
+        {
+            return Ok(l.clone());
+        }
+        let began = SystemTime::now();
+        let snap = uidlist::sync(&self.path)?;
+        // The stamp after the read (sync may have written the list), trusted
+        // when every time in it is well before the read began: a change
+        // during the read has a later time.
+        let after = stamp(&self.path);
+        looked.trusted = after
+            .iter()
+            .all(|t| t.is_some_and(|(t, _, _)| t + STAMP_MARGIN < began));
+        looked.stamp = after;
+        // Names unchanged since the last listing keep their shared copy.
+        let old: HashMap<u32, &Arc<str>> = looked
+            .listing
+            .as_ref()
+            .map(|l| l.msgs.iter().map(|e| (e.uid, &e.name)).collect())
+            .unwrap_or_default();
+        let msgs = snap
+            .messages
+            .into_iter()
+            .map(|m| {
+                let name = match old.get(&m.uid) {
+                    Some(n) if ***n == *m.name => Arc::clone(n),
+                    _ => Arc::from(m.name),
+                };
+                Entry {
+                    uid: m.uid,
+                    sub: m.sub,
+                    name,
+                    flags: m.flags,
+                }
+            })
+            .collect();
+        drop(old);
+        let listing = Arc::new(Listing {
+            uid_validity: snap.uid_validity,
+            next_uid: snap.next_uid,
+            msgs,
+        });
+        looked.listing = Some(listing.clone());
+        Ok(listing)
+    }
+
+    /// Forgets the last listing (this process changed the folder).
+    pub fn invalidate(&self) {
+        lock(&self.looked).trusted = false;
+    }
+
+    /// The folder's index, read (or caught up with other processes' writes)
+    /// before `f` runs on it.
+    pub fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> T) -> T {
+        let mut guard = lock(&self.index);
+        let index = match guard.as_mut() {
+            Some(i) => {
+                i.catch_up();
+                i
+            }
+            None => guard.insert(Index::open(&self.path)),
+        };
+        f(index)
+    }
+
+    /// The folder's index, locked, read (or caught up) first: always
+    /// `Some` (an `Option` only because the guard cannot be mapped).
+    pub fn index(&self) -> MutexGuard<'_, Option<Index>> {
+        let mut guard = lock(&self.index);
+        match guard.as_mut() {
+            Some(i) => i.catch_up(),
+            None => *guard = Some(Index::open(&self.path)),
+        }
+        guard
+    }
+
+    /// Computes the records of the messages the index lacks, in a thread
+    /// of its own at low priority, unless one is already at work. The
+    /// records are appended in batches, so a SEARCH meanwhile uses what is
+    /// there and reads the rest itself.
+    pub fn fill_index(self: &Arc<Self>, listing: Arc<Listing>) {
+        if self.filling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("imap-index".into())
+            .spawn(move || {
+                // SAFETY: setpriority on the calling thread (Linux: tid 0).
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                }
+                let missing: Vec<&Entry> = me.with_index(|idx| {
+                    listing
+                        .msgs
+                        .iter()
+                        .filter(|e| !idx.contains(uidlist::base_name(&e.name)))
+                        .collect()
+                });
+                let mut batch = Vec::new();
+                let mut bytes = 0usize;
+                for e in missing {
+                    let path = me.path.join(e.sub).join(&*e.name);
+                    let file = std::fs::File::open(&path).ok().or_else(|| {
+                        let (s, n) = uidlist::locate(&me.path, uidlist::base_name(&e.name))?;
+                        std::fs::File::open(me.path.join(s).join(n)).ok()
+                    });
+                    if let Some(r) =
+                        file.and_then(|f| Record::compute(f, uidlist::base_name(&e.name)))
+                    {
+                        bytes += r.text.len() + r.bodystructure.len();
+                        batch.push(r);
+                    }
+                    if batch.len() >= 256 || bytes > 4 << 20 {
+                        me.append(std::mem::take(&mut batch));
+                        bytes = 0;
+                    }
+                }
+                me.append(batch);
+                let present: std::collections::HashSet<&str> = listing
+                    .msgs
+                    .iter()
+                    .map(|e| uidlist::base_name(&e.name))
+                    .collect();
+                me.with_index(|idx| idx.prune(&|b| present.contains(b)));
+                me.filling.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.filling.store(false, Ordering::Release);
+        }
+    }
+
+    /// Adds records to the index (a failure costs only time).
+    pub fn append(&self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        self.with_index(|idx| {
+            // Records a SEARCH added meanwhile are not written twice.
+            let records: Vec<Record> = records
+                .into_iter()
+                .filter(|r| !idx.contains(&r.base))
+                .collect();
+            if let Err(e) = idx.append(&records) {
+                tracing::debug!(path = %self.path.display(), "{}: {e}", index::FILE_NAME);
+            }
+        });
+    }
+}
