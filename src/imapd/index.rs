@@ -296,24 +296,47 @@ impl Index {
         }
     }
 
-    /// Reads the whole file; `Ok(false)` when it must be rewritten.
+    /// Reads the whole file, one record at a time (memory: the largest
+    /// record); `Ok(false)` when it must be rewritten.
     fn read_from_start(&mut self) -> io::Result<bool> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
-        let ino = file.metadata()?.ino();
-        let mut bytes = Vec::new();
-        (&file).take(MAX_FILE).read_to_end(&mut bytes)?;
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        let md = file.metadata()?;
+        let total = md.len().min(MAX_FILE);
+        let mut r = io::BufReader::with_capacity(64 * 1024, &file);
+        let mut magic = [0u8; MAGIC.len()];
+        if r.read_exact(&mut magic).is_err() || &magic != MAGIC {
             return Ok(false);
         }
-        let good = parse_records(&bytes[MAGIC.len()..], MAGIC.len() as u64, &mut self.metas);
-        self.read_to = (MAGIC.len() + good) as u64;
+        let mut at = MAGIC.len() as u64;
+        let mut rec = Vec::new();
+        while total - at >= 8 {
+            let mut head = [0u8; 8];
+            r.read_exact(&mut head)?;
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if len > MAX_RECORD || total - at - 8 < len as u64 {
+                break;
+            }
+            rec.clear();
+            rec.extend_from_slice(&head);
+            rec.resize(8 + len, 0);
+            r.read_exact(&mut rec[8..])?;
+            if parse_records(&rec, at, &mut self.metas) != rec.len() {
+                break;
+            }
+            at += rec.len() as u64;
+            if rec.capacity() > 1024 * 1024 {
+                rec = Vec::new();
+            }
+        }
+        drop(r);
+        self.read_to = at;
+        self.ino = md.ino();
         self.file = Some(file);
-        self.ino = ino;
-        Ok(self.read_to == bytes.len() as u64)
+        Ok(at == md.len())
     }
 
     /// Writes the good records known into a new file, renamed into place.

@@ -70,6 +70,33 @@ struct Looked {
     stamp: Stamp,
     trusted: bool,
     listing: Option<Arc<Listing>>,
+    /// The uidlist as last parsed, while its time, inode and size stay.
+    list: Option<(Option<(SystemTime, u64, u64)>, Arc<ParsedList>)>,
+}
+
+/// A parsed uidlist with its base names looked up.
+struct ParsedList {
+    uid_validity: u32,
+    next_uid: u32,
+    /// Base name -> UID.
+    uids: HashMap<Box<str>, u32>,
+}
+
+impl ParsedList {
+    fn load(folder: &Path) -> Option<ParsedList> {
+        let Ok(Some(uidlist::Parsed::Ok(list))) = uidlist::UidList::load(folder) else {
+            return None;
+        };
+        Some(ParsedList {
+            uid_validity: list.uid_validity,
+            next_uid: list.next_uid,
+            uids: list
+                .entries
+                .into_iter()
+                .map(|e| (Box::from(e.base()), e.uid))
+                .collect(),
+        })
+    }
 }
 
 /// A folder's shared state.
@@ -123,7 +150,10 @@ impl Folder {
             return Ok(l.clone());
         }
         let began = SystemTime::now();
-        let snap = uidlist::sync(&self.path)?;
+        let snap = match self.quick_scan(&mut looked, &now) {
+            Some(s) => s,
+            None => uidlist::sync(&self.path)?,
+        };
         // The stamp after the read (sync may have written the list), trusted
         // when every time in it is well before the read began: a change
         // during the read has a later time.
@@ -164,6 +194,55 @@ impl Folder {
         Ok(listing)
     }
 
+    /// The folder read with the uidlist parsed before (when its stamp is
+    /// the same): a `readdir` of `new/` and `cur/`, each name looked up.
+    /// `None` when a file is not listed yet (then [`uidlist::sync`] gives it
+    /// a UID under the lock) or the list cannot be read.
+    fn quick_scan(&self, looked: &mut Looked, now: &Stamp) -> Option<uidlist::Snapshot> {
+        let list = match &looked.list {
+            Some((st, l)) if st.is_some() && *st == now[2] => l.clone(),
+            _ => {
+                let l = Arc::new(ParsedList::load(&self.path)?);
+                looked.list = Some((now[2], l.clone()));
+                l
+            }
+        };
+        let mut messages = Vec::with_capacity(list.uids.len());
+        for sub in ["cur", "new"] {
+            let entries = match fs::read_dir(self.path.join(sub)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => return None,
+            };
+            for entry in entries {
+                let entry = entry.ok()?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let uid = *list.uids.get(uidlist::base_name(name))?;
+                messages.push(uidlist::MessageFile {
+                    uid,
+                    sub,
+                    name: name.to_owned(),
+                    flags: Flags::from_file_name(name),
+                });
+            }
+        }
+        messages.sort_unstable_by_key(|m| m.uid);
+        // Two files with one base name (a rename seen half-done): let the
+        // full read decide.
+        if messages.windows(2).any(|w| w[0].uid == w[1].uid) {
+            return None;
+        }
+        Some(uidlist::Snapshot {
+            uid_validity: list.uid_validity,
+            next_uid: list.next_uid,
+            messages,
+        })
+    }
+
     /// Forgets the last listing (this process changed the folder).
     pub fn invalidate(&self) {
         lock(&self.looked).trusted = false;
@@ -199,7 +278,22 @@ impl Folder {
     /// records are appended in batches, so a SEARCH meanwhile uses what is
     /// there and reads the rest itself.
     pub fn fill_index(self: &Arc<Self>, listing: Arc<Listing>) {
-        if self.filling.swap(true, Ordering::AcqRel) {
+        if self.filling.load(Ordering::Acquire) {
+            return;
+        }
+        // Cheap when the index is complete (one lookup per message); a
+        // busy index is left to the next SELECT.
+        let complete = match self.index.try_lock() {
+            Ok(mut guard) => {
+                let idx = guard.get_or_insert_with(|| Index::open(&self.path));
+                listing
+                    .msgs
+                    .iter()
+                    .all(|e| idx.contains(uidlist::base_name(&e.name)))
+            }
+            Err(_) => true,
+        };
+        if complete || self.filling.swap(true, Ordering::AcqRel) {
             return;
         }
         let me = self.clone();
