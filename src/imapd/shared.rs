@@ -19,7 +19,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use super::index::{self, Index, Record};
@@ -118,22 +118,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The process's state of a folder (created on first use, dropped when no
-/// session holds it).
+/// How long a folder nobody has selected keeps its state (so that a
+/// client's next SELECT, or the next connection, finds it warm).
+const KEEP_IDLE: Duration = Duration::from_secs(300);
+/// The most folders kept without a session.
+const MAX_IDLE: usize = 64;
+
+/// The process's state of a folder (created on first use, dropped a while
+/// after the last session let go of it).
 pub fn folder(path: &Path) -> Arc<Folder> {
-    static FOLDERS: OnceLock<Mutex<HashMap<PathBuf, Weak<Folder>>>> = OnceLock::new();
+    type Map = HashMap<PathBuf, (Arc<Folder>, std::time::Instant)>;
+    static FOLDERS: OnceLock<Mutex<Map>> = OnceLock::new();
     let mut map = lock(FOLDERS.get_or_init(Default::default));
-    if let Some(f) = map.get(path).and_then(Weak::upgrade) {
-        return f;
+    let now = std::time::Instant::now();
+    if let Some((f, used)) = map.get_mut(path) {
+        *used = now;
+        return f.clone();
     }
-    map.retain(|_, w| w.strong_count() > 0);
+    // Unused ones (held by the map alone) go after a while, or when too many.
+    map.retain(|_, (f, used)| Arc::strong_count(f) > 1 || now.duration_since(*used) < KEEP_IDLE);
+    let idle = map
+        .values()
+        .filter(|(f, _)| Arc::strong_count(f) == 1)
+        .count();
+    if idle >= MAX_IDLE
+        && let Some(oldest) = map
+            .iter()
+            .filter(|(_, (f, _))| Arc::strong_count(f) == 1)
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(p, _)| p.clone())
+    {
+        map.remove(&oldest);
+    }
     let f = Arc::new(Folder {
         path: path.to_owned(),
         looked: Mutex::new(Looked::default()),
         index: Mutex::new(None),
         filling: AtomicBool::new(false),
     });
-    map.insert(path.to_owned(), Arc::downgrade(&f));
+    map.insert(path.to_owned(), (f.clone(), now));
     f
 }
 
