@@ -494,3 +494,174 @@ impl Index {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imapd::mailbox::Selected;
+    use crate::imapd::search::{self, Candidate};
+    use crate::proto::imap::SearchKey;
+    use crate::store::MailboxName;
+
+    const PLAIN: &str = "From: =?UTF-8?B?SsO8cmdlbg==?= <j@example.org>\nSubject: Hello world\nDate: Tue, 1 Jul 2025 10:00:00 +0000\n\nThe quick brown FOX jumps.\n";
+    const MIME: &str = "From: a@example.org\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nR3LDvMOfZSBhdXMgS8O2bG4K\n--b\nContent-Type: text/html\n\n<p>Viagra <b>offer</b></p>\n--b--\n";
+
+    fn folder(msgs: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        for (name, body) in msgs {
+            fs::write(dir.path().join("cur").join(name), body).unwrap();
+        }
+        dir
+    }
+
+    fn fill(dir: &Path) -> Index {
+        let mut idx = Index::open(dir);
+        let mut recs = Vec::new();
+        for e in fs::read_dir(dir.join("cur")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let base = crate::store::uidlist::base_name(&name).to_owned();
+            recs.push(Record::compute(File::open(e.path()).unwrap(), &base).unwrap());
+        }
+        idx.append(&recs).unwrap();
+        idx
+    }
+
+    #[test]
+    fn records_survive_a_reopen_and_match_the_files() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let idx = fill(d.path());
+        assert_eq!(idx.len(), 2);
+        let again = Index::open(d.path());
+        assert_eq!(again.metas, idx.metas);
+        let m = again.get("1.a", PLAIN.len() as u64).unwrap();
+        assert_eq!(m.vsize, (PLAIN.len() + PLAIN.matches('\n').count()) as u64);
+        let mut env = Vec::new();
+        let header = mime::to_crlf(PLAIN.split("\n\n").next().unwrap().as_bytes());
+        fetch::envelope(&mut env, &header);
+        assert_eq!(&*m.envelope, &env[..]);
+        // A record is used only for a file of the size it was made from.
+        assert!(again.get("1.a", PLAIN.len() as u64 + 1).is_none());
+        assert!(again.get("3.c", 10).is_none());
+    }
+
+    #[test]
+    fn a_missing_truncated_corrupt_or_foreign_file_is_rebuilt() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let path = d.path().join(FILE_NAME);
+        // Missing: created empty.
+        let idx = Index::open(d.path());
+        assert!(idx.is_empty());
+        assert_eq!(fs::read(&path).unwrap(), MAGIC);
+        drop(idx);
+        fill(d.path());
+        let full = fs::read(&path).unwrap();
+        // Cut short inside the second record: the first one kept, the file
+        // rewritten without the stump.
+        fs::write(&path, &full[..full.len() - 5]).unwrap();
+        let idx = Index::open(d.path());
+        assert_eq!(idx.len(), 1);
+        let rewritten = fs::read(&path).unwrap();
+        assert!(rewritten.len() < full.len() - 5);
+        assert_eq!(Index::open(d.path()).metas, idx.metas);
+        // A flipped byte in the first record's text: its checksum fails and
+        // reading stops there.
+        fs::write(&path, &full).unwrap();
+        let mut bad = full.clone();
+        let at = MAGIC.len() + 40;
+        bad[at] ^= 0x55;
+        fs::write(&path, &bad).unwrap();
+        let idx = Index::open(d.path());
+        assert!(idx.is_empty());
+        assert_eq!(fs::read(&path).unwrap(), MAGIC);
+        // Another version (or anything else): replaced.
+        fs::write(&path, b"ownmail-index 9\n\x01\x02").unwrap();
+        assert!(Index::open(d.path()).is_empty());
+        assert_eq!(fs::read(&path).unwrap(), MAGIC);
+        // A length field claiming gigabytes is damage, not an allocation.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&[0; 12]);
+        fs::write(&path, &huge).unwrap();
+        assert!(Index::open(d.path()).is_empty());
+    }
+
+    #[test]
+    fn appends_by_another_process_are_read_and_a_replaced_file_reloaded() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let mut mine = Index::open(d.path());
+        // "Another process": its own handle, appending.
+        fill(d.path());
+        mine.catch_up();
+        assert_eq!(mine.len(), 2);
+        // It replaces the file (rewrite after damage): reloaded.
+        fs::write(d.path().join(FILE_NAME), MAGIC).unwrap();
+        mine.catch_up();
+        assert!(mine.is_empty());
+    }
+
+    fn search(sel: &Selected, idx: Option<&mut Index>, key: &SearchKey) -> Vec<u32> {
+        let mut idx = idx;
+        (0..sel.msgs.len())
+            .filter(|&i| {
+                let mut c = Candidate::new(sel, i, idx.as_deref_mut());
+                search::matches(&mut c, key)
+            })
+            .map(|i| sel.msgs[i].uid)
+            .collect()
+    }
+
+    #[test]
+    fn text_and_body_searches_answer_as_reading_the_files_does() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let sel = Selected::open(MailboxName::inbox(), d.path().into(), true).unwrap();
+        let mut idx = fill(d.path());
+        let cases: &[(&[u8], &[u32], &[u32])] = &[
+            // needle, TEXT hits, BODY hits
+            (b"fox", &[1], &[1]),
+            (b"J\xc3\x9cRGEN", &[1], &[]),
+            (b"hello", &[1], &[]),
+            (b"gr\xc3\xbc\xc3\x9fe aus", &[2], &[2]),
+            (b"viagra", &[2], &[2]),
+            (b"subject", &[1, 2], &[]),
+            (b"nothing like it", &[], &[]),
+        ];
+        for (needle, text, body) in cases {
+            for (key, want) in [
+                (SearchKey::Text(needle.to_vec()), text),
+                (SearchKey::Body(needle.to_vec()), body),
+            ] {
+                let slow = search(&sel, None, &key);
+                let fast = search(&sel, Some(&mut idx), &key);
+                assert_eq!(&slow, want, "{key:?} read from the files");
+                assert_eq!(&fast, want, "{key:?} from the index");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stale_record_is_never_used() {
+        // No S= in the name: the size is the file's.
+        let d = folder(&[("1.a:2,", PLAIN)]);
+        let mut idx = fill(d.path());
+        // Another message written under the same base name (which Maildir
+        // forbids, but a restore from backup might do).
+        fs::write(
+            d.path().join("cur/1.a:2,"),
+            "Subject: other\n\nno animals here at all\n",
+        )
+        .unwrap();
+        let sel = Selected::open(MailboxName::inbox(), d.path().into(), true).unwrap();
+        assert_eq!(
+            search(&sel, Some(&mut idx), &SearchKey::Text(b"fox".to_vec())),
+            Vec::<u32>::new()
+        );
+        assert_eq!(
+            search(&sel, Some(&mut idx), &SearchKey::Text(b"animals".to_vec())),
+            vec![1]
+        );
+    }
+}

@@ -70,6 +70,8 @@ struct Looked {
     stamp: Stamp,
     trusted: bool,
     listing: Option<Arc<Listing>>,
+    /// When the read that gave `listing` began.
+    read_began: Option<std::time::Instant>,
     /// The uidlist as last parsed, while its time, inode and size stay.
     list: Option<(Option<(SystemTime, u64, u64)>, Arc<ParsedList>)>,
 }
@@ -106,6 +108,8 @@ pub struct Folder {
     index: Mutex<Option<Index>>,
     /// A background fill of the index is running.
     filling: AtomicBool,
+    /// The listing last found complete in the index (its address).
+    checked: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Folder {
@@ -155,6 +159,7 @@ pub fn folder(path: &Path) -> Arc<Folder> {
         looked: Mutex::new(Looked::default()),
         index: Mutex::new(None),
         filling: AtomicBool::new(false),
+        checked: std::sync::atomic::AtomicUsize::new(0),
     });
     map.insert(path.to_owned(), (f.clone(), now));
     f
@@ -164,7 +169,15 @@ impl Folder {
     /// The folder's messages now: the last listing when nothing changed
     /// since it was read, else read again (giving new files their UIDs).
     pub fn listing(&self) -> Result<Arc<Listing>, UidError> {
+        let called = std::time::Instant::now();
         let mut looked = lock(&self.looked);
+        // A read that began after this call did sees every change made
+        // before it (many sessions asking at once share one read).
+        if looked.read_began.is_some_and(|b| b >= called)
+            && let Some(l) = &looked.listing
+        {
+            return Ok(l.clone());
+        }
         let now = stamp(&self.path);
         if looked.trusted
             && looked.stamp == now
@@ -172,11 +185,14 @@ impl Folder {
         {
             return Ok(l.clone());
         }
+        let read_began = std::time::Instant::now();
         let began = SystemTime::now();
+        looked.read_began = None;
         let snap = match self.quick_scan(&mut looked, &now) {
             Some(s) => s,
             None => uidlist::sync(&self.path)?,
         };
+        looked.read_began = Some(read_began);
         // The stamp after the read (sync may have written the list), trusted
         // when every time in it is well before the read began: a change
         // during the read has a later time.
@@ -268,7 +284,9 @@ impl Folder {
 
     /// Forgets the last listing (this process changed the folder).
     pub fn invalidate(&self) {
-        lock(&self.looked).trusted = false;
+        let mut looked = lock(&self.looked);
+        looked.trusted = false;
+        looked.read_began = None;
     }
 
     /// The folder's index, read (or caught up with other processes' writes)
@@ -301,7 +319,8 @@ impl Folder {
     /// records are appended in batches, so a SEARCH meanwhile uses what is
     /// there and reads the rest itself.
     pub fn fill_index(self: &Arc<Self>, listing: Arc<Listing>) {
-        if self.filling.load(Ordering::Acquire) {
+        let addr = Arc::as_ptr(&listing) as usize;
+        if self.filling.load(Ordering::Acquire) || self.checked.load(Ordering::Acquire) == addr {
             return;
         }
         // Cheap when the index is complete (one lookup per message); a
@@ -316,7 +335,11 @@ impl Folder {
             }
             Err(_) => true,
         };
-        if complete || self.filling.swap(true, Ordering::AcqRel) {
+        if complete {
+            self.checked.store(addr, Ordering::Release);
+            return;
+        }
+        if self.filling.swap(true, Ordering::AcqRel) {
             return;
         }
         let me = self.clone();
@@ -382,5 +405,74 @@ impl Folder {
                 tracing::debug!(path = %self.path.display(), "{}: {e}", index::FILE_NAME);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(path: &Path) {
+        let old = SystemTime::now() - Duration::from_secs(10);
+        for p in ["new", "cur", uidlist::FILE_NAME] {
+            fs::File::open(path.join(p))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn one_listing_for_every_session_until_another_process_changes_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        fs::write(d.path().join("cur/1.a:2,"), "x\n").unwrap();
+        fs::write(d.path().join("cur/2.b:2,S"), "y\n").unwrap();
+        let f = folder(d.path());
+        assert!(Arc::ptr_eq(&f, &folder(d.path())), "one state per folder");
+        let first = f.listing().unwrap();
+        assert_eq!(
+            first.msgs.iter().map(|e| e.uid).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        age(d.path());
+        let trusted = f.listing().unwrap();
+        assert!(
+            Arc::ptr_eq(&trusted, &f.listing().unwrap()),
+            "not read again"
+        );
+        // deliver: a new file in new/.
+        fs::write(d.path().join("new/3.c"), "z\n").unwrap();
+        let l = f.listing().unwrap();
+        assert_eq!(
+            l.msgs.iter().map(|e| e.uid).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // The unchanged names are shared with the listing before.
+        assert!(Arc::ptr_eq(&l.msgs[0].name, &trusted.msgs[0].name));
+        // Another server sets a flag (a rename in cur/) and expunges.
+        age(d.path());
+        f.listing().unwrap();
+        fs::rename(d.path().join("cur/1.a:2,"), d.path().join("cur/1.a:2,F")).unwrap();
+        fs::remove_file(d.path().join("cur/2.b:2,S")).unwrap();
+        let l = f.listing().unwrap();
+        assert_eq!(l.msgs.len(), 2);
+        assert!(l.msgs[0].flags.has_system(b'F'));
+        assert_eq!(l.msgs[1].uid, 3);
+        // Another server rewrites the uidlist (a new UIDVALIDITY): seen
+        // even with the directories untouched.
+        age(d.path());
+        f.listing().unwrap();
+        let list = fs::read_to_string(d.path().join(uidlist::FILE_NAME)).unwrap();
+        let rest = list.split_once('\n').unwrap().1;
+        fs::write(
+            d.path().join(uidlist::FILE_NAME),
+            format!("3 V77 N9\n{rest}"),
+        )
+        .unwrap();
+        age(d.path());
+        assert_eq!(f.listing().unwrap().uid_validity, 77);
     }
 }
