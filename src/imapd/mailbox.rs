@@ -151,7 +151,7 @@ impl Selected {
             // `seen` being the listing before the moves, compares).
             shared.invalidate();
         }
-        if listing.msgs.len() > 0 {
+        if !listing.msgs.is_empty() {
             shared.fill_index(listing.clone());
         }
         Ok(Selected {

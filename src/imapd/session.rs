@@ -606,7 +606,7 @@ impl Session {
                         new_bytes = 0;
                     }
                 }
-                if let Some(idx) = idx.as_deref_mut() {
+                if let Some(idx) = idx {
                     let _ = idx.append(&new_records);
                 }
                 drop(guard);

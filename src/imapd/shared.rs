@@ -48,8 +48,11 @@ pub struct Listing {
     pub msgs: Vec<Entry>,
 }
 
+/// A file's modification time, inode and size.
+pub type FileStamp = (SystemTime, u64, u64);
+
 /// What changes when anyone changes the folder.
-pub type Stamp = [Option<(SystemTime, u64, u64)>; 3];
+pub type Stamp = [Option<FileStamp>; 3];
 
 /// Cheap: three stats.
 pub fn stamp(folder: &Path) -> Stamp {
@@ -73,7 +76,7 @@ struct Looked {
     /// When the read that gave `listing` began.
     read_began: Option<std::time::Instant>,
     /// The uidlist as last parsed, while its time, inode and size stay.
-    list: Option<(Option<(SystemTime, u64, u64)>, Arc<ParsedList>)>,
+    list: Option<(Option<FileStamp>, Arc<ParsedList>)>,
 }
 
 /// A parsed uidlist with its base names looked up.
