@@ -78,6 +78,7 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
         eprintln!("ownmail: SMTP off (add an smtp: section to the configuration to receive mail)");
     }
     let config = Arc::new(config);
+    crate::net::server::tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

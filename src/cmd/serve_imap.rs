@@ -54,6 +54,7 @@ pub(super) fn serve(
         )
         .into());
     }
+    crate::net::server::tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

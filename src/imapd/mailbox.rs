@@ -7,14 +7,16 @@
 //! when RFC 3501 7.4.1 allows (not during FETCH, STORE or SEARCH); until
 //! then the message keeps its sequence number and its last known flags.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::store::flags::Flags;
 use crate::store::keywords::Keywords;
-use crate::store::uidlist::{self, MessageFile, UidError};
+use std::sync::Arc;
+
+use super::shared::{self, Entry, Folder, Listing};
+use crate::store::uidlist::{self, UidError};
 use crate::store::{MailboxName, StoreError};
 
 /// One message in the session's view.
@@ -22,7 +24,8 @@ use crate::store::{MailboxName, StoreError};
 pub struct Msg {
     pub uid: u32,
     pub sub: &'static str,
-    pub name: String,
+    /// Shared with the folder's [`Listing`] while unchanged.
+    pub name: Arc<str>,
     pub flags: Flags,
     pub recent: bool,
     /// Gone from disk; reported as expunged at the next chance.
@@ -35,7 +38,20 @@ impl Msg {
     }
 
     pub fn path(&self, folder: &Path) -> PathBuf {
-        folder.join(self.sub).join(&self.name)
+        folder.join(self.sub).join(&*self.name)
+    }
+
+    /// The raw file size: `S=` from the name when there, else a stat.
+    pub fn size(&self, folder: &Path) -> Option<u64> {
+        name_field(&self.name, "S=").or_else(|| {
+            fs::metadata(self.path(folder))
+                .ok()
+                .map(|m| m.len())
+                .or_else(|| {
+                    let (s, n) = uidlist::locate(folder, self.base())?;
+                    fs::metadata(folder.join(s).join(n)).ok().map(|m| m.len())
+                })
+        })
     }
 
     /// RFC822.SIZE: `W=` from the name when there, else counted.
@@ -98,20 +114,17 @@ pub struct Selected {
     pub next_uid: u32,
     pub msgs: Vec<Msg>,
     pub keywords: Keywords,
-    /// The [`Selected::stamp`] taken just before the last full read, when
-    /// it can be trusted: every time in it well before the read began.
-    trusted_stamp: Option<[Option<std::time::SystemTime>; 3]>,
     /// CONDSTORE (RFC 7162): the folder's mod-sequences, shared by the
     /// sessions of this process ([`super::condstore`]).
     pub modseqs: std::sync::Arc<std::sync::Mutex<crate::store::modseq::ModSeqs>>,
     /// Whether the session enabled CONDSTORE: refreshes then keep the
     /// mod-sequences up to date (others leave that to whoever looks).
     pub condstore: bool,
+    /// The process's state of this folder, shared with other sessions.
+    pub shared: Arc<Folder>,
+    /// The shared listing this view last caught up with.
+    seen: Arc<Listing>,
 }
-
-/// File times move in coarse ticks (a few ms): a stamp is trusted only
-/// when its times are this much older than the read that followed it.
-const STAMP_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn uid_err(e: UidError) -> StoreError {
     match e {
@@ -127,26 +140,34 @@ impl Selected {
     /// Opens a folder's view. Read-write, the messages in `new/` are
     /// \Recent to this session and move to `cur/` (as Dovecot does).
     pub fn open(name: MailboxName, path: PathBuf, read_only: bool) -> Result<Selected, StoreError> {
-        let snap = uidlist::sync(&path).map_err(uid_err)?;
+        let shared = shared::folder(&path);
+        let listing = shared.listing().map_err(uid_err)?;
         let keywords = Keywords::load(&path).map_err(StoreError::io(&path))?;
-        let mut msgs: Vec<Msg> = snap.messages.into_iter().map(to_msg).collect();
-        if !read_only {
+        let mut msgs: Vec<Msg> = listing.msgs.iter().map(to_msg).collect();
+        if !read_only && msgs.iter().any(|m| m.sub == "new") {
             for m in msgs.iter_mut().filter(|m| m.sub == "new") {
                 claim_recent(&path, m);
             }
+            // The next look reads the folder again (and, this view's
+            // `seen` being the listing before the moves, compares).
+            shared.invalidate();
         }
-        let modseqs = crate::store::modseq::shared(&path, snap.uid_validity);
+        if !listing.msgs.is_empty() {
+            shared.fill_index(listing.clone());
+        }
+        let modseqs = crate::store::modseq::shared(&path, listing.uid_validity);
         let sel = Selected {
             name,
             path,
             read_only,
-            uid_validity: snap.uid_validity,
-            next_uid: snap.next_uid,
+            uid_validity: listing.uid_validity,
+            next_uid: listing.next_uid,
             msgs,
             keywords,
-            trusted_stamp: None,
             modseqs,
             condstore: false,
+            shared,
+            seen: listing,
         };
         // RFC 7162 3.1.2.1: HIGHESTMODSEQ is told at every SELECT.
         let all: Vec<(u32, Flags)> = sel.msgs.iter().map(|m| (m.uid, m.flags)).collect();
@@ -154,34 +175,29 @@ impl Selected {
         Ok(sel)
     }
 
-    /// Reads the disk again. `allow_expunge`: whether expunges may be
+    /// Reads the disk again (through the shared listing: a folder nobody
+    /// changed is not read). `allow_expunge`: whether expunges may be
     /// reported now (else they wait, RFC 3501 7.4.1).
     pub fn refresh(&mut self, allow_expunge: bool) -> Result<Changes, StoreError> {
-        let began = std::time::SystemTime::now();
-        let stamp = self.stamp();
-        if self.trusted_stamp == Some(stamp) {
-            // Nothing touched the folder since the last read; expunges held
+        let listing = self.shared.listing().map_err(uid_err)?;
+        let mut changes = Changes::default();
+        if Arc::ptr_eq(&listing, &self.seen) {
+            // Nothing touched the folder since the last look; expunges held
             // back then may be reported now.
-            let mut changes = Changes::default();
             if allow_expunge {
                 changes.expunged = self.take_gone();
             }
             return Ok(changes);
         }
-        self.trusted_stamp = stamp
-            .iter()
-            .all(|t| t.is_some_and(|t| t + STAMP_MARGIN < began))
-            .then_some(stamp);
-        let snap = uidlist::sync(&self.path).map_err(uid_err)?;
         if let Ok(k) = Keywords::load(&self.path) {
             self.keywords = k;
         }
-        let mut changes = Changes::default();
-        let on_disk: HashMap<u32, &MessageFile> =
-            snap.messages.iter().map(|m| (m.uid, m)).collect();
+        // Both lists are sorted by UID: one merge.
         let mut flag_uids = Vec::new();
+        let mut on_disk = listing.msgs.iter().peekable();
         for m in self.msgs.iter_mut() {
-            match on_disk.get(&m.uid) {
+            while on_disk.next_if(|f| f.uid < m.uid).is_some() {}
+            match on_disk.next_if(|f| f.uid == m.uid) {
                 None => m.gone = true,
                 Some(f) => {
                     if f.flags != m.flags {
@@ -199,8 +215,8 @@ impl Selected {
         changes.flags = flag_uids.iter().filter_map(|&u| self.seq_of(u)).collect();
         let last = self.msgs.last().map_or(0, |m| m.uid);
         let before = self.msgs.len();
-        for f in snap.messages.iter().filter(|f| f.uid > last) {
-            let mut m = to_msg(f.clone());
+        for f in listing.msgs.iter().filter(|f| f.uid > last) {
+            let mut m = to_msg(f);
             if f.sub == "new" && !self.read_only {
                 claim_recent(&self.path, &mut m);
             }
@@ -210,18 +226,25 @@ impl Selected {
         if self.msgs.len() != before {
             changes.exists = Some(self.msgs.len());
         }
-        self.next_uid = self.next_uid.max(snap.next_uid);
+        self.next_uid = self.next_uid.max(listing.next_uid);
         if self.condstore {
-            let all: Vec<(u32, Flags)> = snap.messages.iter().map(|m| (m.uid, m.flags)).collect();
+            let all: Vec<(u32, Flags)> = listing.msgs.iter().map(|m| (m.uid, m.flags)).collect();
             self.sync_modseq(&all, true);
         }
+        self.seen = listing;
         Ok(changes)
     }
 
-    /// Makes the next [`Selected::refresh`] read the folder whatever its
-    /// stamp says.
-    pub fn forget_stamp(&mut self) {
-        self.trusted_stamp = None;
+    /// CONDSTORE was just enabled: numbers what changed since the view was
+    /// last brought up to date, at once (later refreshes keep it so).
+    pub fn catch_up_modseqs(&mut self) {
+        let all: Vec<(u32, Flags)> = self
+            .msgs
+            .iter()
+            .filter(|m| !m.gone)
+            .map(|m| (m.uid, m.flags))
+            .collect();
+        self.sync_modseq(&all, true);
     }
 
     /// Removes the messages marked gone; their sequence numbers, highest
@@ -242,13 +265,8 @@ impl Selected {
     /// What changes when anyone changes the folder: the modification times
     /// of `new/`, `cur/` and the uidlist. Cheap (three stats); IDLE reads
     /// the folder only when it changed.
-    pub fn stamp(&self) -> [Option<std::time::SystemTime>; 3] {
-        let m = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
-        [
-            m(self.path.join("new")),
-            m(self.path.join("cur")),
-            m(self.path.join(uidlist::FILE_NAME)),
-        ]
+    pub fn stamp(&self) -> shared::Stamp {
+        shared::stamp(&self.path)
     }
 
     /// Sequence number of a UID.
@@ -293,7 +311,7 @@ impl Selected {
         if m.gone {
             return Ok(false);
         }
-        let (mut sub, mut name, mut current) = (m.sub, m.name.clone(), m.flags);
+        let (mut sub, mut name, mut current) = (m.sub, m.name.to_string(), m.flags);
         for _ in 0..3 {
             let new = change(current);
             let base = uidlist::base_name(&name).to_owned();
@@ -309,7 +327,7 @@ impl Selected {
                 Ok(()) => {
                     let m = &mut self.msgs[index];
                     m.sub = "cur";
-                    m.name = to;
+                    m.name = to.into();
                     m.flags = new;
                     return Ok(true);
                 }
@@ -397,22 +415,22 @@ impl Selected {
 fn claim_recent(folder: &Path, m: &mut Msg) {
     let to = format!("{}:2,{}", m.base(), m.flags);
     if fs::rename(
-        folder.join("new").join(&m.name),
+        folder.join("new").join(&*m.name),
         folder.join("cur").join(&to),
     )
     .is_ok()
     {
         m.recent = true;
         m.sub = "cur";
-        m.name = to;
+        m.name = to.into();
     }
 }
 
-fn to_msg(f: MessageFile) -> Msg {
+fn to_msg(f: &Entry) -> Msg {
     Msg {
         uid: f.uid,
         sub: f.sub,
-        name: f.name,
+        name: f.name.clone(),
         flags: f.flags,
         recent: false,
         gone: false,
@@ -471,7 +489,12 @@ mod tests {
         let mut s = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
         age(d.path());
         assert_eq!(s.refresh(true).unwrap(), Changes::default());
-        assert!(s.trusted_stamp.is_some());
+        let first = s.seen.clone();
+        assert_eq!(s.refresh(true).unwrap(), Changes::default());
+        assert!(
+            Arc::ptr_eq(&first, &s.seen),
+            "an unchanged folder is not read again"
+        );
         // Trusted: a change to the list alone (no directory touched) is not
         // looked for, which is what saves the read.
         let list = fs::read_to_string(d.path().join(uidlist::FILE_NAME)).unwrap();

@@ -14,9 +14,11 @@
 
 pub mod condstore;
 pub mod fetch;
+pub mod index;
 pub mod mailbox;
 pub mod search;
 pub mod session;
+pub mod shared;
 
 use std::collections::HashMap;
 use std::fs::File;

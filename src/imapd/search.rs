@@ -4,6 +4,7 @@
 //! and charset undone, RFC 2047 words in headers decoded), ignoring case.
 
 use super::fetch::{self, Loaded};
+use super::index::{Index, Record, Scope};
 use super::mailbox::{Msg, Selected};
 use crate::message::mime;
 use crate::proto::imap::SearchKey;
@@ -16,16 +17,22 @@ pub struct Candidate<'a> {
     pub seq: u32,
     loaded: Option<Option<Loaded>>,
     texts: Option<Vec<String>>,
+    /// The folder's index, when the caller holds it.
+    cache: Option<&'a mut Index>,
+    /// The message's index record, computed here (`Some(None)`: tried).
+    record: Option<Option<Record>>,
 }
 
 impl<'a> Candidate<'a> {
-    pub fn new(sel: &'a Selected, index: usize) -> Candidate<'a> {
+    pub fn new(sel: &'a Selected, index: usize, cache: Option<&'a mut Index>) -> Candidate<'a> {
         Candidate {
             sel,
             index,
             seq: index as u32 + 1,
             loaded: None,
             texts: None,
+            cache,
+            record: None,
         }
     }
 
@@ -85,15 +92,38 @@ impl<'a> Candidate<'a> {
         let Some(l) = self.loaded() else {
             return String::new();
         };
-        let header = &l.bytes[l.mime.header.clone()];
-        let mut text = String::from_utf8_lossy(header).to_lowercase();
-        if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(header) {
-            for h in parsed.headers() {
-                text.push('\n');
-                text.push_str(&value_text(h.value()).to_lowercase());
-            }
+        header_text(&l.bytes[l.mime.header.clone()])
+    }
+
+    /// TEXT or BODY answered from the folder's index (the message's record
+    /// computed now, and kept for the index, when it lacks one); `None`
+    /// when the index cannot answer.
+    fn indexed_text(&mut self, needle: &[u8], scope: Scope) -> Option<bool> {
+        if needle.contains(&0) {
+            return None;
         }
-        text
+        let needle = String::from_utf8_lossy(needle).to_lowercase();
+        let m = &self.sel.msgs[self.index];
+        let idx = self.cache.as_deref_mut()?;
+        let size = m.size(&self.sel.path)?;
+        if let Some(hit) = idx.text_contains((m.base(), size), needle.as_bytes(), scope) {
+            return Some(hit);
+        }
+        if self.record.is_none() {
+            let base = m.base().to_owned();
+            self.record = Some(
+                self.sel
+                    .open_file(self.index)
+                    .and_then(|f| Record::compute(f, &base)),
+            );
+        }
+        let r = self.record.as_ref()?.as_ref()?;
+        Some(r.text_contains(needle.as_bytes(), scope))
+    }
+
+    /// The record computed for the index, if any.
+    pub fn take_record(&mut self) -> Option<Record> {
+        self.record.take().flatten()
     }
 
     fn sent_date(&mut self) -> Option<Date> {
@@ -118,6 +148,19 @@ impl<'a> Candidate<'a> {
             .unwrap_or(0);
         Some(Date(secs.div_euclid(86400)))
     }
+}
+
+/// What SEARCH TEXT looks in a header for: the header as it is and its
+/// values decoded (RFC 2047), lower-cased.
+pub fn header_text(header: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(header).to_lowercase();
+    if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(header) {
+        for h in parsed.headers() {
+            text.push('\n');
+            text.push_str(&value_text(h.value()).to_lowercase());
+        }
+    }
+    text
 }
 
 /// The text of a header value as mail-parser decoded it.
@@ -145,6 +188,19 @@ fn value_text(v: &mail_parser::HeaderValue<'_>) -> String {
 fn contains(hay: &str, needle: &[u8]) -> bool {
     let needle = String::from_utf8_lossy(needle).to_lowercase();
     hay.contains(&needle)
+}
+
+/// Whether a key looks in message text (TEXT or BODY), which the index
+/// answers.
+pub fn needs_text(key: &SearchKey) -> bool {
+    use SearchKey as K;
+    match key {
+        K::Text(_) | K::Body(_) => true,
+        K::And(keys) => keys.iter().any(needs_text),
+        K::Not(k) => needs_text(k),
+        K::Or(a, b) => needs_text(a) || needs_text(b),
+        _ => false,
+    }
 }
 
 /// Whether a message matches a key. `largest_uid` and `count` give `*`.
@@ -180,10 +236,16 @@ pub fn matches(c: &mut Candidate<'_>, key: &SearchKey) -> bool {
             }
         }
         K::Body(needle) => {
+            if let Some(hit) = c.indexed_text(needle, Scope::Body) {
+                return hit;
+            }
             let needle = needle.clone();
             c.body_texts().iter().any(|t| contains(t, &needle))
         }
         K::Text(needle) => {
+            if let Some(hit) = c.indexed_text(needle, Scope::All) {
+                return hit;
+            }
             let needle = needle.clone();
             contains(&c.all_header_text(), &needle)
                 || c.body_texts().iter().any(|t| contains(t, &needle))

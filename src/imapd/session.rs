@@ -12,6 +12,7 @@ use base64::Engine as _;
 
 use super::condstore;
 use super::fetch;
+use super::index::Index;
 use super::mailbox::{Changes, Selected};
 use super::search::{self, Candidate};
 use super::{Context, Out, Peer};
@@ -62,7 +63,7 @@ pub struct Session {
     buf: Vec<u8>,
     bad: u32,
     /// The folder's [`Selected::stamp`] when IDLE last looked.
-    idle_stamp: Option<[Option<SystemTime>; 3]>,
+    idle_stamp: Option<super::shared::Stamp>,
     idle_polls: u32,
     /// CONDSTORE enabled (RFC 7162 3.1): MODSEQ in every FETCH response
     /// that carries flags.
@@ -635,18 +636,40 @@ impl Session {
                 let mut hits: Vec<u32> = Vec::new();
                 // RFC 7162 3.1.5: the highest mod-sequence of those found.
                 let mut top_modseq = 0;
+                // The index answers TEXT and BODY; records it lacks are
+                // computed on the way and added (in batches: bounded memory).
+                let wants_text = search::needs_text(&key);
+                let shared = sel.shared.clone();
+                let mut guard = wants_text.then(|| shared.index());
+                let mut idx = guard.as_mut().and_then(|g| g.as_mut());
+                let mut new_records = Vec::new();
+                let mut new_bytes = 0;
                 for i in 0..sel.msgs.len() {
                     if sel.msgs[i].gone {
                         continue;
                     }
-                    let mut c = Candidate::new(sel, i);
+                    let mut c = Candidate::new(sel, i, idx.as_deref_mut());
                     if search::matches(&mut c, &key) {
                         hits.push(if uid { sel.msgs[i].uid } else { i as u32 + 1 });
                         if with_modseq {
                             top_modseq = top_modseq.max(sel.modseq_of(sel.msgs[i].uid));
                         }
                     }
+                    if let Some(r) = c.take_record() {
+                        new_bytes += r.text.len();
+                        new_records.push(r);
+                    }
+                    if new_bytes > 4 << 20
+                        && let Some(idx) = idx.as_deref_mut()
+                    {
+                        let _ = idx.append(&std::mem::take(&mut new_records));
+                        new_bytes = 0;
+                    }
                 }
+                if let Some(idx) = idx {
+                    let _ = idx.append(&new_records);
+                }
+                drop(guard);
                 match ret {
                     None => {
                         let mut line = String::from("* SEARCH");
@@ -841,9 +864,7 @@ impl Session {
             && !sel.condstore
         {
             sel.condstore = true;
-            // The next refresh reads the folder again and numbers what
-            // changed since SELECT.
-            sel.forget_stamp();
+            sel.catch_up_modseqs();
         }
     }
 
@@ -1628,6 +1649,17 @@ impl Session {
                         | FetchItem::BodySection { peek: false, .. }
                 )
             });
+        // ENVELOPE and body structures come from the folder's index when
+        // it has them (checked against the file's size), else from the file.
+        let cached = items.iter().any(|it| {
+            matches!(
+                it,
+                FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure
+            )
+        });
+        let shared = sel.shared.clone();
+        let guard = cached.then(|| shared.index());
+        let idx = guard.as_ref().and_then(|g| g.as_ref());
         for i in indexes {
             let sel = self
                 .selected
@@ -1649,7 +1681,7 @@ impl Session {
             }
             let mut buf = std::mem::take(&mut self.buf);
             let mut outs = Vec::new();
-            fetch_one(sel, i, &items, seen_set, &mut buf, &mut outs);
+            fetch_one(sel, idx, i, &items, seen_set, &mut buf, &mut outs);
             self.outs.extend(outs);
             self.buf = buf;
         }
@@ -1661,6 +1693,7 @@ impl Session {
 /// parts are pushed to `outs` after flushing `buf` into it.
 fn fetch_one(
     sel: &Selected,
+    idx: Option<&Index>,
     i: usize,
     items: &[FetchItem],
     seen_set: bool,
@@ -1668,6 +1701,7 @@ fn fetch_one(
     outs: &mut Vec<Out>,
 ) {
     let m = &sel.msgs[i];
+    let meta = idx.and_then(|idx| idx.get(m.base(), m.size(&sel.path)?));
     let mut loaded: Option<Option<fetch::Loaded>> = None;
     let mut header: Option<Vec<u8>> = None;
     buf.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
@@ -1699,6 +1733,18 @@ fn fetch_one(
             }
             FetchItem::Rfc822Size => {
                 buf.extend_from_slice(format!("RFC822.SIZE {}", m.vsize(&sel.path)).as_bytes())
+            }
+            FetchItem::Envelope if meta.is_some() => {
+                buf.extend_from_slice(b"ENVELOPE ");
+                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.envelope));
+            }
+            FetchItem::Body if meta.is_some() => {
+                buf.extend_from_slice(b"BODY ");
+                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.body));
+            }
+            FetchItem::BodyStructure if meta.is_some() => {
+                buf.extend_from_slice(b"BODYSTRUCTURE ");
+                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.bodystructure));
             }
             FetchItem::Envelope => {
                 if header.is_none() {

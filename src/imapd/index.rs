@@ -1,0 +1,667 @@
+//! `ownmail.index`: a per-folder cache of what FETCH and SEARCH would
+//! otherwise read every message for: the IMAP size, the ENVELOPE, BODY and
+//! BODYSTRUCTURE as sent, and the decoded, lower-cased text SEARCH TEXT and
+//! BODY look in.
+//!
+//! The cache is never the only copy of anything: every record is computed
+//! from the message file, keyed by the file's base name (which flag changes
+//! do not touch) and checked against the file's size, so a record for
+//! another message can never be used. Flags stay in the file names, UIDs in
+//! `dovecot-uidlist`. Losing the file costs only time.
+//!
+//! # Format
+//!
+//! ```text
+//! "ownmail-index 1\n"                      16 bytes, the version
+//! record*: len u32 LE, crc32 u32 LE, payload (len bytes)
+//! payload: base, size u64, vsize u64, envelope, body, bodystructure,
+//!          header text length u32, text
+//!          (strings and byte strings as u32 LE length + bytes)
+//! ```
+//!
+//! Records are appended, each in one `write(2)` on an `O_APPEND` file, so
+//! several processes may add to it at once. Reading stops at the first
+//! record that is cut short or fails its checksum; the file is then
+//! rewritten without the damage (into a temporary file, renamed into place).
+//! A file with another version line is replaced.
+//!
+//! This module reads message files and its own file; it never writes a
+//! message, a flag or a UID.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use memchr::memmem;
+
+use super::fetch;
+use crate::message::mime;
+
+pub const FILE_NAME: &str = "ownmail.index";
+const MAGIC: &[u8; 16] = b"ownmail-index 1\n";
+/// A record larger than this is damage.
+const MAX_RECORD: usize = 64 * 1024 * 1024;
+/// Messages larger than this are not cached (SEARCH reads them as before):
+/// the cache must stay a fraction of the mail.
+pub const MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+/// The whole file is never read beyond this.
+const MAX_FILE: u64 = 4 * 1024 * 1024 * 1024;
+
+/// What the cache knows of one message (the text stays on disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The raw file size the record was computed from.
+    pub size: u64,
+    /// RFC822.SIZE: the size with CRLF line ends.
+    pub vsize: u64,
+    pub envelope: Box<[u8]>,
+    pub body: Box<[u8]>,
+    pub bodystructure: Box<[u8]>,
+    /// Where the text is in the file, and how long it is.
+    text_at: u64,
+    text_len: u32,
+    /// The header part of the text (before the NUL that ends it).
+    header_len: u32,
+}
+
+/// A record as computed from a message file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub base: String,
+    pub size: u64,
+    pub vsize: u64,
+    pub envelope: Vec<u8>,
+    pub body: Vec<u8>,
+    pub bodystructure: Vec<u8>,
+    /// Lower-cased: the header text (raw and RFC 2047 decoded), a NUL,
+    /// then every text leaf decoded, NUL-separated.
+    pub text: Vec<u8>,
+    pub header_len: u32,
+}
+
+/// Which text a search looks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Header and body (SEARCH TEXT).
+    All,
+    /// The body's text leaves (SEARCH BODY).
+    Body,
+}
+
+/// One folder's cache, loaded.
+#[derive(Debug)]
+pub struct Index {
+    path: PathBuf,
+    metas: HashMap<Box<str>, Meta>,
+    /// The file read, as opened (texts are read from this inode even when
+    /// another process renamed a new file into place meanwhile).
+    file: Option<File>,
+    ino: u64,
+    /// How far the file has been read.
+    read_to: u64,
+    /// Buffer for texts.
+    scratch: Vec<u8>,
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+impl Record {
+    /// Whether the record's text contains `needle` (lower-cased, no NUL).
+    pub fn text_contains(&self, needle: &[u8], scope: Scope) -> bool {
+        let hay = match scope {
+            Scope::All => &self.text[..],
+            Scope::Body => self.text.get(self.header_len as usize..).unwrap_or(&[]),
+        };
+        memmem::find(hay, needle).is_some()
+    }
+
+    /// Computes a message's record from its file; `None` when it cannot be
+    /// read or is too large to cache.
+    pub fn compute(file: File, base: &str) -> Option<Record> {
+        let size = file.metadata().ok()?.len();
+        if size > MAX_MESSAGE {
+            return None;
+        }
+        let mut raw = Vec::with_capacity(size as usize);
+        file.take(MAX_MESSAGE).read_to_end(&mut raw).ok()?;
+        let size = raw.len() as u64;
+        let bytes = mime::to_crlf(&raw);
+        drop(raw);
+        let part = mime::parse(&bytes);
+        let header = &bytes[part.header.clone()];
+        let mut envelope = Vec::new();
+        fetch::envelope(&mut envelope, header);
+        let mut body = Vec::new();
+        fetch::body_structure(&mut body, &bytes, &part, false);
+        let mut bodystructure = Vec::new();
+        fetch::body_structure(&mut bodystructure, &bytes, &part, true);
+        // A NUL in the text stops a match as the separators do: a needle
+        // has none (SEARCH compares each part on its own).
+        let mut text = super::search::header_text(header).into_bytes();
+        let header_len = text.len() as u32;
+        for leaf in mime::leaves(&part) {
+            if let Some(t) = mime::leaf_text(&bytes, leaf) {
+                text.push(0);
+                text.extend_from_slice(t.to_lowercase().as_bytes());
+            }
+        }
+        Some(Record {
+            base: base.to_owned(),
+            size,
+            vsize: bytes.len() as u64,
+            envelope,
+            body,
+            bodystructure,
+            text,
+            header_len,
+        })
+    }
+
+    /// The record as written: length, checksum, payload.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut p = Vec::with_capacity(self.text.len() + 1024);
+        put_bytes(&mut p, self.base.as_bytes());
+        p.extend_from_slice(&self.size.to_le_bytes());
+        p.extend_from_slice(&self.vsize.to_le_bytes());
+        put_bytes(&mut p, &self.envelope);
+        put_bytes(&mut p, &self.body);
+        put_bytes(&mut p, &self.bodystructure);
+        p.extend_from_slice(&self.header_len.to_le_bytes());
+        put_bytes(&mut p, &self.text);
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&p).to_le_bytes());
+        out.extend_from_slice(&p);
+    }
+}
+
+/// A reader over one payload; `None` when it runs short.
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+/// Parses one payload found at `payload_at` in the file.
+fn decode(p: &[u8], payload_at: u64) -> Option<(Box<str>, Meta)> {
+    let mut c = Cursor { b: p, at: 0 };
+    let base = std::str::from_utf8(c.bytes()?).ok()?.into();
+    let size = c.u64()?;
+    let vsize = c.u64()?;
+    let envelope = c.bytes()?.into();
+    let body = c.bytes()?.into();
+    let bodystructure = c.bytes()?.into();
+    let header_len = c.u32()?;
+    let text_len = c.u32()?;
+    let text_at = payload_at + c.at as u64;
+    c.take(text_len as usize)?;
+    (c.at == p.len() && header_len <= text_len).then_some((
+        base,
+        Meta {
+            size,
+            vsize,
+            envelope,
+            body,
+            bodystructure,
+            text_at,
+            text_len,
+            header_len,
+        },
+    ))
+}
+
+/// Reads records from `bytes` (the file from offset `start`): the good
+/// ones, and how many bytes they cover.
+fn parse_records(bytes: &[u8], start: u64, into: &mut HashMap<Box<str>, Meta>) -> usize {
+    let mut at = 0usize;
+    while bytes.len() - at >= 8 {
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        if len > MAX_RECORD || bytes.len() - at - 8 < len {
+            break;
+        }
+        let p = &bytes[at + 8..at + 8 + len];
+        if crc32fast::hash(p) != crc {
+            break;
+        }
+        let Some((base, meta)) = decode(p, start + at as u64 + 8) else {
+            break;
+        };
+        into.insert(base, meta);
+        at += 8 + len;
+    }
+    at
+}
+
+impl Index {
+    /// The folder's cache, read from its file (rebuilt empty when missing,
+    /// of another version, or damaged past its good records).
+    pub fn open(folder: &Path) -> Index {
+        let mut index = Index {
+            path: folder.join(FILE_NAME),
+            metas: HashMap::new(),
+            file: None,
+            ino: 0,
+            read_to: 0,
+            scratch: Vec::new(),
+        };
+        index.reload();
+        index
+    }
+
+    /// How many messages the cache knows.
+    pub fn len(&self) -> usize {
+        self.metas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.metas.is_empty()
+    }
+
+    fn reload(&mut self) {
+        self.metas.clear();
+        self.file = None;
+        self.read_to = 0;
+        match self.read_from_start() {
+            Ok(true) => {}
+            Ok(false) => {
+                // Missing, another version, or damaged: write what was good.
+                if let Err(e) = self.rewrite() {
+                    tracing::debug!(path = %self.path.display(), "index not written: {e}");
+                }
+            }
+            Err(e) => tracing::debug!(path = %self.path.display(), "index not read: {e}"),
+        }
+    }
+
+    /// Reads the whole file, one record at a time (memory: the largest
+    /// record); `Ok(false)` when it must be rewritten.
+    fn read_from_start(&mut self) -> io::Result<bool> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let md = file.metadata()?;
+        let total = md.len().min(MAX_FILE);
+        let mut r = io::BufReader::with_capacity(64 * 1024, &file);
+        let mut magic = [0u8; MAGIC.len()];
+        if r.read_exact(&mut magic).is_err() || &magic != MAGIC {
+            return Ok(false);
+        }
+        let mut at = MAGIC.len() as u64;
+        let mut rec = Vec::new();
+        while total - at >= 8 {
+            let mut head = [0u8; 8];
+            r.read_exact(&mut head)?;
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            if len > MAX_RECORD || total - at - 8 < len as u64 {
+                break;
+            }
+            rec.clear();
+            rec.extend_from_slice(&head);
+            rec.resize(8 + len, 0);
+            r.read_exact(&mut rec[8..])?;
+            if parse_records(&rec, at, &mut self.metas) != rec.len() {
+                break;
+            }
+            at += rec.len() as u64;
+            if rec.capacity() > 1024 * 1024 {
+                rec = Vec::new();
+            }
+        }
+        drop(r);
+        self.read_to = at;
+        self.ino = md.ino();
+        self.file = Some(file);
+        Ok(at == md.len())
+    }
+
+    /// Writes the good records known into a new file, renamed into place.
+    fn rewrite(&mut self) -> io::Result<()> {
+        let mut out = MAGIC.to_vec();
+        let mut metas = HashMap::with_capacity(self.metas.len());
+        if let Some(file) = &self.file {
+            let mut kept: Vec<(&Box<str>, &Meta)> = self.metas.iter().collect();
+            kept.sort_by_key(|(_, m)| m.text_at);
+            for (base, m) in kept {
+                let mut text = vec![0; m.text_len as usize];
+                if file.read_exact_at(&mut text, m.text_at).is_err() {
+                    continue;
+                }
+                let r = Record {
+                    base: base.to_string(),
+                    size: m.size,
+                    vsize: m.vsize,
+                    envelope: m.envelope.to_vec(),
+                    body: m.body.to_vec(),
+                    bodystructure: m.bodystructure.to_vec(),
+                    text,
+                    header_len: m.header_len,
+                };
+                let at = out.len();
+                r.encode(&mut out);
+                if let Some((b, meta)) = decode(&out[at + 8..], at as u64 + 8) {
+                    metas.insert(b, meta);
+                }
+            }
+        }
+        let tmp = self.path.with_file_name(format!(
+            "{FILE_NAME}.tmp.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&out)?;
+            // Not fsynced: losing the cache costs only time.
+            fs::rename(&tmp, &self.path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
+        let file = File::open(&self.path)?;
+        self.ino = file.metadata()?.ino();
+        self.file = Some(file);
+        self.read_to = out.len() as u64;
+        self.metas = metas;
+        Ok(())
+    }
+
+    /// Reads what other processes (or other folders' sessions) appended
+    /// since; reloads when the file was replaced or cut short.
+    pub fn catch_up(&mut self) {
+        let Ok(md) = fs::metadata(&self.path) else {
+            self.reload();
+            return;
+        };
+        if self.file.is_none() || md.ino() != self.ino || md.len() < self.read_to {
+            self.reload();
+            return;
+        }
+        if md.len() == self.read_to {
+            return;
+        }
+        let Some(file) = &self.file else { return };
+        let mut bytes = vec![0; (md.len() - self.read_to).min(MAX_FILE) as usize];
+        if file.read_exact_at(&mut bytes, self.read_to).is_err() {
+            return;
+        }
+        let good = parse_records(&bytes, self.read_to, &mut self.metas);
+        self.read_to += good as u64;
+        if good < bytes.len() {
+            // A record cut short: perhaps still being written by another
+            // process. Damage that stays is found by the next reload.
+            tracing::debug!(path = %self.path.display(), "index: partial record at {}", self.read_to);
+        }
+    }
+
+    /// The cached facts of a message, when they were computed from a file
+    /// of this size (a record for any other file is never used).
+    pub fn get(&self, base: &str, size: u64) -> Option<&Meta> {
+        self.metas.get(base).filter(|m| m.size == size)
+    }
+
+    /// Whether a message is known (whatever its size).
+    pub fn contains(&self, base: &str) -> bool {
+        self.metas.contains_key(base)
+    }
+
+    /// Appends records (one write) and reads them back.
+    pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.rewrite()?;
+        }
+        let mut out = Vec::new();
+        for r in records {
+            r.encode(&mut out);
+        }
+        let mut f = OpenOptions::new().append(true).open(&self.path)?;
+        f.write_all(&out)?;
+        drop(f);
+        self.catch_up();
+        if !records.iter().all(|r| self.contains(&r.base)) {
+            // Damage before our records stops every reader: rewrite.
+            self.reload();
+        }
+        Ok(())
+    }
+
+    /// Whether the cached text of a message contains `needle` (already
+    /// lower-cased, without NUL); `None` when it could not be read.
+    pub fn text_contains(
+        &mut self,
+        meta_of: (&str, u64),
+        needle: &[u8],
+        scope: Scope,
+    ) -> Option<bool> {
+        let m = self.get(meta_of.0, meta_of.1)?;
+        let (at, len, header_len) = (m.text_at, m.text_len as usize, m.header_len as usize);
+        let file = self.file.as_ref()?;
+        self.scratch.resize(len, 0);
+        file.read_exact_at(&mut self.scratch, at).ok()?;
+        let hay = match scope {
+            Scope::All => &self.scratch[..],
+            Scope::Body => &self.scratch[header_len.min(len)..],
+        };
+        let found = memmem::find(hay, needle).is_some();
+        // Bounded: a huge text is not kept around.
+        if self.scratch.capacity() > 1024 * 1024 {
+            self.scratch = Vec::new();
+        }
+        Some(found)
+    }
+
+    /// Drops records of messages no longer in the folder, when they are
+    /// more than half of the file (rewritten then).
+    pub fn prune(&mut self, present: &dyn Fn(&str) -> bool) {
+        let gone = self.metas.keys().filter(|b| !present(b)).count();
+        if gone > 64 && gone * 2 > self.metas.len() {
+            self.metas.retain(|b, _| present(b));
+            if let Err(e) = self.rewrite() {
+                tracing::debug!(path = %self.path.display(), "index not rewritten: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imapd::mailbox::Selected;
+    use crate::imapd::search::{self, Candidate};
+    use crate::proto::imap::SearchKey;
+    use crate::store::MailboxName;
+
+    const PLAIN: &str = "From: =?UTF-8?B?SsO8cmdlbg==?= <j@example.org>\nSubject: Hello world\nDate: Tue, 1 Jul 2025 10:00:00 +0000\n\nThe quick brown FOX jumps.\n";
+    const MIME: &str = "From: a@example.org\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nR3LDvMOfZSBhdXMgS8O2bG4K\n--b\nContent-Type: text/html\n\n<p>Viagra <b>offer</b></p>\n--b--\n";
+
+    fn folder(msgs: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        for (name, body) in msgs {
+            fs::write(dir.path().join("cur").join(name), body).unwrap();
+        }
+        dir
+    }
+
+    fn fill(dir: &Path) -> Index {
+        let mut idx = Index::open(dir);
+        let mut recs = Vec::new();
+        for e in fs::read_dir(dir.join("cur")).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let base = crate::store::uidlist::base_name(&name).to_owned();
+            recs.push(Record::compute(File::open(e.path()).unwrap(), &base).unwrap());
+        }
+        idx.append(&recs).unwrap();
+        idx
+    }
+
+    #[test]
+    fn records_survive_a_reopen_and_match_the_files() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let idx = fill(d.path());
+        assert_eq!(idx.len(), 2);
+        let again = Index::open(d.path());
+        assert_eq!(again.metas, idx.metas);
+        let m = again.get("1.a", PLAIN.len() as u64).unwrap();
+        assert_eq!(m.vsize, (PLAIN.len() + PLAIN.matches('\n').count()) as u64);
+        let mut env = Vec::new();
+        let header = mime::to_crlf(PLAIN.split("\n\n").next().unwrap().as_bytes());
+        fetch::envelope(&mut env, &header);
+        assert_eq!(&*m.envelope, &env[..]);
+        // A record is used only for a file of the size it was made from.
+        assert!(again.get("1.a", PLAIN.len() as u64 + 1).is_none());
+        assert!(again.get("3.c", 10).is_none());
+    }
+
+    #[test]
+    fn a_missing_truncated_corrupt_or_foreign_file_is_rebuilt() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let path = d.path().join(FILE_NAME);
+        // Missing: created empty.
+        let idx = Index::open(d.path());
+        assert!(idx.is_empty());
+        assert_eq!(fs::read(&path).unwrap(), MAGIC);
+        drop(idx);
+        fill(d.path());
+        let full = fs::read(&path).unwrap();
+        // Cut short inside the second record: the first one kept, the file
+        // rewritten without the stump.
+        fs::write(&path, &full[..full.len() - 5]).unwrap();
+        let idx = Index::open(d.path());
+        assert_eq!(idx.len(), 1);
+        let rewritten = fs::read(&path).unwrap();
+        assert!(rewritten.len() < full.len() - 5);
+        assert_eq!(Index::open(d.path()).metas, idx.metas);
+        // A flipped byte in the first record's text: its checksum fails and
+        // reading stops there.
+        fs::write(&path, &full).unwrap();
+        let mut bad = full.clone();
+        let at = MAGIC.len() + 40;
+        bad[at] ^= 0x55;
+        fs::write(&path, &bad).unwrap();
+        let idx = Index::open(d.path());
+        assert!(idx.is_empty());
+        assert_eq!(fs::read(&path).unwrap(), MAGIC);
+        // Another version (or anything else): replaced.
+        fs::write(&path, b"ownmail-index 9\n\x01\x02").unwrap();
+        assert!(Index::open(d.path()).is_empty());
+        assert_eq!(fs::read(&path).unwrap(), MAGIC);
+        // A length field claiming gigabytes is damage, not an allocation.
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        huge.extend_from_slice(&[0; 12]);
+        fs::write(&path, &huge).unwrap();
+        assert!(Index::open(d.path()).is_empty());
+    }
+
+    #[test]
+    fn appends_by_another_process_are_read_and_a_replaced_file_reloaded() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let mut mine = Index::open(d.path());
+        // "Another process": its own handle, appending.
+        fill(d.path());
+        mine.catch_up();
+        assert_eq!(mine.len(), 2);
+        // It replaces the file (rewrite after damage): reloaded.
+        fs::write(d.path().join(FILE_NAME), MAGIC).unwrap();
+        mine.catch_up();
+        assert!(mine.is_empty());
+    }
+
+    fn search(sel: &Selected, idx: Option<&mut Index>, key: &SearchKey) -> Vec<u32> {
+        let mut idx = idx;
+        (0..sel.msgs.len())
+            .filter(|&i| {
+                let mut c = Candidate::new(sel, i, idx.as_deref_mut());
+                search::matches(&mut c, key)
+            })
+            .map(|i| sel.msgs[i].uid)
+            .collect()
+    }
+
+    #[test]
+    fn text_and_body_searches_answer_as_reading_the_files_does() {
+        let d = folder(&[("1.a:2,", PLAIN), ("2.b:2,S", MIME)]);
+        let sel = Selected::open(MailboxName::inbox(), d.path().into(), true).unwrap();
+        let mut idx = fill(d.path());
+        let cases: &[(&[u8], &[u32], &[u32])] = &[
+            // needle, TEXT hits, BODY hits
+            (b"fox", &[1], &[1]),
+            (b"J\xc3\x9cRGEN", &[1], &[]),
+            (b"hello", &[1], &[]),
+            (b"gr\xc3\xbc\xc3\x9fe aus", &[2], &[2]),
+            (b"viagra", &[2], &[2]),
+            (b"subject", &[1, 2], &[]),
+            (b"nothing like it", &[], &[]),
+        ];
+        for (needle, text, body) in cases {
+            for (key, want) in [
+                (SearchKey::Text(needle.to_vec()), text),
+                (SearchKey::Body(needle.to_vec()), body),
+            ] {
+                let slow = search(&sel, None, &key);
+                let fast = search(&sel, Some(&mut idx), &key);
+                assert_eq!(&slow, want, "{key:?} read from the files");
+                assert_eq!(&fast, want, "{key:?} from the index");
+            }
+        }
+    }
+
+    #[test]
+    fn a_stale_record_is_never_used() {
+        // No S= in the name: the size is the file's.
+        let d = folder(&[("1.a:2,", PLAIN)]);
+        let mut idx = fill(d.path());
+        // Another message written under the same base name (which Maildir
+        // forbids, but a restore from backup might do).
+        fs::write(
+            d.path().join("cur/1.a:2,"),
+            "Subject: other\n\nno animals here at all\n",
+        )
+        .unwrap();
+        let sel = Selected::open(MailboxName::inbox(), d.path().into(), true).unwrap();
+        assert_eq!(
+            search(&sel, Some(&mut idx), &SearchKey::Text(b"fox".to_vec())),
+            Vec::<u32>::new()
+        );
+        assert_eq!(
+            search(&sel, Some(&mut idx), &SearchKey::Text(b"animals".to_vec())),
+            vec![1]
+        );
+    }
+}

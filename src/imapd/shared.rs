@@ -1,0 +1,481 @@
+//! One state per folder for the whole process, shared by every session
+//! that has the folder selected: the last listing of its messages (UIDs,
+//! file names, flags) and its [`Index`] (sizes, envelopes, body structures,
+//! search text). Sessions keep only their own view (sequence numbers,
+//! \Recent, expunges not yet reported) and share the file names.
+//!
+//! The disk stays the truth. A listing is reused only while the folder's
+//! stamp (the modification times of `new/` and `cur/`, and the uidlist's
+//! time, inode and size) is unchanged *and* was taken well after those
+//! times (file times move in coarse ticks, so a change in the same tick as
+//! the last read would otherwise go unseen). Any other process (Dovecot,
+//! `deliver`, another ownmail) changing the folder changes the stamp, and
+//! the next look reads the folder again ([`uidlist::sync`]).
+//!
+//! This module never speaks IMAP.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use super::index::{self, Index, Record};
+use crate::store::flags::Flags;
+use crate::store::uidlist::{self, UidError};
+
+/// File times move in coarse ticks (a few ms): a stamp is trusted only
+/// when its times are this much older than the read that followed it.
+pub const STAMP_MARGIN: Duration = Duration::from_millis(100);
+
+/// A message as the folder lists it now.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub uid: u32,
+    pub sub: &'static str,
+    /// Shared by every session's view (one copy per process).
+    pub name: Arc<str>,
+    pub flags: Flags,
+}
+
+/// The folder's messages at one moment, lowest UID first.
+#[derive(Debug)]
+pub struct Listing {
+    pub uid_validity: u32,
+    pub next_uid: u32,
+    pub msgs: Vec<Entry>,
+}
+
+/// A file's modification time, inode and size.
+pub type FileStamp = (SystemTime, u64, u64);
+
+/// What changes when anyone changes the folder.
+pub type Stamp = [Option<FileStamp>; 3];
+
+/// Cheap: three stats.
+pub fn stamp(folder: &Path) -> Stamp {
+    let m = |p: PathBuf| {
+        fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.ino(), m.len())))
+    };
+    [
+        m(folder.join("new")),
+        m(folder.join("cur")),
+        m(folder.join(uidlist::FILE_NAME)),
+    ]
+}
+
+#[derive(Default)]
+struct Looked {
+    stamp: Stamp,
+    trusted: bool,
+    listing: Option<Arc<Listing>>,
+    /// When the read that gave `listing` began.
+    read_began: Option<std::time::Instant>,
+    /// The uidlist as last parsed, while its time, inode and size stay.
+    list: Option<(Option<FileStamp>, Arc<ParsedList>)>,
+}
+
+/// A parsed uidlist with its base names looked up.
+struct ParsedList {
+    uid_validity: u32,
+    next_uid: u32,
+    /// Base name -> UID.
+    uids: HashMap<Box<str>, u32>,
+}
+
+impl ParsedList {
+    fn load(folder: &Path) -> Option<ParsedList> {
+        let Ok(Some(uidlist::Parsed::Ok(list))) = uidlist::UidList::load(folder) else {
+            return None;
+        };
+        Some(ParsedList {
+            uid_validity: list.uid_validity,
+            next_uid: list.next_uid,
+            uids: list
+                .entries
+                .into_iter()
+                .map(|e| (Box::from(e.base()), e.uid))
+                .collect(),
+        })
+    }
+}
+
+/// A folder's shared state.
+pub struct Folder {
+    pub path: PathBuf,
+    looked: Mutex<Looked>,
+    index: Mutex<Option<Index>>,
+    /// A background fill of the index is running.
+    filling: AtomicBool,
+    /// The listing last found complete in the index (its address).
+    checked: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for Folder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Folder").field("path", &self.path).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long a folder nobody has selected keeps its state (so that a
+/// client's next SELECT, or the next connection, finds it warm).
+const KEEP_IDLE: Duration = Duration::from_secs(300);
+/// The most folders kept without a session.
+const MAX_IDLE: usize = 64;
+
+/// The process's state of a folder (created on first use, dropped a while
+/// after the last session let go of it).
+pub fn folder(path: &Path) -> Arc<Folder> {
+    type Map = HashMap<PathBuf, (Arc<Folder>, std::time::Instant)>;
+    static FOLDERS: OnceLock<Mutex<Map>> = OnceLock::new();
+    let mut map = lock(FOLDERS.get_or_init(Default::default));
+    let now = std::time::Instant::now();
+    if let Some((f, used)) = map.get_mut(path) {
+        *used = now;
+        return f.clone();
+    }
+    // Unused ones (held by the map alone) go after a while, or when too many.
+    map.retain(|_, (f, used)| Arc::strong_count(f) > 1 || now.duration_since(*used) < KEEP_IDLE);
+    let idle = map
+        .values()
+        .filter(|(f, _)| Arc::strong_count(f) == 1)
+        .count();
+    if idle >= MAX_IDLE
+        && let Some(oldest) = map
+            .iter()
+            .filter(|(_, (f, _))| Arc::strong_count(f) == 1)
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(p, _)| p.clone())
+    {
+        map.remove(&oldest);
+    }
+    let f = Arc::new(Folder {
+        path: path.to_owned(),
+        looked: Mutex::new(Looked::default()),
+        index: Mutex::new(None),
+        filling: AtomicBool::new(false),
+        checked: std::sync::atomic::AtomicUsize::new(0),
+    });
+    map.insert(path.to_owned(), (f.clone(), now));
+    f
+}
+
+impl Folder {
+    /// The folder's messages now: the last listing when nothing changed
+    /// since it was read, else read again (giving new files their UIDs).
+    pub fn listing(&self) -> Result<Arc<Listing>, UidError> {
+        let called = std::time::Instant::now();
+        let mut looked = lock(&self.looked);
+        // A read that began after this call did sees every change made
+        // before it (many sessions asking at once share one read).
+        if looked.read_began.is_some_and(|b| b >= called)
+            && let Some(l) = &looked.listing
+        {
+            return Ok(l.clone());
+        }
+        let now = stamp(&self.path);
+        if looked.trusted
+            && looked.stamp == now
+            && let Some(l) = &looked.listing
+        {
+            return Ok(l.clone());
+        }
+        let read_began = std::time::Instant::now();
+        let began = SystemTime::now();
+        looked.read_began = None;
+        let snap = match self.quick_scan(&mut looked, &now) {
+            Some(s) => s,
+            None => uidlist::sync(&self.path)?,
+        };
+        looked.read_began = Some(read_began);
+        // The stamp after the read (sync may have written the list), trusted
+        // when every time in it is well before the read began: a change
+        // during the read has a later time.
+        let after = stamp(&self.path);
+        looked.trusted = after
+            .iter()
+            .all(|t| t.is_some_and(|(t, _, _)| t + STAMP_MARGIN < began));
+        looked.stamp = after;
+        // Names unchanged since the last listing keep their shared copy.
+        let old: HashMap<u32, &Arc<str>> = looked
+            .listing
+            .as_ref()
+            .map(|l| l.msgs.iter().map(|e| (e.uid, &e.name)).collect())
+            .unwrap_or_default();
+        let msgs = snap
+            .messages
+            .into_iter()
+            .map(|m| {
+                let name = match old.get(&m.uid) {
+                    Some(n) if ***n == *m.name => Arc::clone(n),
+                    _ => Arc::from(m.name),
+                };
+                Entry {
+                    uid: m.uid,
+                    sub: m.sub,
+                    name,
+                    flags: m.flags,
+                }
+            })
+            .collect();
+        drop(old);
+        let listing = Arc::new(Listing {
+            uid_validity: snap.uid_validity,
+            next_uid: snap.next_uid,
+            msgs,
+        });
+        looked.listing = Some(listing.clone());
+        Ok(listing)
+    }
+
+    /// The folder read with the uidlist parsed before (when its stamp is
+    /// the same): a `readdir` of `new/` and `cur/`, each name looked up.
+    /// `None` when a file is not listed yet (then [`uidlist::sync`] gives it
+    /// a UID under the lock) or the list cannot be read.
+    fn quick_scan(&self, looked: &mut Looked, now: &Stamp) -> Option<uidlist::Snapshot> {
+        let list = match &looked.list {
+            Some((st, l)) if st.is_some() && *st == now[2] => l.clone(),
+            _ => {
+                let l = Arc::new(ParsedList::load(&self.path)?);
+                looked.list = Some((now[2], l.clone()));
+                l
+            }
+        };
+        let mut messages = Vec::with_capacity(list.uids.len());
+        for sub in ["cur", "new"] {
+            let entries = match fs::read_dir(self.path.join(sub)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => return None,
+            };
+            for entry in entries {
+                let entry = entry.ok()?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let uid = *list.uids.get(uidlist::base_name(name))?;
+                messages.push(uidlist::MessageFile {
+                    uid,
+                    sub,
+                    name: name.to_owned(),
+                    flags: Flags::from_file_name(name),
+                });
+            }
+        }
+        messages.sort_unstable_by_key(|m| m.uid);
+        // Two files with one base name (a rename seen half-done): let the
+        // full read decide.
+        if messages.windows(2).any(|w| w[0].uid == w[1].uid) {
+            return None;
+        }
+        Some(uidlist::Snapshot {
+            uid_validity: list.uid_validity,
+            next_uid: list.next_uid,
+            messages,
+        })
+    }
+
+    /// Forgets the last listing (this process changed the folder).
+    pub fn invalidate(&self) {
+        let mut looked = lock(&self.looked);
+        looked.trusted = false;
+        looked.read_began = None;
+    }
+
+    /// The folder's index, read (or caught up with other processes' writes)
+    /// before `f` runs on it.
+    pub fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> T) -> T {
+        let mut guard = lock(&self.index);
+        let index = match guard.as_mut() {
+            Some(i) => {
+                i.catch_up();
+                i
+            }
+            None => guard.insert(Index::open(&self.path)),
+        };
+        f(index)
+    }
+
+    /// The folder's index, locked, read (or caught up) first: always
+    /// `Some` (an `Option` only because the guard cannot be mapped).
+    pub fn index(&self) -> MutexGuard<'_, Option<Index>> {
+        let mut guard = lock(&self.index);
+        match guard.as_mut() {
+            Some(i) => i.catch_up(),
+            None => *guard = Some(Index::open(&self.path)),
+        }
+        guard
+    }
+
+    /// Computes the records of the messages the index lacks, in a thread
+    /// of its own at low priority, unless one is already at work. The
+    /// records are appended in batches, so a SEARCH meanwhile uses what is
+    /// there and reads the rest itself.
+    pub fn fill_index(self: &Arc<Self>, listing: Arc<Listing>) {
+        let addr = Arc::as_ptr(&listing) as usize;
+        if self.filling.load(Ordering::Acquire) || self.checked.load(Ordering::Acquire) == addr {
+            return;
+        }
+        // Cheap when the index is complete (one lookup per message); a
+        // busy index is left to the next SELECT.
+        let complete = match self.index.try_lock() {
+            Ok(mut guard) => {
+                let idx = guard.get_or_insert_with(|| Index::open(&self.path));
+                listing
+                    .msgs
+                    .iter()
+                    .all(|e| idx.contains(uidlist::base_name(&e.name)))
+            }
+            Err(_) => true,
+        };
+        if complete {
+            self.checked.store(addr, Ordering::Release);
+            return;
+        }
+        if self.filling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("imap-index".into())
+            .spawn(move || {
+                // SAFETY: setpriority on the calling thread (Linux: tid 0).
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                }
+                let missing: Vec<&Entry> = me.with_index(|idx| {
+                    listing
+                        .msgs
+                        .iter()
+                        .filter(|e| !idx.contains(uidlist::base_name(&e.name)))
+                        .collect()
+                });
+                let mut batch = Vec::new();
+                let mut bytes = 0usize;
+                for e in missing {
+                    let path = me.path.join(e.sub).join(&*e.name);
+                    let file = std::fs::File::open(&path).ok().or_else(|| {
+                        let (s, n) = uidlist::locate(&me.path, uidlist::base_name(&e.name))?;
+                        std::fs::File::open(me.path.join(s).join(n)).ok()
+                    });
+                    if let Some(r) =
+                        file.and_then(|f| Record::compute(f, uidlist::base_name(&e.name)))
+                    {
+                        bytes += r.text.len() + r.bodystructure.len();
+                        batch.push(r);
+                    }
+                    if batch.len() >= 256 || bytes > 4 << 20 {
+                        me.append(std::mem::take(&mut batch));
+                        bytes = 0;
+                    }
+                }
+                me.append(batch);
+                let present: std::collections::HashSet<&str> = listing
+                    .msgs
+                    .iter()
+                    .map(|e| uidlist::base_name(&e.name))
+                    .collect();
+                me.with_index(|idx| idx.prune(&|b| present.contains(b)));
+                me.filling.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.filling.store(false, Ordering::Release);
+        }
+    }
+
+    /// Adds records to the index (a failure costs only time).
+    pub fn append(&self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        self.with_index(|idx| {
+            // Records a SEARCH added meanwhile are not written twice.
+            let records: Vec<Record> = records
+                .into_iter()
+                .filter(|r| !idx.contains(&r.base))
+                .collect();
+            if let Err(e) = idx.append(&records) {
+                tracing::debug!(path = %self.path.display(), "{}: {e}", index::FILE_NAME);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(path: &Path) {
+        let old = SystemTime::now() - Duration::from_secs(10);
+        for p in ["new", "cur", uidlist::FILE_NAME] {
+            fs::File::open(path.join(p))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn one_listing_for_every_session_until_another_process_changes_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        fs::write(d.path().join("cur/1.a:2,"), "x\n").unwrap();
+        fs::write(d.path().join("cur/2.b:2,S"), "y\n").unwrap();
+        let f = folder(d.path());
+        assert!(Arc::ptr_eq(&f, &folder(d.path())), "one state per folder");
+        let first = f.listing().unwrap();
+        assert_eq!(
+            first.msgs.iter().map(|e| e.uid).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        age(d.path());
+        let trusted = f.listing().unwrap();
+        assert!(
+            Arc::ptr_eq(&trusted, &f.listing().unwrap()),
+            "not read again"
+        );
+        // deliver: a new file in new/.
+        fs::write(d.path().join("new/3.c"), "z\n").unwrap();
+        let l = f.listing().unwrap();
+        assert_eq!(
+            l.msgs.iter().map(|e| e.uid).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // The unchanged names are shared with the listing before.
+        assert!(Arc::ptr_eq(&l.msgs[0].name, &trusted.msgs[0].name));
+        // Another server sets a flag (a rename in cur/) and expunges.
+        age(d.path());
+        f.listing().unwrap();
+        fs::rename(d.path().join("cur/1.a:2,"), d.path().join("cur/1.a:2,F")).unwrap();
+        fs::remove_file(d.path().join("cur/2.b:2,S")).unwrap();
+        let l = f.listing().unwrap();
+        assert_eq!(l.msgs.len(), 2);
+        assert!(l.msgs[0].flags.has_system(b'F'));
+        assert_eq!(l.msgs[1].uid, 3);
+        // Another server rewrites the uidlist (a new UIDVALIDITY): seen
+        // even with the directories untouched.
+        age(d.path());
+        f.listing().unwrap();
+        let list = fs::read_to_string(d.path().join(uidlist::FILE_NAME)).unwrap();
+        let rest = list.split_once('\n').unwrap().1;
+        fs::write(
+            d.path().join(uidlist::FILE_NAME),
+            format!("3 V77 N9\n{rest}"),
+        )
+        .unwrap();
+        age(d.path());
+        assert_eq!(f.listing().unwrap().uid_validity, 77);
+    }
+}
