@@ -12,6 +12,7 @@
 //! the counts.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Class, MAX_SCAN_BYTES, learn};
 use crate::auth::UserName;
@@ -63,39 +64,75 @@ pub fn after_copy(
         dest.to_owned(),
         bases.to_vec(),
     );
+    // Bounded: at most MAX_LEARNERS threads at once in the process (a
+    // client copying into Junk in a loop does not pile them up), each
+    // holding at most LEARN_BATCH_BYTES of messages at a time.
+    if LEARNERS.fetch_add(1, Ordering::SeqCst) >= MAX_LEARNERS {
+        LEARNERS.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(user = %user, "spam training skipped: {MAX_LEARNERS} already running");
+        return None;
+    }
     let spawned = std::thread::Builder::new()
         .name("spam-learn".into())
         .spawn(move || {
+            struct Slot;
+            impl Drop for Slot {
+                fn drop(&mut self) {
+                    LEARNERS.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            let _slot = Slot;
             let files = find(&dest, &bases);
-            let mut messages = Vec::with_capacity(files.len());
-            for f in &files {
+            let mut messages = Vec::new();
+            let mut bytes = 0;
+            for (i, f) in files.iter().enumerate() {
                 match std::fs::metadata(f).map(|m| m.len()) {
                     Ok(n) if n <= MAX_SCAN_BYTES as u64 => match std::fs::read(f) {
-                        Ok(m) => messages.push(m),
+                        Ok(m) => {
+                            bytes += m.len();
+                            messages.push(m);
+                        }
                         Err(e) => tracing::warn!(file = %f.display(), "spam training: {e}"),
                     },
                     Ok(_) => {}
                     Err(e) => tracing::warn!(file = %f.display(), "spam training: {e}"),
                 }
-            }
-            let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-            match learn(&config, Some(&user), class, false, &refs) {
-                Ok(t) => tracing::info!(
-                    user = %user,
-                    "learnt {} message(s) as {class:?}: {} spam, {} ham trained",
-                    refs.len(),
-                    t.nspam,
-                    t.nham
-                ),
-                Err(e) => tracing::warn!(user = %user, "spam training failed: {e}"),
+                if bytes >= LEARN_BATCH_BYTES || i + 1 == files.len() {
+                    train_batch(&config, &user, class, &std::mem::take(&mut messages));
+                    bytes = 0;
+                }
             }
         });
     match spawned {
         Ok(h) => Some(h),
         Err(e) => {
+            LEARNERS.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!("spam training: no thread: {e}");
             None
         }
+    }
+}
+
+/// Learning threads running in this process, and the most allowed.
+static LEARNERS: AtomicUsize = AtomicUsize::new(0);
+const MAX_LEARNERS: usize = 4;
+/// How much message text one learning thread holds at a time.
+const LEARN_BATCH_BYTES: usize = 32 << 20;
+
+fn train_batch(config: &SpamConfig, user: &UserName, class: Class, messages: &[Vec<u8>]) {
+    if messages.is_empty() {
+        return;
+    }
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    match learn(config, Some(user), class, false, &refs) {
+        Ok(t) => tracing::info!(
+            user = %user,
+            "learnt {} message(s) as {class:?}: {} spam, {} ham trained",
+            refs.len(),
+            t.nspam,
+            t.nham
+        ),
+        Err(e) => tracing::warn!(user = %user, "spam training failed: {e}"),
     }
 }
 
