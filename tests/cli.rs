@@ -261,7 +261,14 @@ fn the_example_configuration_loads_with_and_without_its_comments() {
         "{all}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for section in ["fetch:", "imap:", "smtp:", "aliases:", "relay:"] {
+    for section in [
+        "fetch:",
+        "imap:",
+        "smtp:",
+        "aliases:",
+        "relay:",
+        "enabled: true",
+    ] {
         assert!(
             stdout.contains(section),
             "{section} missing from:\n{stdout}"
