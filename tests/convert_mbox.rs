@@ -875,23 +875,14 @@ fn a_second_run_at_the_same_time_is_refused() {
 fn a_user_from_the_configuration() {
     let s = support::Scratch::new();
     s.add_user("alice", "correct horse");
-    let out = s
-        .cmd()
-        .args([
-            "convert-mbox",
-            &format!("{DATA}/mbox-edge/no-final-newline.mbox"),
-            "--user",
-            "alice",
-            "--folder",
-            "Old",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::succeed(s.cmd().args([
+        "convert-mbox",
+        &format!("{DATA}/mbox-edge/no-final-newline.mbox"),
+        "--user",
+        "alice",
+        "--folder",
+        "Old",
+    ]));
     assert_eq!(stored(&s.maildir("alice").join(".Old")).len(), 2);
     let out = s
         .cmd()

@@ -28,20 +28,15 @@ fn train(dir: &std::path::Path, db: &std::path::Path, extra: &[&str]) {
         )
         .unwrap();
     }
-    let out = support::ownmail()
-        .args(extra)
-        .args(["spamcheck", "--db"])
-        .arg(db)
-        .args(["train", "--spam"])
-        .arg(&spam)
-        .arg("--ham")
-        .arg(&ham)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::succeed(
+        support::ownmail()
+            .args(extra)
+            .args(["spamcheck", "--db"])
+            .arg(db)
+            .args(["train", "--spam"])
+            .arg(&spam)
+            .arg("--ham")
+            .arg(&ham),
     );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(

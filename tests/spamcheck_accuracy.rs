@@ -32,19 +32,14 @@ fn accuracy_on_the_spamassassin_corpus_does_not_regress() {
     );
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("site.db");
-    let out = support::ownmail()
-        .args(["spamcheck", "--db"])
-        .arg(&db)
-        .args(["train", "--spam"])
-        .arg(data.join("spam-1"))
-        .arg("--ham")
-        .arg(data.join("easy-ham-1"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::succeed(
+        support::ownmail()
+            .args(["spamcheck", "--db"])
+            .arg(&db)
+            .args(["train", "--spam"])
+            .arg(data.join("spam-1"))
+            .arg("--ham")
+            .arg(data.join("easy-ham-1")),
     );
     let mut list = String::new();
     let mut counts = [0usize; 2];

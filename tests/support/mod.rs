@@ -23,6 +23,23 @@ pub fn ownmail() -> Command {
     cmd
 }
 
+/// Runs `cmd` to its end and asserts it succeeded, naming the command and
+/// what it said on stderr when it did not.
+pub fn succeed(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{:?} {:?}: {}\n{}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs the binary with `stdin` as input.
 pub fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
     let mut child = cmd
