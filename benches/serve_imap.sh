@@ -99,7 +99,17 @@ chmod 711 "$work/dovecot"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dport=$(free_port) oport=$(free_port)
 
-echo "$user:{PLAIN}$password:$mail_uid:$mail_gid::$work/dovecot/home::userdb_mail=maildir:$work/dovecot/Maildir:LAYOUT=maildir++" > "$work/passwd"
+# Both servers verify the same password hash: the {ARGON2ID} one `ownmail
+# user add` writes (Dovecot reads our passwd-file format), so "login" costs
+# the same password check on each side.
+cat > "$work/ownmail/ownmail.yaml" <<EOF
+hostname: localhost
+data_dir: data
+EOF
+printf '%s\n' "$password" | "$ownmail" --config "$work/ownmail/ownmail.yaml" user add "$user" --password-stdin >/dev/null
+hash=$(grep "^$user:" "$work/ownmail/data/passwd" | cut -d: -f2)
+case $hash in "{ARGON2ID}"*) ;; *) echo "serve_imap.sh: unexpected hash $hash" >&2; exit 1;; esac
+echo "$user:$hash:$mail_uid:$mail_gid::$work/dovecot/home::userdb_mail=maildir:$work/dovecot/Maildir:LAYOUT=maildir++" > "$work/passwd"
 chmod 600 "$work/passwd"
 cat > "$work/dovecot.conf" <<EOF
 instance_name = ownmail-bench-imap-$$
@@ -139,11 +149,6 @@ EOF
 "$dovecot" -F -c "$work/dovecot.conf" &
 dpid=$!
 
-cat > "$work/ownmail/ownmail.yaml" <<EOF
-hostname: localhost
-data_dir: data
-EOF
-printf '%s\n' "$password" | "$ownmail" --config "$work/ownmail/ownmail.yaml" user add "$user" --password-stdin >/dev/null
 "$ownmail" -q --config "$work/ownmail/ownmail.yaml" serve-imap --listen "127.0.0.1:$oport" &
 opid=$!
 
