@@ -62,11 +62,7 @@ pub struct TmpMessage {
     tmp_path: PathBuf,
     base: String,
     out: BufWriter<File>,
-    size: u64,
-    /// LFs not preceded by a CR: the bytes IMAP adds when it serves CRLF.
-    bare_lfs: u64,
-    /// Whether the last byte written was a CR (for an LF in the next write).
-    last_cr: bool,
+    sizes: Sizes,
     mtime: Option<SystemTime>,
     committed: bool,
 }
@@ -96,9 +92,7 @@ impl TmpMessage {
                         tmp_path,
                         base,
                         out: BufWriter::with_capacity(capacity, file),
-                        size: 0,
-                        bare_lfs: 0,
-                        last_cr: false,
+                        sizes: Sizes::default(),
                         mtime: None,
                         committed: false,
                     });
@@ -127,7 +121,7 @@ impl TmpMessage {
 
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.sizes.size
     }
 
     /// Sets the file's modification time (what IMAP shows as INTERNALDATE).
@@ -171,12 +165,8 @@ impl TmpMessage {
         in_cur: bool,
         durability: Durability,
     ) -> Result<Delivered, StoreError> {
-        if !is_valid_base(base) {
-            return Err(StoreError::io(&self.tmp_path)(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{base:?} is not a valid Maildir base name"),
-            )));
-        }
+        let (sub, name) =
+            final_name(base, self.sizes, flags, in_cur).map_err(StoreError::io(&self.tmp_path))?;
         let io_err = StoreError::io(&self.tmp_path);
         self.out.flush().map_err(io_err)?;
         let file = self.out.get_ref();
@@ -186,14 +176,6 @@ impl TmpMessage {
         }
         durable::write_out(file).map_err(StoreError::io(&self.tmp_path))?;
 
-        let in_cur = in_cur || !flags.is_empty();
-        let sub = if in_cur { "cur" } else { "new" };
-        let vsize = self.size + self.bare_lfs;
-        let mut name = format!("{base},S={},W={vsize}", self.size);
-        if in_cur {
-            name.push_str(":2,");
-            name.push_str(&flags.to_string());
-        }
         let dir = self.folder.join(sub);
         let path = dir.join(name);
         durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
@@ -206,11 +188,7 @@ impl TmpMessage {
                 },
             )?;
         }
-        Ok(Delivered {
-            path,
-            size: self.size,
-            vsize,
-        })
+        Ok(self.sizes.delivered(path))
     }
 }
 
@@ -235,8 +213,7 @@ impl TmpMessage {
         Ok(ClosedTmp {
             folder: std::mem::take(&mut self.folder),
             tmp_path: std::mem::take(&mut self.tmp_path),
-            size: self.size,
-            bare_lfs: self.bare_lfs,
+            sizes: self.sizes,
             named: false,
         })
     }
@@ -248,15 +225,14 @@ impl TmpMessage {
 pub struct ClosedTmp {
     folder: PathBuf,
     tmp_path: PathBuf,
-    size: u64,
-    bare_lfs: u64,
+    sizes: Sizes,
     named: bool,
 }
 
 impl ClosedTmp {
     /// Bytes written.
     pub fn size(&self) -> u64 {
-        self.size
+        self.sizes.size
     }
 
     /// Names the message `base` in `new/` or `cur/`, never replacing a file
@@ -270,16 +246,12 @@ impl ClosedTmp {
         flags: &Flags,
         in_cur: bool,
     ) -> Result<Delivered, StoreError> {
-        let (sub, name) = final_name(base, self.size, self.bare_lfs, flags, in_cur)
-            .map_err(StoreError::io(&self.tmp_path))?;
+        let (sub, name) =
+            final_name(base, self.sizes, flags, in_cur).map_err(StoreError::io(&self.tmp_path))?;
         let path = self.folder.join(sub).join(name);
         durable::rename_noreplace(&self.tmp_path, &path).map_err(StoreError::io(&path))?;
         self.named = true;
-        Ok(Delivered {
-            path,
-            size: self.size,
-            vsize: self.size + self.bare_lfs,
-        })
+        Ok(self.sizes.delivered(path))
     }
 }
 
@@ -320,9 +292,7 @@ impl FolderDirs {
         match durable::create_unnamed(&self.new, 0o600) {
             Ok(file) => Ok(file.map(|file| UnnamedMessage {
                 file,
-                size: 0,
-                bare_lfs: 0,
-                last_cr: false,
+                sizes: Sizes::default(),
             })),
             Err(e) => Err(StoreError::io(self.path.join("new"))(e)),
         }
@@ -338,15 +308,13 @@ impl FolderDirs {
 #[derive(Debug)]
 pub struct UnnamedMessage {
     file: File,
-    size: u64,
-    bare_lfs: u64,
-    last_cr: bool,
+    sizes: Sizes,
 }
 
 impl UnnamedMessage {
     /// Bytes written.
     pub fn size(&self) -> u64 {
-        self.size
+        self.sizes.size
     }
 
     /// Sets the file's modification and access time (INTERNALDATE).
@@ -365,30 +333,21 @@ impl UnnamedMessage {
         flags: &Flags,
         in_cur: bool,
     ) -> Result<Delivered, StoreError> {
-        let (sub, name) = final_name(base, self.size, self.bare_lfs, flags, in_cur)
+        let (sub, name) = final_name(base, self.sizes, flags, in_cur)
             .map_err(StoreError::io(dirs.path.join("new")))?;
         let path = dirs.path.join(sub).join(&name);
         let dir = if sub == "cur" { &dirs.cur } else { &dirs.new };
         let cname =
             std::ffi::CString::new(name).map_err(|e| StoreError::io(&path)(io::Error::other(e)))?;
         durable::link_unnamed(&self.file, dir, &cname).map_err(StoreError::io(&path))?;
-        Ok(Delivered {
-            path,
-            size: self.size,
-            vsize: self.size + self.bare_lfs,
-        })
+        Ok(self.sizes.delivered(path))
     }
 }
 
 impl Write for UnnamedMessage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
-        let written = &buf[..n];
-        self.size += n as u64;
-        self.bare_lfs += count_bare_lfs(written, self.last_cr);
-        if let Some(&last) = written.last() {
-            self.last_cr = last == b'\r';
-        }
+        self.sizes.add(&buf[..n]);
         Ok(n)
     }
 
@@ -401,8 +360,7 @@ impl Write for UnnamedMessage {
 /// `<base>,S=<size>,W=<vsize>` in `new/`, with `:2,<flags>` in `cur/`.
 fn final_name(
     base: &str,
-    size: u64,
-    bare_lfs: u64,
+    sizes: Sizes,
     flags: &Flags,
     in_cur: bool,
 ) -> io::Result<(&'static str, String)> {
@@ -413,8 +371,7 @@ fn final_name(
         ));
     }
     let in_cur = in_cur || !flags.is_empty();
-    let vsize = size + bare_lfs;
-    let mut name = format!("{base},S={size},W={vsize}");
+    let mut name = format!("{base},S={},W={}", sizes.size, sizes.vsize());
     if in_cur {
         name.push_str(":2,");
         name.push_str(&flags.to_string());
@@ -426,12 +383,7 @@ fn final_name(
 impl Write for TmpMessage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.out.write(buf)?;
-        let written = &buf[..n];
-        self.size += n as u64;
-        self.bare_lfs += count_bare_lfs(written, self.last_cr);
-        if let Some(&last) = written.last() {
-            self.last_cr = last == b'\r';
-        }
+        self.sizes.add(&buf[..n]);
         Ok(n)
     }
 
@@ -444,6 +396,39 @@ impl Drop for TmpMessage {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+/// What a message file's name records of its size, counted as it is
+/// written: `S=` the bytes, `W=` the bytes IMAP serves (CRLF line ends).
+#[derive(Debug, Default, Clone, Copy)]
+struct Sizes {
+    size: u64,
+    /// LFs not preceded by a CR: the bytes IMAP adds when it serves CRLF.
+    bare_lfs: u64,
+    /// Whether the last byte written was a CR (for an LF in the next write).
+    last_cr: bool,
+}
+
+impl Sizes {
+    fn add(&mut self, written: &[u8]) {
+        self.size += written.len() as u64;
+        self.bare_lfs += count_bare_lfs(written, self.last_cr);
+        if let Some(&last) = written.last() {
+            self.last_cr = last == b'\r';
+        }
+    }
+
+    fn vsize(&self) -> u64 {
+        self.size + self.bare_lfs
+    }
+
+    fn delivered(&self, path: PathBuf) -> Delivered {
+        Delivered {
+            path,
+            size: self.size,
+            vsize: self.vsize(),
         }
     }
 }
