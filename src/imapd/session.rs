@@ -1446,59 +1446,32 @@ impl Session {
             }
             done.push(i);
         }
-        if sel.condstore {
-            // Renamed first, numbered after, so the FETCH lines carry the
-            // new mod-sequences.
-            for &i in &done {
-                let apply = |cur: Flags| store_apply(cur, wanted, mode);
-                sel.set_flags(i, apply)?;
-            }
-            sel.record_modseq(&done);
-            for &i in &done {
-                let m = &sel.msgs[i];
-                if m.gone {
-                    continue;
-                }
-                let uid_part = if uid {
-                    format!("UID {} ", m.uid)
-                } else {
-                    String::new()
-                };
-                let flag_part = if silent {
-                    String::new()
-                } else {
-                    format!("FLAGS ({}) ", sel.flag_names(m).join(" "))
-                };
-                lines.push(format!(
-                    "* {} FETCH ({uid_part}{flag_part}MODSEQ ({}))",
-                    i + 1,
-                    sel.modseq_of(m.uid)
-                ));
-            }
-            for l in lines {
-                self.line(&l);
-            }
-            return Ok(modified);
+        // Renamed first, numbered after (CONDSTORE), so the FETCH lines
+        // carry the new mod-sequences.
+        for &i in &done {
+            sel.set_flags(i, |cur: Flags| store_apply(cur, wanted, mode))?;
         }
-        for i in done {
-            let apply = |cur: Flags| store_apply(cur, wanted, mode);
-            sel.set_flags(i, apply)?;
+        if sel.condstore {
+            sel.record_modseq(&done);
+        }
+        for &i in &done {
             let m = &sel.msgs[i];
-            if !silent || uid {
-                let uid_part = if uid {
-                    format!("UID {} ", m.uid)
-                } else {
-                    String::new()
-                };
-                let flag_part = if silent {
-                    String::new()
-                } else {
-                    format!("FLAGS ({})", sel.flag_names(m).join(" "))
-                };
-                if !silent {
-                    lines.push(format!("* {} FETCH ({uid_part}{flag_part})", i + 1));
-                }
+            // .SILENT leaves nothing to say, unless CONDSTORE wants the
+            // MODSEQ (RFC 7162 3.2); a message gone meanwhile has none.
+            if (silent && !sel.condstore) || (m.gone && sel.condstore) {
+                continue;
             }
+            let mut items = Vec::with_capacity(3);
+            if uid {
+                items.push(format!("UID {}", m.uid));
+            }
+            if !silent {
+                items.push(format!("FLAGS ({})", sel.flag_names(m).join(" ")));
+            }
+            if sel.condstore {
+                items.push(format!("MODSEQ ({})", sel.modseq_of(m.uid)));
+            }
+            lines.push(format!("* {} FETCH ({})", i + 1, items.join(" ")));
         }
         for l in lines {
             self.line(&l);
