@@ -8,7 +8,6 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::Context as _;
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{UsageError, load_config};
@@ -56,11 +55,7 @@ pub fn run(global: &GlobalArgs, args: FetchArgs) -> anyhow::Result<u8> {
         ProgressDrawTarget::hidden()
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = super::runtime(Some(2))?;
     let config = Arc::new(config);
     let reports = runtime.block_on(async {
         let mut tasks = Vec::new();

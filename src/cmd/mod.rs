@@ -48,6 +48,15 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// The tokio runtime a command runs in: `workers` threads, or one per core.
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n);
+    }
+    b.enable_all().build().context("starting the runtime")
+}
+
 /// A command line clap refused (or `--help`, `--version`): its message and
 /// exit code 64, or 0 for help and version.
 pub fn usage_exit(e: &clap::Error) -> std::process::ExitCode {

@@ -79,10 +79,7 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
     }
     let config = Arc::new(config);
     crate::net::server::tune_allocator();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = super::runtime(None)?;
     rt.block_on(async {
         let shutdown = crate::net::server::shutdown_on_signals()?;
         let imap =

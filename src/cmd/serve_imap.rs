@@ -4,8 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
 use super::{UsageError, known_user, load_config};
 use crate::cli::{GlobalArgs, ServeImapArgs};
 use crate::config::Config;
@@ -55,10 +53,7 @@ pub(super) fn serve(
         .into());
     }
     crate::net::server::tune_allocator();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = super::runtime(None)?;
     rt.block_on(async {
         let shutdown = server::shutdown_on_signals()?;
         serve_until(config, plain, tls, acceptor, shutdown).await
@@ -122,11 +117,7 @@ fn run_stdio(config: &Config, args: &ServeImapArgs) -> anyhow::Result<u8> {
     };
     // No STARTTLS on stdin/stdout: TLS is there from the start or not at all.
     let ctx = context(config, false);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = super::runtime(Some(1))?;
     rt.block_on(async {
         let shutdown = server::shutdown_on_signals()?;
         server::serve_stdio(ctx, acceptor, preauth, shutdown).await

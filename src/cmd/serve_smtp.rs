@@ -11,11 +11,7 @@ use crate::smtp::{Listeners, serve_smtp, serve_stdio};
 
 pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
     let config = Arc::new(load_config(global)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = super::runtime(Some(2))?;
     runtime.block_on(async {
         if args.stdio {
             serve_stdio(config).await?;

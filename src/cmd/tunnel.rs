@@ -28,14 +28,6 @@ pub fn run(global: &GlobalArgs, args: TunnelArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-}
-
 /// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
 /// installed now, so a signal that comes before the future is first polled
 /// is not lost (nor does it kill us with ssh left running).
@@ -78,7 +70,7 @@ fn run_ssh(global: &GlobalArgs, a: TunnelSshArgs) -> anyhow::Result<u8> {
         );
     }
     let destination = opts.destination.clone();
-    let rt = runtime()?;
+    let rt = super::runtime(Some(2))?;
     let stop = stop_signal(&rt)?;
     rt.block_on(ssh::supervise(&opts, stop, |event| {
         say(quiet, &destination, event)
@@ -159,7 +151,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
         let identity = Arc::new(
             ServerIdentity::load(&tls.cert, &tls.key).map_err(crate::tunnel::TunnelError::from)?,
         );
-        let rt = runtime()?;
+        let rt = super::runtime(Some(2))?;
         let stop = stop_signal(&rt)?;
         rt.block_on(async {
             let listener = ttls::listen(accept).await?;
@@ -195,7 +187,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
         port,
         connector,
     });
-    let rt = runtime()?;
+    let rt = super::runtime(Some(2))?;
     if a.stdio {
         let result = rt.block_on(ttls::run_stdio(&remote));
         // Reading stdin blocks a thread that no one can interrupt: do not
@@ -229,7 +221,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
 fn run_fingerprint(a: TunnelFingerprintArgs) -> anyhow::Result<u8> {
     let (host, port) = ttls::parse_host_port(&a.server)
         .ok_or_else(|| UsageError(format!("{:?} is not HOST:PORT", a.server)))?;
-    let rt = runtime()?;
+    let rt = super::runtime(Some(2))?;
     let info = rt.block_on(ttls::fingerprint(&host, port))?;
     eprintln!(
         "subject: {}\nissuer: {}\nexpires: {}",
