@@ -250,7 +250,7 @@ impl Folder {
             }
         };
         let mut messages = Vec::with_capacity(list.uids.len());
-        for sub in ["cur", "new"] {
+        for sub in uidlist::SCAN_ORDER {
             let entries = match fs::read_dir(self.path.join(sub)) {
                 Ok(e) => e,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

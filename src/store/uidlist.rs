@@ -272,14 +272,21 @@ pub struct Snapshot {
 }
 
 /// A file found in `new/` or `cur/`.
+/// The order the message directories are read in: `new/` first, since
+/// files only ever move from `new/` to `cur/`.
+pub const SCAN_ORDER: [&str; 2] = ["new", "cur"];
+
 struct Found {
     sub: &'static str,
     name: String,
 }
 
+/// Every message file in `new/` and `cur/`. `new/` is read first: a file
+/// moved from `new/` to `cur/` while we read (a session claiming it as
+/// \Recent) is then seen once or twice, never missed.
 fn scan(folder: &Path) -> Result<Vec<Found>, UidError> {
     let mut found = Vec::new();
-    for sub in ["cur", "new"] {
+    for sub in SCAN_ORDER {
         let dir = folder.join(sub);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -344,6 +351,17 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
         match listed.get(base_name(&f.name)) {
             Some(&i) => present[i] = true,
             None => new_files.push(f),
+        }
+    }
+    // A listed file not found is dropped from the list, and its UID gone
+    // for good: make sure it is expunged, not renamed under our readdir
+    // (a flag change in `cur/` can move a name behind the read), by not
+    // finding it twice.
+    if present.iter().any(|p| !p) {
+        for f in &scan(folder)? {
+            if let Some(&i) = listed.get(base_name(&f.name)) {
+                present[i] = true;
+            }
         }
     }
     new_files.sort_by(|a, b| {
@@ -427,7 +445,7 @@ fn match_all(list: &UidList, found: &[Found]) -> Option<Snapshot> {
 /// Finds a message's current file by its base name (another process may
 /// have renamed it to change its flags): `(sub, name)`.
 pub fn locate(folder: &Path, base: &str) -> Option<(&'static str, String)> {
-    for sub in ["cur", "new"] {
+    for sub in SCAN_ORDER {
         let Ok(entries) = fs::read_dir(folder.join(sub)) else {
             continue;
         };
