@@ -12,7 +12,7 @@ use super::{UsageError, load_config_if_any};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::Config;
 use crate::error::sysexits;
-use crate::smtp::{Listeners, serve_smtp};
+use crate::smtp::{Listeners, Server, serve_smtp};
 
 /// Where IMAP listens when the configuration does not say.
 pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
@@ -82,8 +82,13 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
     let rt = super::runtime(None)?;
     rt.block_on(async {
         let shutdown = crate::net::server::shutdown_on_signals()?;
-        let imap =
-            super::serve_imap::serve_until(&config, &plain, &tls, acceptor, shutdown.clone());
+        let imap = super::serve_imap::serve_until(
+            &config,
+            &plain,
+            &tls,
+            acceptor.clone(),
+            shutdown.clone(),
+        );
         let smtp = async {
             if !config.smtp.configured {
                 return Ok(());
@@ -97,7 +102,9 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
                     }
                 }
             };
-            serve_smtp(config.clone(), listeners, stopped).await?;
+            // One certificate for both: loaded once, reloaded once.
+            let server = Server::with_identity(config.clone(), acceptor)?;
+            serve_smtp(server, listeners, stopped).await?;
             anyhow::Ok(())
         };
         tokio::try_join!(imap, smtp)

@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::load_config;
 use crate::cli::{GlobalArgs, ServeSmtpArgs};
 use crate::error::sysexits;
-use crate::smtp::{Listeners, serve_smtp, serve_stdio};
+use crate::smtp::{Listeners, Server, serve_smtp, serve_stdio};
 
 pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
     let config = Arc::new(load_config(global)?);
@@ -26,7 +26,7 @@ pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        serve_smtp(config, listeners, shutdown).await?;
+        serve_smtp(Server::new(config)?, listeners, shutdown).await?;
         Ok(sysexits::OK)
     })
 }

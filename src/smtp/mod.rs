@@ -120,7 +120,7 @@ impl Listeners {
 /// What every connection shares.
 pub struct Server {
     pub config: Arc<Config>,
-    pub acceptor: Option<ServerIdentity>,
+    pub acceptor: Option<Arc<ServerIdentity>>,
     pub throttle: Throttle,
     pub queue: Queue,
     /// Woken when a message is queued.
@@ -128,11 +128,22 @@ pub struct Server {
 }
 
 impl Server {
+    /// The shared state, with the certificate loaded from `config.tls`.
     pub fn new(config: Arc<Config>) -> Result<Server, SmtpError> {
         let acceptor = match &config.tls {
-            Some(t) => Some(ServerIdentity::from_config(t)?),
+            Some(t) => Some(Arc::new(ServerIdentity::from_config(t)?)),
             None => None,
         };
+        Server::with_identity(config, acceptor)
+    }
+
+    /// The shared state around a certificate already loaded: `ownmail
+    /// serve` hands IMAP and SMTP one identity, so one file watch reloads
+    /// both.
+    pub fn with_identity(
+        config: Arc<Config>,
+        acceptor: Option<Arc<ServerIdentity>>,
+    ) -> Result<Server, SmtpError> {
         let queue = Queue::open(&config.data_dir.join("queue"))?;
         Ok(Server {
             config,
@@ -207,7 +218,7 @@ impl Server {
 /// [`SHUTDOWN_GRACE`] for them. The entry point for `ownmail serve-smtp`
 /// and `ownmail serve`.
 pub async fn serve_smtp(
-    config: Arc<Config>,
+    server: Server,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SmtpError> {
@@ -217,7 +228,8 @@ pub async fn serve_smtp(
     {
         return Err(SmtpError::NoListeners);
     }
-    let server = Arc::new(Server::new(config.clone())?);
+    let server = Arc::new(server);
+    let config = server.config.clone();
     if server.acceptor.is_none() {
         if !listeners.submission.is_empty() {
             return Err(SmtpError::NeedsTls {
