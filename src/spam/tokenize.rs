@@ -746,6 +746,36 @@ PGI+Q2hlYXA8L2I+IDxhIGhyZWY9Imh0dHA6Ly8xLjIuMy40L3giPmNsaWNrPC9hPg==\r\n--b1--\r
             a.tokens.windows(2).all(|w| w[0] < w[1]),
             "sorted and distinct"
         );
+        // The bodies' tokens: sorted, distinct, a subset, no header token.
+        let body = |prefix: &str, token: &str| a.body_tokens.contains(&token_hash(prefix, token));
+        assert!(a.body_tokens.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            a.body_tokens
+                .iter()
+                .all(|t| a.tokens.binary_search(t).is_ok())
+        );
+        assert!(body("", "grüße") && body("", "cheap") && body("url:", "deals.example"));
+        assert!(body("part:", "text/html"));
+        assert!(
+            !body("s:", "offer") && !body("from:", "bob@example.net") && !body("h:", "message-id")
+        );
+    }
+
+    #[test]
+    fn received_fields_are_mined_deep() {
+        let mut msg = String::new();
+        for i in 0..20 {
+            msg.push_str(&format!(
+                "Received: from relay{i}.example{i}.net ([10.0.{i}.1]) by mx.example.org\n"
+            ));
+        }
+        msg.push_str("Subject: x\n\nbody\n");
+        let a = analyze(msg.as_bytes());
+        assert!(has(&a, "r:", "relay0.example0.net") && has(&a, "r:", "example0.net"));
+        assert!(has(&a, "r:ip:", "10.0.15"));
+        assert!(has(&a, "r:", "relay15.example15.net"));
+        assert!(!has(&a, "r:", "relay16.example16.net"));
+        assert!(a.body_tokens.len() < a.tokens.len() && !a.body_tokens.is_empty());
     }
 
     #[test]
