@@ -21,6 +21,12 @@
 //! one chosen with `CUT` (a logit; default 2.0). `RULES=FILE` measures a
 //! rules file (as `--rules` reads it) instead of the built-in one.
 //!
+//! Other knobs: `L2`, `HAM_WEIGHT`, `NONNEG=1` (rule weights at or above
+//! zero), `FIXED=RULE,...` (rules kept at their score, not learnt) for the
+//! regression; `CAP` (clamp each token's probability to [CAP, 1 - CAP]) and
+//! `MINDEV` (a minimum clue strength above the filter's) for the
+//! classifier; `DUMP=1` lists the messages the rules in effect get wrong.
+//!
 //!   cargo run --release --example spam_cv [DATA_DIR]
 
 use std::collections::HashMap;
@@ -269,11 +275,16 @@ fn main() {
     let l2: f64 = env_f64("L2", 1.0);
     let ham_weight: f64 = env_f64("HAM_WEIGHT", 1.0);
     let nonneg = std::env::var("NONNEG").is_ok_and(|v| v == "1");
+    let opts = Opts {
+        l2,
+        ham_weight,
+        nonneg,
+    };
     // Nested: learn on 4 folds of the rows, score the fifth.
     let mut logit = vec![0.0; rows.len()];
     for f in 0..FOLDS {
         let train: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].fold != f).collect();
-        let w = fit(&names, &x, &y, &offset, &train, l2, ham_weight, nonneg);
+        let w = fit(&names, &x, &y, &offset, &train, opts);
         for i in (0..rows.len()).filter(|&i| rows[i].fold == f) {
             logit[i] = offset[i] + x[i].iter().map(|&j| w[j]).sum::<f64>();
         }
@@ -297,7 +308,7 @@ fn main() {
     // (exactly one hits) weight - CUT + required, so the sum reaches the
     // required 5.0 where the logit reaches CUT.
     let all: Vec<usize> = (0..rows.len()).collect();
-    let w = fit(&names, &x, &y, &offset, &all, l2, ham_weight, nonneg);
+    let w = fit(&names, &x, &y, &offset, &all, opts);
     let cut = env_f64("CUT", 2.0);
     let mut text = String::new();
     for (n, w) in names.iter().zip(&w) {
@@ -366,6 +377,15 @@ fn report(what: &str, rows: &[Row], _nham: usize, _nspam: usize, score: impl Fn(
     println!("{line}");
 }
 
+/// How [`fit`] learns: the L2 penalty, the weight of a ham against a spam,
+/// rule weights kept at or above zero.
+#[derive(Clone, Copy)]
+struct Opts {
+    l2: f64,
+    ham_weight: f64,
+    nonneg: bool,
+}
+
 /// L2-regularized logistic regression by gradient descent over sparse
 /// binary features (the buckets are not regularized: one always hits and
 /// they carry the intercept). With `nonneg`, rule weights stay at or above
@@ -376,17 +396,14 @@ fn fit(
     y: &[bool],
     offset: &[f64],
     rows: &[usize],
-    l2: f64,
-    ham_weight: f64,
-    nonneg: bool,
+    opts: Opts,
 ) -> Vec<f64> {
+    let Opts {
+        l2,
+        ham_weight,
+        nonneg,
+    } = opts;
     let mut w = vec![0.0; names.len()];
-    let n: f64 = rows
-        .iter()
-        .map(|&i| if y[i] { 1.0 } else { ham_weight })
-        .sum();
-    // Diagonal Newton steps, damped: rare rules converge as fast as buckets.
-    let _ = n;
     for _ in 0..400 {
         let mut g = vec![0.0; w.len()];
         let mut h = vec![1e-6; w.len()];
