@@ -3,8 +3,9 @@
 //! real binary.
 //!
 //! Issue 7's targets are at most 0.5% of ham called spam AND at most 5% of
-//! spam missed. The filter does not reach them yet (2.61% and 21.49% when
-//! this was written; BENCHMARKS.md says where the errors come from), so
+//! spam missed. The filter does not reach them yet (1.82% and 20.77%, 30 and
+//! 290 messages, when this was written; 2.61% and 21.49% before;
+//! BENCHMARKS.md says where the errors come from), so
 //! what this test asserts for now is that it gets no worse than that, with
 //! a little room for a change of tokenizer to move a message or two. When
 //! the targets are reached, the guard becomes the target.
@@ -14,8 +15,8 @@ const TARGET_FP: f64 = 0.5;
 const TARGET_FN: f64 = 5.0;
 /// What the filter reaches today, plus a message's worth of room: the
 /// regression guard asserted until the targets are met.
-const GUARD_FP: f64 = 2.8;
-const GUARD_FN: f64 = 22.0;
+const GUARD_FP: f64 = 2.0;
+const GUARD_FN: f64 = 21.5;
 
 mod support;
 

@@ -815,9 +815,9 @@ had is removed first. Nothing else in the message changes.
 The score is the sum of the scores of the rules the message hits: one of
 BAYES_00 to BAYES_999 from the Bayesian classifier (Robinson-Fisher
 chi-square combining over tokens from the decoded headers and bodies, once
-trained with `ownmail spamcheck train`), plus rules for header sanity, forged
-or missing Date and Message-ID, HTML-only bodies, hidden words and
-suspicious links. Rules and scores are listed by --list-rules; a rules file
+trained with `ownmail spamcheck train`) and BAYES_BODY_99 when the bodies
+alone are 99% spam, plus rules for header sanity, forged or missing Date and
+Message-ID, HTML-only bodies, hidden words and suspicious links. Rules and scores are listed by --list-rules; a rules file
 (spam.rules in the configuration, or --rules) overrides scores.
 
 Databases: the site-wide one (spam.db, default <data_dir>/spam/site.db) and,

@@ -239,13 +239,17 @@ impl Filter {
         }
         let analysis = tokenize::analyze(message);
         let mut names: Vec<&str> = rules::check(&analysis.facts);
-        let probability = self.probability(&analysis.tokens);
-        if let Some(p) = probability {
+        let probabilities = self.probabilities(&analysis.tokens, &analysis.body_tokens);
+        let probability = probabilities.map(|p| p.0);
+        if let Some((p, body)) = probabilities {
             let bucket = rules::BAYES_BUCKETS
                 .iter()
                 .find(|(lo, _)| p >= *lo)
                 .map_or("BAYES_00", |b| b.1);
             names.push(bucket);
+            if body >= rules::BAYES_BODY_CUTOFF {
+                names.push("BAYES_BODY_99");
+            }
         }
         let mut hits: Vec<Hit> = names
             .into_iter()
@@ -281,6 +285,13 @@ impl Filter {
 
     /// The Bayes spam probability of a token set, if trained enough.
     pub fn probability(&self, tokens: &[u32]) -> Option<f64> {
+        self.probabilities(tokens, &[]).map(|p| p.0)
+    }
+
+    /// The Bayes spam probability of a message's tokens and of its body
+    /// tokens alone (`body` sorted, a subset of `tokens`), if trained
+    /// enough: each token is looked up once.
+    pub fn probabilities(&self, tokens: &[u32], body: &[u32]) -> Option<(f64, f64)> {
         let nspam: u32 = self
             .dbs
             .iter()
@@ -297,12 +308,20 @@ impl Filter {
                 counts[i].1 = counts[i].1.saturating_add(g);
             });
         }
-        let probs: Vec<f64> = counts
-            .into_iter()
-            .filter(|(s, g)| s + g > 0)
-            .map(|(s, g)| chi::token_probability(s, g, nspam, nham))
-            .collect();
-        Some(chi::classify(probs).0)
+        let (mut all, mut body_probs) = (Vec::with_capacity(tokens.len()), Vec::new());
+        let mut b = body.iter().peekable();
+        for (&t, &(s, g)) in tokens.iter().zip(&counts) {
+            let in_body = b.next_if(|&&h| h <= t).is_some_and(|&h| h == t);
+            if s + g == 0 {
+                continue;
+            }
+            let f = chi::token_probability(s, g, nspam, nham);
+            all.push(f);
+            if in_body {
+                body_probs.push(f);
+            }
+        }
+        Some((chi::classify(all).0, chi::classify(body_probs).0))
     }
 
     /// Reads a message from `input` (at most [`MAX_SCAN_BYTES`] + 1 bytes

@@ -109,8 +109,20 @@ fn a_trained_filter_tells_spam_from_ham() {
     assert!(spam.is_spam(), "{spam:?}");
     assert!(spam.probability.unwrap() > 0.99);
     assert!(spam.hits.iter().any(|h| h.name.starts_with("BAYES_99")));
+    // The body alone is spam: BAYES_BODY_99, though the headers are a
+    // colleague's.
+    let posted = f.check(b"Subject: meeting notes\nFrom: colleague@work.example\nDate: Mon, 7 Oct 2002 10:00:00 +0000\nMessage-ID: <a@b>\nTo: y@z\n\nbuy cheap viagra pills now, best price guaranteed\n");
+    assert!(
+        posted
+            .hits
+            .iter()
+            .any(|h| h.name == "BAYES_BODY_99" && h.score == 2.5),
+        "{posted:?}"
+    );
+    assert!(spam.hits.iter().any(|h| h.name == "BAYES_BODY_99"));
     let ham = f.check(b"Subject: meeting\nFrom: colleague@work.example\nDate: Mon, 7 Oct 2002 10:00:00 +0000\nMessage-ID: <a@b>\nTo: y@z\n\nthe project meeting is on thursday\n");
     assert!(!ham.is_spam() && ham.probability.unwrap() < 0.01, "{ham:?}");
+    assert!(ham.hits.iter().all(|h| h.name != "BAYES_BODY_99"));
     assert!(ham.score < 0.0);
     // Untrained: rules only, no Bayes.
     let empty =

@@ -24,8 +24,13 @@ pub const MAX_PARTS: usize = 1000;
 pub const MAX_BOUNDARIES: usize = 64;
 /// Distinct tokens kept per message.
 pub const MAX_TOKENS: usize = 20_000;
-/// How many Received: fields (from the top) give tokens.
-const RECEIVED_MINED: usize = 4;
+/// How many Received: fields (from the top) give tokens. Spam sent to a
+/// mailing list arrives under the list server's hammy Received: fields; the
+/// hops below them (the spammer's relay, dial-up pool) are the clue. 16
+/// instead of 4 missed 76 instead of 84 of 700 spam on cross-validation of
+/// the training split (`examples/spam_cv.rs`, SPLIT=both) for one more ham
+/// of 3,500 called spam, at 5 more tokens a message (187 instead of 182).
+const RECEIVED_MINED: usize = 16;
 /// Nested `message/rfc822` levels descended into.
 const MAX_DEPTH: usize = 8;
 
@@ -67,6 +72,9 @@ pub struct Facts {
 pub struct Analysis {
     pub tokens: Vec<u32>,
     pub facts: Facts,
+    /// The tokens of the bodies alone (sorted, distinct, a subset of
+    /// `tokens`): what `BAYES_BODY_99` judges.
+    pub body_tokens: Vec<u32>,
 }
 
 /// Tokenizes one raw message (a leading mbox `From ` line is skipped).
@@ -103,8 +111,10 @@ fn analyze_inner(raw: &[u8], named: bool) -> (Analysis, Option<Vec<(u32, String)
             if guarded.too_many {
                 let body = &bytes[body_offset(bytes)..];
                 let body = &body[..body.len().min(MAX_TEXT)];
+                t.body_start = t.tokens.len();
                 t.text(&String::from_utf8_lossy(body), "");
             } else {
+                t.body_start = t.tokens.len();
                 t.body(&m, 0);
             }
         }
@@ -269,6 +279,8 @@ struct Tokenizer {
     text_budget_used: usize,
     word: String,
     names: Option<Vec<(u32, String)>>,
+    /// Where in `tokens` the bodies' tokens start.
+    body_start: usize,
 }
 
 impl Tokenizer {
@@ -285,14 +297,23 @@ impl Tokenizer {
     }
 
     fn finish(mut self) -> Analysis {
+        let mut body_tokens = self.tokens[self.body_start.min(self.tokens.len())..].to_vec();
         self.tokens.sort_unstable();
         self.tokens.dedup();
         if self.tokens.len() > MAX_TOKENS {
             self.tokens.truncate(MAX_TOKENS);
             self.facts.truncated = true;
         }
+        body_tokens.sort_unstable();
+        body_tokens.dedup();
+        // A subset of the tokens kept.
+        if let Some(&last) = self.tokens.last() {
+            let keep = body_tokens.partition_point(|&h| h <= last);
+            body_tokens.truncate(keep);
+        }
         Analysis {
             tokens: self.tokens,
+            body_tokens,
             facts: self.facts,
         }
     }
@@ -725,6 +746,36 @@ PGI+Q2hlYXA8L2I+IDxhIGhyZWY9Imh0dHA6Ly8xLjIuMy40L3giPmNsaWNrPC9hPg==\r\n--b1--\r
             a.tokens.windows(2).all(|w| w[0] < w[1]),
             "sorted and distinct"
         );
+        // The bodies' tokens: sorted, distinct, a subset, no header token.
+        let body = |prefix: &str, token: &str| a.body_tokens.contains(&token_hash(prefix, token));
+        assert!(a.body_tokens.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            a.body_tokens
+                .iter()
+                .all(|t| a.tokens.binary_search(t).is_ok())
+        );
+        assert!(body("", "grüße") && body("", "cheap") && body("url:", "deals.example"));
+        assert!(body("part:", "text/html"));
+        assert!(
+            !body("s:", "offer") && !body("from:", "bob@example.net") && !body("h:", "message-id")
+        );
+    }
+
+    #[test]
+    fn received_fields_are_mined_deep() {
+        let mut msg = String::new();
+        for i in 0..20 {
+            msg.push_str(&format!(
+                "Received: from relay{i}.example{i}.net ([10.0.{i}.1]) by mx.example.org\n"
+            ));
+        }
+        msg.push_str("Subject: x\n\nbody\n");
+        let a = analyze(msg.as_bytes());
+        assert!(has(&a, "r:", "relay0.example0.net") && has(&a, "r:", "example0.net"));
+        assert!(has(&a, "r:ip:", "10.0.15"));
+        assert!(has(&a, "r:", "relay15.example15.net"));
+        assert!(!has(&a, "r:", "relay16.example16.net"));
+        assert!(a.body_tokens.len() < a.tokens.len() && !a.body_tokens.is_empty());
     }
 
     #[test]
