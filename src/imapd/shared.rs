@@ -77,6 +77,8 @@ struct Looked {
     read_began: Option<std::time::Instant>,
     /// The uidlist as last parsed, while its time, inode and size stay.
     list: Option<(Option<FileStamp>, Arc<ParsedList>)>,
+    /// UIDs of that list two reads in a row did not find (expunged).
+    gone: std::collections::HashSet<u32>,
 }
 
 /// A parsed uidlist with its base names looked up.
@@ -240,16 +242,72 @@ impl Folder {
     /// the same): a `readdir` of `new/` and `cur/`, each name looked up.
     /// `None` when a file is not listed yet (then [`uidlist::sync`] gives it
     /// a UID under the lock) or the list cannot be read.
+    ///
+    /// A listed message not found is read for again before it counts as
+    /// gone (the rule [`uidlist::sync`] follows): a flag change renames a
+    /// file in `cur/`, and a rename during a `readdir` can move the name
+    /// behind the read. Missed once, the message would look expunged to
+    /// every session, and come back with a UID lower than ones they have
+    /// seen, so they would never show it again. Listed UIDs missed by two
+    /// reads (expunged, and still in the list until it is next rewritten)
+    /// are remembered with the list, so they cost no third read.
     fn quick_scan(&self, looked: &mut Looked, now: &Stamp) -> Option<uidlist::Snapshot> {
         let list = match &looked.list {
             Some((st, l)) if st.is_some() && *st == now[2] => l.clone(),
             _ => {
                 let l = Arc::new(ParsedList::load(&self.path)?);
                 looked.list = Some((now[2], l.clone()));
+                looked.gone.clear();
                 l
             }
         };
         let mut messages = Vec::with_capacity(list.uids.len());
+        let mut found = std::collections::HashSet::with_capacity(list.uids.len());
+        self.scan_listed(&list, &mut messages, &mut found)?;
+        if found.len() < list.uids.len()
+            && list
+                .uids
+                .values()
+                .any(|u| !found.contains(u) && !looked.gone.contains(u))
+        {
+            // Only files the first read missed are taken from the second.
+            let mut again = Vec::new();
+            let mut found_again = std::collections::HashSet::new();
+            self.scan_listed(&list, &mut again, &mut found_again)?;
+            for m in again {
+                if found.insert(m.uid) {
+                    messages.push(m);
+                }
+            }
+            looked.gone = list
+                .uids
+                .values()
+                .filter(|u| !found.contains(u))
+                .copied()
+                .collect();
+        }
+        messages.sort_unstable_by_key(|m| m.uid);
+        // Two files with one base name (a rename seen half-done): let the
+        // full read decide.
+        if messages.windows(2).any(|w| w[0].uid == w[1].uid) {
+            return None;
+        }
+        Some(uidlist::Snapshot {
+            uid_validity: list.uid_validity,
+            next_uid: list.next_uid,
+            messages,
+        })
+    }
+
+    /// One read of `new/` then `cur/` ([`uidlist::SCAN_ORDER`]: files only
+    /// move from `new/` to `cur/`), every file looked up in the list; `None`
+    /// when one is not listed or a directory cannot be read.
+    fn scan_listed(
+        &self,
+        list: &ParsedList,
+        messages: &mut Vec<uidlist::MessageFile>,
+        found: &mut std::collections::HashSet<u32>,
+    ) -> Option<()> {
         for sub in uidlist::SCAN_ORDER {
             let entries = match fs::read_dir(self.path.join(sub)) {
                 Ok(e) => e,
@@ -264,6 +322,7 @@ impl Folder {
                     continue;
                 }
                 let uid = *list.uids.get(uidlist::base_name(name))?;
+                found.insert(uid);
                 messages.push(uidlist::MessageFile {
                     uid,
                     sub,
@@ -272,17 +331,7 @@ impl Folder {
                 });
             }
         }
-        messages.sort_unstable_by_key(|m| m.uid);
-        // Two files with one base name (a rename seen half-done): let the
-        // full read decide.
-        if messages.windows(2).any(|w| w[0].uid == w[1].uid) {
-            return None;
-        }
-        Some(uidlist::Snapshot {
-            uid_validity: list.uid_validity,
-            next_uid: list.next_uid,
-            messages,
-        })
+        Some(())
     }
 
     /// Forgets the last listing (this process changed the folder).
@@ -423,6 +472,65 @@ mod tests {
                 .set_modified(old)
                 .unwrap();
         }
+    }
+
+    /// Regression: a flag change renaming a file in `cur/` during the
+    /// listing's `readdir` could move its name behind the read; the message
+    /// then looked expunged to every session (and came back later under a
+    /// UID lower than ones they had seen, never to be shown again).
+    #[test]
+    fn a_file_renamed_during_the_read_is_never_missed() {
+        const N: usize = 3000;
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        for i in 0..N {
+            fs::write(d.path().join(format!("cur/{i}.x:2,")), "x\n").unwrap();
+        }
+        let f = folder(d.path());
+        assert_eq!(f.listing().unwrap().msgs.len(), N);
+        let stop = Arc::new(AtomicBool::new(false));
+        let renamer = {
+            let (dir, stop) = (d.path().to_owned(), stop.clone());
+            std::thread::spawn(move || {
+                // Each file renamed once per pass (a flag set, then cleared
+                // on the next pass), in an order unlike the directory's.
+                let mut pass = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let (from, to) = if pass % 2 == 0 { ("", "S") } else { ("S", "") };
+                    for k in 0..N {
+                        let i = (k * 7919) % N;
+                        let _ = fs::rename(
+                            dir.join(format!("cur/{i}.x:2,{from}")),
+                            dir.join(format!("cur/{i}.x:2,{to}")),
+                        );
+                    }
+                    pass += 1;
+                }
+            })
+        };
+        let began = std::time::Instant::now();
+        let mut reads = 0;
+        let mut short = Vec::new();
+        while began.elapsed() < Duration::from_secs(2) || reads < 50 {
+            f.invalidate();
+            let l = f.listing().unwrap();
+            if l.msgs.len() != N {
+                short.push(l.msgs.len());
+            }
+            reads += 1;
+            if reads > 5000 {
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert!(
+            short.is_empty(),
+            "{} of {reads} listings missed messages: {short:?}",
+            short.len()
+        );
     }
 
     #[test]
