@@ -18,11 +18,10 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use super::index::{self, Index, Record};
+use super::index::Index;
 use crate::store::flags::Flags;
 use crate::store::uidlist::{self, UidError};
 
@@ -111,10 +110,6 @@ pub struct Folder {
     pub path: PathBuf,
     looked: Mutex<Looked>,
     index: Mutex<Option<Index>>,
-    /// A background fill of the index is running.
-    filling: AtomicBool,
-    /// The listing last found complete in the index (its address).
-    checked: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Folder {
@@ -163,8 +158,6 @@ pub fn folder(path: &Path) -> Arc<Folder> {
         path: path.to_owned(),
         looked: Mutex::new(Looked::default()),
         index: Mutex::new(None),
-        filling: AtomicBool::new(false),
-        checked: std::sync::atomic::AtomicUsize::new(0),
     });
     map.insert(path.to_owned(), (f.clone(), now));
     f
@@ -341,20 +334,6 @@ impl Folder {
         looked.read_began = None;
     }
 
-    /// The folder's index, read (or caught up with other processes' writes)
-    /// before `f` runs on it.
-    pub fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> T) -> T {
-        let mut guard = lock(&self.index);
-        let index = match guard.as_mut() {
-            Some(i) => {
-                i.catch_up();
-                i
-            }
-            None => guard.insert(Index::open(&self.path)),
-        };
-        f(index)
-    }
-
     /// The folder's index, locked, read (or caught up) first: always
     /// `Some` (an `Option` only because the guard cannot be mapped).
     pub fn index(&self) -> MutexGuard<'_, Option<Index>> {
@@ -365,104 +344,12 @@ impl Folder {
         }
         guard
     }
-
-    /// Computes the records of the messages the index lacks, in a thread
-    /// of its own at low priority, unless one is already at work. The
-    /// records are appended in batches, so a SEARCH meanwhile uses what is
-    /// there and reads the rest itself.
-    pub fn fill_index(self: &Arc<Self>, listing: Arc<Listing>) {
-        let addr = Arc::as_ptr(&listing) as usize;
-        if self.filling.load(Ordering::Acquire) || self.checked.load(Ordering::Acquire) == addr {
-            return;
-        }
-        // Cheap when the index is complete (one lookup per message); a
-        // busy index is left to the next SELECT.
-        let complete = match self.index.try_lock() {
-            Ok(mut guard) => {
-                let idx = guard.get_or_insert_with(|| Index::open(&self.path));
-                listing
-                    .msgs
-                    .iter()
-                    .all(|e| idx.contains(uidlist::base_name(&e.name)))
-            }
-            Err(_) => true,
-        };
-        if complete {
-            self.checked.store(addr, Ordering::Release);
-            return;
-        }
-        if self.filling.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let me = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("imap-index".into())
-            .spawn(move || {
-                // SAFETY: setpriority on the calling thread (Linux: tid 0).
-                unsafe {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-                }
-                let missing: Vec<&Entry> = me.with_index(|idx| {
-                    listing
-                        .msgs
-                        .iter()
-                        .filter(|e| !idx.contains(uidlist::base_name(&e.name)))
-                        .collect()
-                });
-                let mut batch = Vec::new();
-                let mut bytes = 0usize;
-                for e in missing {
-                    let path = me.path.join(e.sub).join(&*e.name);
-                    let file = std::fs::File::open(&path).ok().or_else(|| {
-                        let (s, n) = uidlist::locate(&me.path, uidlist::base_name(&e.name))?;
-                        std::fs::File::open(me.path.join(s).join(n)).ok()
-                    });
-                    if let Some(r) =
-                        file.and_then(|f| Record::compute(f, uidlist::base_name(&e.name)))
-                    {
-                        bytes += r.text.len() + r.bodystructure.len();
-                        batch.push(r);
-                    }
-                    if batch.len() >= 256 || bytes > 4 << 20 {
-                        me.append(std::mem::take(&mut batch));
-                        bytes = 0;
-                    }
-                }
-                me.append(batch);
-                let present: std::collections::HashSet<&str> = listing
-                    .msgs
-                    .iter()
-                    .map(|e| uidlist::base_name(&e.name))
-                    .collect();
-                me.with_index(|idx| idx.prune(&|b| present.contains(b)));
-                me.filling.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
-            self.filling.store(false, Ordering::Release);
-        }
-    }
-
-    /// Adds records to the index (a failure costs only time).
-    pub fn append(&self, records: Vec<Record>) {
-        if records.is_empty() {
-            return;
-        }
-        self.with_index(|idx| {
-            // Records a SEARCH added meanwhile are not written twice.
-            let records: Vec<Record> = records
-                .into_iter()
-                .filter(|r| !idx.contains(&r.base))
-                .collect();
-            if let Err(e) = idx.append(&records) {
-                tracing::debug!(path = %self.path.display(), "{}: {e}", index::FILE_NAME);
-            }
-        });
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     fn age(path: &Path) {
         let old = SystemTime::now() - Duration::from_secs(10);
@@ -498,7 +385,11 @@ mod tests {
                 // on the next pass), in an order unlike the directory's.
                 let mut pass = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let (from, to) = if pass % 2 == 0 { ("", "S") } else { ("S", "") };
+                    let (from, to) = if pass.is_multiple_of(2) {
+                        ("", "S")
+                    } else {
+                        ("S", "")
+                    };
                     for k in 0..N {
                         let i = (k * 7919) % N;
                         let _ = fs::rename(
