@@ -340,14 +340,16 @@ pub fn count_lines(body: &[u8]) -> usize {
 /// A message with every bare LF made CRLF: the bytes IMAP serves.
 pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 30);
-    let mut prev = 0u8;
-    for &b in raw {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
+    // Whole runs between bare LFs copied at once (memchr finds the LFs).
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', raw) {
+        if nl == 0 || raw[nl - 1] != b'\r' {
+            out.extend_from_slice(&raw[start..nl]);
+            out.extend_from_slice(b"\r\n");
+            start = nl + 1;
         }
-        out.push(b);
-        prev = b;
     }
+    out.extend_from_slice(&raw[start..]);
     out
 }
 
