@@ -15,6 +15,10 @@
 #
 #   benches/serve_imap.sh      (needs root or the peers installed:
 #                               dovecot-imapd, python3)
+#   OWNMAIL=/path/to/ownmail benches/serve_imap.sh
+#                              (that binary, not built here: to compare two
+#                               builds under the same load)
+#   KEEP_WORK=1 benches/serve_imap.sh   (keeps the temporary folder)
 #
 # Each server gets its own copy of the same Maildir (files named as
 # `ownmail deliver` and Dovecot name them, with S= and W= sizes), so neither
@@ -29,8 +33,12 @@ done
 [ -x /usr/lib/dovecot/imap ] || { echo "serve_imap.sh: dovecot-imapd is missing: run scripts/install-peers.sh" >&2; exit 1; }
 dovecot=$(command -v dovecot || echo /usr/sbin/dovecot)
 
-cargo build --release --quiet
-ownmail=$root/target/release/ownmail
+if [ -n "${OWNMAIL:-}" ]; then
+  ownmail=$OWNMAIL
+else
+  cargo build --release --quiet
+  ownmail=$root/target/release/ownmail
+fi
 corpus=$(scripts/corpus.sh)
 
 work=$(mktemp -d /tmp/ownmail-bench-imap.XXXXXX)

@@ -3,6 +3,13 @@
 //! BODYSTRUCTURE as sent, and the decoded, lower-cased text SEARCH TEXT and
 //! BODY look in.
 //!
+//! A record may be partial: the ENVELOPE alone (BODY empty, no text), as a
+//! FETCH of ENVELOPE computed it from the header. It serves ENVELOPE; a
+//! FETCH of BODY or BODYSTRUCTURE, or a SEARCH of the text, computes the
+//! whole record then and appends it (the later record of a name wins).
+//! The index is filled this way, by the work clients ask for, not by a
+//! pass of its own over every message competing with them.
+//!
 //! The cache is never the only copy of anything: every record is computed
 //! from the message file, keyed by the file's base name (which flag changes
 //! do not touch) and checked against the file's size, so a record for
@@ -40,7 +47,9 @@ use super::fetch;
 use crate::message::mime;
 
 pub const FILE_NAME: &str = "ownmail.index";
-const MAGIC: &[u8; 16] = b"ownmail-index 1\n";
+/// Version 2: records may be partial (version 1 readers would serve an
+/// empty BODY from them, so they replace this file rather than read it).
+const MAGIC: &[u8; 16] = b"ownmail-index 2\n";
 /// A record larger than this is damage.
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 /// Messages larger than this are not cached (SEARCH reads them as before):
@@ -64,6 +73,13 @@ pub struct Meta {
     text_len: u32,
     /// The header part of the text (before the NUL that ends it).
     header_len: u32,
+}
+
+impl Meta {
+    /// Whether the record has everything (else the ENVELOPE alone).
+    pub fn is_full(&self) -> bool {
+        !self.body.is_empty()
+    }
 }
 
 /// A record as computed from a message file.
@@ -118,6 +134,21 @@ impl Record {
             Scope::Body => self.text.get(self.header_len as usize..).unwrap_or(&[]),
         };
         memmem::find(hay, needle).is_some()
+    }
+
+    /// A partial record: the ENVELOPE as computed from the header of a file
+    /// of `size` bytes.
+    pub fn envelope_only(base: &str, size: u64, envelope: Vec<u8>) -> Record {
+        Record {
+            base: base.to_owned(),
+            size,
+            vsize: 0,
+            envelope,
+            body: Vec::new(),
+            bodystructure: Vec::new(),
+            text: Vec::new(),
+            header_len: 0,
+        }
     }
 
     /// Computes a message's record from its file; `None` when it cannot be
@@ -434,6 +465,11 @@ impl Index {
         self.metas.contains_key(base)
     }
 
+    /// Whether a message's whole record is known (whatever its size).
+    pub fn contains_full(&self, base: &str) -> bool {
+        self.metas.get(base).is_some_and(Meta::is_full)
+    }
+
     /// Appends records (one write) and reads them back.
     pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
         if records.is_empty() {
@@ -443,7 +479,12 @@ impl Index {
             self.rewrite()?;
         }
         let mut out = Vec::new();
+        // A partial record never hides a whole one (another process may
+        // have appended it since the caller looked).
         for r in records {
+            if r.body.is_empty() && self.contains_full(&r.base) {
+                continue;
+            }
             r.encode(&mut out);
         }
         let mut f = OpenOptions::new().append(true).open(&self.path)?;
@@ -465,7 +506,7 @@ impl Index {
         needle: &[u8],
         scope: Scope,
     ) -> Option<bool> {
-        let m = self.get(meta_of.0, meta_of.1)?;
+        let m = self.get(meta_of.0, meta_of.1).filter(|m| m.is_full())?;
         let (at, len, header_len) = (m.text_at, m.text_len as usize, m.header_len as usize);
         let file = self.file.as_ref()?;
         self.scratch.resize(len, 0);
@@ -640,6 +681,33 @@ mod tests {
                 assert_eq!(&fast, want, "{key:?} from the index");
             }
         }
+    }
+
+    #[test]
+    fn a_partial_record_serves_the_envelope_and_never_hides_a_whole_one() {
+        let d = folder(&[("1.a:2,", PLAIN)]);
+        let size = PLAIN.len() as u64;
+        let mut idx = Index::open(d.path());
+        let env = b"(NIL \"x\")".to_vec();
+        idx.append(&[Record::envelope_only("1.a", size, env.clone())])
+            .unwrap();
+        let again = Index::open(d.path());
+        let m = again.get("1.a", size).unwrap();
+        assert!(!m.is_full());
+        assert_eq!(&*m.envelope, &env[..]);
+        // No text to search in: the caller computes it.
+        let mut again = again;
+        assert_eq!(again.text_contains(("1.a", size), b"fox", Scope::All), None);
+        // The whole record replaces it; a partial one after that is not
+        // written over it.
+        let full = fill(d.path());
+        assert!(full.get("1.a", size).unwrap().is_full());
+        let mut idx = Index::open(d.path());
+        idx.append(&[Record::envelope_only("1.a", size, env)])
+            .unwrap();
+        let last = Index::open(d.path());
+        assert!(last.get("1.a", size).unwrap().is_full());
+        assert_eq!(last.metas, full.metas);
     }
 
     #[test]

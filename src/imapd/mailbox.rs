@@ -152,9 +152,6 @@ impl Selected {
             // `seen` being the listing before the moves, compares).
             shared.invalidate();
         }
-        if !listing.msgs.is_empty() {
-            shared.fill_index(listing.clone());
-        }
         let modseqs = crate::store::modseq::shared(&path, listing.uid_validity);
         let sel = Selected {
             name,

@@ -120,25 +120,33 @@ impl CrlfChunks {
                 continue;
             }
             let raw = std::mem::take(&mut self.raw);
-            for &b in &raw[..n] {
-                if b == b'\n' && self.prev != b'\r' {
-                    self.emit(b'\r', out);
+            let data = &raw[..n];
+            // Whole runs between bare LFs at once (memchr finds the LFs).
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', data) {
+                let prev = if nl == 0 { self.prev } else { data[nl - 1] };
+                if prev != b'\r' {
+                    self.emit(&data[start..nl], out);
+                    self.emit(b"\r\n", out);
+                    start = nl + 1;
                 }
-                self.emit(b, out);
-                self.prev = b;
             }
+            self.emit(&data[start..], out);
+            self.prev = data[n - 1];
             self.raw = raw;
         }
         Ok(!out.is_empty())
     }
 
-    fn emit(&mut self, b: u8, out: &mut Vec<u8>) {
-        if self.skip > 0 {
-            self.skip -= 1;
-        } else if self.left > 0 {
-            out.push(b);
-            self.left -= 1;
-        }
+    /// Bytes of the converted stream: the first `skip` dropped, at most
+    /// `left` kept.
+    fn emit(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        let skipped = self.skip.min(bytes.len() as u64) as usize;
+        self.skip -= skipped as u64;
+        let rest = &bytes[skipped..];
+        let kept = self.left.min(rest.len() as u64) as usize;
+        out.extend_from_slice(&rest[..kept]);
+        self.left -= kept as u64;
     }
 }
 
@@ -232,5 +240,70 @@ mod throttle_tests {
         assert_eq!(t.failed(Some("192.0.2.2".parse().unwrap())).as_secs(), 1);
         t.succeeded(Some(ip));
         assert_eq!(t.failed(Some(ip)).as_secs(), 1);
+    }
+}
+
+#[cfg(test)]
+mod crlf_tests {
+    use super::*;
+
+    /// What the stream must equal: a CR before every bare LF, byte by byte.
+    fn naive(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut prev = 0u8;
+        for &b in raw {
+            if b == b'\n' && prev != b'\r' {
+                out.push(b'\r');
+            }
+            out.push(b);
+            prev = b;
+        }
+        out
+    }
+
+    #[test]
+    fn crlf_chunks_and_to_crlf_add_a_cr_before_every_bare_lf_across_reads() {
+        // CRs and LFs at random, over several reads (a CRLF split between
+        // two reads included), with and without a partial range.
+        let mut raw = Vec::new();
+        let mut x: u32 = 12345;
+        for _ in 0..(3 * CHUNK + 17) {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            raw.push(match (x >> 16) % 7 {
+                0 => b'\n',
+                1 => b'\r',
+                _ => b'a',
+            });
+        }
+        raw[CHUNK - 1] = b'\r';
+        raw[CHUNK] = b'\n';
+        raw[2 * CHUNK - 1] = b'a';
+        raw[2 * CHUNK] = b'\n';
+        raw[0] = b'\n';
+        let want = naive(&raw);
+        assert_eq!(crate::message::mime::to_crlf(&raw), want);
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("m");
+        std::fs::write(&path, &raw).unwrap();
+        let total = want.len() as u64;
+        for (skip, len) in [
+            (0, total),
+            (1, 10),
+            (CHUNK as u64 - 3, CHUNK as u64 + 9),
+            (total - 5, 5),
+            (7, total + 20),
+        ] {
+            let mut c = CrlfChunks::new(Some(File::open(&path).unwrap()), skip, len);
+            let mut got = Vec::new();
+            let mut chunk = Vec::new();
+            while c.next_chunk(&mut chunk).unwrap() {
+                got.extend_from_slice(&chunk);
+            }
+            let end = (skip + len).min(total) as usize;
+            let mut expect = want[skip as usize..end].to_vec();
+            // Past the end of the file: padded with spaces to the length promised.
+            expect.resize(len as usize, b' ');
+            assert_eq!(got, expect, "skip {skip} len {len}");
+        }
     }
 }

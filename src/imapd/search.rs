@@ -10,6 +10,74 @@ use crate::message::mime;
 use crate::proto::imap::SearchKey;
 use crate::proto::imap::command::{Date, days_from_civil};
 
+/// Messages per batch of [`fill_texts`], and the most bytes of message
+/// files one batch reads (its records are appended before the next).
+const FILL_BATCH: usize = 256;
+const FILL_BATCH_BYTES: u64 = 8 << 20;
+
+/// Computes the index records a TEXT or BODY search needs and the index
+/// lacks (or has only the ENVELOPE of), on a few threads at once: the
+/// client waits for the answer, so every core is its. The records are
+/// appended batch by batch (memory: one batch). Messages whose record
+/// cannot be computed are left to the search, which reads them itself.
+/// Records of messages gone from the folder are pruned when they are many.
+pub fn fill_texts(sel: &Selected, idx: &mut Index) {
+    let missing: Vec<(usize, u64)> = (0..sel.msgs.len())
+        .filter(|&i| !sel.msgs[i].gone)
+        .filter_map(|i| {
+            let m = &sel.msgs[i];
+            let size = m.size(&sel.path)?;
+            idx.get(m.base(), size)
+                .is_none_or(|meta| !meta.is_full())
+                .then_some((i, size))
+        })
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let mut rest = &missing[..];
+    while !rest.is_empty() {
+        let mut n = 0;
+        let mut bytes = 0u64;
+        while n < rest.len() && n < FILL_BATCH && (n == 0 || bytes + rest[n].1 <= FILL_BATCH_BYTES)
+        {
+            bytes += rest[n].1;
+            n += 1;
+        }
+        let (batch, later) = rest.split_at(n);
+        rest = later;
+        let compute = |part: &[(usize, u64)]| -> Vec<Record> {
+            part.iter()
+                .filter_map(|&(i, _)| {
+                    let base = sel.msgs[i].base();
+                    sel.open_file(i).and_then(|f| Record::compute(f, base))
+                })
+                .collect()
+        };
+        let records: Vec<Record> = if workers > 1 && batch.len() > 1 {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .chunks(batch.len().div_ceil(workers))
+                    .map(|part| scope.spawn(move || compute(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        } else {
+            compute(batch)
+        };
+        if idx.append(&records).is_err() {
+            // Not writable: the search reads the files itself.
+            return;
+        }
+    }
+    let present: std::collections::HashSet<&str> = sel.msgs.iter().map(Msg::base).collect();
+    idx.prune(&|b| present.contains(b));
+}
+
 /// What is known of one message while its keys are evaluated.
 pub struct Candidate<'a> {
     pub sel: &'a Selected,
@@ -154,7 +222,7 @@ impl<'a> Candidate<'a> {
 /// values decoded (RFC 2047), lower-cased.
 pub fn header_text(header: &[u8]) -> String {
     let mut text = String::from_utf8_lossy(header).to_lowercase();
-    if let Some(parsed) = mail_parser::MessageParser::default().parse_headers(header) {
+    if let Some(parsed) = crate::message::mime::text_parser().parse_headers(header) {
         for h in parsed.headers() {
             text.push('\n');
             text.push_str(&value_text(h.value()).to_lowercase());

@@ -12,7 +12,7 @@ use base64::Engine as _;
 
 use super::condstore;
 use super::fetch;
-use super::index::Index;
+use super::index::{Index, Record};
 use super::mailbox::{Changes, Selected};
 use super::search::{self, Candidate};
 use super::{Context, Out, Peer};
@@ -642,6 +642,9 @@ impl Session {
                 let shared = sel.shared.clone();
                 let mut guard = wants_text.then(|| shared.index());
                 let mut idx = guard.as_mut().and_then(|g| g.as_mut());
+                if let Some(idx) = idx.as_deref_mut() {
+                    search::fill_texts(sel, idx);
+                }
                 let mut new_records = Vec::new();
                 let mut new_bytes = 0;
                 for i in 0..sel.msgs.len() {
@@ -1631,8 +1634,11 @@ impl Session {
             )
         });
         let shared = sel.shared.clone();
-        let guard = cached.then(|| shared.index());
-        let idx = guard.as_ref().and_then(|g| g.as_ref());
+        let mut guard = cached.then(|| shared.index());
+        // What this FETCH computes for want of a record is kept in the
+        // index (in batches: bounded memory), for the next FETCH or SEARCH.
+        let mut new_records: Vec<Record> = Vec::new();
+        let mut new_bytes = 0;
         for i in indexes {
             let sel = self
                 .selected
@@ -1654,16 +1660,43 @@ impl Session {
             }
             let mut buf = std::mem::take(&mut self.buf);
             let mut outs = Vec::new();
-            fetch_one(sel, idx, i, &items, seen_set, &mut buf, &mut outs);
+            let idx = guard.as_ref().and_then(|g| g.as_ref());
+            let before = new_records.len();
+            fetch_one(
+                sel,
+                idx,
+                i,
+                &items,
+                seen_set,
+                &mut buf,
+                &mut outs,
+                &mut new_records,
+            );
             self.outs.extend(outs);
             self.buf = buf;
+            new_bytes += new_records[before..]
+                .iter()
+                .map(|r| r.text.len() + r.bodystructure.len() + r.envelope.len())
+                .sum::<usize>();
+            if new_bytes > 4 << 20
+                && let Some(idx) = guard.as_mut().and_then(|g| g.as_mut())
+            {
+                let _ = idx.append(&std::mem::take(&mut new_records));
+                new_bytes = 0;
+            }
+        }
+        if let Some(idx) = guard.as_mut().and_then(|g| g.as_mut()) {
+            let _ = idx.append(&new_records);
         }
         Ok(())
     }
 }
 
 /// One `* n FETCH (...)` response. `buf` holds pending bytes; streamed
-/// parts are pushed to `outs` after flushing `buf` into it.
+/// parts are pushed to `outs` after flushing `buf` into it. With an index
+/// (`idx`), the records computed for want of one in it are pushed to
+/// `new`.
+#[allow(clippy::too_many_arguments)]
 fn fetch_one(
     sel: &Selected,
     idx: Option<&Index>,
@@ -1672,9 +1705,16 @@ fn fetch_one(
     seen_set: bool,
     buf: &mut Vec<u8>,
     outs: &mut Vec<Out>,
+    new: &mut Vec<Record>,
 ) {
     let m = &sel.msgs[i];
     let meta = idx.and_then(|idx| idx.get(m.base(), m.size(&sel.path)?));
+    let full = meta.filter(|m| m.is_full());
+    // The whole record, computed when BODY or BODYSTRUCTURE is asked for
+    // and the index has only part of one (or none).
+    let mut computed: Option<Option<Record>> = None;
+    // The ENVELOPE computed from the header when the index has none.
+    let mut partial: Option<Record> = None;
     let mut loaded: Option<Option<fetch::Loaded>> = None;
     let mut header: Option<Vec<u8>> = None;
     buf.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
@@ -1711,24 +1751,55 @@ fn fetch_one(
                 buf.extend_from_slice(b"ENVELOPE ");
                 buf.extend_from_slice(meta.map_or(&[][..], |m| &m.envelope));
             }
-            FetchItem::Body if meta.is_some() => {
+            FetchItem::Body if full.is_some() => {
                 buf.extend_from_slice(b"BODY ");
-                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.body));
+                buf.extend_from_slice(full.map_or(&[][..], |m| &m.body));
             }
-            FetchItem::BodyStructure if meta.is_some() => {
+            FetchItem::BodyStructure if full.is_some() => {
                 buf.extend_from_slice(b"BODYSTRUCTURE ");
-                buf.extend_from_slice(meta.map_or(&[][..], |m| &m.bodystructure));
+                buf.extend_from_slice(full.map_or(&[][..], |m| &m.bodystructure));
             }
             FetchItem::Envelope => {
-                if header.is_none() {
-                    header = Some(
-                        sel.open_file(i)
-                            .and_then(|f| fetch::load_header(f).ok())
-                            .unwrap_or_default(),
-                    );
-                }
+                let size = match header {
+                    Some(_) => None,
+                    None => {
+                        let f = sel.open_file(i);
+                        let size = f
+                            .as_ref()
+                            .and_then(|f| f.metadata().ok())
+                            .map(|md| md.len());
+                        header = Some(
+                            f.and_then(|f| fetch::load_header(f).ok())
+                                .unwrap_or_default(),
+                        );
+                        size
+                    }
+                };
                 buf.extend_from_slice(b"ENVELOPE ");
+                let at = buf.len();
                 fetch::envelope(buf, header.as_deref().unwrap_or(b""));
+                if let Some(size) = size
+                    && idx.is_some()
+                {
+                    partial = Some(Record::envelope_only(m.base(), size, buf[at..].to_vec()));
+                }
+            }
+            FetchItem::Body | FetchItem::BodyStructure
+                if idx.is_some()
+                    && computed
+                        .get_or_insert_with(|| {
+                            sel.open_file(i).and_then(|f| Record::compute(f, m.base()))
+                        })
+                        .is_some() =>
+            {
+                let r = computed.as_ref().and_then(|c| c.as_ref());
+                if matches!(item, FetchItem::Body) {
+                    buf.extend_from_slice(b"BODY ");
+                    buf.extend_from_slice(r.map_or(&[][..], |r| &r.body));
+                } else {
+                    buf.extend_from_slice(b"BODYSTRUCTURE ");
+                    buf.extend_from_slice(r.map_or(&[][..], |r| &r.bodystructure));
+                }
             }
             FetchItem::Body | FetchItem::BodyStructure => {
                 let l = loaded
@@ -1842,6 +1913,9 @@ fn fetch_one(
         buf.extend_from_slice(format!(" MODSEQ ({})", sel.modseq_of(m.uid)).as_bytes());
     }
     buf.extend_from_slice(b")\r\n");
+    if let Some(r) = computed.flatten().or(partial) {
+        new.push(r);
+    }
 }
 
 /// The whole message, streamed from its file.

@@ -18,11 +18,10 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use super::index::{self, Index, Record};
+use super::index::Index;
 use crate::store::flags::Flags;
 use crate::store::uidlist::{self, UidError};
 
@@ -77,6 +76,8 @@ struct Looked {
     read_began: Option<std::time::Instant>,
     /// The uidlist as last parsed, while its time, inode and size stay.
     list: Option<(Option<FileStamp>, Arc<ParsedList>)>,
+    /// UIDs of that list two reads in a row did not find (expunged).
+    gone: std::collections::HashSet<u32>,
 }
 
 /// A parsed uidlist with its base names looked up.
@@ -109,10 +110,6 @@ pub struct Folder {
     pub path: PathBuf,
     looked: Mutex<Looked>,
     index: Mutex<Option<Index>>,
-    /// A background fill of the index is running.
-    filling: AtomicBool,
-    /// The listing last found complete in the index (its address).
-    checked: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Folder {
@@ -161,8 +158,6 @@ pub fn folder(path: &Path) -> Arc<Folder> {
         path: path.to_owned(),
         looked: Mutex::new(Looked::default()),
         index: Mutex::new(None),
-        filling: AtomicBool::new(false),
-        checked: std::sync::atomic::AtomicUsize::new(0),
     });
     map.insert(path.to_owned(), (f.clone(), now));
     f
@@ -240,37 +235,49 @@ impl Folder {
     /// the same): a `readdir` of `new/` and `cur/`, each name looked up.
     /// `None` when a file is not listed yet (then [`uidlist::sync`] gives it
     /// a UID under the lock) or the list cannot be read.
+    ///
+    /// A listed message not found is read for again before it counts as
+    /// gone (the rule [`uidlist::sync`] follows): a flag change renames a
+    /// file in `cur/`, and a rename during a `readdir` can move the name
+    /// behind the read. Missed once, the message would look expunged to
+    /// every session, and come back with a UID lower than ones they have
+    /// seen, so they would never show it again. Listed UIDs missed by two
+    /// reads (expunged, and still in the list until it is next rewritten)
+    /// are remembered with the list, so they cost no third read.
     fn quick_scan(&self, looked: &mut Looked, now: &Stamp) -> Option<uidlist::Snapshot> {
         let list = match &looked.list {
             Some((st, l)) if st.is_some() && *st == now[2] => l.clone(),
             _ => {
                 let l = Arc::new(ParsedList::load(&self.path)?);
                 looked.list = Some((now[2], l.clone()));
+                looked.gone.clear();
                 l
             }
         };
         let mut messages = Vec::with_capacity(list.uids.len());
-        for sub in uidlist::SCAN_ORDER {
-            let entries = match fs::read_dir(self.path.join(sub)) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(_) => return None,
-            };
-            for entry in entries {
-                let entry = entry.ok()?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else { continue };
-                if name.starts_with('.') {
-                    continue;
+        let mut found = std::collections::HashSet::with_capacity(list.uids.len());
+        self.scan_listed(&list, &mut messages, &mut found)?;
+        if found.len() < list.uids.len()
+            && list
+                .uids
+                .values()
+                .any(|u| !found.contains(u) && !looked.gone.contains(u))
+        {
+            // Only files the first read missed are taken from the second.
+            let mut again = Vec::new();
+            let mut found_again = std::collections::HashSet::new();
+            self.scan_listed(&list, &mut again, &mut found_again)?;
+            for m in again {
+                if found.insert(m.uid) {
+                    messages.push(m);
                 }
-                let uid = *list.uids.get(uidlist::base_name(name))?;
-                messages.push(uidlist::MessageFile {
-                    uid,
-                    sub,
-                    name: name.to_owned(),
-                    flags: Flags::from_file_name(name),
-                });
             }
+            looked.gone = list
+                .uids
+                .values()
+                .filter(|u| !found.contains(u))
+                .copied()
+                .collect();
         }
         messages.sort_unstable_by_key(|m| m.uid);
         // Two files with one base name (a rename seen half-done): let the
@@ -285,25 +292,46 @@ impl Folder {
         })
     }
 
+    /// One read of `new/` then `cur/` ([`uidlist::SCAN_ORDER`]: files only
+    /// move from `new/` to `cur/`), every file looked up in the list; `None`
+    /// when one is not listed or a directory cannot be read.
+    fn scan_listed(
+        &self,
+        list: &ParsedList,
+        messages: &mut Vec<uidlist::MessageFile>,
+        found: &mut std::collections::HashSet<u32>,
+    ) -> Option<()> {
+        for sub in uidlist::SCAN_ORDER {
+            let entries = match fs::read_dir(self.path.join(sub)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => return None,
+            };
+            for entry in entries {
+                let entry = entry.ok()?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let uid = *list.uids.get(uidlist::base_name(name))?;
+                found.insert(uid);
+                messages.push(uidlist::MessageFile {
+                    uid,
+                    sub,
+                    name: name.to_owned(),
+                    flags: Flags::from_file_name(name),
+                });
+            }
+        }
+        Some(())
+    }
+
     /// Forgets the last listing (this process changed the folder).
     pub fn invalidate(&self) {
         let mut looked = lock(&self.looked);
         looked.trusted = false;
         looked.read_began = None;
-    }
-
-    /// The folder's index, read (or caught up with other processes' writes)
-    /// before `f` runs on it.
-    pub fn with_index<T>(&self, f: impl FnOnce(&mut Index) -> T) -> T {
-        let mut guard = lock(&self.index);
-        let index = match guard.as_mut() {
-            Some(i) => {
-                i.catch_up();
-                i
-            }
-            None => guard.insert(Index::open(&self.path)),
-        };
-        f(index)
     }
 
     /// The folder's index, locked, read (or caught up) first: always
@@ -316,104 +344,12 @@ impl Folder {
         }
         guard
     }
-
-    /// Computes the records of the messages the index lacks, in a thread
-    /// of its own at low priority, unless one is already at work. The
-    /// records are appended in batches, so a SEARCH meanwhile uses what is
-    /// there and reads the rest itself.
-    pub fn fill_index(self: &Arc<Self>, listing: Arc<Listing>) {
-        let addr = Arc::as_ptr(&listing) as usize;
-        if self.filling.load(Ordering::Acquire) || self.checked.load(Ordering::Acquire) == addr {
-            return;
-        }
-        // Cheap when the index is complete (one lookup per message); a
-        // busy index is left to the next SELECT.
-        let complete = match self.index.try_lock() {
-            Ok(mut guard) => {
-                let idx = guard.get_or_insert_with(|| Index::open(&self.path));
-                listing
-                    .msgs
-                    .iter()
-                    .all(|e| idx.contains(uidlist::base_name(&e.name)))
-            }
-            Err(_) => true,
-        };
-        if complete {
-            self.checked.store(addr, Ordering::Release);
-            return;
-        }
-        if self.filling.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let me = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("imap-index".into())
-            .spawn(move || {
-                // SAFETY: setpriority on the calling thread (Linux: tid 0).
-                unsafe {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-                }
-                let missing: Vec<&Entry> = me.with_index(|idx| {
-                    listing
-                        .msgs
-                        .iter()
-                        .filter(|e| !idx.contains(uidlist::base_name(&e.name)))
-                        .collect()
-                });
-                let mut batch = Vec::new();
-                let mut bytes = 0usize;
-                for e in missing {
-                    let path = me.path.join(e.sub).join(&*e.name);
-                    let file = std::fs::File::open(&path).ok().or_else(|| {
-                        let (s, n) = uidlist::locate(&me.path, uidlist::base_name(&e.name))?;
-                        std::fs::File::open(me.path.join(s).join(n)).ok()
-                    });
-                    if let Some(r) =
-                        file.and_then(|f| Record::compute(f, uidlist::base_name(&e.name)))
-                    {
-                        bytes += r.text.len() + r.bodystructure.len();
-                        batch.push(r);
-                    }
-                    if batch.len() >= 256 || bytes > 4 << 20 {
-                        me.append(std::mem::take(&mut batch));
-                        bytes = 0;
-                    }
-                }
-                me.append(batch);
-                let present: std::collections::HashSet<&str> = listing
-                    .msgs
-                    .iter()
-                    .map(|e| uidlist::base_name(&e.name))
-                    .collect();
-                me.with_index(|idx| idx.prune(&|b| present.contains(b)));
-                me.filling.store(false, Ordering::Release);
-            });
-        if spawned.is_err() {
-            self.filling.store(false, Ordering::Release);
-        }
-    }
-
-    /// Adds records to the index (a failure costs only time).
-    pub fn append(&self, records: Vec<Record>) {
-        if records.is_empty() {
-            return;
-        }
-        self.with_index(|idx| {
-            // Records a SEARCH added meanwhile are not written twice.
-            let records: Vec<Record> = records
-                .into_iter()
-                .filter(|r| !idx.contains(&r.base))
-                .collect();
-            if let Err(e) = idx.append(&records) {
-                tracing::debug!(path = %self.path.display(), "{}: {e}", index::FILE_NAME);
-            }
-        });
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     fn age(path: &Path) {
         let old = SystemTime::now() - Duration::from_secs(10);
@@ -423,6 +359,69 @@ mod tests {
                 .set_modified(old)
                 .unwrap();
         }
+    }
+
+    /// Regression: a flag change renaming a file in `cur/` during the
+    /// listing's `readdir` could move its name behind the read; the message
+    /// then looked expunged to every session (and came back later under a
+    /// UID lower than ones they had seen, never to be shown again).
+    #[test]
+    fn a_file_renamed_during_the_read_is_never_missed() {
+        const N: usize = 3000;
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        for i in 0..N {
+            fs::write(d.path().join(format!("cur/{i}.x:2,")), "x\n").unwrap();
+        }
+        let f = folder(d.path());
+        assert_eq!(f.listing().unwrap().msgs.len(), N);
+        let stop = Arc::new(AtomicBool::new(false));
+        let renamer = {
+            let (dir, stop) = (d.path().to_owned(), stop.clone());
+            std::thread::spawn(move || {
+                // Each file renamed once per pass (a flag set, then cleared
+                // on the next pass), in an order unlike the directory's.
+                let mut pass = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let (from, to) = if pass.is_multiple_of(2) {
+                        ("", "S")
+                    } else {
+                        ("S", "")
+                    };
+                    for k in 0..N {
+                        let i = (k * 7919) % N;
+                        let _ = fs::rename(
+                            dir.join(format!("cur/{i}.x:2,{from}")),
+                            dir.join(format!("cur/{i}.x:2,{to}")),
+                        );
+                    }
+                    pass += 1;
+                }
+            })
+        };
+        let began = std::time::Instant::now();
+        let mut reads = 0;
+        let mut short = Vec::new();
+        while began.elapsed() < Duration::from_secs(2) || reads < 50 {
+            f.invalidate();
+            let l = f.listing().unwrap();
+            if l.msgs.len() != N {
+                short.push(l.msgs.len());
+            }
+            reads += 1;
+            if reads > 5000 {
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert!(
+            short.is_empty(),
+            "{} of {reads} listings missed messages: {short:?}",
+            short.len()
+        );
     }
 
     #[test]

@@ -1168,3 +1168,82 @@ fn a_big_append_is_spooled_to_tmp_as_it_arrives() {
     );
     assert_eq!(t.send("c NOOP\r\n"), "c OK NOOP completed\r\n");
 }
+
+/// The bases and file sizes of INBOX's messages.
+fn inbox_files(t: &T) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = std::fs::read_dir(t.inbox().join("cur"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            (
+                crate::store::uidlist::base_name(&name).to_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_index_is_filled_by_the_fetch_and_search_that_need_it() {
+    use super::index::Index;
+    let mut t = setup();
+    t.select();
+    let files = inbox_files(&t);
+    assert_eq!(files.len(), 2);
+    // Nothing read the messages yet: no pass of its own fills the index.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(Index::open(&t.inbox()).is_empty());
+    // ENVELOPE computed from the headers: kept as partial records, and
+    // the next FETCH answers the same from them.
+    let env = t.send("f FETCH 1:* (UID ENVELOPE)\r\n");
+    assert!(env.contains("\"<m1@example.org>\""), "{env}");
+    let idx = Index::open(&t.inbox());
+    for (base, size) in &files {
+        let m = idx.get(base, *size).expect("an ENVELOPE record");
+        assert!(!m.is_full(), "{base}");
+    }
+    assert_eq!(t.send("f FETCH 1:* (UID ENVELOPE)\r\n"), env);
+    // BODYSTRUCTURE needs the whole record: computed, kept, served again
+    // the same.
+    let bs = t.send("f FETCH 1:* (BODYSTRUCTURE ENVELOPE)\r\n");
+    assert!(bs.contains("\"mixed\" (\"boundary\" \"b\")"), "{bs}");
+    let idx = Index::open(&t.inbox());
+    for (base, size) in &files {
+        assert!(idx.get(base, *size).is_some_and(|m| m.is_full()), "{base}");
+    }
+    assert_eq!(t.send("f FETCH 1:* (BODYSTRUCTURE ENVELOPE)\r\n"), bs);
+    // An ENVELOPE FETCH after that keeps the whole records.
+    t.send("f FETCH 1:* ENVELOPE\r\n");
+    let idx = Index::open(&t.inbox());
+    assert!(
+        files
+            .iter()
+            .all(|(b, s)| idx.get(b, *s).is_some_and(|m| m.is_full()))
+    );
+    // The index lost: a TEXT search computes every record it needs.
+    std::fs::remove_file(t.inbox().join(super::index::FILE_NAME)).unwrap();
+    let mut u = second_session(&t);
+    u.login();
+    u.send("s SELECT INBOX\r\n");
+    assert_eq!(
+        u.send("s SEARCH TEXT zebra\r\n"),
+        "* SEARCH 1\r\ns OK SEARCH completed\r\n"
+    );
+    assert_eq!(
+        u.send("s SEARCH BODY mid-line\r\n"),
+        "* SEARCH 2\r\ns OK SEARCH completed\r\n"
+    );
+    let idx = Index::open(&t.inbox());
+    assert!(
+        files
+            .iter()
+            .all(|(b, s)| idx.get(b, *s).is_some_and(|m| m.is_full()))
+    );
+    assert_eq!(
+        u.send("s SEARCH TEXT ZEBRA\r\n"),
+        "* SEARCH 1\r\ns OK SEARCH completed\r\n"
+    );
+}

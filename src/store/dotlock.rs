@@ -84,7 +84,19 @@ impl DotLock {
     /// Writes `contents` as the new locked file, durably, and releases the
     /// lock: the contents into a file beside the target, fsynced, renamed
     /// over it, the lock removed, the directory fsynced.
-    pub fn replace(mut self, contents: &[u8]) -> io::Result<()> {
+    pub fn replace(self, contents: &[u8]) -> io::Result<()> {
+        self.replace_with(contents, true)
+    }
+
+    /// As [`DotLock::replace`], without either fsync: for a file whose
+    /// loss, emptiness or staleness after a crash is harmless (the caller
+    /// says why in a comment). The rename still makes the change atomic for
+    /// every reader.
+    pub fn replace_not_durably(self, contents: &[u8]) -> io::Result<()> {
+        self.replace_with(contents, false)
+    }
+
+    fn replace_with(mut self, contents: &[u8], durably: bool) -> io::Result<()> {
         let new = new_contents_path(&self.target, std::process::id());
         let result = (|| {
             let mut file = fs::OpenOptions::new()
@@ -93,7 +105,9 @@ impl DotLock {
                 .truncate(true)
                 .open(&new)?;
             file.write_all(contents)?;
-            file.sync_all()?;
+            if durably {
+                file.sync_all()?;
+            }
             fs::rename(&new, &self.target)
         })();
         if result.is_err() {
@@ -102,7 +116,10 @@ impl DotLock {
         result?;
         fs::remove_file(&self.lock)?;
         self.held = false;
-        durable::fsync_dir(durable::parent_dir(&self.target))
+        if durably {
+            durable::fsync_dir(durable::parent_dir(&self.target))?;
+        }
+        Ok(())
     }
 }
 

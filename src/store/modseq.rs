@@ -41,7 +41,9 @@
 //!   after a power loss the file is as old as the flags or older, and an
 //!   older file only costs new (higher) mod-sequences, per the rule above.
 //!   The log is compacted (rewritten atomically, fsynced) when it has grown
-//!   to more than twice the live lines.
+//!   to more than twice the live lines. The first file of a folder is
+//!   written atomically but not fsynced, by the same rule: missing, empty
+//!   or cut short after a crash, it only costs new (higher) numbers.
 //!
 //! This module never speaks IMAP.
 
@@ -288,7 +290,13 @@ impl ModSeqs {
                 // file above whatever an old one held.
                 self.highest = self.highest.max(clock_floor());
             }
-            self.rewrite(lock)?;
+            // The first file of a folder (or one replacing a foreign or
+            // damaged one) is not fsynced: after a crash it may be missing,
+            // empty or cut short, and any of those only makes the next
+            // numbers come from the clock floor, above every value handed
+            // out before (see the module's design notes). A first SELECT
+            // then costs no fsync. A compaction stays durable.
+            self.rewrite(lock, self.header_ok)?;
         } else if !text.is_empty() {
             let mut f = fs::OpenOptions::new().append(true).open(&path)?;
             // A line cut by a crash is ended first, so ours stays whole.
@@ -306,15 +314,19 @@ impl ModSeqs {
     }
 
     /// Writes the live state as a new file (header with HIGHESTMODSEQ as
-    /// the floor), atomically and durably, releasing the lock.
-    fn rewrite(&mut self, lock: DotLock) -> io::Result<()> {
+    /// the floor), atomically (`durably`: fsynced), releasing the lock.
+    fn rewrite(&mut self, lock: DotLock, durably: bool) -> io::Result<()> {
         let mut uids: Vec<(&u32, &(u64, Flags))> = self.map.iter().collect();
         uids.sort_unstable_by_key(|(u, _)| **u);
         let mut text = format!("{MAGIC} V{} H{}\n", self.uid_validity, self.highest);
         for (uid, (m, flags)) in uids {
             text.push_str(&format!("{uid} {m} {flags}\n"));
         }
-        lock.replace(text.as_bytes())?;
+        if durably {
+            lock.replace(text.as_bytes())?;
+        } else {
+            lock.replace_not_durably(text.as_bytes())?;
+        }
         let md = fs::metadata(self.path())?;
         self.file_id = Some(file_id(&md));
         self.offset = text.len() as u64;

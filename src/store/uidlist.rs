@@ -307,6 +307,33 @@ fn scan(folder: &Path) -> Result<Vec<Found>, UidError> {
     Ok(found)
 }
 
+/// [`scan`], read a second time when a file the list names was not found,
+/// with the files only that second read found added. A listed file not
+/// found is left out of the snapshot (every session then reports it
+/// expunged) and dropped from the list: make sure it is gone, not renamed
+/// under our `readdir` (a flag change in `cur/` can move a name behind the
+/// read), by not finding it twice.
+fn scan_listed(folder: &Path, list: &UidList) -> Result<Vec<Found>, UidError> {
+    let mut found = scan(folder)?;
+    let have: std::collections::HashSet<&str> = found.iter().map(|f| base_name(&f.name)).collect();
+    let missing: std::collections::HashSet<&str> = list
+        .entries
+        .iter()
+        .map(Entry::base)
+        .filter(|b| !have.contains(b))
+        .collect();
+    drop(have);
+    if !missing.is_empty() {
+        let again = scan(folder)?;
+        found.extend(
+            again
+                .into_iter()
+                .filter(|f| missing.contains(base_name(&f.name))),
+        );
+    }
+    Ok(found)
+}
+
 /// Reads the folder's messages and their UIDs, giving new files the next
 /// UIDs (and rewriting the list under its lock) when there are any.
 ///
@@ -315,7 +342,7 @@ fn scan(folder: &Path) -> Result<Vec<Found>, UidError> {
 pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
     // Fast path: every file is listed, nothing to write, no lock taken.
     if let Some(Parsed::Ok(list)) = UidList::load(folder)? {
-        let found = scan(folder)?;
+        let found = scan_listed(folder, &list)?;
         if let Some(snap) = match_all(&list, &found) {
             return Ok(snap);
         }
@@ -335,7 +362,7 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
         }
         None => UidList::new(now_secs()),
     };
-    let found = scan(folder)?;
+    let found = scan_listed(folder, &list)?;
     if !fresh && let Some(snap) = match_all(&list, &found) {
         return Ok(snap);
     }
@@ -351,17 +378,6 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
         match listed.get(base_name(&f.name)) {
             Some(&i) => present[i] = true,
             None => new_files.push(f),
-        }
-    }
-    // A listed file not found is dropped from the list, and its UID gone
-    // for good: make sure it is expunged, not renamed under our readdir
-    // (a flag change in `cur/` can move a name behind the read), by not
-    // finding it twice.
-    if present.iter().any(|p| !p) {
-        for f in &scan(folder)? {
-            if let Some(&i) = listed.get(base_name(&f.name)) {
-                present[i] = true;
-            }
         }
     }
     new_files.sort_by(|a, b| {
