@@ -380,9 +380,9 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
             None => new_files.push(f),
         }
     }
-    new_files.sort_by(|a, b| {
-        delivery_order(base_name(&a.name)).cmp(&delivery_order(base_name(&b.name)))
-    });
+    // Keyed once per file: a comparison that parsed both names was most
+    // of a first SELECT's time on a folder of thousands.
+    new_files.sort_by_cached_key(|f| delivery_order(base_name(&f.name)));
     new_files.dedup_by(|a, b| base_name(&a.name) == base_name(&b.name));
     let mut entries: Vec<Entry> = list
         .entries
@@ -424,11 +424,7 @@ fn delivery_order(base: &str) -> (u64, u64, &str) {
     let usecs = parts
         .next()
         .and_then(|r| r.strip_prefix('M'))
-        .map(|r| {
-            r.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
+        .map(|r| &r[..r.bytes().take_while(u8::is_ascii_digit).count()])
         .and_then(|d| d.parse().ok())
         .unwrap_or(0);
     (secs, usecs, base)
