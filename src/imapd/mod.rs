@@ -95,7 +95,9 @@ impl CrlfChunks {
             left: len,
             prev: 0,
             eof,
-            raw: vec![0; CHUNK],
+            // What the file can give is at most skip + len bytes (the CRs
+            // only add): a small message gets a small buffer.
+            raw: vec![0; (skip.saturating_add(len)).clamp(1, CHUNK as u64) as usize],
         }
     }
 

@@ -21,6 +21,10 @@ type TlsAcceptor = Arc<crate::net::tls_server::ServerIdentity>;
 use crate::auth::UserName;
 use crate::imapd::session::IDLE_TIMEOUT;
 use crate::imapd::{CHUNK, Context, CrlfChunks, Out, Peer, Session};
+
+/// Output is sent in pieces of about this size (at most this plus one
+/// [`CHUNK`] is held).
+const SEND_AT: usize = CHUNK;
 use crate::net::watch::FolderWatch;
 
 /// Connections served at once; more are told `* BYE` and closed.
@@ -57,21 +61,35 @@ pub async fn run_session(
             .ok_or_else(|| io::Error::other("session lost"))?;
         let outs = s.take_output();
         let mut close = false;
+        // Bytes are gathered up to SEND_AT and sent together: a FETCH of
+        // thousands of small messages was two sends per message.
+        let mut pending: Vec<u8> = Vec::new();
         for out in outs {
             match out {
-                Out::Bytes(b) => io.write_all(&b).await?,
+                Out::Bytes(b) if pending.is_empty() && b.len() >= SEND_AT => {
+                    io.write_all(&b).await?
+                }
+                Out::Bytes(b) => pending.extend_from_slice(&b),
                 Out::File { src, skip, len } => {
                     let mut chunks = CrlfChunks::new(src.open(), skip, len);
-                    let mut chunk = Vec::with_capacity(CHUNK * 2);
+                    let mut chunk = Vec::new();
                     while chunks.next_chunk(&mut chunk)? {
-                        io.write_all(&chunk).await?;
+                        pending.extend_from_slice(&chunk);
+                        if pending.len() >= SEND_AT {
+                            io.write_all(&pending).await?;
+                            pending.clear();
+                        }
                     }
                 }
                 Out::Sleep(d) => {
+                    io.write_all(&pending).await?;
+                    pending.clear();
                     io.flush().await?;
                     tokio::time::sleep(d).await;
                 }
                 Out::StartTls => {
+                    io.write_all(&pending).await?;
+                    pending.clear();
                     io.flush().await?;
                     let Some(acceptor) = acceptor.as_ref() else {
                         return Err(io::Error::other("STARTTLS without a certificate"));
@@ -84,7 +102,13 @@ pub async fn run_session(
                 }
                 Out::Close => close = true,
             }
+            if pending.len() >= SEND_AT {
+                io.write_all(&pending).await?;
+                pending.clear();
+            }
         }
+        io.write_all(&pending).await?;
+        drop(pending);
         io.flush().await?;
         if close {
             let _ = io.shutdown().await;
