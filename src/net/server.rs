@@ -22,10 +22,11 @@ use crate::auth::UserName;
 use crate::imapd::session::IDLE_TIMEOUT;
 use crate::imapd::{CHUNK, Context, CrlfChunks, Out, Peer, Session};
 
+use crate::net::watch::FolderWatch;
+
 /// Output is sent in pieces of about this size (at most this plus one
 /// [`CHUNK`] is held).
 const SEND_AT: usize = CHUNK;
-use crate::net::watch::FolderWatch;
 
 /// Connections served at once; more are told `* BYE` and closed.
 pub const MAX_CONNECTIONS: usize = 1000;
