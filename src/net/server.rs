@@ -21,7 +21,6 @@ type TlsAcceptor = Arc<crate::net::tls_server::ServerIdentity>;
 use crate::auth::UserName;
 use crate::imapd::session::IDLE_TIMEOUT;
 use crate::imapd::{CHUNK, Context, CrlfChunks, Out, Peer, Session};
-
 use crate::net::watch::FolderWatch;
 
 /// Output is sent in pieces of about this size (at most this plus one
