@@ -112,10 +112,20 @@ fn deliver(scratch: &Scratch, msg: &str) {
     );
 }
 
+/// What every client script may use: `ok(result, what)` returns an
+/// imaplib result's data and records a non-OK answer in `out["errors"]`.
+const PRELUDE: &str = r#"
+def ok(result, what):
+    typ, data = result
+    if typ != "OK":
+        out["errors"].append(f"{what}: {typ} {data!r}")
+    return data
+"#;
+
 fn python(script: &str, args: &[String]) -> serde_json::Value {
     let out = Command::new("python3")
         .arg("-c")
-        .arg(script)
+        .arg(format!("{PRELUDE}{script}"))
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("python3: {e}: install the Debian package python3"));
@@ -261,12 +271,6 @@ import imaplib, json, re, socket, ssl, sys, threading, time
 
 port, tls_port, cert, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 out = {"errors": []}
-
-def ok(result, what):
-    typ, data = result
-    if typ != "OK":
-        out["errors"].append(f"{what}: {typ} {data!r}")
-    return data
 
 M = imaplib.IMAP4("127.0.0.1", port, timeout=30)
 caps = M.capabilities
@@ -734,12 +738,6 @@ import imaplib, json, re, sys
 
 port, password, before = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 out = {"errors": []}
-
-def ok(result, what):
-    typ, data = result
-    if typ != "OK":
-        out["errors"].append(f"{what}: {typ} {data!r}")
-    return data
 
 def num(pattern, data):
     m = re.search(pattern, b" ".join(d if isinstance(d, bytes) else b"" for d in data))

@@ -229,6 +229,20 @@ fn spamcheck_modes_and_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: no rule is named NOPE"));
 }
 
+/// The one message in `folder`: it starts with `head` and then our
+/// checker's header, and carries `X-Spam-Flag: YES` exactly when `spam`.
+fn filed(folder: &std::path::Path, head: &str, spam: bool) -> String {
+    let files = support::messages(folder);
+    assert_eq!(files.len(), 1, "{}", folder.display());
+    let stored = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        stored.starts_with(&format!("{head}X-Spam-Checker-Version: ownmail")),
+        "{stored}"
+    );
+    assert_eq!(stored.contains("X-Spam-Flag: YES"), spam, "{stored}");
+    stored
+}
+
 #[test]
 fn deliver_files_spam_into_junk_when_enabled() {
     let s = Scratch::new();
@@ -248,17 +262,10 @@ fn deliver_files_spam_into_junk_when_enabled() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let files = support::messages(&s.maildir("alice").join(folder));
-        assert_eq!(files.len(), 1, "{folder:?}");
-        let stored = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(
-            stored.starts_with("Delivered-To: alice@example.org\nX-Spam-Checker-Version: ownmail"),
-            "{stored}"
-        );
-        assert_eq!(
-            stored.contains("X-Spam-Flag: YES"),
+        filed(
+            &s.maildir("alice").join(folder),
+            "Delivered-To: alice@example.org\n",
             folder == ".Junk",
-            "{stored}"
         );
     }
 }
@@ -293,22 +300,13 @@ fn serve_smtp_files_spam_into_junk_when_enabled() {
         );
         let t = support::smtp::transcript(&out);
         assert!(out.status.success() && t.contains("250 2.0.0 OK"), "{t}");
-        let files = support::messages(&s.scratch.maildir("alice").join(folder));
-        assert_eq!(files.len(), 1, "{folder:?}");
-        let stored = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(
-            stored.starts_with(
-                "Return-Path: <sender@example.net>\nDelivered-To: alice@example.org\nX-Spam-Checker-Version: ownmail"
-            ),
-            "{stored}"
+        let stored = filed(
+            &s.scratch.maildir("alice").join(folder),
+            "Return-Path: <sender@example.net>\nDelivered-To: alice@example.org\n",
+            folder == ".Junk",
         );
         assert!(
             stored.contains("\nReceived: from client.example"),
-            "{stored}"
-        );
-        assert_eq!(
-            stored.contains("X-Spam-Flag: YES"),
-            folder == ".Junk",
             "{stored}"
         );
     }
@@ -367,15 +365,12 @@ fn fetch_files_spam_into_junk_when_enabled() {
         (".Junk", "cheap pills", true),
         (".ISP", "meeting notes", false),
     ] {
-        let files = support::messages(&maildir.join(folder));
-        assert_eq!(files.len(), 1, "{folder}");
-        let stored = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(
-            stored.starts_with("Delivered-To: alice@example.org\nX-Spam-Checker-Version: ownmail"),
-            "{stored}"
+        let stored = filed(
+            &maildir.join(folder),
+            "Delivered-To: alice@example.org\n",
+            spam,
         );
         assert!(stored.contains(subject), "{stored}");
-        assert_eq!(stored.contains("X-Spam-Flag: YES"), spam, "{stored}");
     }
     assert!(support::messages(&maildir).is_empty(), "nothing in INBOX");
 }

@@ -570,18 +570,7 @@ fn append_copy_move_with_uidplus() {
 fn another_sessions_changes_arrive_in_order_and_idle_reports_them() {
     let mut a = setup();
     a.select();
-    let peer = Peer {
-        ip: Some("127.0.0.1".parse().unwrap()),
-        tls: false,
-        local: false,
-    };
-    let ctx = context(a.dir.path(), Limits::default());
-    let mut b = T {
-        dir: tempfile::tempdir().unwrap(),
-        s: Session::new(ctx, peer),
-        sleeps: Vec::new(),
-    };
-    b.out();
+    let mut b = second_session(&a);
     b.select();
     assert_eq!(
         a.send("s STORE 1 +FLAGS (\\Deleted)\r\n"),
