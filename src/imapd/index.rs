@@ -154,6 +154,13 @@ impl Record {
     /// Computes a message's record from its file; `None` when it cannot be
     /// read or is too large to cache.
     pub fn compute(file: File, base: &str) -> Option<Record> {
+        Record::compute_with(file, base, None)
+    }
+
+    /// [`Record::compute`], taking the ENVELOPE from a partial record of the
+    /// same file (`envelope`: a FETCH ENVELOPE computed it from the same
+    /// header) instead of computing it again.
+    pub fn compute_with(file: File, base: &str, envelope: Option<&[u8]>) -> Option<Record> {
         let size = file.metadata().ok()?.len();
         if size > MAX_MESSAGE {
             return None;
@@ -165,8 +172,14 @@ impl Record {
         drop(raw);
         let part = mime::parse(&bytes);
         let header = &bytes[part.header.clone()];
-        let mut envelope = Vec::new();
-        fetch::envelope(&mut envelope, header);
+        let envelope = match envelope {
+            Some(e) => e.to_vec(),
+            None => {
+                let mut e = Vec::new();
+                fetch::envelope(&mut e, header);
+                e
+            }
+        };
         let mut body = Vec::new();
         fetch::body_structure(&mut body, &bytes, &part, false);
         let mut bodystructure = Vec::new();
@@ -175,11 +188,9 @@ impl Record {
         // has none (SEARCH compares each part on its own).
         let mut text = super::search::header_text(header).into_bytes();
         let header_len = text.len() as u32;
+        text.reserve(bytes.len() - header.len());
         for leaf in mime::leaves(&part) {
-            if let Some(t) = mime::leaf_text(&bytes, leaf) {
-                text.push(0);
-                text.extend_from_slice(t.to_lowercase().as_bytes());
-            }
+            push_leaf_text(&mut text, &bytes, leaf);
         }
         Some(Record {
             base: base.to_owned(),
@@ -195,18 +206,42 @@ impl Record {
 
     /// The record as written: length, checksum, payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut p = Vec::with_capacity(self.text.len() + 1024);
-        put_bytes(&mut p, self.base.as_bytes());
+        // Written in place behind a head filled in last (no second copy).
+        let head = out.len();
+        out.extend_from_slice(&[0; 8]);
+        let p = &mut *out;
+        put_bytes(p, self.base.as_bytes());
         p.extend_from_slice(&self.size.to_le_bytes());
         p.extend_from_slice(&self.vsize.to_le_bytes());
-        put_bytes(&mut p, &self.envelope);
-        put_bytes(&mut p, &self.body);
-        put_bytes(&mut p, &self.bodystructure);
+        put_bytes(p, &self.envelope);
+        put_bytes(p, &self.body);
+        put_bytes(p, &self.bodystructure);
         p.extend_from_slice(&self.header_len.to_le_bytes());
-        put_bytes(&mut p, &self.text);
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&p).to_le_bytes());
-        out.extend_from_slice(&p);
+        put_bytes(p, &self.text);
+        let len = (out.len() - head - 8) as u32;
+        let crc = crc32fast::hash(&out[head + 8..]);
+        out[head..head + 4].copy_from_slice(&len.to_le_bytes());
+        out[head + 4..head + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Appends a leaf's decoded, lower-cased text to `text` after a NUL; nothing
+/// for a leaf without text. The plain case ([`mime::plain_leaf_body`]) is
+/// copied as it is, lower-cased in place when ASCII; the rest is decoded by
+/// [`mime::leaf_text`]. Both give the same bytes (tested over the corpus).
+pub fn push_leaf_text(text: &mut Vec<u8>, msg: &[u8], leaf: &mime::Part) {
+    if let Some(body) = mime::plain_leaf_body(msg, leaf) {
+        text.push(0);
+        if body.is_ascii() {
+            let at = text.len();
+            text.extend_from_slice(body);
+            text[at..].make_ascii_lowercase();
+        } else {
+            text.extend_from_slice(String::from_utf8_lossy(body).to_lowercase().as_bytes());
+        }
+    } else if let Some(t) = mime::leaf_text(msg, leaf) {
+        text.push(0);
+        text.extend_from_slice(t.to_lowercase().as_bytes());
     }
 }
 
@@ -478,7 +513,18 @@ impl Index {
         if self.file.is_none() {
             self.rewrite()?;
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(
+            records
+                .iter()
+                .map(|r| {
+                    64 + r.base.len()
+                        + r.envelope.len()
+                        + r.body.len()
+                        + r.bodystructure.len()
+                        + r.text.len()
+                })
+                .sum(),
+        );
         // A partial record never hides a whole one (another process may
         // have appended it since the caller looked).
         for r in records {
@@ -489,8 +535,17 @@ impl Index {
         }
         let mut f = OpenOptions::new().append(true).open(&self.path)?;
         f.write_all(&out)?;
+        let md = f.metadata()?;
         drop(f);
-        self.catch_up();
+        if md.ino() == self.ino && md.len() == self.read_to + out.len() as u64 {
+            // Nobody else appended since we last read, nor before our write
+            // lands: our records are where we wrote them, read from memory
+            // rather than back from the file.
+            let good = parse_records(&out, self.read_to, &mut self.metas);
+            self.read_to += good as u64;
+        } else {
+            self.catch_up();
+        }
         if !records.iter().all(|r| self.contains(&r.base)) {
             // Damage before our records stops every reader: rewrite.
             self.reload();
