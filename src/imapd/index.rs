@@ -765,6 +765,117 @@ mod tests {
         assert_eq!(last.metas, full.metas);
     }
 
+    /// Each leaf's text through [`push_leaf_text`] against mail-parser's
+    /// (the general path), and which way it went.
+    #[test]
+    fn leaf_text_fast_path_edge_cases_match_the_general_path() {
+        let cases: &[(&str, &str, bool)] = &[
+            // (name, message with LF ends, fast path taken for its leaves)
+            ("plain", "Subject: a\n\nHello WORLD\n", true),
+            ("no header", "\nJust A body\n", true),
+            (
+                "utf-8 8bit",
+                "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\nGr\u{fc}\u{df}e \u{3a3}OS \u{130}\n",
+                true,
+            ),
+            (
+                "html",
+                "Content-Type: text/html; charset=\"us-ascii\"\n\n<P>Viagra <B>Offer</B></P>\n",
+                true,
+            ),
+            ("no body", "Subject: only a header\nFrom: a@b\n", false),
+            ("empty body", "Subject: x\n\n", true),
+            (
+                "quoted-printable",
+                "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E4se soft=\nbreak =3D\n",
+                false,
+            ),
+            (
+                "base64",
+                "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: BASE64\n\nR3LDvMOfZSBhdXMgS8O2bG4K\n",
+                false,
+            ),
+            (
+                "latin-1, 8 bit",
+                "Content-Type: text/plain; charset=iso-8859-1\n\nK\u{e4}se\n",
+                false,
+            ),
+            (
+                "us-ascii with 8-bit bytes (mail-parser reads them as cp1252)",
+                "Subject: x\n\ncaf\u{e9}\n",
+                false,
+            ),
+            (
+                "attachment",
+                "Content-Type: text/plain\nContent-Disposition: attachment; filename=a.txt\n\nsecret\n",
+                false,
+            ),
+            (
+                "two Content-Types",
+                "Content-Type: text/plain\nContent-Type: text/html\n\n<b>x</b>\n",
+                false,
+            ),
+            (
+                "white space line ends mail-parser's header",
+                "Subject: x\n  \nContent-Type: text/html\n\n<b>x</b>\n",
+                false,
+            ),
+            (
+                "RFC 2231 charset",
+                "Content-Type: text/plain; charset*=iso-8859-1''\n\nK\u{e4}se\n",
+                false,
+            ),
+            (
+                "enriched is not plain",
+                "Content-Type: text/enriched\n\n<bold>x</bold>\n",
+                false,
+            ),
+            (
+                "multipart: plain, QP html, inner message",
+                "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello --b in the MIDDLE\n--b\nContent-Type: text/html; charset=windows-1252\nContent-Transfer-Encoding: quoted-printable\n\n<p>Caf=E9</p>\n--b\nContent-Type: message/rfc822\n\nSubject: inner\n\nINNER body\n--b--\n",
+                true,
+            ),
+        ];
+        for (name, msg, fast) in cases {
+            let bytes = mime::to_crlf(msg.as_bytes());
+            let part = mime::parse(&bytes);
+            let leaves = mime::leaves(&part);
+            let mut text = Vec::new();
+            let mut general = Vec::new();
+            for leaf in &leaves {
+                push_leaf_text(&mut text, &bytes, leaf);
+                if let Some(t) = mime::leaf_text(&bytes, leaf) {
+                    general.push(0);
+                    general.extend_from_slice(t.to_lowercase().as_bytes());
+                }
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&text),
+                String::from_utf8_lossy(&general),
+                "{name}"
+            );
+            assert_eq!(
+                mime::plain_leaf_body(&bytes, leaves[0]).is_some(),
+                *fast,
+                "{name}: fast path"
+            );
+        }
+        // The multipart's middle leaf (QP) goes the general way and is decoded.
+        let bytes = mime::to_crlf(cases.last().unwrap().1.as_bytes());
+        let part = mime::parse(&bytes);
+        let leaves = mime::leaves(&part);
+        assert!(mime::plain_leaf_body(&bytes, leaves[1]).is_none());
+        assert!(mime::plain_leaf_body(&bytes, leaves[2]).is_some());
+        let mut text = Vec::new();
+        for leaf in &leaves {
+            push_leaf_text(&mut text, &bytes, leaf);
+        }
+        assert_eq!(
+            text,
+            "\0hello --b in the middle\0<p>caf\u{e9}</p>\0inner body".as_bytes()
+        );
+    }
+
     #[test]
     fn a_stale_record_is_never_used() {
         // No S= in the name: the size is the file's.
