@@ -15,6 +15,10 @@ use crate::proto::imap::command::{Date, days_from_civil};
 const FILL_BATCH: usize = 256;
 const FILL_BATCH_BYTES: u64 = 8 << 20;
 
+/// A message [`fill_texts`] computes: its index in the view, its file size,
+/// and the ENVELOPE of its partial record if it has one.
+type Missing = (usize, u64, Option<Box<[u8]>>);
+
 /// Computes the index records a TEXT or BODY search needs and the index
 /// lacks (or has only the ENVELOPE of), on a few threads at once: the
 /// client waits for the answer, so every core is its. The records are
@@ -24,7 +28,7 @@ const FILL_BATCH_BYTES: u64 = 8 << 20;
 pub fn fill_texts(sel: &Selected, idx: &mut Index) {
     // With the ENVELOPE of a partial record (a FETCH ENVELOPE made it from
     // the same file): it is not computed again.
-    let missing: Vec<(usize, u64, Option<Box<[u8]>>)> = (0..sel.msgs.len())
+    let missing: Vec<Missing> = (0..sel.msgs.len())
         .filter(|&i| !sel.msgs[i].gone)
         .filter_map(|i| {
             let m = &sel.msgs[i];
@@ -51,7 +55,7 @@ pub fn fill_texts(sel: &Selected, idx: &mut Index) {
         }
         let (batch, later) = rest.split_at(n);
         rest = later;
-        let compute = |part: &[(usize, u64, Option<Box<[u8]>>)]| -> Vec<Record> {
+        let compute = |part: &[Missing]| -> Vec<Record> {
             part.iter()
                 .filter_map(|(i, _, envelope)| {
                     let base = sel.msgs[*i].base();
@@ -251,7 +255,7 @@ fn push_lowercase(out: &mut String, s: &str) {
     }
 }
 
-/// [`value_text`], appended to `out` (the same text, fewer allocations).
+/// The text of a header value as mail-parser decoded it, appended to `out`.
 fn push_value_text(out: &mut String, v: &mail_parser::HeaderValue<'_>) {
     use mail_parser::HeaderValue as H;
     match v {
@@ -280,7 +284,7 @@ fn push_value_text(out: &mut String, v: &mail_parser::HeaderValue<'_>) {
     }
 }
 
-/// The text of a header value as mail-parser decoded it.
+/// [`push_value_text`] into a new string.
 fn value_text(v: &mail_parser::HeaderValue<'_>) -> String {
     let mut out = String::new();
     push_value_text(&mut out, v);
