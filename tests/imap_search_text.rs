@@ -1,8 +1,9 @@
 //! The plain-leaf fast path of SEARCH's text (`mime::plain_leaf_body`,
-//! `index::push_leaf_text`) against the general path (mail-parser, through
-//! `mime::leaf_text`) over every corpus message: the same text, byte for
-//! byte, for every leaf the fast path takes, and the same text for every
-//! message as a whole.
+//! `index::push_leaf_text`, and `mime::leaf_text` handing mail-parser the
+//! Content-* fields alone) against the general path (mail-parser given the
+//! leaf's whole header, `mime::leaf_text_whole`) over every corpus message:
+//! the same text, byte for byte, for every leaf the fast path takes, and the
+//! same text for every message as a whole.
 
 mod support;
 
@@ -14,7 +15,7 @@ use ownmail::message::mime;
 fn general_text(msg: &[u8], part: &mime::Part) -> Vec<u8> {
     let mut text = Vec::new();
     for leaf in mime::leaves(part) {
-        if let Some(t) = mime::leaf_text(msg, leaf) {
+        if let Some(t) = mime::leaf_text_whole(msg, leaf) {
             text.push(0);
             text.extend_from_slice(t.to_lowercase().as_bytes());
         }
@@ -44,7 +45,7 @@ fn the_plain_leaf_fast_path_gives_mail_parsers_text_for_every_corpus_message() {
                 match mime::plain_leaf_body(&bytes, leaf) {
                     Some(body) => {
                         fast += 1;
-                        let want = mime::leaf_text(&bytes, leaf);
+                        let want = mime::leaf_text_whole(&bytes, leaf);
                         assert_eq!(
                             Some(String::from_utf8_lossy(body).into_owned()),
                             want,

@@ -844,7 +844,7 @@ mod tests {
             let mut general = Vec::new();
             for leaf in &leaves {
                 push_leaf_text(&mut text, &bytes, leaf);
-                if let Some(t) = mime::leaf_text(&bytes, leaf) {
+                if let Some(t) = mime::leaf_text_whole(&bytes, leaf) {
                     general.push(0);
                     general.extend_from_slice(t.to_lowercase().as_bytes());
                 }

@@ -374,11 +374,52 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
 /// after a `<head>` that is never closed, and so lost the whole body of
 /// corpus message spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba (a SEARCH
 /// TEXT "viagra" Dovecot answered and we did not).
+///
+/// When the header is plain (see [`plain_leaf_body`]), mail-parser is
+/// handed only the fields it decodes by (Content-Type,
+/// Content-Transfer-Encoding, Content-Disposition) and the body, not every
+/// field again: a message's whole header was parsed already for its text.
 pub fn leaf_text(msg: &[u8], part: &Part) -> Option<String> {
     if part.mime_type != "text" {
         return None;
     }
-    let bytes = &msg[part.header.start..part.body.end];
+    let header = &msg[part.header.clone()];
+    if !plain_header(header) {
+        return leaf_text_whole(msg, part);
+    }
+    let mut short = Vec::with_capacity(256 + part.body.len());
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if line[0] != b' ' && line[0] != b'\t' {
+            let name = line.split(|&b| b == b':').next().map(trim).unwrap_or(b"");
+            keep = [
+                &b"content-type"[..],
+                b"content-transfer-encoding",
+                b"content-disposition",
+            ]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+        }
+        if keep {
+            short.extend_from_slice(line);
+        }
+    }
+    short.extend_from_slice(b"\r\n");
+    short.extend_from_slice(&msg[part.body.clone()]);
+    decoded(&short, part)
+}
+
+/// [`leaf_text`] with the leaf's whole header handed to mail-parser (what
+/// it did before, and still does for a header that is not plain).
+pub fn leaf_text_whole(msg: &[u8], part: &Part) -> Option<String> {
+    if part.mime_type != "text" {
+        return None;
+    }
+    decoded(&msg[part.header.start..part.body.end], part)
+}
+
+/// mail-parser's text of a leaf given as header and body.
+fn decoded(bytes: &[u8], part: &Part) -> Option<String> {
     let parsed = text_parser().parse(bytes)?;
     if part.subtype == "html" {
         parsed.body_html(0).map(|t| t.into_owned())
