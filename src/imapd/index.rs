@@ -154,6 +154,13 @@ impl Record {
     /// Computes a message's record from its file; `None` when it cannot be
     /// read or is too large to cache.
     pub fn compute(file: File, base: &str) -> Option<Record> {
+        Record::compute_with(file, base, None)
+    }
+
+    /// [`Record::compute`], taking the ENVELOPE from a partial record of the
+    /// same file (`envelope`: a FETCH ENVELOPE computed it from the same
+    /// header) instead of computing it again.
+    pub fn compute_with(file: File, base: &str, envelope: Option<&[u8]>) -> Option<Record> {
         let size = file.metadata().ok()?.len();
         if size > MAX_MESSAGE {
             return None;
@@ -165,8 +172,14 @@ impl Record {
         drop(raw);
         let part = mime::parse(&bytes);
         let header = &bytes[part.header.clone()];
-        let mut envelope = Vec::new();
-        fetch::envelope(&mut envelope, header);
+        let envelope = match envelope {
+            Some(e) => e.to_vec(),
+            None => {
+                let mut e = Vec::new();
+                fetch::envelope(&mut e, header);
+                e
+            }
+        };
         let mut body = Vec::new();
         fetch::body_structure(&mut body, &bytes, &part, false);
         let mut bodystructure = Vec::new();
@@ -175,11 +188,9 @@ impl Record {
         // has none (SEARCH compares each part on its own).
         let mut text = super::search::header_text(header).into_bytes();
         let header_len = text.len() as u32;
+        text.reserve(bytes.len() - header.len());
         for leaf in mime::leaves(&part) {
-            if let Some(t) = mime::leaf_text(&bytes, leaf) {
-                text.push(0);
-                text.extend_from_slice(t.to_lowercase().as_bytes());
-            }
+            push_leaf_text(&mut text, &bytes, leaf);
         }
         Some(Record {
             base: base.to_owned(),
@@ -195,18 +206,42 @@ impl Record {
 
     /// The record as written: length, checksum, payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut p = Vec::with_capacity(self.text.len() + 1024);
-        put_bytes(&mut p, self.base.as_bytes());
+        // Written in place behind a head filled in last (no second copy).
+        let head = out.len();
+        out.extend_from_slice(&[0; 8]);
+        let p = &mut *out;
+        put_bytes(p, self.base.as_bytes());
         p.extend_from_slice(&self.size.to_le_bytes());
         p.extend_from_slice(&self.vsize.to_le_bytes());
-        put_bytes(&mut p, &self.envelope);
-        put_bytes(&mut p, &self.body);
-        put_bytes(&mut p, &self.bodystructure);
+        put_bytes(p, &self.envelope);
+        put_bytes(p, &self.body);
+        put_bytes(p, &self.bodystructure);
         p.extend_from_slice(&self.header_len.to_le_bytes());
-        put_bytes(&mut p, &self.text);
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&p).to_le_bytes());
-        out.extend_from_slice(&p);
+        put_bytes(p, &self.text);
+        let len = (out.len() - head - 8) as u32;
+        let crc = crc32fast::hash(&out[head + 8..]);
+        out[head..head + 4].copy_from_slice(&len.to_le_bytes());
+        out[head + 4..head + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Appends a leaf's decoded, lower-cased text to `text` after a NUL; nothing
+/// for a leaf without text. The plain case ([`mime::plain_leaf_body`]) is
+/// copied as it is, lower-cased in place when ASCII; the rest is decoded by
+/// [`mime::leaf_text`]. Both give the same bytes (tested over the corpus).
+pub fn push_leaf_text(text: &mut Vec<u8>, msg: &[u8], leaf: &mime::Part) {
+    if let Some(body) = mime::plain_leaf_body(msg, leaf) {
+        text.push(0);
+        if body.is_ascii() {
+            let at = text.len();
+            text.extend_from_slice(body);
+            text[at..].make_ascii_lowercase();
+        } else {
+            text.extend_from_slice(String::from_utf8_lossy(body).to_lowercase().as_bytes());
+        }
+    } else if let Some(t) = mime::leaf_text(msg, leaf) {
+        text.push(0);
+        text.extend_from_slice(t.to_lowercase().as_bytes());
     }
 }
 
@@ -478,7 +513,18 @@ impl Index {
         if self.file.is_none() {
             self.rewrite()?;
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(
+            records
+                .iter()
+                .map(|r| {
+                    64 + r.base.len()
+                        + r.envelope.len()
+                        + r.body.len()
+                        + r.bodystructure.len()
+                        + r.text.len()
+                })
+                .sum(),
+        );
         // A partial record never hides a whole one (another process may
         // have appended it since the caller looked).
         for r in records {
@@ -489,8 +535,17 @@ impl Index {
         }
         let mut f = OpenOptions::new().append(true).open(&self.path)?;
         f.write_all(&out)?;
+        let md = f.metadata()?;
         drop(f);
-        self.catch_up();
+        if md.ino() == self.ino && md.len() == self.read_to + out.len() as u64 {
+            // Nobody else appended since we last read, nor before our write
+            // lands: our records are where we wrote them, read from memory
+            // rather than back from the file.
+            let good = parse_records(&out, self.read_to, &mut self.metas);
+            self.read_to += good as u64;
+        } else {
+            self.catch_up();
+        }
         if !records.iter().all(|r| self.contains(&r.base)) {
             // Damage before our records stops every reader: rewrite.
             self.reload();
@@ -708,6 +763,117 @@ mod tests {
         let last = Index::open(d.path());
         assert!(last.get("1.a", size).unwrap().is_full());
         assert_eq!(last.metas, full.metas);
+    }
+
+    /// Each leaf's text through [`push_leaf_text`] against mail-parser's
+    /// (the general path), and which way it went.
+    #[test]
+    fn leaf_text_fast_path_edge_cases_match_the_general_path() {
+        let cases: &[(&str, &str, bool)] = &[
+            // (name, message with LF ends, fast path taken for its leaves)
+            ("plain", "Subject: a\n\nHello WORLD\n", true),
+            ("no header", "\nJust A body\n", true),
+            (
+                "utf-8 8bit",
+                "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\nGr\u{fc}\u{df}e \u{3a3}OS \u{130}\n",
+                true,
+            ),
+            (
+                "html",
+                "Content-Type: text/html; charset=\"us-ascii\"\n\n<P>Viagra <B>Offer</B></P>\n",
+                true,
+            ),
+            ("no body", "Subject: only a header\nFrom: a@b\n", false),
+            ("empty body", "Subject: x\n\n", true),
+            (
+                "quoted-printable",
+                "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E4se soft=\nbreak =3D\n",
+                false,
+            ),
+            (
+                "base64",
+                "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: BASE64\n\nR3LDvMOfZSBhdXMgS8O2bG4K\n",
+                false,
+            ),
+            (
+                "latin-1, 8 bit",
+                "Content-Type: text/plain; charset=iso-8859-1\n\nK\u{e4}se\n",
+                false,
+            ),
+            (
+                "us-ascii with 8-bit bytes (mail-parser reads them as cp1252)",
+                "Subject: x\n\ncaf\u{e9}\n",
+                false,
+            ),
+            (
+                "attachment",
+                "Content-Type: text/plain\nContent-Disposition: attachment; filename=a.txt\n\nsecret\n",
+                false,
+            ),
+            (
+                "two Content-Types",
+                "Content-Type: text/plain\nContent-Type: text/html\n\n<b>x</b>\n",
+                false,
+            ),
+            (
+                "white space line ends mail-parser's header",
+                "Subject: x\n  \nContent-Type: text/html\n\n<b>x</b>\n",
+                false,
+            ),
+            (
+                "RFC 2231 charset",
+                "Content-Type: text/plain; charset*=iso-8859-1''\n\nK\u{e4}se\n",
+                false,
+            ),
+            (
+                "enriched is not plain",
+                "Content-Type: text/enriched\n\n<bold>x</bold>\n",
+                false,
+            ),
+            (
+                "multipart: plain, QP html, inner message",
+                "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhello --b in the MIDDLE\n--b\nContent-Type: text/html; charset=windows-1252\nContent-Transfer-Encoding: quoted-printable\n\n<p>Caf=E9</p>\n--b\nContent-Type: message/rfc822\n\nSubject: inner\n\nINNER body\n--b--\n",
+                true,
+            ),
+        ];
+        for (name, msg, fast) in cases {
+            let bytes = mime::to_crlf(msg.as_bytes());
+            let part = mime::parse(&bytes);
+            let leaves = mime::leaves(&part);
+            let mut text = Vec::new();
+            let mut general = Vec::new();
+            for leaf in &leaves {
+                push_leaf_text(&mut text, &bytes, leaf);
+                if let Some(t) = mime::leaf_text_whole(&bytes, leaf) {
+                    general.push(0);
+                    general.extend_from_slice(t.to_lowercase().as_bytes());
+                }
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&text),
+                String::from_utf8_lossy(&general),
+                "{name}"
+            );
+            assert_eq!(
+                mime::plain_leaf_body(&bytes, leaves[0]).is_some(),
+                *fast,
+                "{name}: fast path"
+            );
+        }
+        // The multipart's middle leaf (QP) goes the general way and is decoded.
+        let bytes = mime::to_crlf(cases.last().unwrap().1.as_bytes());
+        let part = mime::parse(&bytes);
+        let leaves = mime::leaves(&part);
+        assert!(mime::plain_leaf_body(&bytes, leaves[1]).is_none());
+        assert!(mime::plain_leaf_body(&bytes, leaves[2]).is_some());
+        let mut text = Vec::new();
+        for leaf in &leaves {
+            push_leaf_text(&mut text, &bytes, leaf);
+        }
+        assert_eq!(
+            text,
+            "\0hello --b in the middle\0<p>caf\u{e9}</p>\0inner body".as_bytes()
+        );
     }
 
     #[test]

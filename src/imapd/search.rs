@@ -15,6 +15,10 @@ use crate::proto::imap::command::{Date, days_from_civil};
 const FILL_BATCH: usize = 256;
 const FILL_BATCH_BYTES: u64 = 8 << 20;
 
+/// A message [`fill_texts`] computes: its index in the view, its file size,
+/// and the ENVELOPE of its partial record if it has one.
+type Missing = (usize, u64, Option<Box<[u8]>>);
+
 /// Computes the index records a TEXT or BODY search needs and the index
 /// lacks (or has only the ENVELOPE of), on a few threads at once: the
 /// client waits for the answer, so every core is its. The records are
@@ -22,14 +26,18 @@ const FILL_BATCH_BYTES: u64 = 8 << 20;
 /// cannot be computed are left to the search, which reads them itself.
 /// Records of messages gone from the folder are pruned when they are many.
 pub fn fill_texts(sel: &Selected, idx: &mut Index) {
-    let missing: Vec<(usize, u64)> = (0..sel.msgs.len())
+    // With the ENVELOPE of a partial record (a FETCH ENVELOPE made it from
+    // the same file): it is not computed again.
+    let missing: Vec<Missing> = (0..sel.msgs.len())
         .filter(|&i| !sel.msgs[i].gone)
         .filter_map(|i| {
             let m = &sel.msgs[i];
             let size = m.size(&sel.path)?;
-            idx.get(m.base(), size)
-                .is_none_or(|meta| !meta.is_full())
-                .then_some((i, size))
+            match idx.get(m.base(), size) {
+                None => Some((i, size, None)),
+                Some(meta) if !meta.is_full() => Some((i, size, Some(meta.envelope.clone()))),
+                Some(_) => None,
+            }
         })
         .collect();
     if missing.is_empty() {
@@ -47,11 +55,12 @@ pub fn fill_texts(sel: &Selected, idx: &mut Index) {
         }
         let (batch, later) = rest.split_at(n);
         rest = later;
-        let compute = |part: &[(usize, u64)]| -> Vec<Record> {
+        let compute = |part: &[Missing]| -> Vec<Record> {
             part.iter()
-                .filter_map(|&(i, _)| {
-                    let base = sel.msgs[i].base();
-                    sel.open_file(i).and_then(|f| Record::compute(f, base))
+                .filter_map(|(i, _, envelope)| {
+                    let base = sel.msgs[*i].base();
+                    sel.open_file(*i)
+                        .and_then(|f| Record::compute_with(f, base, envelope.as_deref()))
                 })
                 .collect()
         };
@@ -221,36 +230,65 @@ impl<'a> Candidate<'a> {
 /// What SEARCH TEXT looks in a header for: the header as it is and its
 /// values decoded (RFC 2047), lower-cased.
 pub fn header_text(header: &[u8]) -> String {
-    let mut text = String::from_utf8_lossy(header).to_lowercase();
+    let mut text = String::with_capacity(header.len() * 2);
+    push_lowercase(&mut text, &String::from_utf8_lossy(header));
     if let Some(parsed) = crate::message::mime::text_parser().parse_headers(header) {
+        let mut value = String::new();
         for h in parsed.headers() {
             text.push('\n');
-            text.push_str(&value_text(h.value()).to_lowercase());
+            value.clear();
+            push_value_text(&mut value, h.value());
+            push_lowercase(&mut text, &value);
         }
     }
     text
 }
 
-/// The text of a header value as mail-parser decoded it.
-fn value_text(v: &mail_parser::HeaderValue<'_>) -> String {
+/// Appends `s.to_lowercase()`, without a new string when `s` is ASCII.
+fn push_lowercase(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        let at = out.len();
+        out.push_str(s);
+        out[at..].make_ascii_lowercase();
+    } else {
+        out.push_str(&s.to_lowercase());
+    }
+}
+
+/// The text of a header value as mail-parser decoded it, appended to `out`.
+fn push_value_text(out: &mut String, v: &mail_parser::HeaderValue<'_>) {
     use mail_parser::HeaderValue as H;
     match v {
-        H::Text(t) => t.to_string(),
-        H::TextList(l) => l.join(" "),
-        H::Address(a) => a
-            .iter()
-            .map(|addr| {
-                format!(
-                    "{} <{}>",
-                    addr.name.as_deref().unwrap_or(""),
-                    addr.address.as_deref().unwrap_or("")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        H::DateTime(d) => d.to_rfc822(),
-        _ => String::new(),
+        H::Text(t) => out.push_str(t),
+        H::TextList(l) => {
+            for (i, t) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(t);
+            }
+        }
+        H::Address(a) => {
+            for (i, addr) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(addr.name.as_deref().unwrap_or(""));
+                out.push_str(" <");
+                out.push_str(addr.address.as_deref().unwrap_or(""));
+                out.push('>');
+            }
+        }
+        H::DateTime(d) => out.push_str(&d.to_rfc822()),
+        _ => {}
     }
+}
+
+/// [`push_value_text`] into a new string.
+fn value_text(v: &mail_parser::HeaderValue<'_>) -> String {
+    let mut out = String::new();
+    push_value_text(&mut out, v);
+    out
 }
 
 fn contains(hay: &str, needle: &[u8]) -> bool {
