@@ -10,6 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -115,6 +116,7 @@ pub async fn run_session(
             .take()
             .ok_or_else(|| io::Error::other("session lost"))?;
         let bytes = buf[..n].to_vec();
+        ACTIVITY.fetch_add(1, Ordering::Relaxed);
         // A long response (a FETCH of a whole folder) is sent while the
         // session computes the rest: the session offers what it has at each
         // send's worth, and keeps it (to offer again, or to give at the end)
@@ -252,7 +254,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Keeps the server's memory small with glibc's allocator: two arenas
 /// instead of one per thread of the blocking pool (each keeping what its
-/// thread freed), and big buffers (message loads, index reads) taken with
+/// thread freed), and buffers from 128 KiB up (message loads, index reads,
+/// each session's view of a big folder, a folder's listing) taken with
 /// `mmap` and given back when freed, instead of staying in an arena as
 /// the dynamic threshold would have it.
 pub fn tune_allocator() {
@@ -260,8 +263,41 @@ pub fn tune_allocator() {
     // SAFETY: mallopt only sets the allocator's parameters.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+    }
+}
+
+/// Commands fed to sessions so far (for [`trim_while_busy`]).
+static ACTIVITY: AtomicU64 = AtomicU64::new(0);
+
+/// How often the allocator's free pages are given back while sessions work.
+const TRIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Gives the allocator's free pages back to the system every
+/// [`TRIM_EVERY`] while sessions are working (what jemalloc's background
+/// purge does): many sessions each listing, selecting and fetching leave
+/// free holes between the folder's long-lived data that glibc keeps (the
+/// 20-client benchmark: 28.8 MB taken from the system for 15.5 MB in use).
+/// Idle, nothing is done.
+async fn trim_while_busy() {
+    let mut last = ACTIVITY.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(TRIM_EVERY).await;
+        let now = ACTIVITY.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            let _ = blocking(release_free_memory).await;
+        }
+    }
+}
+
+/// `malloc_trim(0)`: every arena's free pages back to the system.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases memory the allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -308,6 +344,7 @@ pub async fn serve_imap(
         }
     }
     let tasks = tokio_util_tasks();
+    let trim = tokio::spawn(trim_while_busy());
     let mut accepts = Vec::new();
     for (listener, implicit) in listeners {
         let ctx = ctx.clone();
@@ -387,6 +424,7 @@ pub async fn serve_imap(
         .map(|mut t| t.drain(..).collect())
         .unwrap_or_default();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(handles)).await;
+    trim.abort();
     Ok(())
 }
 
