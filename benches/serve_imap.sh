@@ -30,8 +30,9 @@
 # at a time (the other is not running), the order alternated from one
 # repeat to the next. The table gives the best of the repeats (the lowest
 # latency, the most operations per second; CPU and RSS: the median), and a
-# second block every sample. About 70 s per repeat (the two 20 s loops, the
-# copies, the rest), so 3.5 to 4 minutes by default.
+# second block every sample. About 75 s per repeat on a quiet machine (the
+# two 20 s loops, the copies, the rest; 110 s at a load of 6), so 4 to 6
+# minutes by default.
 #
 # The page cache is treated alike for both: by default each copy has just
 # been written (so both are wholly cached); with CACHE=cold, each server's
