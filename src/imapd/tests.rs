@@ -1257,7 +1257,12 @@ fn a_long_fetch_is_offered_early_in_order_and_refused_batches_come_later() {
     t.select();
     let fetch = "f UID FETCH 1:* (FLAGS BODY.PEEK[])\r\n";
     let whole = t.send(fetch);
-    assert_eq!(whole.matches(" FETCH (UID ").count(), 62, "{}", &whole[..200]);
+    assert_eq!(
+        whole.matches(" FETCH (UID ").count(),
+        62,
+        "{}",
+        &whole[..200]
+    );
     assert!(whole.len() > 3 * CHUNK, "{}", whole.len());
     assert!(whole.ends_with("f OK UID FETCH completed\r\n"), "{whole}");
 
