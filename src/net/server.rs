@@ -196,19 +196,19 @@ async fn send(
                 while chunks.next_chunk(&mut chunk)? {
                     pending.extend_from_slice(&chunk);
                     if pending.len() >= SEND_AT {
-                        io.write_all(&pending).await?;
+                        io.write_all(pending).await?;
                         pending.clear();
                     }
                 }
             }
             Out::Sleep(d) => {
-                io.write_all(&pending).await?;
+                io.write_all(pending).await?;
                 pending.clear();
                 io.flush().await?;
                 tokio::time::sleep(d).await;
             }
             Out::StartTls => {
-                io.write_all(&pending).await?;
+                io.write_all(pending).await?;
                 pending.clear();
                 io.flush().await?;
                 let Some(acceptor) = acceptor else {
@@ -227,7 +227,7 @@ async fn send(
             Out::Close => sent.close = true,
         }
         if pending.len() >= SEND_AT {
-            io.write_all(&pending).await?;
+            io.write_all(pending).await?;
             pending.clear();
         }
     }
