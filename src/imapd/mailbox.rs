@@ -19,26 +19,38 @@ use super::shared::{self, Entry, Folder, Listing};
 use crate::store::uidlist::{self, UidError};
 use crate::store::{MailboxName, StoreError};
 
-/// One message in the session's view.
+/// One message in the session's view: 32 bytes (every session holds one
+/// per message of its folder: 20 sessions on 6,046 messages made 48 bytes
+/// each 5.8 MB), the file name shared with the folder's [`Listing`].
 #[derive(Debug, Clone)]
 pub struct Msg {
     pub uid: u32,
-    pub sub: &'static str,
     /// Shared with the folder's [`Listing`] while unchanged.
     pub name: Arc<str>,
     pub flags: Flags,
+    /// In `new/` (else `cur/`).
+    in_new: bool,
     pub recent: bool,
     /// Gone from disk; reported as expunged at the next chance.
     pub gone: bool,
 }
 
 impl Msg {
+    /// The Maildir subfolder the file is in: `new` or `cur`.
+    pub fn sub(&self) -> &'static str {
+        if self.in_new { "new" } else { "cur" }
+    }
+
+    fn set_sub(&mut self, sub: &str) {
+        self.in_new = sub == "new";
+    }
+
     pub fn base(&self) -> &str {
         uidlist::base_name(&self.name)
     }
 
     pub fn path(&self, folder: &Path) -> PathBuf {
-        folder.join(self.sub).join(&*self.name)
+        folder.join(self.sub()).join(&*self.name)
     }
 
     /// The raw file size: `S=` from the name when there, else a stat.
@@ -144,8 +156,8 @@ impl Selected {
         let listing = shared.listing().map_err(uid_err)?;
         let keywords = Keywords::load(&path).map_err(StoreError::io(&path))?;
         let mut msgs: Vec<Msg> = listing.msgs.iter().map(to_msg).collect();
-        if !read_only && msgs.iter().any(|m| m.sub == "new") {
-            for m in msgs.iter_mut().filter(|m| m.sub == "new") {
+        if !read_only && msgs.iter().any(|m| m.in_new) {
+            for m in msgs.iter_mut().filter(|m| m.in_new) {
                 claim_recent(&path, m);
             }
             // The next look reads the folder again (and, this view's
@@ -201,7 +213,7 @@ impl Selected {
                         m.flags = f.flags;
                         flag_uids.push(m.uid);
                     }
-                    m.sub = f.sub;
+                    m.set_sub(f.sub);
                     m.name = f.name.clone();
                 }
             }
@@ -308,7 +320,7 @@ impl Selected {
         if m.gone {
             return Ok(false);
         }
-        let (mut sub, mut name, mut current) = (m.sub, m.name.to_string(), m.flags);
+        let (mut sub, mut name, mut current) = (m.sub(), m.name.to_string(), m.flags);
         for _ in 0..3 {
             let new = change(current);
             let base = uidlist::base_name(&name).to_owned();
@@ -323,7 +335,7 @@ impl Selected {
             match fs::rename(&from_path, &to_path) {
                 Ok(()) => {
                     let m = &mut self.msgs[index];
-                    m.sub = "cur";
+                    m.in_new = false;
                     m.name = to.into();
                     m.flags = new;
                     return Ok(true);
@@ -418,7 +430,7 @@ fn claim_recent(folder: &Path, m: &mut Msg) {
     .is_ok()
     {
         m.recent = true;
-        m.sub = "cur";
+        m.in_new = false;
         m.name = to.into();
     }
 }
@@ -426,7 +438,7 @@ fn claim_recent(folder: &Path, m: &mut Msg) {
 fn to_msg(f: &Entry) -> Msg {
     Msg {
         uid: f.uid,
-        sub: f.sub,
+        in_new: f.sub == "new",
         name: f.name.clone(),
         flags: f.flags,
         recent: false,
@@ -451,12 +463,45 @@ mod tests {
     }
 
     #[test]
+    fn a_view_entry_is_32_bytes_and_keeps_its_folder_flags_and_marks() {
+        assert!(
+            std::mem::size_of::<Msg>() <= 32,
+            "{}",
+            std::mem::size_of::<Msg>()
+        );
+        let mut flags = Flags::from_file_name("1.a:2,DFRST");
+        flags.set_keyword(25);
+        let e = Entry {
+            uid: u32::MAX,
+            sub: "new",
+            name: "1.a:2,DFRST".into(),
+            flags,
+        };
+        let mut m = to_msg(&e);
+        assert_eq!((m.uid, m.sub(), &*m.name), (u32::MAX, "new", "1.a:2,DFRST"));
+        assert_eq!(m.flags, flags);
+        for letter in *b"DFRST" {
+            assert!(m.flags.has_system(letter), "{}", letter as char);
+        }
+        assert!(!m.flags.has_system(b'P'));
+        assert!(m.flags.has_keyword(25) && !m.flags.has_keyword(24));
+        assert!(!m.recent && !m.gone);
+        m.recent = true;
+        m.set_sub("cur");
+        assert_eq!((m.sub(), m.recent, m.gone), ("cur", true, false));
+        m.gone = true;
+        m.set_sub("new");
+        assert_eq!((m.sub(), m.recent, m.gone), ("new", true, true));
+        assert_eq!(m.path(Path::new("/f")), Path::new("/f/new/1.a:2,DFRST"));
+    }
+
+    #[test]
     fn select_moves_new_to_cur_and_marks_recent() {
         let d = folder_with(&[("new", "1.a,S=4,W=6"), ("cur", "2.b:2,S")]);
         let s = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
         assert_eq!(s.msgs.len(), 2);
         assert!(s.msgs[0].recent && !s.msgs[1].recent);
-        assert_eq!(s.msgs[0].sub, "cur");
+        assert_eq!(s.msgs[0].sub(), "cur");
         assert!(d.path().join("cur/1.a,S=4,W=6:2,").exists());
         assert_eq!(s.msgs[0].vsize(d.path()), 6);
         assert_eq!(s.msgs[1].vsize(d.path()), 6);

@@ -70,7 +70,16 @@ pub struct Session {
     condstore: bool,
     /// An APPEND whose message is being written to `tmp/` as it arrives.
     spool: Option<Spool>,
+    /// Where a long response goes while it is being computed ([`Early`]).
+    early: Option<Early>,
+    /// The last offer was given back: `outs` holds a send's worth already.
+    early_refused: bool,
 }
+
+/// Takes output before the command that produces it is done (the driver
+/// sends it meanwhile), or gives it back when it cannot take more now
+/// (the session keeps it, and offers it again with what follows).
+pub type Early = Box<dyn FnMut(Vec<Out>) -> Result<(), Vec<Out>> + Send>;
 
 /// A streamed APPEND (see [`crate::proto::imap::framer::SPOOL_MIN`]).
 struct Spool {
@@ -151,6 +160,8 @@ impl Session {
             idle_polls: 0,
             condstore: false,
             spool: None,
+            early: None,
+            early_refused: false,
         }
     }
 
@@ -180,6 +191,47 @@ impl Session {
     pub fn take_output(&mut self) -> Vec<Out> {
         self.flush_buf();
         std::mem::take(&mut self.outs)
+    }
+
+    /// Where to offer a long response's output as it is computed (a FETCH
+    /// of a whole folder); `None`: everything waits for [`take_output`].
+    ///
+    /// [`take_output`]: Session::take_output
+    pub fn set_early(&mut self, early: Option<Early>) {
+        self.early = early;
+        self.early_refused = false;
+    }
+
+    /// Offers the output so far once it is a send's worth ([`super::CHUNK`]
+    /// bytes, counting literals streamed from files).
+    fn offer_early(&mut self) {
+        if self.early.is_none() {
+            return;
+        }
+        if !self.early_refused && self.buf.len() < super::CHUNK {
+            let pending = self.buf.len()
+                + self
+                    .outs
+                    .iter()
+                    .map(|o| match o {
+                        Out::Bytes(b) => b.len(),
+                        Out::File { len, .. } => usize::try_from(*len).unwrap_or(usize::MAX),
+                        _ => 0,
+                    })
+                    .fold(0usize, usize::saturating_add);
+            if pending < super::CHUNK {
+                return;
+            }
+        }
+        self.flush_buf();
+        let outs = std::mem::take(&mut self.outs);
+        self.early_refused = false;
+        if let Some(early) = self.early.as_mut()
+            && let Err(outs) = early(outs)
+        {
+            self.outs = outs;
+            self.early_refused = true;
+        }
     }
 
     /// Server shutdown or autologout: `* BYE` and close.
@@ -1674,6 +1726,7 @@ impl Session {
             );
             self.outs.extend(outs);
             self.buf = buf;
+            self.offer_early();
             new_bytes += new_records[before..]
                 .iter()
                 .map(|r| r.text.len() + r.bodystructure.len() + r.envelope.len())

@@ -77,25 +77,30 @@ fn setup() -> T {
     setup_with("127.0.0.1", Limits::default())
 }
 
+/// What the driver would send for `outs` (a pause noted in `sleeps`).
+fn render(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> String {
+    let mut text = Vec::new();
+    for o in outs {
+        match o {
+            Out::Bytes(b) => text.extend_from_slice(&b),
+            Out::File { src, skip, len } => {
+                let mut c = CrlfChunks::new(src.open(), skip, len);
+                let mut chunk = Vec::new();
+                while c.next_chunk(&mut chunk).unwrap() {
+                    text.extend_from_slice(&chunk);
+                }
+            }
+            Out::Sleep(d) => sleeps.push(d),
+            Out::StartTls => text.extend_from_slice(b"[STARTTLS]"),
+            Out::Close => text.extend_from_slice(b"[CLOSE]"),
+        }
+    }
+    String::from_utf8(text).unwrap()
+}
+
 impl T {
     fn out(&mut self) -> String {
-        let mut text = Vec::new();
-        for o in self.s.take_output() {
-            match o {
-                Out::Bytes(b) => text.extend_from_slice(&b),
-                Out::File { src, skip, len } => {
-                    let mut c = CrlfChunks::new(src.open(), skip, len);
-                    let mut chunk = Vec::new();
-                    while c.next_chunk(&mut chunk).unwrap() {
-                        text.extend_from_slice(&chunk);
-                    }
-                }
-                Out::Sleep(d) => self.sleeps.push(d),
-                Out::StartTls => text.extend_from_slice(b"[STARTTLS]"),
-                Out::Close => text.extend_from_slice(b"[CLOSE]"),
-            }
-        }
-        String::from_utf8(text).unwrap()
+        render(self.s.take_output(), &mut self.sleeps)
     }
 
     fn send(&mut self, input: &str) -> String {
@@ -1235,4 +1240,73 @@ fn the_index_is_filled_by_the_fetch_and_search_that_need_it() {
         u.send("s SEARCH TEXT ZEBRA\r\n"),
         "* SEARCH 1\r\ns OK SEARCH completed\r\n"
     );
+}
+
+/// A FETCH of a whole folder is offered to the driver in send-sized
+/// batches while it is computed; a driver that cannot take a batch yet
+/// gets it later with what follows. Either way the bytes and their order
+/// are what the session gives without the driver taking early.
+#[test]
+fn a_long_fetch_is_offered_early_in_order_and_refused_batches_come_later() {
+    let mut t = setup();
+    let md = Maildir::open(t.inbox()).unwrap();
+    for i in 0..60 {
+        let body = format!("line {i} of a long message\n").repeat(150);
+        deliver(&md, "INBOX", &format!("Subject: m{i}\n\n{body}"), "");
+    }
+    t.select();
+    let fetch = "f UID FETCH 1:* (FLAGS BODY.PEEK[])\r\n";
+    let whole = t.send(fetch);
+    assert_eq!(
+        whole.matches(" FETCH (UID ").count(),
+        62,
+        "{}",
+        &whole[..200]
+    );
+    assert!(whole.len() > 3 * CHUNK, "{}", whole.len());
+    assert!(whole.ends_with("f OK UID FETCH completed\r\n"), "{whole}");
+
+    // A driver that takes every batch: several, each a send's worth,
+    // before the command is done.
+    let taken = Arc::new(std::sync::Mutex::new(Vec::<Vec<Out>>::new()));
+    let sink = taken.clone();
+    t.s.set_early(Some(Box::new(move |outs| {
+        sink.lock().unwrap().push(outs);
+        Ok(())
+    })));
+    t.s.feed(fetch.as_bytes());
+    t.s.set_early(None);
+    let batches = std::mem::take(&mut *taken.lock().unwrap());
+    assert!(batches.len() >= 3, "{} batches", batches.len());
+    let mut early = String::new();
+    for b in batches {
+        let text = render(b, &mut t.sleeps);
+        assert!(text.len() >= CHUNK, "a batch of {} bytes", text.len());
+        early.push_str(&text);
+    }
+    assert!(!early.contains(" OK "), "the tagged reply comes last");
+    assert_eq!(early + &t.out(), whole);
+
+    // A driver that refuses every other offer: nothing lost, nothing
+    // reordered.
+    let mut refuse = true;
+    let sink = taken.clone();
+    t.s.set_early(Some(Box::new(move |outs| {
+        refuse = !refuse;
+        if !refuse {
+            return Err(outs);
+        }
+        sink.lock().unwrap().push(outs);
+        Ok(())
+    })));
+    t.s.feed(fetch.as_bytes());
+    t.s.set_early(None);
+    let batches = std::mem::take(&mut *taken.lock().unwrap());
+    assert!(!batches.is_empty());
+    let mut early = String::new();
+    for b in batches {
+        early.push_str(&render(b, &mut t.sleeps));
+    }
+    assert_eq!(early + &t.out(), whole);
+    assert!(t.sleeps.is_empty());
 }

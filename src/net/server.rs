@@ -10,6 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -53,64 +54,21 @@ pub async fn run_session(
 ) -> io::Result<()> {
     let mut session = Some(session);
     let mut buf = vec![0u8; 16 * 1024];
+    // Bytes gathered for the next send (kept across the batches of one
+    // long response: each batch is about a send's worth, not a multiple).
+    let mut pending: Vec<u8> = Vec::new();
     // The folder an IDLE is watching, and the watch (None: polling).
     let mut watching: Option<(std::path::PathBuf, Option<FolderWatch>)> = None;
     loop {
         let s = session
             .as_mut()
             .ok_or_else(|| io::Error::other("session lost"))?;
-        let outs = s.take_output();
-        let mut close = false;
-        // Bytes are gathered up to SEND_AT and sent together: a FETCH of
-        // thousands of small messages was two sends per message.
-        let mut pending: Vec<u8> = Vec::new();
-        for out in outs {
-            match out {
-                Out::Bytes(b) if pending.is_empty() && b.len() >= SEND_AT => {
-                    io.write_all(&b).await?
-                }
-                Out::Bytes(b) => pending.extend_from_slice(&b),
-                Out::File { src, skip, len } => {
-                    let mut chunks = CrlfChunks::new(src.open(), skip, len);
-                    let mut chunk = Vec::new();
-                    while chunks.next_chunk(&mut chunk)? {
-                        pending.extend_from_slice(&chunk);
-                        if pending.len() >= SEND_AT {
-                            io.write_all(&pending).await?;
-                            pending.clear();
-                        }
-                    }
-                }
-                Out::Sleep(d) => {
-                    io.write_all(&pending).await?;
-                    pending.clear();
-                    io.flush().await?;
-                    tokio::time::sleep(d).await;
-                }
-                Out::StartTls => {
-                    io.write_all(&pending).await?;
-                    pending.clear();
-                    io.flush().await?;
-                    let Some(acceptor) = acceptor.as_ref() else {
-                        return Err(io::Error::other("STARTTLS without a certificate"));
-                    };
-                    let tls = crate::net::tls::accept(acceptor, io)
-                        .await
-                        .map_err(io::Error::other)?;
-                    io = Box::new(tls);
-                    s.tls_started();
-                }
-                Out::Close => close = true,
-            }
-            if pending.len() >= SEND_AT {
-                io.write_all(&pending).await?;
-                pending.clear();
-            }
+        let sent = send(&mut io, s.take_output(), acceptor.as_ref(), &mut pending).await?;
+        finish(&mut io, &mut pending).await?;
+        if sent.tls {
+            s.tls_started();
         }
-        io.write_all(&pending).await?;
-        drop(pending);
-        io.flush().await?;
-        if close {
+        if sent.close {
             let _ = io.shutdown().await;
             return Ok(());
         }
@@ -158,14 +116,134 @@ pub async fn run_session(
             .take()
             .ok_or_else(|| io::Error::other("session lost"))?;
         let bytes = buf[..n].to_vec();
-        session = Some(
-            blocking(move || {
-                s.feed(&bytes);
-                s
-            })
-            .await?,
-        );
+        ACTIVITY.fetch_add(1, Ordering::Relaxed);
+        // A long response (a FETCH of a whole folder) is sent while the
+        // session computes the rest: the session offers what it has at each
+        // send's worth, and keeps it (to offer again, or to give at the end)
+        // while EARLY_BATCHES wait unsent.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Out>>(EARLY_BATCHES);
+        s.set_early(Some(Box::new(move |outs| {
+            tx.try_send(outs).map_err(|e| e.into_inner())
+        })));
+        let mut task = tokio::task::spawn_blocking(move || {
+            s.feed(&bytes);
+            s.set_early(None);
+            s
+        });
+        let mut early = Sent::default();
+        let mut s = loop {
+            tokio::select! {
+                biased;
+                Some(outs) = rx.recv() => {
+                    let sent = send(&mut io, outs, acceptor.as_ref(), &mut pending).await?;
+                    early.tls |= sent.tls;
+                    early.close |= sent.close;
+                }
+                r = &mut task => {
+                    break r.map_err(|e| io::Error::other(format!("session task failed: {e}")))?;
+                }
+            }
+        };
+        // Offered batches are in the channel before the task ends.
+        while let Ok(outs) = rx.try_recv() {
+            let sent = send(&mut io, outs, acceptor.as_ref(), &mut pending).await?;
+            early.tls |= sent.tls;
+            early.close |= sent.close;
+        }
+        if early.tls {
+            s.tls_started();
+        }
+        if early.close {
+            finish(&mut io, &mut pending).await?;
+            let _ = io.shutdown().await;
+            return Ok(());
+        }
+        session = Some(s);
     }
+}
+
+/// Batches of output a session may have offered and the driver not yet
+/// sent (each about [`CHUNK`] bytes, or [`CHUNK`] of literals to stream).
+const EARLY_BATCHES: usize = 4;
+
+/// What sending a session's output did besides sending.
+#[derive(Default)]
+struct Sent {
+    /// TLS was started: the session must be told.
+    tls: bool,
+    /// The session asked to close.
+    close: bool,
+}
+
+/// Sends a session's output in order, but for the last bytes (left in
+/// `pending` for [`finish`] or the next batch). Bytes are gathered up to
+/// SEND_AT and sent together: a FETCH of thousands of small messages was
+/// two sends per message.
+async fn send(
+    io: &mut Box<dyn Io>,
+    outs: Vec<Out>,
+    acceptor: Option<&TlsAcceptor>,
+    pending: &mut Vec<u8>,
+) -> io::Result<Sent> {
+    let mut sent = Sent::default();
+    let mut chunk = Vec::new();
+    for out in outs {
+        match out {
+            Out::Bytes(b) if pending.is_empty() && b.len() >= SEND_AT => io.write_all(&b).await?,
+            Out::Bytes(b) => pending.extend_from_slice(&b),
+            Out::File { src, skip, len } => {
+                let mut chunks = CrlfChunks::new(src.open(), skip, len);
+                while chunks.next_chunk(&mut chunk)? {
+                    pending.extend_from_slice(&chunk);
+                    if pending.len() >= SEND_AT {
+                        io.write_all(pending).await?;
+                        pending.clear();
+                    }
+                }
+            }
+            Out::Sleep(d) => {
+                io.write_all(pending).await?;
+                pending.clear();
+                io.flush().await?;
+                tokio::time::sleep(d).await;
+            }
+            Out::StartTls => {
+                io.write_all(pending).await?;
+                pending.clear();
+                io.flush().await?;
+                let Some(acceptor) = acceptor else {
+                    return Err(io::Error::other("STARTTLS without a certificate"));
+                };
+                let plain = std::mem::replace(
+                    io,
+                    Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())),
+                );
+                let tls = crate::net::tls::accept(acceptor, plain)
+                    .await
+                    .map_err(io::Error::other)?;
+                *io = Box::new(tls);
+                sent.tls = true;
+            }
+            Out::Close => sent.close = true,
+        }
+        if pending.len() >= SEND_AT {
+            io.write_all(pending).await?;
+            pending.clear();
+        }
+    }
+    Ok(sent)
+}
+
+/// Sends what [`send`] left, and lets go of a big buffer (an idle
+/// connection keeps none).
+async fn finish(io: &mut Box<dyn Io>, pending: &mut Vec<u8>) -> io::Result<()> {
+    io.write_all(pending).await?;
+    io.flush().await?;
+    pending.clear();
+    if pending.capacity() > 16 * 1024 {
+        *pending = Vec::new();
+    }
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
@@ -176,7 +254,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Keeps the server's memory small with glibc's allocator: two arenas
 /// instead of one per thread of the blocking pool (each keeping what its
-/// thread freed), and big buffers (message loads, index reads) taken with
+/// thread freed), and buffers from 128 KiB up (message loads, index reads,
+/// each session's view of a big folder, a folder's listing) taken with
 /// `mmap` and given back when freed, instead of staying in an arena as
 /// the dynamic threshold would have it.
 pub fn tune_allocator() {
@@ -184,8 +263,41 @@ pub fn tune_allocator() {
     // SAFETY: mallopt only sets the allocator's parameters.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+    }
+}
+
+/// Commands fed to sessions so far (for [`trim_while_busy`]).
+static ACTIVITY: AtomicU64 = AtomicU64::new(0);
+
+/// How often the allocator's free pages are given back while sessions work.
+const TRIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Gives the allocator's free pages back to the system every
+/// [`TRIM_EVERY`] while sessions are working (what jemalloc's background
+/// purge does): many sessions each listing, selecting and fetching leave
+/// free holes between the folder's long-lived data that glibc keeps (the
+/// 20-client benchmark: 28.8 MB taken from the system for 15.5 MB in use).
+/// Idle, nothing is done.
+async fn trim_while_busy() {
+    let mut last = ACTIVITY.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(TRIM_EVERY).await;
+        let now = ACTIVITY.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            let _ = blocking(release_free_memory).await;
+        }
+    }
+}
+
+/// `malloc_trim(0)`: every arena's free pages back to the system.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases memory the allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -232,6 +344,7 @@ pub async fn serve_imap(
         }
     }
     let tasks = tokio_util_tasks();
+    let trim = tokio::spawn(trim_while_busy());
     let mut accepts = Vec::new();
     for (listener, implicit) in listeners {
         let ctx = ctx.clone();
@@ -311,6 +424,7 @@ pub async fn serve_imap(
         .map(|mut t| t.drain(..).collect())
         .unwrap_or_default();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, futures::future::join_all(handles)).await;
+    trim.abort();
     Ok(())
 }
 
