@@ -25,9 +25,42 @@ use super::index::Index;
 use crate::store::flags::Flags;
 use crate::store::uidlist::{self, UidError};
 
-/// File times move in coarse ticks (a few ms): a stamp is trusted only
-/// when its times are this much older than the read that followed it.
-pub const STAMP_MARGIN: Duration = Duration::from_millis(100);
+/// File times move with the kernel's coarse clock, one tick at a time (1 to
+/// 10 ms on Linux, whatever its HZ): a stamp is trusted only when its
+/// times are this much older than the read that followed it, so that a
+/// change made after the read began has a later time.
+pub const STAMP_MARGIN: Duration = Duration::from_millis(20);
+/// The same for a file system that keeps whole seconds (FAT, ext3, some
+/// NFS servers): times without a fraction of a second.
+pub const STAMP_MARGIN_SECONDS: Duration = Duration::from_millis(1100);
+
+/// The margin a file time needs (see [`STAMP_MARGIN`]).
+fn margin(t: SystemTime) -> Duration {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) if d.subsec_nanos() != 0 => STAMP_MARGIN,
+        _ => STAMP_MARGIN_SECONDS,
+    }
+}
+
+/// Whether a stamp taken after a read that began at `began` shows every
+/// change made since: each of its times is older than `began` by its margin.
+fn trusted(stamp: &Stamp, began: SystemTime) -> bool {
+    stamp
+        .iter()
+        .all(|t| t.is_some_and(|(t, _, _)| t + margin(t) < began))
+}
+
+/// How long until a read would give a listing [`trusted`] with `stamp`.
+fn settles_in(stamp: &Stamp) -> Duration {
+    let settled = stamp
+        .iter()
+        .flatten()
+        .map(|&(t, _, _)| t + margin(t) + Duration::from_millis(1))
+        .max();
+    settled
+        .and_then(|s| s.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default()
+}
 
 /// A message as the folder lists it now.
 #[derive(Debug, Clone)]
@@ -78,6 +111,8 @@ struct Looked {
     list: Option<(Option<FileStamp>, Arc<ParsedList>)>,
     /// UIDs of that list two reads in a row did not find (expunged).
     gone: std::collections::HashSet<u32>,
+    /// A read once the times settle was started (see [`Folder::listing`]).
+    settling: bool,
 }
 
 /// A parsed uidlist with its base names looked up.
@@ -195,9 +230,23 @@ impl Folder {
         // when every time in it is well before the read began: a change
         // during the read has a later time.
         let after = stamp(&self.path);
-        looked.trusted = after
-            .iter()
-            .all(|t| t.is_some_and(|(t, _, _)| t + STAMP_MARGIN < began));
+        looked.trusted = trusted(&after, began);
+        if !looked.trusted && !looked.settling {
+            // The first read of a folder writes its uidlist (and a new
+            // message's arrival changes a directory): then the listing is
+            // not trusted until a tick has passed, and each session's next
+            // look reads the folder again. The first time in this process,
+            // one read in the background when the times settle makes it
+            // trusted for the client's next connections (Apple Mail opens
+            // several at once); later changes wait for the next look, so a
+            // folder changing all the time is not read more.
+            looked.settling = true;
+            let (path, wait) = (self.path.clone(), settles_in(&after));
+            std::thread::spawn(move || {
+                std::thread::sleep(wait);
+                let _ = folder(&path).listing();
+            });
+        }
         looked.stamp = after;
         // Names unchanged since the last listing keep their shared copy.
         let old: HashMap<u32, &Arc<str>> = looked
@@ -359,6 +408,47 @@ mod tests {
                 .set_modified(old)
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn times_without_a_fraction_of_a_second_need_a_second() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let fine = t + Duration::from_nanos(4_000_123);
+        let at = |t: SystemTime| [Some((t, 1, 1)), Some((t, 2, 1)), Some((t, 3, 1))];
+        let later = |t: SystemTime, ms| t + Duration::from_millis(ms);
+        assert!(!trusted(&at(fine), later(fine, 10)));
+        assert!(trusted(&at(fine), later(fine, 30)));
+        // A file system of whole seconds: a change later in the same
+        // second would keep the time.
+        assert!(!trusted(&at(t), later(t, 500)));
+        assert!(trusted(&at(t), later(t, 1200)));
+        assert!(!trusted(
+            &[None, Some((fine, 2, 1)), Some((fine, 3, 1))],
+            later(fine, 30)
+        ));
+    }
+
+    #[test]
+    fn a_first_listing_becomes_trusted_by_itself_once_the_times_settle() {
+        let d = tempfile::tempdir().unwrap();
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        for i in 0..10 {
+            fs::write(d.path().join(format!("new/{i}.x")), "x\n").unwrap();
+        }
+        let f = folder(d.path());
+        assert_eq!(f.listing().unwrap().msgs.len(), 10);
+        // That read wrote the uidlist: not trusted yet.
+        assert!(!lock(&f.looked).trusted);
+        let began = std::time::Instant::now();
+        while !lock(&f.looked).trusted {
+            assert!(began.elapsed() < Duration::from_secs(5), "never trusted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Now a look costs three stats, and sees a change.
+        fs::write(d.path().join("new/10.x"), "x\n").unwrap();
+        assert_eq!(f.listing().unwrap().msgs.len(), 11);
     }
 
     /// Regression: a flag change renaming a file in `cur/` during the
