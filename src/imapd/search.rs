@@ -3,6 +3,8 @@
 //! once per message. TEXT and BODY compare decoded text (transfer encoding
 //! and charset undone, RFC 2047 words in headers decoded), ignoring case.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::fetch::{self, Loaded};
 use super::index::{Index, Record, Scope};
 use super::mailbox::{Msg, Selected};
@@ -43,45 +45,59 @@ pub fn fill_texts(sel: &Selected, idx: &mut Index) {
     if missing.is_empty() {
         return;
     }
+    // Each worker takes the next message as it finishes one (a split by
+    // count left one core idle behind the other's big messages), and this
+    // thread appends the records as they come, a batch at a time, while
+    // the workers go on: no barrier per batch, no core waiting for a write.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let mut rest = &missing[..];
-    while !rest.is_empty() {
-        let mut n = 0;
+    let next = AtomicUsize::new(0);
+    let missing = &missing[..];
+    let compute = |k: usize| -> Option<(Record, u64)> {
+        let (i, size, envelope) = &missing[k];
+        let base = sel.msgs[*i].base();
+        sel.open_file(*i)
+            .and_then(|f| Record::compute_with(f, base, envelope.as_deref()))
+            .map(|r| (r, *size))
+    };
+    let written = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Record, u64)>(FILL_BATCH);
+        for _ in 0..workers {
+            let (tx, next, compute) = (tx.clone(), &next, &compute);
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= missing.len() {
+                        break;
+                    }
+                    // Gone, or its file unreadable: left to the search.
+                    if let Some(r) = compute(k)
+                        && tx.send(r).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut batch = Vec::with_capacity(FILL_BATCH);
         let mut bytes = 0u64;
-        while n < rest.len() && n < FILL_BATCH && (n == 0 || bytes + rest[n].1 <= FILL_BATCH_BYTES)
-        {
-            bytes += rest[n].1;
-            n += 1;
+        for (record, size) in rx.iter() {
+            bytes += size;
+            batch.push(record);
+            if batch.len() >= FILL_BATCH || bytes >= FILL_BATCH_BYTES {
+                if idx.append(&batch).is_err() {
+                    // Not writable: the search reads the files itself
+                    // (the workers stop at their next send).
+                    return false;
+                }
+                batch.clear();
+                bytes = 0;
+            }
         }
-        let (batch, later) = rest.split_at(n);
-        rest = later;
-        let compute = |part: &[Missing]| -> Vec<Record> {
-            part.iter()
-                .filter_map(|(i, _, envelope)| {
-                    let base = sel.msgs[*i].base();
-                    sel.open_file(*i)
-                        .and_then(|f| Record::compute_with(f, base, envelope.as_deref()))
-                })
-                .collect()
-        };
-        let records: Vec<Record> = if workers > 1 && batch.len() > 1 {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = batch
-                    .chunks(batch.len().div_ceil(workers))
-                    .map(|part| scope.spawn(move || compute(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
-            })
-        } else {
-            compute(batch)
-        };
-        if idx.append(&records).is_err() {
-            // Not writable: the search reads the files itself.
-            return;
-        }
+        batch.is_empty() || idx.append(&batch).is_ok()
+    });
+    if !written {
+        return;
     }
     let present: std::collections::HashSet<&str> = sel.msgs.iter().map(Msg::base).collect();
     idx.prune(&|b| present.contains(b));
