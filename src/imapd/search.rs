@@ -69,8 +69,11 @@ pub fn fill_texts(sel: &Selected, idx: &mut Index) {
                     if k >= missing.len() {
                         break;
                     }
-                    // Gone, or its file unreadable: left to the search.
-                    if let Some(r) = compute(k)
+                    // Gone, its file unreadable, or a fault in the parser
+                    // (a worker's panic stays in the worker, as it did when
+                    // each was joined): left to the search.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compute(k)));
+                    if let Ok(Some(r)) = r
                         && tx.send(r).is_err()
                     {
                         break;
