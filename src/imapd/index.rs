@@ -19,7 +19,7 @@
 //! # Format
 //!
 //! ```text
-//! "ownmail-index 1\n"                      16 bytes, the version
+//! "ownmail-index 3\n"                      16 bytes, the version
 //! record*: len u32 LE, crc32 u32 LE, payload (len bytes)
 //! payload: base, size u64, vsize u64, envelope, body, bodystructure,
 //!          header text length u32, text
@@ -49,7 +49,10 @@ use crate::message::mime;
 pub const FILE_NAME: &str = "ownmail.index";
 /// Version 2: records may be partial (version 1 readers would serve an
 /// empty BODY from them, so they replace this file rather than read it).
-const MAGIC: &[u8; 16] = b"ownmail-index 2\n";
+/// Version 3: the header text repeats only folded or encoded fields
+/// ([`super::search::header_text`]); older texts are computed again, so
+/// that every message of a folder answers a search by the same rule.
+const MAGIC: &[u8; 16] = b"ownmail-index 3\n";
 /// A record larger than this is damage.
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 /// Messages larger than this are not cached (SEARCH reads them as before):
@@ -226,21 +229,24 @@ impl Record {
 }
 
 /// Appends a leaf's decoded, lower-cased text to `text` after a NUL; nothing
-/// for a leaf without text. The plain case ([`mime::plain_leaf_body`]) is
-/// copied as it is, lower-cased in place when ASCII; the rest is decoded by
-/// [`mime::leaf_text`]. Both give the same bytes (tested over the corpus).
+/// for a leaf without text. The plain case ([`mime::quick_leaf_text`]) is
+/// decoded without a parse by mail-parser, and lower-cased in place when
+/// ASCII; the rest is decoded by [`mime::leaf_text`]. Both give the same
+/// bytes (tested over the corpus).
 pub fn push_leaf_text(text: &mut Vec<u8>, msg: &[u8], leaf: &mime::Part) {
-    if let Some(body) = mime::plain_leaf_body(msg, leaf) {
-        text.push(0);
-        if body.is_ascii() {
-            let at = text.len();
-            text.extend_from_slice(body);
-            text[at..].make_ascii_lowercase();
-        } else {
-            text.extend_from_slice(String::from_utf8_lossy(body).to_lowercase().as_bytes());
-        }
-    } else if let Some(t) = mime::leaf_text(msg, leaf) {
-        text.push(0);
+    let t = match mime::quick_leaf_text(msg, leaf) {
+        Some(t) => t,
+        None => match mime::leaf_text(msg, leaf) {
+            Some(t) => std::borrow::Cow::Owned(t),
+            None => return,
+        },
+    };
+    text.push(0);
+    if t.is_ascii() {
+        let at = text.len();
+        text.extend_from_slice(t.as_bytes());
+        text[at..].make_ascii_lowercase();
+    } else {
         text.extend_from_slice(t.to_lowercase().as_bytes());
     }
 }
@@ -787,23 +793,58 @@ mod tests {
             ("empty body", "Subject: x\n\n", true),
             (
                 "quoted-printable",
-                "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E4se soft=\nbreak =3D\n",
-                false,
+                "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E4se soft=\nbreak =3D trailing  \nsoft with space= \nend=\n",
+                true,
             ),
             (
                 "base64",
                 "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: BASE64\n\nR3LDvMOfZSBhdXMgS8O2bG4K\n",
-                false,
+                true,
             ),
             (
                 "latin-1, 8 bit",
                 "Content-Type: text/plain; charset=iso-8859-1\n\nK\u{e4}se\n",
+                true,
+            ),
+            (
+                "quoted-printable with a fault (mail-parser recovers its way)",
+                "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n\nA ==3D fault =ZZ\n",
                 false,
             ),
             (
-                "us-ascii with 8-bit bytes (mail-parser reads them as cp1252)",
-                "Subject: x\n\ncaf\u{e9}\n",
+                "quoted-printable, bad hex kept as it is",
+                "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n\n100=%, =4 x=\r\n",
+                true,
+            ),
+            (
+                "base64 with a fault",
+                "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nR3L!DvM --\n",
                 false,
+            ),
+            (
+                "koi8-r, 8 bit",
+                "Content-Type: text/plain; charset=koi8-r\n\n\u{f0}\u{d2}\u{c9}\n",
+                true,
+            ),
+            (
+                "utf-16, base64",
+                "Content-Type: text/plain; charset=utf-16le\nContent-Transfer-Encoding: base64\n\nSABpAA==\n",
+                true,
+            ),
+            (
+                "uuencode is not decoded here",
+                "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: x-uuencode\n\nbegin\n",
+                false,
+            ),
+            (
+                "no charset named, 8-bit bytes (mail-parser reads UTF-8, not our default)",
+                "Subject: x\n\ncaf\u{e9}\n",
+                true,
+            ),
+            (
+                "us-ascii named, 8-bit bytes (mail-parser reads cp1252)",
+                "Content-Type: text/plain; charset=us-ascii\n\ncaf\u{e9}\n",
+                true,
             ),
             (
                 "attachment",
@@ -855,17 +896,20 @@ mod tests {
                 "{name}"
             );
             assert_eq!(
-                mime::plain_leaf_body(&bytes, leaves[0]).is_some(),
+                mime::quick_leaf_text(&bytes, leaves[0]).is_some(),
                 *fast,
                 "{name}: fast path"
             );
         }
-        // The multipart's middle leaf (QP) goes the general way and is decoded.
+        // Every leaf of the multipart (the QP one too) is decoded quickly.
         let bytes = mime::to_crlf(cases.last().unwrap().1.as_bytes());
         let part = mime::parse(&bytes);
         let leaves = mime::leaves(&part);
-        assert!(mime::plain_leaf_body(&bytes, leaves[1]).is_none());
-        assert!(mime::plain_leaf_body(&bytes, leaves[2]).is_some());
+        assert!(
+            leaves
+                .iter()
+                .all(|l| mime::quick_leaf_text(&bytes, l).is_some())
+        );
         let mut text = Vec::new();
         for leaf in &leaves {
             push_leaf_text(&mut text, &bytes, leaf);

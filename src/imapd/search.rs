@@ -16,6 +16,10 @@ use crate::proto::imap::command::{Date, days_from_civil};
 /// files one batch reads (its records are appended before the next).
 const FILL_BATCH: usize = 256;
 const FILL_BATCH_BYTES: u64 = 8 << 20;
+/// Records a worker of [`fill_texts`] hands over at once, and the most
+/// bytes of message files they come from.
+const SEND_BATCH: usize = 16;
+const SEND_BATCH_BYTES: u64 = 1 << 20;
 
 /// A message [`fill_texts`] computes: its index in the view, its file size,
 /// and the ENVELOPE of its partial record if it has one.
@@ -60,10 +64,14 @@ pub fn fill_texts(sel: &Selected, idx: &mut Index) {
             .map(|r| (r, *size))
     };
     let written = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Record, u64)>(FILL_BATCH);
+        // Each worker sends a few records at a time: one wake-up of this
+        // thread per record cost a tenth of the CPU.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(Record, u64)>>(2 * workers);
         for _ in 0..workers {
             let (tx, next, compute) = (tx.clone(), &next, &compute);
             scope.spawn(move || {
+                let mut out = Vec::with_capacity(SEND_BATCH);
+                let mut bytes = 0;
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     if k >= missing.len() {
@@ -73,18 +81,26 @@ pub fn fill_texts(sel: &Selected, idx: &mut Index) {
                     // (a worker's panic stays in the worker, as it did when
                     // each was joined): left to the search.
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compute(k)));
-                    if let Ok(Some(r)) = r
-                        && tx.send(r).is_err()
-                    {
-                        break;
+                    if let Ok(Some(r)) = r {
+                        bytes += r.1;
+                        out.push(r);
                     }
+                    if out.len() >= SEND_BATCH || bytes >= SEND_BATCH_BYTES {
+                        if tx.send(std::mem::take(&mut out)).is_err() {
+                            return;
+                        }
+                        bytes = 0;
+                    }
+                }
+                if !out.is_empty() {
+                    let _ = tx.send(out);
                 }
             });
         }
         drop(tx);
         let mut batch = Vec::with_capacity(FILL_BATCH);
         let mut bytes = 0u64;
-        for (record, size) in rx.iter() {
+        for (record, size) in rx.iter().flatten() {
             bytes += size;
             batch.push(record);
             if batch.len() >= FILL_BATCH || bytes >= FILL_BATCH_BYTES {
@@ -246,21 +262,92 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// What SEARCH TEXT looks in a header for: the header as it is and its
-/// values decoded (RFC 2047), lower-cased.
+/// What SEARCH TEXT looks in a header for, lower-cased: the header as it
+/// is, then once more the value of each field that is folded or holds
+/// RFC 2047 words, unfolded and decoded, so that a search finds words a
+/// fold splits or another charset spells (as Dovecot's TEXT does). The
+/// other fields' values are in the raw text already as they would decode.
+/// `Received:` fields are not repeated: nobody searches their unfolded
+/// form, and they are the bulk of many headers.
 pub fn header_text(header: &[u8]) -> String {
-    let mut text = String::with_capacity(header.len() * 2);
-    push_lowercase(&mut text, &String::from_utf8_lossy(header));
-    if let Some(parsed) = crate::message::mime::text_parser().parse_headers(header) {
-        let mut value = String::new();
-        for h in parsed.headers() {
+    let mut text = String::with_capacity(header.len() + header.len() / 4);
+    push_lowercase(&mut text, &lossy(header));
+    // The fields with encoded words, for mail-parser's decoders (one parse
+    // for all of them: they are few, and the parse is the costly part).
+    let mut encoded = Vec::new();
+    for field in field_spans(header) {
+        let Some(colon) = memchr::memchr(b':', field) else {
+            continue;
+        };
+        if field[..colon]
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"received")
+        {
+            continue;
+        }
+        let value = &field[colon + 1..];
+        if memchr::memmem::find(value, b"=?").is_some() {
+            encoded.extend_from_slice(field);
+            if !field.ends_with(b"\n") {
+                encoded.extend_from_slice(b"\r\n");
+            }
+        } else if memchr::memchr(b'\n', value.trim_ascii_end()).is_some() {
+            let unfolded: Vec<u8> = value
+                .trim_ascii()
+                .iter()
+                .copied()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect();
             text.push('\n');
-            value.clear();
-            push_value_text(&mut value, h.value());
-            push_lowercase(&mut text, &value);
+            push_lowercase(&mut text, &lossy(&unfolded));
+        }
+    }
+    if !encoded.is_empty() {
+        encoded.extend_from_slice(b"\r\n");
+        if let Some(parsed) = crate::message::mime::text_parser().parse_headers(&encoded[..]) {
+            let mut value = String::new();
+            for h in parsed.headers() {
+                text.push('\n');
+                value.clear();
+                push_value_text(&mut value, h.value());
+                push_lowercase(&mut text, &value);
+            }
         }
     }
     text
+}
+
+/// The fields of a header block, each with its continuation lines and
+/// line ends; nothing from the blank line that ends it on.
+fn field_spans(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = header;
+    std::iter::from_fn(move || {
+        let mut end = 0;
+        loop {
+            let line_end = memchr::memchr(b'\n', &rest[end..]).map_or(rest.len(), |i| end + i + 1);
+            let line = &rest[end..line_end];
+            if end == 0 && (line.is_empty() || line == b"\n" || line == b"\r\n") {
+                rest = &[];
+                return None;
+            }
+            end = line_end;
+            if !matches!(rest.get(end), Some(b' ' | b'\t')) {
+                break;
+            }
+        }
+        let (field, tail) = rest.split_at(end);
+        rest = tail;
+        Some(field)
+    })
+}
+
+/// `String::from_utf8_lossy`, through the faster check first (most text is
+/// valid UTF-8, and `from_utf8` checks ASCII a word at a time).
+pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// Appends `s.to_lowercase()`, without a new string when `s` is ASCII.
@@ -385,5 +472,35 @@ pub fn matches(c: &mut Candidate<'_>, key: &SearchKey) -> bool {
         K::Smaller(size) => c.msg().vsize(&c.sel.path) < *size,
         // RFC 7162 3.1.5: changed at or after the given mod-sequence.
         K::ModSeq(m) => c.sel.modseq_of(c.msg().uid) >= *m,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_text;
+
+    #[test]
+    fn header_text_repeats_folded_and_encoded_fields_decoded_and_nothing_else() {
+        let header = b"Received: from a\r\n\tby b\r\n\
+Subject: =?iso-8859-1?q?K=E4se?= and\r\n more\r\n\
+To: Ann <ann@example.org>,\r\n  Bob <bob@example.org>\r\n\
+From: Carl <carl@example.org>\r\n\
+X-Bad line without a colon\r\n\
+\r\n";
+        let text = header_text(header);
+        let (raw, decoded) = text.split_at(header.len());
+        // The header as it is, lower-cased.
+        assert_eq!(raw.as_bytes(), header.to_ascii_lowercase());
+        let decoded: Vec<&str> = decoded.split('\n').skip(1).collect();
+        // A folded field unfolded (a phrase across the fold is found), an
+        // encoded one decoded (and unfolded by mail-parser); Received and
+        // the plain one-line field not repeated.
+        assert_eq!(
+            decoded,
+            [
+                "ann <ann@example.org>,  bob <bob@example.org>",
+                "käse and more"
+            ]
+        );
     }
 }

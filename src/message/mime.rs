@@ -14,6 +14,7 @@
 //! [`MAX_DEPTH`] and the number of parts by [`MAX_PARTS`]; deeper or more is
 //! treated as opaque body text, never an error.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 pub const MAX_DEPTH: usize = 20;
@@ -428,29 +429,26 @@ fn decoded(bytes: &[u8], part: &Part) -> Option<String> {
     }
 }
 
-/// The body of a leaf whose decoded text is its bytes as they are, for
-/// SEARCH: `None` when [`leaf_text`] (mail-parser) must decode it. The text
-/// is then the body read as UTF-8 (invalid bytes replaced), byte for byte
-/// what [`leaf_text`] gives; mail-parser is neither run on the header again
-/// nor on the body. A test over the whole corpus holds the two paths equal.
+/// A leaf's decoded text, for SEARCH, without a parse of the leaf by
+/// mail-parser: `None` when [`leaf_text`] must be asked. The text is what
+/// [`leaf_text`] gives, byte for byte, as it is made by the same pieces of
+/// mail-parser 0.11 that its parse would call for this leaf (the transfer
+/// decoder and the charset decoder), skipping the parse of the header and
+/// of the message around them. A test over the whole corpus holds the two
+/// paths equal.
 ///
-/// Taken only for the plain case, where mail-parser 0.11 (handed one leaf,
-/// as [`leaf_text`] does) returns the body unchanged: `text/plain` or
-/// `text/html`, no transfer encoding (or 7bit, 8bit, binary), inline, and
-/// either UTF-8 (mail-parser has no decoder for it: lossy UTF-8) or an
-/// ASCII-compatible charset with an all-ASCII body. Anything unusual in the
-/// header (a repeated or RFC 2231 Content-* field, comments, encoded words,
-/// a line of white space, which ends mail-parser's header, no blank line
-/// before the body) goes the general way.
-pub fn plain_leaf_body<'a>(msg: &'a [u8], part: &Part) -> Option<&'a [u8]> {
+/// Taken only for the plain case, where mail-parser (handed one leaf, as
+/// [`leaf_text`] does) decodes the body and returns it: `text/plain` or
+/// `text/html`, inline, a charset named, no transfer encoding (or 7bit,
+/// 8bit, binary), quoted-printable or base64 that decodes without a fault.
+/// Anything unusual in the header (a repeated or RFC 2231 Content-* field,
+/// comments, encoded words, a line of white space, which ends
+/// mail-parser's header, no blank line before the body) goes the general
+/// way.
+pub fn quick_leaf_text<'a>(msg: &'a [u8], part: &Part) -> Option<Cow<'a, str>> {
+    use mail_parser::decoders::charsets::map::charset_decoder;
+    use mail_parser::parsers::MessageStream;
     if part.mime_type != "text" || !(part.subtype == "plain" || part.subtype == "html") {
-        return None;
-    }
-    if let Some(enc) = &part.encoding
-        && !["7bit", "8bit", "binary"]
-            .iter()
-            .any(|e| enc.eq_ignore_ascii_case(e))
-    {
         return None;
     }
     if part
@@ -466,7 +464,28 @@ pub fn plain_leaf_body<'a>(msg: &'a [u8], part: &Part) -> Option<&'a [u8]> {
     }
     let body = msg.get(part.body.clone())?;
     let charset = part.param("charset")?;
-    let utf8 = charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("utf8");
+    let bytes: Cow<'a, [u8]> = match part.encoding.as_deref() {
+        None => Cow::Borrowed(body),
+        Some(e)
+            if ["7bit", "8bit", "binary"]
+                .iter()
+                .any(|p| e.eq_ignore_ascii_case(p)) =>
+        {
+            Cow::Borrowed(body)
+        }
+        Some(e) if e.eq_ignore_ascii_case("quoted-printable") => {
+            let (end, b) = MessageStream::new(body).decode_quoted_printable_mime(b"");
+            // usize::MAX: a fault, which mail-parser recovers from its way.
+            (end != usize::MAX).then_some(b)?
+        }
+        Some(e) if e.eq_ignore_ascii_case("base64") => {
+            let (end, b) = MessageStream::new(body).decode_base64_mime(b"");
+            (end != usize::MAX).then_some(b)?
+        }
+        Some(_) => return None,
+    };
+    // ASCII reads the same in every charset mail-parser decodes by a table
+    // (those an ASCII body may name; UTF-16 and UTF-7 go the general way).
     let ascii_compatible = [
         "us-ascii",
         "ascii",
@@ -476,11 +495,41 @@ pub fn plain_leaf_body<'a>(msg: &'a [u8], part: &Part) -> Option<&'a [u8]> {
     ]
     .iter()
     .any(|c| charset.eq_ignore_ascii_case(c));
-    if utf8 || (ascii_compatible && body.is_ascii()) {
-        Some(body)
-    } else {
-        None
+    if ascii_compatible && bytes.is_ascii() {
+        return Some(match bytes {
+            Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).ok()?),
+            Cow::Owned(b) => Cow::Owned(String::from_utf8(b).ok()?),
+        });
     }
+    // A charset we default to (RFC 2045) is no charset to mail-parser.
+    let decoder = names_charset(header)
+        .then(|| charset_decoder(charset.as_bytes()))
+        .flatten();
+    Some(match decoder {
+        Some(decode) => Cow::Owned(decode(&bytes)),
+        None => match bytes {
+            Cow::Borrowed(b) => String::from_utf8_lossy(b),
+            Cow::Owned(b) => Cow::Owned(
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
+        },
+    })
+}
+
+/// Whether a header's Content-Type field names a charset.
+fn names_charset(header: &[u8]) -> bool {
+    let mut in_content_type = false;
+    for line in header.split(|&b| b == b'\n') {
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            in_content_type = memchr::memchr(b':', line)
+                .is_some_and(|c| trim(&line[..c]).eq_ignore_ascii_case(b"content-type"));
+        }
+        if in_content_type && line.windows(7).any(|w| w.eq_ignore_ascii_case(b"charset")) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether a leaf's header is one mail-parser reads as we do (see
