@@ -124,6 +124,20 @@ pub struct Index {
     scratch: Vec<u8>,
 }
 
+/// `Write::write_all_vectored` (not stable): every slice written, in order.
+fn write_all_vectored(f: &mut File, mut slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    io::IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match f.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
     out.extend_from_slice(b);
@@ -209,6 +223,14 @@ impl Record {
 
     /// The record as written: length, checksum, payload.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_head(out);
+        out.extend_from_slice(&self.text);
+    }
+
+    /// [`Record::encode`] but for the text, which follows it in the file:
+    /// length and checksum (both of the whole payload), then the payload
+    /// up to its text.
+    fn encode_head(&self, out: &mut Vec<u8>) {
         // Written in place behind a head filled in last (no second copy).
         let head = out.len();
         out.extend_from_slice(&[0; 8]);
@@ -220,11 +242,27 @@ impl Record {
         put_bytes(p, &self.body);
         put_bytes(p, &self.bodystructure);
         p.extend_from_slice(&self.header_len.to_le_bytes());
-        put_bytes(p, &self.text);
-        let len = (out.len() - head - 8) as u32;
-        let crc = crc32fast::hash(&out[head + 8..]);
+        p.extend_from_slice(&(self.text.len() as u32).to_le_bytes());
+        let len = (out.len() - head - 8 + self.text.len()) as u32;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&out[head + 8..]);
+        crc.update(&self.text);
         out[head..head + 4].copy_from_slice(&len.to_le_bytes());
-        out[head + 4..head + 8].copy_from_slice(&crc.to_le_bytes());
+        out[head + 4..head + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    }
+
+    /// What the index keeps of the record, its text at `text_at`.
+    fn meta(&self, text_at: u64) -> Meta {
+        Meta {
+            size: self.size,
+            vsize: self.vsize,
+            envelope: self.envelope.as_slice().into(),
+            body: self.body.as_slice().into(),
+            bodystructure: self.bodystructure.as_slice().into(),
+            text_at,
+            text_len: self.text.len() as u32,
+            header_len: self.header_len,
+        }
     }
 }
 
@@ -511,7 +549,8 @@ impl Index {
         self.metas.get(base).is_some_and(Meta::is_full)
     }
 
-    /// Appends records (one write) and reads them back.
+    /// Appends records (one `writev(2)`, the texts written from where they
+    /// are, not copied) and takes them in.
     pub fn append(&mut self, records: &[Record]) -> io::Result<()> {
         if records.is_empty() {
             return Ok(());
@@ -519,36 +558,49 @@ impl Index {
         if self.file.is_none() {
             self.rewrite()?;
         }
-        let mut out = Vec::with_capacity(
-            records
-                .iter()
-                .map(|r| {
-                    64 + r.base.len()
-                        + r.envelope.len()
-                        + r.body.len()
-                        + r.bodystructure.len()
-                        + r.text.len()
-                })
-                .sum(),
-        );
         // A partial record never hides a whole one (another process may
         // have appended it since the caller looked).
-        for r in records {
-            if r.body.is_empty() && self.contains_full(&r.base) {
-                continue;
-            }
-            r.encode(&mut out);
+        let records: Vec<&Record> = records
+            .iter()
+            .filter(|r| !(r.body.is_empty() && self.contains_full(&r.base)))
+            .collect();
+        // Each record's head, and where its text goes in what is written.
+        let mut heads = Vec::with_capacity(records.len() * 512);
+        let mut spans = Vec::with_capacity(records.len());
+        let mut len = 0u64;
+        for r in &records {
+            let at = heads.len();
+            r.encode_head(&mut heads);
+            len += (heads.len() - at) as u64;
+            spans.push((at..heads.len(), len));
+            len += r.text.len() as u64;
         }
         let mut f = OpenOptions::new().append(true).open(&self.path)?;
-        f.write_all(&out)?;
+        // At most IOV_MAX (1024) pieces a call: a record's two never split.
+        for (chunk, recs) in spans.chunks(512).zip(records.chunks(512)) {
+            let mut slices: Vec<io::IoSlice<'_>> = chunk
+                .iter()
+                .zip(recs)
+                .flat_map(|((h, _), r)| {
+                    [
+                        io::IoSlice::new(&heads[h.clone()]),
+                        io::IoSlice::new(&r.text),
+                    ]
+                })
+                .collect();
+            write_all_vectored(&mut f, &mut slices)?;
+        }
         let md = f.metadata()?;
         drop(f);
-        if md.ino() == self.ino && md.len() == self.read_to + out.len() as u64 {
+        if md.ino() == self.ino && md.len() == self.read_to + len {
             // Nobody else appended since we last read, nor before our write
-            // lands: our records are where we wrote them, read from memory
-            // rather than back from the file.
-            let good = parse_records(&out, self.read_to, &mut self.metas);
-            self.read_to += good as u64;
+            // lands: our records are where we wrote them, taken from memory
+            // rather than read back from the file.
+            for (r, (_, text_at)) in records.iter().zip(&spans) {
+                self.metas
+                    .insert(r.base.as_str().into(), r.meta(self.read_to + text_at));
+            }
+            self.read_to += len;
         } else {
             self.catch_up();
         }
