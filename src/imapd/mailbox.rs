@@ -124,7 +124,9 @@ pub struct Selected {
     pub read_only: bool,
     pub uid_validity: u32,
     pub next_uid: u32,
-    pub msgs: Vec<Msg>,
+    /// Shared with the folder's [`Listing`] and every session that opened
+    /// it since (a SELECT copies nothing), copied when this view changes.
+    pub msgs: Arc<Vec<Msg>>,
     pub keywords: Keywords,
     /// CONDSTORE (RFC 7162): the folder's mod-sequences, shared by the
     /// sessions of this process ([`super::condstore`]).
@@ -155,9 +157,9 @@ impl Selected {
         let shared = shared::folder(&path);
         let listing = shared.listing().map_err(uid_err)?;
         let keywords = Keywords::load(&path).map_err(StoreError::io(&path))?;
-        let mut msgs: Vec<Msg> = listing.msgs.iter().map(to_msg).collect();
+        let mut msgs = view(&listing);
         if !read_only && msgs.iter().any(|m| m.in_new) {
-            for m in msgs.iter_mut().filter(|m| m.in_new) {
+            for m in Arc::make_mut(&mut msgs).iter_mut().filter(|m| m.in_new) {
                 claim_recent(&path, m);
             }
             // The next look reads the folder again (and, this view's
@@ -204,7 +206,7 @@ impl Selected {
         // Both lists are sorted by UID: one merge.
         let mut flag_uids = Vec::new();
         let mut on_disk = listing.msgs.iter().peekable();
-        for m in self.msgs.iter_mut() {
+        for m in Arc::make_mut(&mut self.msgs).iter_mut() {
             while on_disk.next_if(|f| f.uid < m.uid).is_some() {}
             match on_disk.next_if(|f| f.uid == m.uid) {
                 None => m.gone = true,
@@ -230,7 +232,7 @@ impl Selected {
                 claim_recent(&self.path, &mut m);
             }
             changes.recent += usize::from(m.recent);
-            self.msgs.push(m);
+            Arc::make_mut(&mut self.msgs).push(m);
         }
         if self.msgs.len() != before {
             changes.exists = Some(self.msgs.len());
@@ -267,7 +269,9 @@ impl Selected {
             .map(|(i, _)| i as u32 + 1)
             .rev()
             .collect();
-        self.msgs.retain(|m| !m.gone);
+        if !seqs.is_empty() {
+            Arc::make_mut(&mut self.msgs).retain(|m| !m.gone);
+        }
         seqs
     }
 
@@ -326,7 +330,7 @@ impl Selected {
             let base = uidlist::base_name(&name).to_owned();
             let to = format!("{base}:2,{new}");
             if new == current && sub == "cur" {
-                let m = &mut self.msgs[index];
+                let m = &mut Arc::make_mut(&mut self.msgs)[index];
                 m.flags = new;
                 return Ok(false);
             }
@@ -334,7 +338,7 @@ impl Selected {
             let to_path = self.path.join("cur").join(&to);
             match fs::rename(&from_path, &to_path) {
                 Ok(()) => {
-                    let m = &mut self.msgs[index];
+                    let m = &mut Arc::make_mut(&mut self.msgs)[index];
                     m.in_new = false;
                     m.name = to.into();
                     m.flags = new;
@@ -347,7 +351,7 @@ impl Selected {
                             (sub, name) = (s, n);
                         }
                         None => {
-                            self.msgs[index].gone = true;
+                            Arc::make_mut(&mut self.msgs)[index].gone = true;
                             return Ok(false);
                         }
                     }
@@ -381,7 +385,7 @@ impl Selected {
                 }
                 Err(e) => return Err(StoreError::io(&p)(e)),
             }
-            self.msgs[i].gone = true;
+            Arc::make_mut(&mut self.msgs)[i].gone = true;
         }
         for sub in ["cur", "new"] {
             let d = self.path.join(sub);
@@ -433,6 +437,15 @@ fn claim_recent(folder: &Path, m: &mut Msg) {
         m.in_new = false;
         m.name = to.into();
     }
+}
+
+/// The view of a listing as a session starts from: made once per listing,
+/// shared by every session that opens the folder while it holds.
+fn view(listing: &Listing) -> Arc<Vec<Msg>> {
+    listing
+        .view
+        .get_or_init(|| Arc::new(listing.msgs.iter().map(to_msg).collect()))
+        .clone()
 }
 
 fn to_msg(f: &Entry) -> Msg {
@@ -554,6 +567,33 @@ mod tests {
     }
 
     #[test]
+    fn sessions_share_one_view_until_one_changes_its_own() {
+        let d = folder_with(&[("cur", "1.a:2,"), ("cur", "2.b:2,")]);
+        let mut a = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        age(d.path());
+        let mut a2 = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        let b = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        assert!(Arc::ptr_eq(&a2.msgs, &b.msgs), "a SELECT copies no view");
+        // A NOOP with nothing to report copies nothing either.
+        a2.refresh(true).unwrap();
+        assert!(Arc::ptr_eq(&a2.msgs, &b.msgs));
+        // A flag change is this session's own until the others look.
+        a2.set_flags(1, |mut f| {
+            f.set_system(b'F');
+            f
+        })
+        .unwrap();
+        assert!(a2.msgs[1].flags.has_system(b'F'));
+        assert!(!b.msgs[1].flags.has_system(b'F'));
+        assert!(!Arc::ptr_eq(&a2.msgs, &b.msgs));
+        // And the first session sees it at its next look.
+        age(d.path());
+        assert_eq!(a.refresh(true).unwrap().flags, vec![2]);
+        assert!(a.msgs[1].flags.has_system(b'F'));
+        assert!(!b.msgs[1].flags.has_system(b'F'));
+    }
+
+    #[test]
     fn two_views_see_each_others_changes_in_order() {
         let d = folder_with(&[("cur", "1.a:2,"), ("cur", "2.b:2,"), ("cur", "3.c:2,")]);
         let mut a = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
@@ -578,7 +618,7 @@ mod tests {
         assert_eq!(b.msgs.len(), 3);
         // b changes flags on a file a renamed: found by base name.
         let i = b.resolve(&SeqSet(vec![(1, 1)]), false)[0];
-        b.msgs[i].name = "1.a:2,".into(); // stale name
+        Arc::make_mut(&mut b.msgs)[i].name = "1.a:2,".into(); // stale name
         b.set_flags(i, |mut f| {
             f.set_system(b'F');
             f

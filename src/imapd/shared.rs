@@ -78,6 +78,8 @@ pub struct Listing {
     pub uid_validity: u32,
     pub next_uid: u32,
     pub msgs: Vec<Entry>,
+    /// The view a session starts from, made by the first to open it.
+    pub view: std::sync::OnceLock<Arc<Vec<super::mailbox::Msg>>>,
 }
 
 /// A file's modification time, inode and size.
@@ -275,6 +277,7 @@ impl Folder {
             uid_validity: snap.uid_validity,
             next_uid: snap.next_uid,
             msgs,
+            view: Default::default(),
         });
         looked.listing = Some(listing.clone());
         Ok(listing)
