@@ -874,6 +874,21 @@ mod tests {
                 false,
             ),
             (
+                "a charset in another parameter's value is not named",
+                "Content-Type: text/plain; name=\"charset=koi8-r\"\n\ncaf\u{e9}\n",
+                true,
+            ),
+            (
+                "x-charset is not charset",
+                "Content-Type: text/plain; x-charset=koi8-r\n\ncaf\u{e9}\n",
+                true,
+            ),
+            (
+                "a type without a subtype (text/plain to us)",
+                "Content-Type: text; charset=koi8-r\n\n\u{f0}\u{d2}\u{c9}\n",
+                false,
+            ),
+            (
                 "koi8-r, 8 bit",
                 "Content-Type: text/plain; charset=koi8-r\n\n\u{f0}\u{d2}\u{c9}\n",
                 true,

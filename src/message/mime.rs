@@ -502,7 +502,7 @@ pub fn quick_leaf_text<'a>(msg: &'a [u8], part: &Part) -> Option<Cow<'a, str>> {
         });
     }
     // A charset we default to (RFC 2045) is no charset to mail-parser.
-    let decoder = names_charset(header)
+    let decoder = names_charset(header, part)?
         .then(|| charset_decoder(charset.as_bytes()))
         .flatten();
     Some(match decoder {
@@ -517,19 +517,21 @@ pub fn quick_leaf_text<'a>(msg: &'a [u8], part: &Part) -> Option<Cow<'a, str>> {
     })
 }
 
-/// Whether a header's Content-Type field names a charset.
-fn names_charset(header: &[u8]) -> bool {
-    let mut in_content_type = false;
-    for line in header.split(|&b| b == b'\n') {
-        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
-            in_content_type = memchr::memchr(b':', line)
-                .is_some_and(|c| trim(&line[..c]).eq_ignore_ascii_case(b"content-type"));
-        }
-        if in_content_type && line.windows(7).any(|w| w.eq_ignore_ascii_case(b"charset")) {
-            return true;
-        }
-    }
-    false
+/// Whether a leaf's Content-Type field names a charset (`false` with no
+/// field: mail-parser then reads UTF-8, where we default to US-ASCII);
+/// `None` for a field that does not read as the leaf's type (say a type
+/// without a subtype, which we take for text/plain), which mail-parser may
+/// read otherwise.
+fn names_charset(header: &[u8], part: &Part) -> Option<bool> {
+    let Some((_, value)) = fields_where(header, |n| n.eq_ignore_ascii_case(b"content-type"))
+        .into_iter()
+        .next()
+    else {
+        return Some(false);
+    };
+    let (ty, sub, params) = parse_content_type(&String::from_utf8_lossy(&value));
+    (ty == part.mime_type && sub == part.subtype)
+        .then(|| params.iter().any(|(k, _)| k == "charset"))
 }
 
 /// Whether a leaf's header is one mail-parser reads as we do (see
