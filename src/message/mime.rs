@@ -376,7 +376,7 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
 /// corpus message spam-2/00680.e8df67f239cb166c5a8a78401eeeb1ba (a SEARCH
 /// TEXT "viagra" Dovecot answered and we did not).
 ///
-/// When the header is plain (see [`plain_leaf_body`]), mail-parser is
+/// When the header is plain (see [`quick_leaf_text`]), mail-parser is
 /// handed only the fields it decodes by (Content-Type,
 /// Content-Transfer-Encoding, Content-Disposition) and the body, not every
 /// field again: a message's whole header was parsed already for its text.
@@ -535,7 +535,7 @@ fn names_charset(header: &[u8], part: &Part) -> Option<bool> {
 }
 
 /// Whether a leaf's header is one mail-parser reads as we do (see
-/// [`plain_leaf_body`]): it ends with a blank line, has no line of white
+/// [`quick_leaf_text`]): it ends with a blank line, has no line of white
 /// space alone, every field line has a colon, and its Content-Type,
 /// Content-Transfer-Encoding and Content-Disposition fields appear at most
 /// once each, without comments, encoded words, RFC 2231 parameters or
