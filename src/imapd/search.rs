@@ -271,7 +271,7 @@ impl<'a> Candidate<'a> {
 /// form, and they are the bulk of many headers.
 pub fn header_text(header: &[u8]) -> String {
     let mut text = String::with_capacity(header.len() + header.len() / 4);
-    push_lowercase(&mut text, &lossy(header));
+    push_lowercase(&mut text, &mime::lossy(header));
     // The fields with encoded words, for mail-parser's decoders (one parse
     // for all of them: they are few, and the parse is the costly part).
     let mut encoded = Vec::new();
@@ -299,7 +299,7 @@ pub fn header_text(header: &[u8]) -> String {
                 .filter(|&b| b != b'\r' && b != b'\n')
                 .collect();
             text.push('\n');
-            push_lowercase(&mut text, &lossy(&unfolded));
+            push_lowercase(&mut text, &mime::lossy(&unfolded));
         }
     }
     if !encoded.is_empty() {
@@ -339,15 +339,6 @@ fn field_spans(header: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = tail;
         Some(field)
     })
-}
-
-/// `String::from_utf8_lossy`, through the faster check first (most text is
-/// valid UTF-8, and `from_utf8` checks ASCII a word at a time).
-pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(b),
-    }
 }
 
 /// Appends `s.to_lowercase()`, without a new string when `s` is ASCII.

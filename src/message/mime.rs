@@ -367,6 +367,14 @@ pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The fields mail-parser decodes a leaf's body by, the only ones
+/// [`leaf_text`] hands it (lower case).
+const DECODED_BY: [&[u8]; 3] = [
+    b"content-type",
+    b"content-transfer-encoding",
+    b"content-disposition",
+];
+
 /// The decoded text of a leaf part (transfer encoding and charset undone),
 /// for SEARCH. Only leaves are handed to mail-parser (see the module docs).
 ///
@@ -393,13 +401,7 @@ pub fn leaf_text(msg: &[u8], part: &Part) -> Option<String> {
     for line in header.split_inclusive(|&b| b == b'\n') {
         if line[0] != b' ' && line[0] != b'\t' {
             let name = line.split(|&b| b == b':').next().map(trim).unwrap_or(b"");
-            keep = [
-                &b"content-type"[..],
-                b"content-transfer-encoding",
-                b"content-disposition",
-            ]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n));
+            keep = DECODED_BY.iter().any(|n| name.eq_ignore_ascii_case(n));
         }
         if keep {
             short.extend_from_slice(line);
@@ -508,13 +510,22 @@ pub fn quick_leaf_text<'a>(msg: &'a [u8], part: &Part) -> Option<Cow<'a, str>> {
     Some(match decoder {
         Some(decode) => Cow::Owned(decode(&bytes)),
         None => match bytes {
-            Cow::Borrowed(b) => String::from_utf8_lossy(b),
+            Cow::Borrowed(b) => lossy(b),
             Cow::Owned(b) => Cow::Owned(
                 String::from_utf8(b)
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             ),
         },
     })
+}
+
+/// `String::from_utf8_lossy`, through the faster check first (most text is
+/// valid UTF-8, and `from_utf8` checks ASCII a word at a time).
+pub fn lossy(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// Whether a leaf's Content-Type field names a charset (`false` with no
@@ -573,13 +584,7 @@ fn plain_header(header: &[u8]) -> bool {
                 return false;
             };
             let name = trim(&line[..colon]);
-            current = [
-                &b"content-type"[..],
-                b"content-transfer-encoding",
-                b"content-disposition",
-            ]
-            .iter()
-            .position(|n| name.eq_ignore_ascii_case(n));
+            current = DECODED_BY.iter().position(|n| name.eq_ignore_ascii_case(n));
             if let Some(i) = current {
                 seen[i] += 1;
                 if seen[i] > 1 {
