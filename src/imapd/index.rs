@@ -988,6 +988,33 @@ mod tests {
     }
 
     #[test]
+    fn more_records_than_one_writev_takes_are_all_written_and_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let mut idx = Index::open(d.path());
+        // 1,100 records: three writev calls of at most 512 each.
+        let records: Vec<Record> = (0..1100)
+            .map(|i| Record {
+                text: format!("text of {i}").into_bytes(),
+                header_len: 4,
+                body: b"(\"text\" \"plain\")".to_vec(),
+                ..Record::envelope_only(&format!("{i}.x"), i, format!("env {i}").into_bytes())
+            })
+            .collect();
+        idx.append(&records).unwrap();
+        assert_eq!(idx.len(), 1100);
+        let mut again = Index::open(d.path());
+        assert_eq!(again.metas, idx.metas);
+        assert_eq!(
+            again.text_contains(("1099.x", 1099), b"text of 1099", Scope::All),
+            Some(true)
+        );
+        assert_eq!(
+            again.text_contains(("513.x", 513), b"text of 512", Scope::All),
+            Some(false)
+        );
+    }
+
+    #[test]
     fn a_stale_record_is_never_used() {
         // No S= in the name: the size is the file's.
         let d = folder(&[("1.a:2,", PLAIN)]);
