@@ -2,9 +2,10 @@
 # convert-mbox against its peers, in one run, on the same data:
 #
 #   ownmail convert-mbox  --maildir, durable: each message written into an
-#                         unnamed file (O_TMPFILE); per batch of 2,048, one
-#                         syncfs, then the links into new/ or cur/, made
-#                         durable by the next batch's syncfs (and one last)
+#                         unnamed file (O_TMPFILE); per batch of 2,048 or
+#                         more, one syncfs, then the links into new/ or cur/
+#                         (made by a namer thread while the next batch
+#                         syncs), durable by the next syncfs (and one last)
 #   mb2md                 Debian's mb2md -s FILE -d DIR (no fsync at all)
 #   Python's mailbox      benches/python_mailbox_convert.py (an fsync per
 #                         file, none of the directory: `strace -f -c` shows it)

@@ -31,9 +31,9 @@ pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 /// open file and write buffer).
 const STREAMED_COST: usize = 256 * 1024;
 const STREAM_BUFFER: usize = 64 * 1024;
-/// The committer makes a batch durable (one syncfs) and names it once
-/// this many messages or bytes are written, or more if more were written
-/// while it synced the last one. Each syncfs writes the batch out and
+/// The syncer makes a batch durable (one syncfs), for the namer to name,
+/// once this many messages or bytes are written, or more if more were
+/// written while it synced the last one. Each syncfs writes the batch out and
 /// flushes the device cache; a kill or a power loss before it leaves the
 /// batch unnamed, and the next run stores those messages again.
 const SYNC_MESSAGES: usize = 2048;
@@ -203,9 +203,9 @@ struct Shared<'a> {
     fatal: Mutex<Option<ConvertError>>,
     budget: Budget,
     counts: Counters,
-    /// The most messages the committer names after one syncfs, and the
-    /// most written ones waiting for it: together within the open files
-    /// limit (each is an open unnamed file until named).
+    /// The most messages in one syncfs's batch, and the most written ones
+    /// waiting for the syncer: with the batch being named, within the open
+    /// files limit (each is an open unnamed file until named).
     batch_max: usize,
 }
 
@@ -308,10 +308,11 @@ pub(super) fn run(
             limit: QUEUE_BYTES,
         },
         counts: Counters::default(),
-        // Half each for the batch being named and the messages waiting
-        // for the next, after room for the readers' files, the
-        // directories and the rest.
-        batch_max: (open_files.saturating_sub(256 + writers as u64) / 2).clamp(16, BATCH_MAX as u64)
+        // A third each for the batch being named, the one synced and
+        // waiting for the namer, and the messages waiting for the next
+        // syncfs, after room for the readers' files, the directories and
+        // the rest.
+        batch_max: (open_files.saturating_sub(256 + writers as u64) / 3).clamp(16, BATCH_MAX as u64)
             as usize,
     };
     // A queue per writer: a shared one made the writers take turns at its
@@ -320,10 +321,15 @@ pub(super) fn run(
         .map(|_| sync_channel::<Item>(QUEUE_MESSAGES / writers.max(1)))
         .unzip();
     let (done_tx, done_rx) = sync_channel::<Pending>(shared.batch_max);
+    // Handed over only when the namer takes it: at most one batch waits.
+    let (synced_tx, synced_rx) = sync_channel::<Vec<Pending>>(0);
+    // One small report per batch: unbounded is bounded by the batches.
+    let (named_tx, named_rx) = std::sync::mpsc::channel::<Named>();
     std::thread::scope(|s| {
         if writers > 0 {
             let shared = &shared;
-            s.spawn(move || committer(shared, done_rx));
+            s.spawn(move || syncer(shared, done_rx, synced_tx, named_rx));
+            s.spawn(move || namer(shared, synced_rx, named_tx));
         }
         for rx in rxs {
             let shared = &shared;
@@ -861,7 +867,7 @@ fn mktime(d: &FromDate) -> i64 {
 }
 
 /// Writes each message it receives into its file, and hands it to the
-/// committer.
+/// syncer.
 fn writer(shared: &Shared, rx: Receiver<Item>, done: SyncSender<Pending>) {
     let result = (|| -> Result<(), ConvertError> {
         while let Ok(item) = rx.recv() {
@@ -873,7 +879,7 @@ fn writer(shared: &Shared, rx: Receiver<Item>, done: SyncSender<Pending>) {
             let written = write(item);
             shared.budget.release(cost);
             if done.send(written?).is_err() {
-                // The committer is gone: it recorded why.
+                // The syncer is gone: it recorded why.
                 break;
             }
         }
@@ -921,27 +927,34 @@ fn write(item: Item) -> Result<Pending, ConvertError> {
     })
 }
 
-/// Makes the written messages durable and names them, in batches: one
-/// syncfs for every file's data and inode, then the names in `new/` and
-/// `cur/` (a link of an unnamed file, or a rename from `tmp/`). The names
-/// become durable with the next syncfs (the next batch's, or a last one),
-/// and the messages are counted only then. A name therefore never exists
-/// before its file is on the device, and the summary never counts a
-/// message a power loss could take back.
+/// Makes the written messages durable in batches, one syncfs each, and
+/// hands each synced batch to the [`namer`], which names the files in
+/// `new/` and `cur/` (a link of an unnamed file, or a rename from `tmp/`).
+/// A name is durable once a syncfs that started after it was made has
+/// completed, and the messages are counted only then: the names the namer
+/// reported before a syncfs are counted after it, and the last ones after
+/// a last syncfs. A name therefore never exists before its file is on the
+/// device, and the summary never counts a message a power loss could take
+/// back.
 ///
 /// The one syncfs does both jobs: it makes this batch's files durable and
-/// the previous batch's names (the links changed those files' link counts
-/// too, which only a syncfs writes on a file system without a journal).
+/// earlier batches' names (the links changed those files' link counts too,
+/// which only a syncfs writes on a file system without a journal).
 ///
-/// One committer for all writers: the writers go on creating files while it
-/// syncs, one syncfs serves all of them (they used to sync each its own
-/// batch, at the same moments, while the readers and the CPU waited), and
-/// one thread makes every name, so writers never wait for each other on
-/// the directory's lock.
-fn committer(shared: &Shared, rx: Receiver<Pending>) {
+/// One syncer for all writers: the writers go on creating files while it
+/// syncs, and one syncfs serves all of them. Naming is a thread of its own
+/// so that the names of one batch are made while the next one syncs: one
+/// thread makes every name (writers never wait for each other on the
+/// directory's lock), and the names, which a directory's lock serialises
+/// anyway, no longer wait for the device.
+fn syncer(
+    shared: &Shared,
+    rx: Receiver<Pending>,
+    namer: SyncSender<Vec<Pending>>,
+    named: Receiver<Named>,
+) {
     let min = SYNC_MESSAGES.min(shared.batch_max);
     let result = (|| -> Result<(), ConvertError> {
-        let mut named: Option<Named> = None;
         let mut open = true;
         while open {
             let mut batch = Vec::new();
@@ -967,26 +980,51 @@ fn committer(shared: &Shared, rx: Receiver<Pending>) {
             if batch.is_empty() {
                 break;
             }
+            // What was named before this syncfs starts is durable after it.
+            let ready: Vec<Named> = named.try_iter().collect();
             sync(shared)?;
-            if let Some(named) = named.take() {
-                named.count(shared);
+            ready.into_iter().for_each(|n| n.count(shared));
+            if namer.send(batch).is_err() {
+                // The namer is gone: it recorded why.
+                return Ok(());
             }
-            let mut n = Named::default();
-            for p in batch {
-                n.name(p)?;
-            }
-            named = Some(n);
         }
-        if let Some(named) = named.take() {
-            sync(shared)?;
-            named.count(shared);
+        // The namer ends when it has named the last batch.
+        drop(namer);
+        let ready: Vec<Named> = named.iter().collect();
+        if shared.broken.load(Ordering::SeqCst) {
+            return Ok(());
         }
+        sync(shared)?;
+        ready.into_iter().for_each(|n| n.count(shared));
         Ok(())
     })();
     if let Err(e) = result {
         shared.fail(e, true);
     }
     // Drain, so that writers blocked on the queue see it close.
+    while rx.recv().is_ok() {}
+}
+
+/// Names each batch the [`syncer`] made durable and reports what it
+/// stored, for the syncer to count once the names are durable too.
+fn namer(shared: &Shared, rx: Receiver<Vec<Pending>>, named: std::sync::mpsc::Sender<Named>) {
+    let result = (|| -> Result<(), ConvertError> {
+        while let Ok(batch) = rx.recv() {
+            let mut n = Named::default();
+            for p in batch {
+                n.name(p)?;
+            }
+            if named.send(n).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        shared.fail(e, true);
+    }
+    // Drain, so that the syncer never waits on a namer that is gone.
     while rx.recv().is_ok() {}
 }
 

@@ -61,17 +61,18 @@
 //!
 //! Each writer writes a message into an unnamed file (`O_TMPFILE` in the
 //! folder's `new/`, [`crate::store::durable::create_unnamed`]) with one
-//! write(2), sets its mtime and hands the open file to the one committer
+//! write(2), sets its mtime and hands the open file to the one syncer
 //! thread. Once at least 2,048 messages (or 64 MB) are waiting, the
-//! committer makes all those waiting (up to 8,192, or what the open files
+//! syncer makes all those waiting (up to 8,192, or what the open files
 //! limit allows) durable at once with syncfs(2) (every file's data and
 //! inode on the device, the device cache flushed:
-//! [`crate::store::durable::sync_filesystem`]), then names each file into
-//! `new/` or `cur/` with `linkat` (which never replaces a name) and closes
-//! it, while the writers go on writing the next batch. Those names become
-//! durable with the next syncfs, which also makes the next batch's files
-//! durable, and with a last one when the writers are done; only then are
-//! the messages counted in the [`Summary`]. So one device flush per batch of thousands of messages
+//! [`crate::store::durable::sync_filesystem`]) and hands the batch to the
+//! one namer thread, which names each file into `new/` or `cur/` with
+//! `linkat` (which never replaces a name) and closes it, while the syncer
+//! syncs the next batch and the writers write the one after. Those names
+//! become durable with the next syncfs that starts after they are made,
+//! and with a last one when the writers are done; only then are the
+//! messages counted in the [`Summary`]. So one device flush per batch of thousands of messages
 //! instead of one or two per message, the data always on the device before
 //! the name that points to it, and one directory entry made per message
 //! (no create in `tmp/` and rename out of it). This holds on a file system
@@ -94,7 +95,7 @@
 //! # Parallel and bounded
 //!
 //! Reader threads take source files, largest first; writer threads (two
-//! per core) create the files, and one committer syncs and names them, so
+//! per core) create the files, one syncer syncs and one namer names them, so
 //! even one big mbox keeps every core busy. Messages up to
 //! [`INLINE_MAX`] are handed from readers to writers in memory, under a
 //! budget of [`QUEUE_BYTES`]; a larger message is streamed by its reader
