@@ -72,10 +72,11 @@
 //! syncs the next batch and the writers write the one after. Those names
 //! become durable with the next syncfs that starts after they are made,
 //! and with a last one when the writers are done; only then are the
-//! messages counted in the [`Summary`]. So one device flush per batch of thousands of messages
-//! instead of one or two per message, the data always on the device before
-//! the name that points to it, and one directory entry made per message
-//! (no create in `tmp/` and rename out of it). This holds on a file system
+//! messages counted in the [`Summary`]. So one device flush per batch of
+//! thousands of messages instead of one or two per message, the data
+//! always on the device before the name that points to it, and one
+//! directory entry made per message (no create in `tmp/` and rename out
+//! of it). This holds on a file system
 //! without a journal too (ext4 without one, ext2): there, a directory
 //! fsync would not write the linked file's new link count, and
 //! `sync_file_range` before naming would write no inode; syncfs writes
