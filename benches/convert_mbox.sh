@@ -28,9 +28,19 @@
 #   GB=2 benches/convert_mbox.sh         # a 2 GB mbox instead of 1 GB
 #   PYTHON_SETS=corpus benches/...       # Python's mailbox on the corpus only
 #                                        # (it takes ~20 minutes on 1 GB)
+#   REPEATS=3 benches/convert_mbox.sh    # ownmail and mb2md 3 times each, in
+#                                        # alternating order, each run into a
+#                                        # fresh Maildir; ratios from the best
+#                                        # (Python runs once)
 #   OWNMAIL=/path/to/ownmail benches/... # that binary, not a fresh release build
 #   BENCH_DIR=/big/disk benches/...      # where the mboxes and Maildirs go
 #                                        # (default: bench-results/, git-ignored)
+#
+# Where the Maildirs go matters as much as any tool: on ext4 a new folder
+# deep in a file system that has held and lost millions of files can
+# create files ten times slower than a new directory at its top (the
+# inode allocator walks past freed inodes). Alternate, repeat, and prefer a
+# BENCH_DIR on a file system with no mass deletion in the last minutes.
 #
 # Debian packages: mb2md, python3, time (GNU time, for the RSS column).
 set -euo pipefail
@@ -40,6 +50,7 @@ cd "$root"
 sets=${SETS:-corpus 1g}
 python_sets=${PYTHON_SETS:-$sets}
 gb=${GB:-1}
+repeats=${REPEATS:-1}
 
 die() { echo "convert_mbox.sh: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null || die "$1 not found: install the Debian package $2"; }
@@ -88,23 +99,43 @@ run() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-printf '%-8s %-10s %10s %9s %12s %10s %9s\n' set tool seconds MB/s "tool/ownmail" messages "RSS kB"
+line() { # set tool seconds bytes ratio messages rss
+  awk -v s="$1" -v t="$2" -v secs="$3" -v b="$4" -v r="$5" -v n="$6" -v rss="$7" \
+    'BEGIN { printf "%-8s %-13s %10.2f %9.1f %12s %10d %9d\n", s, t, secs, b / 1e6 / secs, r, n, rss }'
+}
+printf '%-8s %-13s %10s %9s %12s %10s %9s\n' set tool seconds MB/s "tool/ownmail" messages "RSS kB"
 for set in $sets; do
   mbox=$work/$set.mbox
   bytes=$(stat -c %s "$mbox")
   want=$(expected_count "$mbox")
-  own=""
-  for tool in ownmail mb2md python; do
-    if [ "$tool" = python ] && [[ " $python_sets " != *" $set "* ]]; then
-      printf '%-8s %-10s %10s\n' "$set" python "not run (PYTHON_SETS)"
-      continue
-    fi
-    read -r secs rss n < <(run "$tool" "$mbox" "$work/out-$set-$tool")
-    [ "$n" -eq "$want" ] || die "$tool stored $n messages of $set, expected $want"
-    [ -n "$own" ] || own=$secs
-    awk -v s="$set" -v t="$tool" -v secs="$secs" -v b="$bytes" -v o="$own" -v n="$n" -v r="$rss" \
-      'BEGIN { printf "%-8s %-10s %10.2f %9.1f %12.2f %10d %9d\n", s, t, secs, b / 1e6 / secs, secs / o, n, r }'
+  declare -A best=() best_rss=()
+  for r in $(seq "$repeats"); do
+    # Alternate who goes first: the file system changes as each run fills it.
+    tools="ownmail mb2md"
+    [ $((r % 2)) -eq 0 ] && tools="mb2md ownmail"
+    [ "$r" -eq 1 ] && tools="$tools python"
+    for tool in $tools; do
+      if [ "$tool" = python ] && [[ " $python_sets " != *" $set "* ]]; then
+        printf '%-8s %-13s %10s\n' "$set" python "not run (PYTHON_SETS)"
+        continue
+      fi
+      read -r secs rss n < <(run "$tool" "$mbox" "$work/out-$set-$tool-$r")
+      [ "$n" -eq "$want" ] || die "$tool stored $n messages of $set, expected $want"
+      [ "$repeats" -gt 1 ] && line "$set" "$tool#$r" "$secs" "$bytes" "" "$n" "$rss"
+      if [ -z "${best[$tool]:-}" ] || awk -v a="$secs" -v b="${best[$tool]}" 'BEGIN { exit !(a < b) }'; then
+        best[$tool]=$secs
+      fi
+      best_rss[$tool]=$(( ${best_rss[$tool]:-0} > rss ? ${best_rss[$tool]:-0} : rss ))
+    done
   done
+  for tool in ownmail mb2md python; do
+    [ -n "${best[$tool]:-}" ] || continue
+    ratio=$(awk -v a="${best[$tool]}" -v o="${best[ownmail]}" 'BEGIN { printf "%.2f", a / o }')
+    name=$tool
+    [ "$repeats" -gt 1 ] && [ "$tool" != python ] && name="$tool best"
+    line "$set" "$name" "${best[$tool]}" "$bytes" "$ratio" "$want" "${best_rss[$tool]}"
+  done
+  unset best best_rss
 done
 echo "load average before the run: $load_before"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(uname -sr)"
