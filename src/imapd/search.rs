@@ -320,25 +320,8 @@ pub fn header_text(header: &[u8]) -> String {
 /// The fields of a header block, each with its continuation lines and
 /// line ends; nothing from the blank line that ends it on.
 fn field_spans(header: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = header;
-    std::iter::from_fn(move || {
-        let mut end = 0;
-        loop {
-            let line_end = memchr::memchr(b'\n', &rest[end..]).map_or(rest.len(), |i| end + i + 1);
-            let line = &rest[end..line_end];
-            if end == 0 && (line.is_empty() || line == b"\n" || line == b"\r\n") {
-                rest = &[];
-                return None;
-            }
-            end = line_end;
-            if !matches!(rest.get(end), Some(b' ' | b'\t')) {
-                break;
-            }
-        }
-        let (field, tail) = rest.split_at(end);
-        rest = tail;
-        Some(field)
-    })
+    crate::message::mbox::raw_fields(header)
+        .take_while(|f| !f.starts_with(b"\n") && !f.starts_with(b"\r\n"))
 }
 
 /// Appends `s.to_lowercase()`, without a new string when `s` is ASCII.
@@ -493,5 +476,12 @@ X-Bad line without a colon\r\n\
                 "käse and more"
             ]
         );
+        // Nothing after the blank line is a field.
+        let with_body = [&header[..], b"Body: looks\r\n like a field\r\n"].concat();
+        assert_eq!(
+            header_text(&with_body).matches('\n').count(),
+            text.matches('\n').count() + 2
+        );
+        assert!(!header_text(&with_body).contains("looks like"));
     }
 }
