@@ -1353,6 +1353,52 @@ fn a_spool_being_delivered_into_is_read_after_the_delivery() {
 
 /// `convert-mbox <(zcat old.mbox.gz)`: a pipe is read forward only, the
 /// same way, and a second run through a pipe adds nothing.
+/// Under a low open files limit the batches and handoffs shrink (to one
+/// message a handoff here): every written message is an open file until it
+/// is named. The sizes' arithmetic has its own unit test in the engine.
+#[test]
+fn a_low_open_files_limit_still_converts_everything() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("md");
+    let mut cmd = support::ownmail();
+    cmd.args([
+        "convert-mbox",
+        "--threads",
+        "4",
+        "--folder",
+        "INBOX",
+        "--json",
+        "--maildir",
+    ])
+    .arg(&md)
+    .arg(corpus_mbox("mboxrd"))
+    .stdin(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 300,
+                rlim_max: 300,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary(&out)["messages"].as_u64(), Some(6046));
+    assert_eq!(support::messages(&md).len(), 6046);
+    assert_eq!(fs::read_dir(md.join("tmp")).unwrap().count(), 0);
+}
+
 #[test]
 fn a_pipe_is_a_source_too() {
     let dir = tempfile::tempdir().unwrap();
