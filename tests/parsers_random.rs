@@ -504,3 +504,94 @@ fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
         }
     }
 }
+
+/// The reader finds the lines that matter in a body by searching for
+/// `From `; this holds it to reading every line, as the header section is
+/// read: large mboxes (reads end inside bodies, long `>` runs and lines
+/// straddle the lookahead), every format, several read sizes.
+#[test]
+fn mbox_body_search_finds_what_reading_every_line_finds() {
+    use ownmail::message::mbox::{Chunked, Format, MboxReader};
+    type Read_ = Result<Vec<(u64, Vec<u8>, Vec<u8>)>, String>;
+    fn read_all(data: &[u8], format: Option<Format>, chunk: usize, by_line: bool) -> Read_ {
+        let mut r = MboxReader::new(Chunked::new(data, chunk), format);
+        if by_line {
+            r = r.line_by_line();
+        }
+        let mut out = Vec::new();
+        while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
+            let mut content = head.header.clone();
+            content.extend_from_slice(head.blank);
+            while let Some(b) = r.read_body().map_err(|e| e.to_string())? {
+                content.extend_from_slice(b);
+            }
+            out.push((head.offset, head.from_line, content));
+        }
+        Ok(out)
+    }
+
+    const PIECES: &[&[u8]] = &[
+        b"From a@b Thu Aug 22 12:36:23 2002\n",
+        b"From a@b Thu Aug 22 12:36:23 2002\r\n",
+        b"From nobody\n",
+        b"From ",
+        b">From x\n",
+        b">>From y\n",
+        b">>>From z\r\n",
+        b"\n",
+        b"\r\n",
+        b"\n\n",
+        b"Subject: s\n",
+        b"Content-Length: 5\n",
+        b"Content-Length: 300\n",
+        b"body From here\n",
+    ];
+    let mut rng = Rng::from_time();
+    for _ in 0..ROUNDS / 400 {
+        let mut data = Vec::new();
+        data.extend_from_slice(PIECES[0]);
+        let target = 20_000 + rng.below(180_000) as usize;
+        while data.len() < target {
+            match rng.below(6) {
+                0 => {
+                    // A long line, or a long '>' run before From.
+                    let n = rng.below(6_000) as usize;
+                    let fill = if rng.below(2) == 0 { b'>' } else { b'x' };
+                    data.extend(std::iter::repeat_n(fill, n));
+                    data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+                }
+                1 => data.extend(random_bytes(&mut rng, b"From >\n\r", 12)),
+                2 => {
+                    // Plain text lines.
+                    for _ in 0..rng.below(50) {
+                        data.extend(std::iter::repeat_n(b'a', rng.below(90) as usize));
+                        data.push(b'\n');
+                    }
+                }
+                _ => data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]),
+            }
+        }
+        if rng.below(2) == 0 {
+            data.extend_from_slice(b"\n");
+        }
+        for format in [
+            None,
+            Some(Format::Mboxo),
+            Some(Format::Mboxrd),
+            Some(Format::Mboxcl),
+            Some(Format::Mboxcl2),
+        ] {
+            let reference = read_all(&data, format, usize::MAX, true);
+            for chunk in [usize::MAX, 4_099, 9_000, 65_543] {
+                assert!(
+                    read_all(&data, format, chunk, false) == reference,
+                    "{format:?}, reads of {chunk}: the body search disagrees; input {:?}",
+                    String::from_utf8_lossy(&data)
+                );
+            }
+            if let Ok(m) = &reference {
+                assert!(!m.is_empty());
+            }
+        }
+    }
+}
