@@ -1006,7 +1006,13 @@ fn syncer(
     let min = SYNC_MESSAGES.min(shared.batch_max);
     let result = (|| -> Result<(), ConvertError> {
         let mut open = true;
+        // Reports from the namer, counted after the next syncfs.
+        let mut ready: Vec<Named> = Vec::new();
         while open {
+            // The namer reported the batch before it took the one handed
+            // over last: its files are closed here, before this batch's
+            // files open, so that no more than three batches are open.
+            ready.extend(named.try_iter().map(Named::closed));
             let mut batch = Vec::new();
             let mut bytes = 0;
             // At least `min` messages (or bytes), then whatever else the
@@ -1032,9 +1038,9 @@ fn syncer(
                 break;
             }
             // What was named before this syncfs starts is durable after it.
-            let ready: Vec<Named> = named.try_iter().collect();
+            ready.extend(named.try_iter().map(Named::closed));
             sync(shared)?;
-            ready.into_iter().for_each(|n| n.count(shared));
+            ready.drain(..).for_each(|n| n.count(shared));
             if namer.send(batch).is_err() {
                 // The namer is gone: it recorded why.
                 return Ok(());
@@ -1042,7 +1048,7 @@ fn syncer(
         }
         // The namer ends when it has named the last batch.
         drop(namer);
-        let ready: Vec<Named> = named.iter().collect();
+        ready.extend(named.iter().map(Named::closed));
         if shared.broken.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -1099,6 +1105,9 @@ struct Named {
     stored: u64,
     bytes: u64,
     existed: u64,
+    /// The named files, still open: the syncer closes them, so that the
+    /// namer, whose thread every name waits for, only names.
+    files: Vec<UnnamedMessage>,
 }
 
 impl Named {
@@ -1109,14 +1118,17 @@ impl Named {
                 let Some(dirs) = &p.target.dirs else {
                     unreachable!("dry runs have no writers");
                 };
-                file.commit_as(dirs, &p.base, &p.flags, p.in_cur)
+                let size = file.size();
+                let linked = file.link(dirs, &p.base, &p.flags, p.in_cur);
+                self.files.push(file);
+                linked.map(|_| size)
             }
-            Written::Tmp(tmp) => tmp.commit_as(&p.base, &p.flags, p.in_cur),
+            Written::Tmp(tmp) => tmp.commit_as(&p.base, &p.flags, p.in_cur).map(|d| d.size),
         };
         match result {
-            Ok(d) => {
+            Ok(size) => {
                 self.stored += 1;
-                self.bytes += d.size;
+                self.bytes += size;
                 Ok(())
             }
             // The same message under the same name: from another source file
@@ -1127,6 +1139,12 @@ impl Named {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Closes the named files.
+    fn closed(mut self) -> Named {
+        self.files = Vec::new();
+        self
     }
 
     fn count(self, shared: &Shared) {

@@ -333,14 +333,31 @@ impl UnnamedMessage {
         flags: &Flags,
         in_cur: bool,
     ) -> Result<Delivered, StoreError> {
-        let (sub, name) = final_name(base, self.sizes, flags, in_cur)
+        let (sub, name) = self.link(dirs, base, flags, in_cur)?;
+        Ok(self.sizes.delivered(dirs.path.join(sub).join(name)))
+    }
+
+    /// Names the message as [`Self::commit_as`] does, and leaves the file
+    /// open, for the caller to close where closing costs it nothing (a
+    /// converter names every file from one thread). Returns the folder's
+    /// subdirectory and the file name.
+    pub fn link(
+        &self,
+        dirs: &FolderDirs,
+        base: &str,
+        flags: &Flags,
+        in_cur: bool,
+    ) -> Result<(&'static str, String), StoreError> {
+        let (sub, mut name) = final_name(base, self.sizes, flags, in_cur)
             .map_err(StoreError::io(dirs.path.join("new")))?;
-        let path = dirs.path.join(sub).join(&name);
         let dir = if sub == "cur" { &dirs.cur } else { &dirs.new };
-        let cname =
-            std::ffi::CString::new(name).map_err(|e| StoreError::io(&path)(io::Error::other(e)))?;
-        durable::link_unnamed(&self.file, dir, &cname).map_err(StoreError::io(&path))?;
-        Ok(self.sizes.delivered(path))
+        name.push('\0');
+        let result = std::ffi::CStr::from_bytes_with_nul(name.as_bytes())
+            .map_err(io::Error::other)
+            .and_then(|cname| durable::link_unnamed(&self.file, dir, cname));
+        name.pop();
+        result.map_err(|e| StoreError::io(dirs.path.join(sub).join(&name))(e))?;
+        Ok((sub, name))
     }
 }
 
