@@ -404,6 +404,63 @@ fn the_smtp_session_survives_anything() {
     }
 }
 
+/// The pieces that matter in an mbox: From_ lines with and without dates,
+/// quoting at several depths, blank lines in LF and CRLF, Content-Length
+/// that fits or lies.
+const MBOX_PIECES: &[&[u8]] = &[
+    b"From a@b Thu Aug 22 12:36:23 2002\n",
+    b"From a@b Thu Aug 22 12:36:23 2002\r\n",
+    b"From nobody\n",
+    b"From ",
+    b">From x\n",
+    b">>From y\n",
+    b">>>From z\r\n",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"Subject: s\n",
+    b"Content-Length: 5\n",
+    b"Content-Length: 0\n",
+    b"Content-Length: 300\n",
+    b"body\n",
+    b"body From here\n",
+    b"12345",
+    b"\0\xff\r",
+];
+
+/// Detection, then each variant forced.
+fn mbox_formats() -> impl Iterator<Item = Option<ownmail::message::mbox::Format>> {
+    std::iter::once(None).chain(ownmail::message::mbox::Format::ALL.map(Some))
+}
+
+type MboxRead = Result<Vec<(u64, Vec<u8>, Vec<u8>)>, String>;
+
+/// (offset, From_ line, content) of every message in `data`, read
+/// `chunk` bytes at a time (bodies line by line if `by_line`), or the error.
+fn read_mbox(
+    data: &[u8],
+    format: Option<ownmail::message::mbox::Format>,
+    chunk: usize,
+    by_line: bool,
+) -> MboxRead {
+    use ownmail::message::mbox::{Chunked, MboxReader};
+    let mut r = MboxReader::new(Chunked::new(data, chunk), format);
+    if by_line {
+        r = r.line_by_line();
+    }
+    let mut out = Vec::new();
+    while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
+        let mut content = head.header.clone();
+        content.extend_from_slice(head.blank);
+        while let Some(b) = r.read_body().map_err(|e| e.to_string())? {
+            assert!(!b.is_empty());
+            content.extend_from_slice(b);
+        }
+        out.push((head.offset, head.from_line, content));
+    }
+    Ok(out)
+}
+
 /// mbox files built from the pieces that matter (From_ lines with and
 /// without dates, quoting at several depths, blank lines in LF and CRLF,
 /// Content-Length that fits or lies) and random bytes: never a panic, the
@@ -411,65 +468,24 @@ fn the_smtp_session_survives_anything() {
 /// beyond what the format removes (From_ lines, separators, quoting).
 #[test]
 fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
-    use ownmail::message::mbox::{Chunked, Format, MboxReader};
-    /// (offset, From_ line length, content) of every message, or the error.
-    type Read_ = Result<Vec<(u64, usize, Vec<u8>)>, String>;
-    fn read_all(data: &[u8], format: Option<Format>, chunk: usize) -> Read_ {
-        let mut r = MboxReader::new(Chunked::new(data, chunk), format);
-        let mut out = Vec::new();
-        while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
-            let mut content = head.header.clone();
-            content.extend_from_slice(head.blank);
-            while let Some(b) = r.read_body().map_err(|e| e.to_string())? {
-                assert!(!b.is_empty());
-                content.extend_from_slice(b);
-            }
-            out.push((head.offset, head.from_line.len(), content));
-        }
-        Ok(out)
-    }
-
-    const PIECES: &[&[u8]] = &[
-        b"From a@b Thu Aug 22 12:36:23 2002\n",
-        b"From a@b Thu Aug 22 12:36:23 2002\r\n",
-        b"From nobody\n",
-        b"From ",
-        b">From x\n",
-        b">>From y\n",
-        b">>>From z\r\n",
-        b"\n",
-        b"\r\n",
-        b"Subject: s\n",
-        b"Content-Length: 5\n",
-        b"Content-Length: 0\n",
-        b"body\n",
-        b"12345",
-        b"\0\xff\r",
-    ];
     let mut rng = Rng::from_time();
     for _ in 0..ROUNDS / 10 {
         let mut data = Vec::new();
         if rng.below(8) != 0 {
-            data.extend_from_slice(PIECES[0]);
+            data.extend_from_slice(MBOX_PIECES[0]);
         }
         for _ in 0..rng.below(40) {
             if rng.below(5) == 0 {
                 data.extend(random_bytes(&mut rng, b"From >\n\r", 8));
             } else {
-                data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+                data.extend_from_slice(MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize]);
             }
         }
-        for format in [
-            None,
-            Some(Format::Mboxo),
-            Some(Format::Mboxrd),
-            Some(Format::Mboxcl),
-            Some(Format::Mboxcl2),
-        ] {
-            let whole = read_all(&data, format, usize::MAX);
+        for format in mbox_formats() {
+            let whole = read_mbox(&data, format, usize::MAX, false);
             for chunk in [1, 3, 64] {
                 assert_eq!(
-                    read_all(&data, format, chunk),
+                    read_mbox(&data, format, chunk, false),
                     whole,
                     "{format:?}, reads of {chunk}: {:?}",
                     String::from_utf8_lossy(&data)
@@ -480,7 +496,10 @@ fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
             // ends, contents, and what the format drops (a separator blank
             // line per message, leading blank lines, one '>' per quoted
             // line).
-            let accounted: usize = messages.iter().map(|(_, from, c)| from + c.len()).sum();
+            let accounted: usize = messages
+                .iter()
+                .map(|(_, from, c)| from.len() + c.len())
+                .sum();
             assert!(accounted <= data.len(), "{format:?}: bytes invented");
             let quotes = data
                 .windows(6)
@@ -511,45 +530,10 @@ fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
 /// straddle the lookahead), every format, several read sizes.
 #[test]
 fn mbox_body_search_finds_what_reading_every_line_finds() {
-    use ownmail::message::mbox::{Chunked, Format, MboxReader};
-    type Read_ = Result<Vec<(u64, Vec<u8>, Vec<u8>)>, String>;
-    fn read_all(data: &[u8], format: Option<Format>, chunk: usize, by_line: bool) -> Read_ {
-        let mut r = MboxReader::new(Chunked::new(data, chunk), format);
-        if by_line {
-            r = r.line_by_line();
-        }
-        let mut out = Vec::new();
-        while let Some(head) = r.next_message().map_err(|e| e.to_string())? {
-            let mut content = head.header.clone();
-            content.extend_from_slice(head.blank);
-            while let Some(b) = r.read_body().map_err(|e| e.to_string())? {
-                content.extend_from_slice(b);
-            }
-            out.push((head.offset, head.from_line, content));
-        }
-        Ok(out)
-    }
-
-    const PIECES: &[&[u8]] = &[
-        b"From a@b Thu Aug 22 12:36:23 2002\n",
-        b"From a@b Thu Aug 22 12:36:23 2002\r\n",
-        b"From nobody\n",
-        b"From ",
-        b">From x\n",
-        b">>From y\n",
-        b">>>From z\r\n",
-        b"\n",
-        b"\r\n",
-        b"\n\n",
-        b"Subject: s\n",
-        b"Content-Length: 5\n",
-        b"Content-Length: 300\n",
-        b"body From here\n",
-    ];
     let mut rng = Rng::from_time();
     for _ in 0..ROUNDS / 400 {
         let mut data = Vec::new();
-        data.extend_from_slice(PIECES[0]);
+        data.extend_from_slice(MBOX_PIECES[0]);
         let target = 20_000 + rng.below(180_000) as usize;
         while data.len() < target {
             match rng.below(6) {
@@ -558,7 +542,9 @@ fn mbox_body_search_finds_what_reading_every_line_finds() {
                     let n = rng.below(6_000) as usize;
                     let fill = if rng.below(2) == 0 { b'>' } else { b'x' };
                     data.extend(std::iter::repeat_n(fill, n));
-                    data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+                    data.extend_from_slice(
+                        MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize],
+                    );
                 }
                 1 => data.extend(random_bytes(&mut rng, b"From >\n\r", 12)),
                 2 => {
@@ -568,23 +554,18 @@ fn mbox_body_search_finds_what_reading_every_line_finds() {
                         data.push(b'\n');
                     }
                 }
-                _ => data.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]),
+                _ => data
+                    .extend_from_slice(MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize]),
             }
         }
         if rng.below(2) == 0 {
             data.extend_from_slice(b"\n");
         }
-        for format in [
-            None,
-            Some(Format::Mboxo),
-            Some(Format::Mboxrd),
-            Some(Format::Mboxcl),
-            Some(Format::Mboxcl2),
-        ] {
-            let reference = read_all(&data, format, usize::MAX, true);
+        for format in mbox_formats() {
+            let reference = read_mbox(&data, format, usize::MAX, true);
             for chunk in [usize::MAX, 4_099, 9_000, 65_543] {
                 assert!(
-                    read_all(&data, format, chunk, false) == reference,
+                    read_mbox(&data, format, chunk, false) == reference,
                     "{format:?}, reads of {chunk}: the body search disagrees; input {:?}",
                     String::from_utf8_lossy(&data)
                 );
