@@ -68,8 +68,9 @@
 //! inode on the device, the device cache flushed:
 //! [`crate::store::durable::sync_filesystem`]) and hands the batch to the
 //! one namer thread, which names each file into `new/` or `cur/` with
-//! `linkat` (which never replaces a name) and closes it, while the syncer
-//! syncs the next batch and the writers write the one after. Those names
+//! `linkat` (which never replaces a name), while the syncer syncs the next
+//! batch and the writers write the one after; the syncer closes the named
+//! files (the namer is the one thread every name waits for). Those names
 //! become durable with the next syncfs that starts after they are made,
 //! and with a last one when the writers are done; only then are the
 //! messages counted in the [`Summary`]. So one device flush per batch of
@@ -97,7 +98,9 @@
 //!
 //! Reader threads take source files, largest first; writer threads (two
 //! per core) create the files, one syncer syncs and one namer names them, so
-//! even one big mbox keeps every core busy. Messages up to
+//! even one big mbox keeps every core busy. Messages go from thread to
+//! thread in handfuls of up to 32, not one by one: each handoff can wake a
+//! thread. Messages up to
 //! [`INLINE_MAX`] are handed from readers to writers in memory, under a
 //! budget of [`QUEUE_BYTES`]; a larger message is streamed by its reader
 //! straight into its `tmp/` file. Memory is therefore bounded whatever the
