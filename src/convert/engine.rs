@@ -431,8 +431,10 @@ fn lock_maildir(root: &Path) -> Result<File, ConvertError> {
 struct Writers {
     txs: Vec<SyncSender<Vec<Item>>>,
     next: usize,
-    /// The handful being gathered: at most `Shared::handoff` messages, and under
-    /// [`HANDOFF_BYTES`] but for its last message.
+    /// The handful being gathered: at most `Shared::handoff` messages, and
+    /// under [`HANDOFF_BYTES`] but for its last message. It counts against
+    /// the budget only when handed on, so a reader holds at most that much
+    /// (and one message) beyond [`QUEUE_BYTES`].
     held: Vec<Item>,
     held_cost: usize,
 }
@@ -1010,8 +1012,9 @@ fn syncer(
         let mut ready: Vec<Named> = Vec::new();
         while open {
             // The namer reported the batch before it took the one handed
-            // over last: its files are closed here, before this batch's
-            // files open, so that no more than three batches are open.
+            // over last: its files are closed here, before this batch is
+            // gathered, so that no more than three batches are open at
+            // once (the namer's, this one, and those waiting for it).
             ready.extend(named.try_iter().map(Named::closed));
             let mut batch = Vec::new();
             let mut bytes = 0;
