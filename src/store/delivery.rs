@@ -451,18 +451,15 @@ impl Sizes {
 }
 
 /// LFs in `bytes` not preceded by a CR; `after_cr`: the byte before
-/// `bytes` was a CR.
+/// `bytes` was a CR. All LFs less the CR LF pairs: counted in one pass
+/// each, not LF by LF (this runs over every byte a conversion writes).
 fn count_bare_lfs(bytes: &[u8], after_cr: bool) -> u64 {
-    memchr::memchr_iter(b'\n', bytes)
-        .filter(|&i| {
-            let before = if i == 0 {
-                after_cr
-            } else {
-                bytes[i - 1] == b'\r'
-            };
-            !before
-        })
-        .count() as u64
+    let lfs = memchr::memchr_iter(b'\n', bytes).count();
+    let mut crlfs = usize::from(after_cr && bytes.first() == Some(&b'\n'));
+    if memchr::memchr(b'\r', bytes).is_some() {
+        crlfs += memchr::memmem::find_iter(bytes, b"\r\n").count();
+    }
+    (lfs - crlfs) as u64
 }
 
 /// Whether a caller-chosen base name is safe: not empty, at most 200
@@ -633,6 +630,35 @@ mod tests {
             assert_eq!(d.vsize, *vsize, "{writes:?}");
             let name = d.path.file_name().unwrap().to_str().unwrap().to_owned();
             assert!(name.ends_with(&format!(",W={vsize}")), "{name}");
+        }
+    }
+
+    #[test]
+    fn bare_lfs_are_counted_as_one_lf_at_a_time_would() {
+        let by_each_lf = |bytes: &[u8], after_cr: bool| {
+            (0..bytes.len())
+                .filter(|&i| bytes[i] == b'\n')
+                .filter(|&i| {
+                    !if i == 0 {
+                        after_cr
+                    } else {
+                        bytes[i - 1] == b'\r'
+                    }
+                })
+                .count() as u64
+        };
+        // Every string of up to 7 bytes over CR, LF and one other byte.
+        for len in 0..=7u32 {
+            for n in 0..3usize.pow(len) {
+                let bytes: Vec<u8> = (0..len).map(|k| b"\r\nx"[n / 3usize.pow(k) % 3]).collect();
+                for after_cr in [false, true] {
+                    assert_eq!(
+                        count_bare_lfs(&bytes, after_cr),
+                        by_each_lf(&bytes, after_cr),
+                        "{bytes:?} after CR: {after_cr}"
+                    );
+                }
+            }
         }
     }
 
