@@ -1144,8 +1144,17 @@ impl Named {
         }
     }
 
-    /// Closes the named files.
+    /// Closes the named files, dropping their pages from the page cache
+    /// first (they were synced before they were named). Years of mail
+    /// would otherwise fill the cache with files nobody reads yet, pushing
+    /// out what other programs use; and new files then reuse pages just
+    /// freed, which in a VM costs less than memory touched for the first
+    /// time. On the 1 GB mbox, in three alternating pairs: 6.81 -> 5.99 s,
+    /// system time 8.9 -> 6.9 s.
     fn closed(mut self) -> Named {
+        self.files
+            .iter()
+            .for_each(UnnamedMessage::drop_cached_pages);
         self.files = Vec::new();
         self
     }
