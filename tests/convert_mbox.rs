@@ -1399,6 +1399,68 @@ fn a_low_open_files_limit_still_converts_everything() {
     assert_eq!(fs::read_dir(md.join("tmp")).unwrap().count(), 0);
 }
 
+/// Pages of `path` in the page cache, and pages in all.
+fn cached_pages(path: &Path) -> (usize, usize) {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    if len == 0 {
+        return (0, 0);
+    }
+    // SAFETY: plain queries.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let pages = len.div_ceil(page);
+    // SAFETY: a read-only shared mapping of an open file, never read
+    // through (reading would bring the pages in); unmapped below.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED, "mmap {}", path.display());
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `vec` has a byte for each page of the mapping.
+    let rc = unsafe { libc::mincore(map, len, vec.as_mut_ptr()) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(map, len) };
+    assert_eq!(rc, 0, "mincore {}: {err}", path.display());
+    (vec.iter().filter(|&&b| b & 1 != 0).count(), pages)
+}
+
+/// Years of mail would push out of the page cache what the machine's other
+/// programs use: what a conversion stored does not stay there. On disk,
+/// in the build folder: a tmpfs keeps its pages whatever one advises.
+#[test]
+fn converted_messages_do_not_stay_in_the_page_cache() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let md = dir.path().join("md");
+    let corpus = corpus_mbox("mboxrd");
+    let md_arg = md.to_str().unwrap();
+    let out = convert(&[
+        "--folder",
+        "INBOX",
+        "--json",
+        "--maildir",
+        md_arg,
+        corpus.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let files = support::messages(&md);
+    assert_eq!(files.len(), 6046);
+    let (cached, pages) = files
+        .iter()
+        .map(|f| cached_pages(f))
+        .fold((0, 0), |(c, p), (fc, fp)| (c + fc, p + fp));
+    assert!(pages > 6046, "{pages} pages");
+    assert_eq!(cached, 0, "{cached} of {pages} pages still cached");
+}
+
 #[test]
 fn a_pipe_is_a_source_too() {
     let dir = tempfile::tempdir().unwrap();
