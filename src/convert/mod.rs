@@ -70,7 +70,10 @@
 //! one namer thread, which names each file into `new/` or `cur/` with
 //! `linkat` (which never replaces a name), while the syncer syncs the next
 //! batch and the writers write the one after; the syncer closes the named
-//! files (the namer is the one thread every name waits for). Those names
+//! files (the namer is the one thread every name waits for), dropping
+//! their pages from the page cache first: they are clean by then, and a
+//! conversion of years of mail would otherwise push everything else out
+//! of the cache. Those names
 //! become durable with the next syncfs that starts after they are made,
 //! and with a last one when the writers are done; only then are the
 //! messages counted in the [`Summary`]. So one device flush per batch of
