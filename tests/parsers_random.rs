@@ -428,6 +428,11 @@ const MBOX_PIECES: &[&[u8]] = &[
     b"\0\xff\r",
 ];
 
+/// One of [`MBOX_PIECES`], at random.
+fn mbox_piece(rng: &mut Rng) -> &'static [u8] {
+    MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize]
+}
+
 /// Detection, then each variant forced.
 fn mbox_formats() -> impl Iterator<Item = Option<ownmail::message::mbox::Format>> {
     std::iter::once(None).chain(ownmail::message::mbox::Format::ALL.map(Some))
@@ -478,7 +483,7 @@ fn mbox_files_read_the_same_in_any_read_size_and_lose_nothing() {
             if rng.below(5) == 0 {
                 data.extend(random_bytes(&mut rng, b"From >\n\r", 8));
             } else {
-                data.extend_from_slice(MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize]);
+                data.extend_from_slice(mbox_piece(&mut rng));
             }
         }
         for format in mbox_formats() {
@@ -542,9 +547,7 @@ fn mbox_body_search_finds_what_reading_every_line_finds() {
                     let n = rng.below(6_000) as usize;
                     let fill = if rng.below(2) == 0 { b'>' } else { b'x' };
                     data.extend(std::iter::repeat_n(fill, n));
-                    data.extend_from_slice(
-                        MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize],
-                    );
+                    data.extend_from_slice(mbox_piece(&mut rng));
                 }
                 1 => data.extend(random_bytes(&mut rng, b"From >\n\r", 12)),
                 2 => {
@@ -554,8 +557,7 @@ fn mbox_body_search_finds_what_reading_every_line_finds() {
                         data.push(b'\n');
                     }
                 }
-                _ => data
-                    .extend_from_slice(MBOX_PIECES[rng.below(MBOX_PIECES.len() as u64) as usize]),
+                _ => data.extend_from_slice(mbox_piece(&mut rng)),
             }
         }
         if rng.below(2) == 0 {
