@@ -16,9 +16,13 @@
 #   1g      the corpus repeated to 1 GB (187,426 messages)
 #
 # Each tool converts each mbox into a fresh Maildir. After each run the
-# script checks the message count, then runs sync(1) so that no tool pays
-# for the previous one's write-back. It prints seconds, MB/s of mbox and the
-# ratios tool/ownmail, and ownmail's peak RSS. Outputs are deleted only at
+# script runs sync(1) so that no tool pays for the previous one's
+# write-back, then checks the message count. It prints seconds, MB/s of mbox
+# and the ratios tool/ownmail, and ownmail's peak RSS. The targets are on
+# those seconds. Beside them it prints each tool's seconds until its
+# Maildir is on disk (the run and the sync(1) after it: for ownmail, which
+# syncs its own files before it exits, the two are the same but for the
+# sync's own cost) and the ratios of those. Outputs are deleted only at
 # the end: ext4 scans past inodes freed in the last minutes when it
 # allocates new ones, so deleting 187,000 files between runs would slow the
 # next tool down (rerunning within ~5 minutes of a previous run is slower too).
@@ -80,10 +84,10 @@ expected_count() {
   grep -c '^From ' "$1"
 }
 
-# Runs one tool; prints "seconds peak_rss_kB messages".
+# Runs one tool; prints "seconds durable_seconds peak_rss_kB messages".
 run() {
   local tool=$1 mbox=$2 out=$3
-  local start end
+  local start end synced
   sync
   start=$EPOCHREALTIME
   case $tool in
@@ -93,22 +97,31 @@ run() {
   esac
   end=$EPOCHREALTIME
   sync
+  synced=$EPOCHREALTIME
   local n
   n=$(find "$out/new" "$out/cur" -type f | wc -l)
-  echo "$start $end $(tail -1 "$out.rss") $n" | awk '{ printf "%.2f %d %d\n", $2 - $1, $3, $4 }'
+  echo "$start $end $synced $(tail -1 "$out.rss") $n" |
+    awk '{ printf "%.2f %.2f %d %d\n", $2 - $1, $3 - $1, $4, $5 }'
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-line() { # set tool seconds bytes ratio messages rss
-  awk -v s="$1" -v t="$2" -v secs="$3" -v b="$4" -v r="$5" -v n="$6" -v rss="$7" \
-    'BEGIN { printf "%-8s %-13s %10.2f %9.1f %12s %10d %9d\n", s, t, secs, b / 1e6 / secs, r, n, rss }'
+line() { # set tool seconds bytes ratio durable durable_ratio messages rss
+  awk -v s="$1" -v t="$2" -v secs="$3" -v b="$4" -v r="$5" -v d="$6" -v dr="$7" -v n="$8" -v rss="$9" \
+    'BEGIN { printf "%-8s %-13s %10.2f %9.1f %12s %10.2f %12s %10d %9d\n", s, t, secs, b / 1e6 / secs, r, d, dr, n, rss }'
 }
-printf '%-8s %-13s %10s %9s %12s %10s %9s\n' set tool seconds MB/s "tool/ownmail" messages "RSS kB"
+printf '%-8s %-13s %10s %9s %12s %10s %12s %10s %9s\n' set tool seconds MB/s "tool/ownmail" "durable s" "durable ratio" messages "RSS kB"
+# keep_least ARRAY KEY VALUE: ARRAY[KEY] becomes VALUE if it is unset or more.
+keep_least() {
+  local -n least=$1
+  if [ -z "${least[$2]:-}" ] || awk -v a="$3" -v b="${least[$2]}" 'BEGIN { exit !(a < b) }'; then
+    least[$2]=$3
+  fi
+}
 for set in $sets; do
   mbox=$work/$set.mbox
   bytes=$(stat -c %s "$mbox")
   want=$(expected_count "$mbox")
-  declare -A best=() best_rss=()
+  declare -A best=() best_durable=() best_rss=()
   for r in $(seq "$repeats"); do
     # Alternate who goes first: the file system changes as each run fills it.
     tools="ownmail mb2md"
@@ -119,23 +132,23 @@ for set in $sets; do
         printf '%-8s %-13s %10s\n' "$set" python "not run (PYTHON_SETS)"
         continue
       fi
-      read -r secs rss n < <(run "$tool" "$mbox" "$work/out-$set-$tool-$r")
+      read -r secs durable rss n < <(run "$tool" "$mbox" "$work/out-$set-$tool-$r")
       [ "$n" -eq "$want" ] || die "$tool stored $n messages of $set, expected $want"
-      [ "$repeats" -gt 1 ] && line "$set" "$tool#$r" "$secs" "$bytes" "" "$n" "$rss"
-      if [ -z "${best[$tool]:-}" ] || awk -v a="$secs" -v b="${best[$tool]}" 'BEGIN { exit !(a < b) }'; then
-        best[$tool]=$secs
-      fi
+      [ "$repeats" -gt 1 ] && line "$set" "$tool#$r" "$secs" "$bytes" "" "$durable" "" "$n" "$rss"
+      keep_least best "$tool" "$secs"
+      keep_least best_durable "$tool" "$durable"
       best_rss[$tool]=$(( ${best_rss[$tool]:-0} > rss ? ${best_rss[$tool]:-0} : rss ))
     done
   done
   for tool in ownmail mb2md python; do
     [ -n "${best[$tool]:-}" ] || continue
     ratio=$(awk -v a="${best[$tool]}" -v o="${best[ownmail]}" 'BEGIN { printf "%.2f", a / o }')
+    durable_ratio=$(awk -v a="${best_durable[$tool]}" -v o="${best_durable[ownmail]}" 'BEGIN { printf "%.2f", a / o }')
     name=$tool
     [ "$repeats" -gt 1 ] && [ "$tool" != python ] && name="$tool best"
-    line "$set" "$name" "${best[$tool]}" "$bytes" "$ratio" "$want" "${best_rss[$tool]}"
+    line "$set" "$name" "${best[$tool]}" "$bytes" "$ratio" "${best_durable[$tool]}" "$durable_ratio" "$want" "${best_rss[$tool]}"
   done
-  unset best best_rss
+  unset best best_durable best_rss
 done
 echo "load average before the run: $load_before"
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $(uname -sr)"
