@@ -76,10 +76,30 @@ pub fn exit(result: anyhow::Result<u8>) -> std::process::ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ownmail: {e:#}");
+            eprintln!("ownmail: {}", one_line(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// An error and its causes, outermost first, each said once. Our errors
+/// name their cause in their own message, so that a log line or an SMTP
+/// reply that prints only the outer error still says why, and they also
+/// give it as their source; printing the whole chain (`{:#}`) would say
+/// "No space left on device" twice.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `ownmail user list | head -1` is not an error.
@@ -208,4 +228,33 @@ fn known_user(config: &Config, name: &str) -> anyhow::Result<UserName> {
         return Err(UnknownUser(format!("unknown user {user}{hint}")).into());
     }
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct PathError {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = || std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(PathError {
+            path: "/srv/mail",
+            source: io(),
+        })
+        .context("delivery to alice failed");
+        assert_eq!(
+            one_line(&e),
+            format!("delivery to alice failed: /srv/mail: {}", io())
+        );
+        // A cause its outer error does not name is still said.
+        let e = anyhow::Error::new(io()).context("reading /etc/ownmail.yaml");
+        assert_eq!(one_line(&e), format!("reading /etc/ownmail.yaml: {}", io()));
+    }
 }
