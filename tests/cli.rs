@@ -1,6 +1,8 @@
 //! The real binary: exit codes, error lines, the user lifecycle.
 
 mod support;
+use std::path::Path;
+
 use support::*;
 
 #[test]
@@ -92,6 +94,40 @@ fn a_missing_or_broken_config_is_exit_78_naming_the_problem() {
     );
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
+}
+
+#[test]
+fn a_system_error_is_said_once_naming_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let under_file = file.join("Maildir");
+    let missing = dir.path().join("missing.mbox");
+    let md = dir.path().join("md");
+    // (arguments, exit code, the path named, the system's words)
+    let cases: &[(&[&Path], i32, &Path, &str)] = &[
+        (
+            &["deliver".as_ref(), "--maildir".as_ref(), &under_file],
+            73,
+            &file,
+            "Not a directory",
+        ),
+        (
+            &["convert-mbox".as_ref(), &missing, "--maildir".as_ref(), &md],
+            66,
+            &missing,
+            "No such file or directory",
+        ),
+    ];
+    for (args, code, path, words) in cases {
+        let out = run(ownmail().args(*args), b"X: 1\n\nx\n");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let said = format!("{}: {words}", path.display());
+        assert!(stderr.contains(&said), "{stderr}");
+        assert_eq!(stderr.matches(words).count(), 1, "said once: {stderr}");
+    }
 }
 
 #[test]

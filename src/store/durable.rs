@@ -336,7 +336,12 @@ pub fn create_dir_durable(dir: &Path, mode: u32) -> io::Result<bool> {
             fsync_dir(parent_dir(dir))?;
             Ok(true)
         }
+        // Made by someone else meanwhile; but a file in the way is "not a
+        // directory", which says what is wrong, where "File exists" does not.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(io::Error::from_raw_os_error(libc::ENOTDIR))
+        }
         Err(e) => Err(e),
     }
 }
