@@ -311,3 +311,74 @@ fn the_example_configuration_loads_with_and_without_its_comments() {
         );
     }
 }
+
+/// `| head`, a closed log, a full disk: where the output goes must not
+/// turn into a panic (exit 101), nor stop the work for a line nobody reads.
+#[test]
+fn output_with_nowhere_to_go_is_no_panic() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let gone = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    // Notes on stderr are dropped and the conversion goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("Mail");
+    std::fs::create_dir(&mail).unwrap();
+    std::fs::write(mail.join("notes.txt"), "not mail\n").unwrap();
+    std::fs::write(
+        mail.join("inbox"),
+        "From a@b Thu Aug 22 12:36:23 2002\nX: 1\n\nhi\n",
+    )
+    .unwrap();
+    for stderr in [
+        full(),
+        std::fs::File::from(std::os::fd::OwnedFd::from(gone())),
+    ] {
+        let md = tempfile::tempdir().unwrap();
+        let out = ownmail()
+            .args([
+                "convert-mbox".as_ref(),
+                mail.as_os_str(),
+                "--maildir".as_ref(),
+                md.path().as_os_str(),
+            ])
+            .stderr(stderr)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(messages(md.path()).len(), 1);
+    }
+
+    // A reader of the output that went away is its choice: exit 0.
+    let s = Scratch::new();
+    s.add_user("alice", "pw");
+    let out = s
+        .cmd()
+        .args(["user", "list"])
+        .stdout(gone())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Output that cannot be written is an error that says why.
+    let out = ownmail()
+        .arg("generate-docs")
+        .arg(dir.path().join("docs"))
+        .stdout(full())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+}

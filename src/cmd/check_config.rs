@@ -1,5 +1,7 @@
 //! `ownmail check-config`: load, validate, print resolved.
 
+use std::io::Write;
+
 use super::load_config;
 use crate::auth::Users;
 use crate::cli::GlobalArgs;
@@ -15,6 +17,6 @@ pub fn run(global: &GlobalArgs) -> anyhow::Result<u8> {
             config.users_file.display()
         );
     }
-    print!("{config}");
+    write!(std::io::stdout(), "{config}")?;
     Ok(sysexits::OK)
 }

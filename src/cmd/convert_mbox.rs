@@ -197,8 +197,8 @@ impl Observer for Display {
             if problem.error { "error" } else { "note" }
         );
         match &self.bars {
-            Some(b) => b.multi.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(b) => b.multi.suspend(|| say!("{line}")),
+            None => say!("{line}"),
         }
     }
 }

@@ -305,12 +305,14 @@ impl Observer for Bars {
         if !self.idle {
             return;
         }
+        // A reader that has gone must not stop the fetching: what it
+        // would have read is dropped.
         if self.json {
-            println!("{}", json(std::slice::from_ref(report)));
+            let _ = out!("{}", json(std::slice::from_ref(report)));
         } else if !self.quiet || report.has_news() {
             self.bar.suspend(|| {
                 for line in summary(report) {
-                    println!("{line}");
+                    let _ = out!("{line}");
                 }
             });
         }

@@ -2,6 +2,26 @@
 //! call the library, report. No logic a library test would need lives here.
 //! `anyhow` is allowed here and in the binary only.
 
+/// A line for the person running the command, on stderr. A stderr that is
+/// gone (a closed pipe, a full disk) must neither stop the work nor panic,
+/// as `eprintln!` would: the line is dropped, as tracing drops its own.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// A line of the command's output, on stdout, as an `io::Result`: where
+/// `println!` would panic when the reader has gone (`| head`), this gives
+/// the error back, and [`exit`] takes a broken pipe as the reader's choice.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod check_config;
 mod convert_mbox;
 mod deliver;
@@ -41,7 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             for file in crate::cli::docs::write_all(&dir)
                 .with_context(|| format!("writing into {}", dir.display()))?
             {
-                println!("{file}");
+                out!("{file}")?;
             }
             Ok(sysexits::OK)
         }
@@ -76,7 +96,7 @@ pub fn exit(result: anyhow::Result<u8>) -> std::process::ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ownmail: {}", one_line(&e));
+            say!("ownmail: {}", one_line(&e));
             ExitCode::from(exit_code(&e))
         }
     }

@@ -1,5 +1,7 @@
 //! `ownmail queue list|show|flush|delete`.
 
+use std::io::Write;
+
 use anyhow::Context;
 
 use super::load_config;
@@ -20,13 +22,13 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                 } else {
                     &env.sender
                 };
-                println!(
+                out!(
                     "{}  {}  {}  attempts {}",
                     env.id,
                     age(now.saturating_sub(env.created)),
                     sender,
                     env.attempts
-                );
+                )?;
                 for r in &env.recipients {
                     let status = match r.status {
                         Status::Pending => "pending",
@@ -34,27 +36,28 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                         Status::Failed => "failed",
                     };
                     match &r.last_error {
-                        Some(e) => println!("    {} {status}: {e}", r.address),
-                        None => println!("    {} {status}", r.address),
+                        Some(e) => out!("    {} {status}: {e}", r.address)?,
+                        None => out!("    {} {status}", r.address)?,
                     }
                 }
             }
             if list.is_empty() && global.quiet == 0 {
-                eprintln!("the queue is empty");
+                say!("the queue is empty");
             }
         }
         QueueCommand::Show { id } => {
             let env = queue.load(&id)?;
-            println!("{}", serde_json::to_string_pretty(&env)?);
+            out!("{}", serde_json::to_string_pretty(&env)?)?;
             let path = queue.message_path(&id);
             let msg =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let end = memchr::memmem::find(&msg, b"\r\n\r\n").map_or(msg.len(), |i| i + 2);
-            println!();
-            print!(
-                "{}",
-                String::from_utf8_lossy(&msg[..end]).replace("\r\n", "\n")
-            );
+            out!()?;
+            std::io::stdout().write_all(
+                String::from_utf8_lossy(&msg[..end])
+                    .replace("\r\n", "\n")
+                    .as_bytes(),
+            )?;
         }
         QueueCommand::Flush => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -63,9 +66,12 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                 .context("starting the runtime")?;
             let s = runtime.block_on(worker::pass(&config, &queue, true))?;
             if global.quiet == 0 {
-                eprintln!(
+                say!(
                     "delivered {}, deferred {}, failed {}, bounces {}",
-                    s.delivered, s.deferred, s.failed, s.bounces
+                    s.delivered,
+                    s.deferred,
+                    s.failed,
+                    s.bounces
                 );
             }
             if s.deferred > 0 {

@@ -36,7 +36,7 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
     }
     let users = crate::auth::Users::load(&config.users_file)?;
     if users.entries().next().is_none() {
-        eprintln!(
+        say!(
             "ownmail: no users yet; add one with `ownmail user add NAME`{}",
             match &config.source {
                 Some(p) => format!(" (configuration: {})", p.display()),
@@ -58,24 +58,24 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
         "off: no tls: configured"
     };
     for a in &plain {
-        eprintln!("ownmail: IMAP on {a} (plain; STARTTLS {starttls})");
+        say!("ownmail: IMAP on {a} (plain; STARTTLS {starttls})");
     }
     for a in &tls {
-        eprintln!("ownmail: IMAP over TLS on {a}");
+        say!("ownmail: IMAP over TLS on {a}");
     }
     let smtp = &config.smtp;
     if smtp.configured {
         for a in &smtp.listen {
-            eprintln!("ownmail: SMTP on {a} (mail for our domains; STARTTLS {starttls})");
+            say!("ownmail: SMTP on {a} (mail for our domains; STARTTLS {starttls})");
         }
         for a in &smtp.submission {
-            eprintln!("ownmail: SMTP submission on {a} (STARTTLS, then AUTH)");
+            say!("ownmail: SMTP submission on {a} (STARTTLS, then AUTH)");
         }
         for a in &smtp.submissions {
-            eprintln!("ownmail: SMTP submission over TLS on {a}");
+            say!("ownmail: SMTP submission over TLS on {a}");
         }
     } else {
-        eprintln!("ownmail: SMTP off (add an smtp: section to the configuration to receive mail)");
+        say!("ownmail: SMTP off (add an smtp: section to the configuration to receive mail)");
     }
     let config = Arc::new(config);
     crate::net::server::tune_allocator();
@@ -121,7 +121,7 @@ fn first_try() -> anyhow::Result<Config> {
     crate::store::durable::create_new(&path, 0o600)
         .and_then(|mut f| std::io::Write::write_all(&mut f, FIRST_CONFIG.as_bytes()))
         .with_context(|| format!("writing {}", path.display()))?;
-    eprintln!(
+    say!(
         "ownmail: no configuration found; wrote {} (data in ./ownmail-data, IMAP on {DEFAULT_IMAP}, SMTP on 127.0.0.1:2525)",
         path.display()
     );

@@ -70,7 +70,7 @@ pub fn run(global: &GlobalArgs, args: SpamcheckArgs) -> anyhow::Result<u8> {
         let per = (trained.bytes as usize - 24)
             .checked_div(trained.tokens)
             .unwrap_or(spam::db::BYTES_PER_TOKEN);
-        println!(
+        out!(
             "{} {} spam and {} ham; {}: {} spam, {} ham, {} tokens, {} bytes ({} bytes per token)",
             if forget { "forgot" } else { "learnt" },
             counts.0,
@@ -81,7 +81,7 @@ pub fn run(global: &GlobalArgs, args: SpamcheckArgs) -> anyhow::Result<u8> {
             trained.tokens,
             trained.bytes,
             per
-        );
+        )?;
         return Ok(sysexits::OK);
     }
 

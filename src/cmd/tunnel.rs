@@ -63,7 +63,9 @@ fn run_ssh(global: &GlobalArgs, a: TunnelSshArgs) -> anyhow::Result<u8> {
     opts.validate()?;
     let quiet = global.quiet > 0;
     if !quiet {
-        println!(
+        // For the person who started it: the tunnel runs whether or not
+        // anyone reads this.
+        let _ = out!(
             "Tunnel to {} through ssh. Mail client settings while it runs:\n{}",
             opts.destination,
             ssh::client_settings(&opts.forwards)
@@ -121,7 +123,7 @@ fn say(quiet: bool, destination: &str, event: Event) {
         }
     };
     if !quiet {
-        eprintln!("ownmail tunnel: {line}");
+        say!("ownmail tunnel: {line}");
     }
 }
 
@@ -156,7 +158,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
         rt.block_on(async {
             let listener = ttls::listen(accept).await?;
             if global.quiet == 0 {
-                println!(
+                let _ = out!(
                     "Accepting TLS on {} and carrying it to {to}.",
                     listener.local_addr().unwrap_or(accept)
                 );
@@ -205,7 +207,7 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
         let listener = ttls::listen(listen).await?;
         if global.quiet == 0 {
             let local = listener.local_addr().unwrap_or(listen);
-            println!(
+            let _ = out!(
                 "Carrying {local} over TLS to {connect}. Mail client settings while it runs:\n  \
                  server {}, port {}, connection security: none (the tunnel encrypts it),\n  \
                  user name and password: your mail account's",
@@ -223,10 +225,12 @@ fn run_fingerprint(a: TunnelFingerprintArgs) -> anyhow::Result<u8> {
         .ok_or_else(|| UsageError(format!("{:?} is not HOST:PORT", a.server)))?;
     let rt = super::runtime(Some(2))?;
     let info = rt.block_on(ttls::fingerprint(&host, port))?;
-    eprintln!(
+    say!(
         "subject: {}\nissuer: {}\nexpires: {}",
-        info.subject, info.issuer, info.not_after
+        info.subject,
+        info.issuer,
+        info.not_after
     );
-    println!("{}", info.fingerprint);
+    out!("{}", info.fingerprint)?;
     Ok(sysexits::OK)
 }

@@ -31,7 +31,7 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
             for folder in DEFAULT_FOLDERS {
                 maildir.folder_or_create(&MailboxName::new(folder)?)?;
             }
-            eprintln!("added {user}; mail goes to {}", maildir.root().display());
+            say!("added {user}; mail goes to {}", maildir.root().display());
         }
         UserCommand::Passwd {
             name,
@@ -40,7 +40,7 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
             let user = known_user(&config, &name)?;
             let hash = PasswordHash::new_argon2id(&read_password(password_stdin, &user)?)?;
             Users::update(&config.users_file, |u| u.set_password(user.as_str(), hash))?;
-            eprintln!("changed the password of {user}");
+            say!("changed the password of {user}");
         }
         UserCommand::Del { name, purge } => {
             let user = UserName::new(&name).map_err(|e| UsageError(e.to_string()))?;
@@ -49,23 +49,23 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
             if purge && maildir.exists() {
                 std::fs::remove_dir_all(&maildir)
                     .with_context(|| format!("removing {}", maildir.display()))?;
-                eprintln!("deleted {user} and their mail in {}", maildir.display());
+                say!("deleted {user} and their mail in {}", maildir.display());
             } else if maildir.exists() {
-                eprintln!(
+                say!(
                     "deleted {user}; their mail is kept in {} (--purge deletes it)",
                     maildir.display()
                 );
             } else {
-                eprintln!("deleted {user}");
+                say!("deleted {user}");
             }
         }
         UserCommand::List => {
             let users = Users::load(&config.users_file)?;
             for entry in users.entries() {
-                println!("{}", entry.name);
+                out!("{}", entry.name)?;
             }
             for (name, why) in users.problems() {
-                println!("{name}\t(cannot log in: {why})");
+                out!("{name}\t(cannot log in: {why})")?;
             }
         }
     }
