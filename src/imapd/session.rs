@@ -1745,6 +1745,16 @@ impl Session {
     }
 }
 
+/// The header section of message `i`, read from its file the first time a
+/// FETCH item asks for it (empty if the file has gone).
+fn header_once<'h>(header: &'h mut Option<Vec<u8>>, sel: &Selected, i: usize) -> &'h [u8] {
+    header.get_or_insert_with(|| {
+        sel.open_file(i)
+            .and_then(|f| fetch::load_header(f).ok())
+            .unwrap_or_default()
+    })
+}
+
 /// One `* n FETCH (...)` response. `buf` holds pending bytes; streamed
 /// parts are pushed to `outs` after flushing `buf` into it. With an index
 /// (`idx`), the records computed for want of one in it are pushed to
@@ -1875,29 +1885,15 @@ fn fetch_one(
                 stream_full(sel, i, name, *partial, buf, outs)
             }
             FetchItem::Rfc822Text => {
-                if header.is_none() {
-                    header = Some(
-                        sel.open_file(i)
-                            .and_then(|f| fetch::load_header(f).ok())
-                            .unwrap_or_default(),
-                    );
-                }
-                let hlen = header.as_ref().map_or(0, |h| h.len() as u64);
+                let hlen = header_once(&mut header, sel, i).len() as u64;
                 let total = m.vsize(&sel.path);
                 buf.extend_from_slice(b"RFC822.TEXT ");
                 let src = file_ref(sel, i);
                 fetch::push_file(outs, buf, src, hlen.min(total), total.saturating_sub(hlen));
             }
             FetchItem::Rfc822Header => {
-                if header.is_none() {
-                    header = Some(
-                        sel.open_file(i)
-                            .and_then(|f| fetch::load_header(f).ok())
-                            .unwrap_or_default(),
-                    );
-                }
                 buf.extend_from_slice(b"RFC822.HEADER ");
-                fetch::literal(buf, header.as_deref().unwrap_or(b""), None);
+                fetch::literal(buf, header_once(&mut header, sel, i), None);
             }
             FetchItem::BodySection {
                 section, partial, ..
@@ -1916,14 +1912,7 @@ fn fetch_one(
                             | SectionText::HeaderFieldsNot(_)
                     );
                 if header_only {
-                    if header.is_none() {
-                        header = Some(
-                            sel.open_file(i)
-                                .and_then(|f| fetch::load_header(f).ok())
-                                .unwrap_or_default(),
-                        );
-                    }
-                    let h = header.as_deref().unwrap_or(b"");
+                    let h = header_once(&mut header, sel, i);
                     let bytes = match &section.text {
                         SectionText::HeaderFields(n) => fetch::header_fields(h, n, false),
                         SectionText::HeaderFieldsNot(n) => fetch::header_fields(h, n, true),
@@ -1931,14 +1920,7 @@ fn fetch_one(
                     };
                     fetch::literal(buf, &bytes, *partial);
                 } else if section.part.is_empty() && section.text == SectionText::Text {
-                    if header.is_none() {
-                        header = Some(
-                            sel.open_file(i)
-                                .and_then(|f| fetch::load_header(f).ok())
-                                .unwrap_or_default(),
-                        );
-                    }
-                    let hlen = header.as_ref().map_or(0, |h| h.len() as u64);
+                    let hlen = header_once(&mut header, sel, i).len() as u64;
                     let total = m.vsize(&sel.path).saturating_sub(hlen);
                     let (skip, len) = fetch::clip(total, *partial);
                     fetch::push_file(outs, buf, file_ref(sel, i), hlen + skip, len);

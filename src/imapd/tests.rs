@@ -410,6 +410,18 @@ fn fetch_items_sections_and_implicit_seen() {
             &crlf[body_start + 6..body_start + 9]
         )
     );
+    // RFC822.HEADER and RFC822.TEXT split it at the blank line (the header
+    // read once for both; the message is \Seen already, so no FLAGS).
+    assert_eq!(
+        t.send("f FETCH 1 (RFC822.HEADER RFC822.TEXT)\r\n"),
+        format!(
+            "* 1 FETCH (RFC822.HEADER {{{}}}\r\n{} RFC822.TEXT {{{}}}\r\n{})\r\nf OK FETCH completed\r\n",
+            body_start,
+            &crlf[..body_start],
+            crlf.len() - body_start,
+            &crlf[body_start..]
+        )
+    );
     // The second message: a mid-line "--b" does not end part 1.
     assert_eq!(
         t.send("f FETCH 2 (BODY[1] BODY[2.MIME] BODY[3])\r\n"),
