@@ -1514,6 +1514,43 @@ fn a_pipe_is_a_source_too() {
 /// bsdutils, which gives the command a pseudo-terminal). Not on a terminal:
 /// nothing but the summary.
 #[test]
+fn a_dash_is_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("md");
+    let mbox = fs::read(format!("{DATA}/mbox-edge/content-length.mboxcl2")).unwrap();
+    let run = |extra: &[&str]| {
+        let out = support::run(
+            support::ownmail()
+                .args([
+                    "convert-mbox",
+                    "-",
+                    "--maildir",
+                    md.to_str().unwrap(),
+                    "--json",
+                ])
+                .args(extra),
+            &mbox,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = summary(&out);
+        (
+            s["messages"].as_u64().unwrap(),
+            s["skipped"].as_u64().unwrap(),
+        )
+    };
+    // Into INBOX, once however often it is run; into --folder if given.
+    assert_eq!(run(&[]), (2, 0));
+    assert_eq!(run(&[]), (0, 2));
+    assert_eq!(stored(&md).len(), 2);
+    assert_eq!(run(&["--folder", "Archive/2009"]), (2, 0));
+    assert_eq!(stored(&md.join(".Archive.2009")).len(), 2);
+}
+
+#[test]
 fn progress_on_a_terminal_and_only_the_summary_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let mbox = corpus_mbox("mboxrd");

@@ -202,11 +202,13 @@ Examples:
   ownmail convert-mbox /var/mail/alice --user alice
   ownmail convert-mbox ~/Mail --maildir ~/Maildir --folder Old
   ownmail convert-mbox ~/.thunderbird/x.default/Mail/Local\\ Folders --user alice
-  ownmail convert-mbox 'Work.mbox' --user alice --dry-run --json"
+  ownmail convert-mbox 'Work.mbox' --user alice --dry-run --json
+  zcat 2009.mbox.gz | ownmail convert-mbox - --user alice --folder Archive/2009"
 )]
 #[command(group = clap::ArgGroup::new("destination").required(true).args(["user", "maildir"]))]
 pub struct ConvertMboxArgs {
-    /// mbox files, or folders of them
+    /// mbox files, or folders of them; `-` reads one mbox from standard input
+    /// (into --folder, else INBOX)
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// Convert into this user's Maildir (<data_dir>/mail/NAME, from the configuration)

@@ -41,6 +41,8 @@ const NOT_MAILBOXES: [&str; 16] = [
 ];
 /// How deep a tree may go.
 const MAX_DEPTH: usize = 32;
+/// What the SOURCE `-` reads.
+const STDIN: &str = "/dev/stdin";
 const SNIFF: usize = 4096;
 
 /// One mbox file and the folder it goes into.
@@ -61,6 +63,13 @@ pub fn plan(
 ) -> Result<Vec<Job>, ConvertError> {
     let mut jobs = Vec::new();
     for source in sources {
+        // `-`: standard input (`zcat old.mbox.gz | ownmail convert-mbox -`),
+        // into the prefix folder, else INBOX.
+        if source.as_os_str() == "-" {
+            let folder = prefix.cloned().unwrap_or_else(MailboxName::inbox);
+            push(&mut jobs, problems, PathBuf::from(STDIN), Ok(folder));
+            continue;
+        }
         let meta = fs::metadata(source).map_err(|e| ConvertError::Source {
             path: source.clone(),
             source: e,
