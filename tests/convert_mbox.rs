@@ -1582,6 +1582,28 @@ fn progress_on_a_terminal_and_only_the_summary_otherwise() {
         assert!(text.contains(part), "{part:?} not on the terminal: {text}");
     }
 
+    // Standard input has no size to count down from: bytes and speed, but
+    // no total (it would say "/0 B") and no ETA.
+    let command = format!(
+        "cat {} | {} convert-mbox - --maildir {}",
+        mbox.display(),
+        env!("CARGO_BIN_EXE_ownmail"),
+        dir.path().join("piped").display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env_remove("OWNMAIL_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("converted 6046 messages"), "{text}");
+    assert!(text.contains("MiB/s"), "{text}");
+    assert!(!text.contains("/0 B") && !text.contains("ETA"), "{text}");
+
     let plain = convert(&[
         mbox.to_str().unwrap(),
         "--maildir",

@@ -107,14 +107,10 @@ impl Display {
     fn new(terminal: bool, quiet: u8) -> Display {
         let bars = (terminal && quiet == 0).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
-            let overall = multi.add(ProgressBar::new(0));
-            overall.set_style(
-                ProgressStyle::with_template(
-                    "{msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
+            // No total until the sources are planned (and none at all for
+            // a pipe, whose size is known only at its end).
+            let overall = multi.add(ProgressBar::no_length().with_style(style(UNSIZED)));
+            overall.set_message("planning");
             overall.enable_steady_tick(Duration::from_millis(250));
             Bars {
                 multi,
@@ -137,11 +133,24 @@ impl Display {
     }
 }
 
+/// The overall bar, with and without a total to count down from.
+const SIZED: &str = "{msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}";
+const UNSIZED: &str = "{msg:>16} {bytes} {bytes_per_sec}";
+
+/// A bar's style from one of the templates here.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("a valid template")
+}
+
 impl Observer for Display {
     fn planned(&self, jobs: &[Job]) {
         if let Some(b) = &self.bars {
-            b.overall.set_length(jobs.iter().map(|j| j.size).sum());
             b.overall.set_message("0 messages");
+            if jobs.iter().all(|j| j.size.is_some()) {
+                b.overall
+                    .set_length(jobs.iter().filter_map(|j| j.size).sum());
+                b.overall.set_style(style(SIZED).progress_chars("=> "));
+            }
         }
     }
 
@@ -149,15 +158,14 @@ impl Observer for Display {
         let Some(b) = &self.bars else { return };
         let mut files = b.files.lock().unwrap_or_else(|e| e.into_inner());
         let (bar, last) = files.entry(job.path.clone()).or_insert_with(|| {
-            let bar = b
-                .multi
-                .insert_before(&b.overall, ProgressBar::new(job.size));
-            bar.set_style(
-                ProgressStyle::with_template(
+            let bar = match job.size {
+                Some(size) => ProgressBar::new(size).with_style(style(
                     "  {wide_msg} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-                )
-                .expect("a valid template"),
-            );
+                )),
+                None => ProgressBar::no_length()
+                    .with_style(style("  {wide_msg} {bytes} {bytes_per_sec}")),
+            };
+            let bar = b.multi.insert_before(&b.overall, bar);
             (bar, 0)
         });
         bar.set_position(position);
@@ -177,7 +185,7 @@ impl Observer for Display {
             if let Some((bar, last)) = files.remove(&job.path) {
                 // A file can end before its planned size (it shrank, or was
                 // given up): count it as read all the same.
-                b.overall.inc(job.size.saturating_sub(last));
+                b.overall.inc(job.size.unwrap_or(last).saturating_sub(last));
                 bar.finish_and_clear();
             }
         }

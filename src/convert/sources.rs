@@ -50,8 +50,9 @@ const SNIFF: usize = 4096;
 pub struct Job {
     pub path: PathBuf,
     pub folder: MailboxName,
-    /// Bytes, when planned (for progress).
-    pub size: u64,
+    /// Bytes, when planned (for progress); `None` for what is not a plain
+    /// file (standard input, a pipe), whose size is known only at its end.
+    pub size: Option<u64>,
 }
 
 /// Finds the mbox files of every source. A source that does not exist is
@@ -109,7 +110,10 @@ fn push(
 ) {
     match folder {
         Ok(folder) => {
-            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let size = fs::metadata(&path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
             jobs.push(Job { path, folder, size });
         }
         Err(e) => problems.push(Problem::error(
