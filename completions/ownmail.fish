@@ -106,7 +106,7 @@ mboxo\t''
 mboxrd\t''
 mboxcl\t''
 mboxcl2\t''"
-complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l threads -d 'Reader threads, and twice as many writer threads (default: one reader and two writers per core)' -r
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l threads -d 'Reader threads, and twice as many writer threads, 1 to 64 (default: one reader and two writers per core)' -r
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s c -l config -d 'The configuration file (default: see below)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l dry-run -d 'Read everything and report, but write nothing'
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l keep-headers -d 'Keep Status:, X-Status:, X-Keywords: and the like in the messages'

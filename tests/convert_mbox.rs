@@ -1514,6 +1514,87 @@ fn a_pipe_is_a_source_too() {
 /// bsdutils, which gives the command a pseudo-terminal). Not on a terminal:
 /// nothing but the summary.
 #[test]
+fn mail_in_a_tree_that_is_not_converted_is_an_error_not_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("Mail");
+    fs::create_dir(&tree).unwrap();
+    let one = "From a@x Thu Aug 22 12:36:23 2002\nSubject: a\n\nbody\n";
+    fs::write(tree.join("ok"), one).unwrap();
+    // Classic Mac OS line ends; a file that cannot be read; a folder
+    // deeper than the walk goes. Each is mail left behind: exit 1.
+    fs::write(tree.join("mac"), one.replace('\n', "\r")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/mem", tree.join("unreadable")).unwrap();
+    let deep: PathBuf = (1..=40).fold(tree.join("deep"), |p, i| p.join(format!("d{i}")));
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("leaf"), one).unwrap();
+    // Beside them, files that are not mail stay notes.
+    fs::write(tree.join("notes.txt"), "shopping list\n").unwrap();
+    // A file name with an escape sequence and a line break in it.
+    fs::write(tree.join("odd\x1b[31m\nownmail: fake"), "x\n").unwrap();
+
+    let md = dir.path().join("md");
+    let out = convert(&[
+        tree.to_str().unwrap(),
+        "--maildir",
+        md.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        (
+            summary(&out)["messages"].as_u64(),
+            summary(&out)["errors"].as_u64()
+        ),
+        (Some(1), Some(3))
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (what, words) in [
+        ("mac", "error: "),
+        ("mac", "end in CR alone"),
+        ("unreadable", "cannot read"),
+        ("d32", "deeper than 32 levels"),
+        ("notes.txt", "note: "),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_default();
+        assert!(line.contains(words), "{what}: {words:?} in {stderr}");
+    }
+    assert!(
+        !stderr.contains('\x1b'),
+        "an escape reached the terminal: {stderr:?}"
+    );
+    assert!(
+        stderr.contains("odd\\u{1b}[31m\\nownmail: fake"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("ownmail: fake")),
+        "{stderr}"
+    );
+
+    let out = convert(&[
+        tree.to_str().unwrap(),
+        "--maildir",
+        dir.path().join("strict").to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+}
+
+#[test]
+fn threads_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = format!("{DATA}/mbox-edge/content-length.mboxcl2");
+    let md = dir.path().join("md");
+    for (n, code) in [("0", 64), ("65", 64), ("20000", 64), ("64", 0)] {
+        let out = convert(&[&mbox, "--maildir", md.to_str().unwrap(), "--threads", n]);
+        assert_eq!(out.status.code(), Some(code), "--threads {n}");
+    }
+}
+
+#[test]
 fn a_dash_is_standard_input() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("md");

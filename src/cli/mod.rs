@@ -235,8 +235,8 @@ pub struct ConvertMboxArgs {
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
-    /// Reader threads, and twice as many writer threads (default: one
-    /// reader and two writers per core)
+    /// Reader threads, and twice as many writer threads, 1 to 64 (default:
+    /// one reader and two writers per core)
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }

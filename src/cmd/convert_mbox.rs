@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{UsageError, known_user, load_config};
 use crate::cli::{ConvertMboxArgs, GlobalArgs, MboxFormat};
-use crate::convert::{self, Job, Observer, Options, Problem, Summary};
+use crate::convert::{self, Job, MAX_THREADS, Observer, Options, Problem, Summary};
 use crate::error::sysexits;
 use crate::message::mbox::Format;
 use crate::store::MailboxName;
@@ -24,8 +24,10 @@ pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
         Some(f) => Some(MailboxName::new(f).map_err(|e| UsageError(format!("--folder: {e}")))?),
         None => None,
     };
-    if args.threads == Some(0) {
-        return Err(UsageError("--threads must be at least 1".into()).into());
+    if let Some(n) = args.threads
+        && !(1..=MAX_THREADS).contains(&n)
+    {
+        return Err(UsageError(format!("--threads must be 1 to {MAX_THREADS}, not {n}")).into());
     }
     let maildir = match (&args.user, &args.maildir) {
         (Some(name), _) => {
@@ -204,6 +206,18 @@ impl Observer for Display {
             "ownmail: convert-mbox: {}: {problem}",
             if problem.error { "error" } else { "note" }
         );
+        // A file name may hold anything: no escape sequence reaches the
+        // terminal, and no line break makes a line of its own.
+        let line: String = line
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         match &self.bars {
             Some(b) => b.multi.suspend(|| say!("{line}")),
             None => say!("{line}"),

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::identity::{self, Index, Key, MessageDigest};
 use super::status::{self, Status};
-use super::{ConvertError, Job, Observer, Options, Problem, Summary};
+use super::{ConvertError, Job, MAX_THREADS, Observer, Options, Problem, Summary};
 use crate::message::mbox::{FromDate, MboxError, MboxReader, MessageHead};
 use crate::store::{
     ClosedTmp, Flags, Folder, FolderDirs, KeywordError, Keywords, MailboxName, Maildir, StoreError,
@@ -295,8 +295,8 @@ pub(super) fn run(
     observer: &dyn Observer,
 ) -> Result<Summary, ConvertError> {
     let threads = match options.threads {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(MAX_THREADS)),
+        n => n.min(MAX_THREADS),
     };
     let (maildir, _lock) = if options.dry_run {
         (Maildir::open(root).ok(), None)

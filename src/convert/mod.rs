@@ -128,6 +128,10 @@ use crate::error::{ExitStatus, sysexits};
 use crate::message::mbox::{Damage, Format, NotMbox};
 use crate::store::{MailboxName, StoreError};
 
+/// The most reader threads a run takes (with twice as many writers):
+/// more only cost memory, since the file system is the limit.
+pub const MAX_THREADS: usize = 64;
+
 /// What to convert and how. The default: detect the variant, name folders
 /// after files, write, remove status headers, go on past problems, one
 /// reader and two writers per core.
@@ -143,7 +147,8 @@ pub struct Options {
     pub keep_headers: bool,
     /// Stop at the first damaged message or file that is not an mbox.
     pub strict: bool,
-    /// Reader threads, and half the writer threads; 0: one per core.
+    /// Reader threads, and half the writer threads; 0: one per core. At
+    /// most [`MAX_THREADS`].
     pub threads: usize,
 }
 

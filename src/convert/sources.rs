@@ -134,7 +134,11 @@ fn walk(
     problems: &mut Vec<Problem>,
 ) {
     if depth > MAX_DEPTH {
-        problems.push(Problem::note(dir, "deeper than 32 levels; not read"));
+        problems.push(Problem::error(
+            dir,
+            None,
+            format!("deeper than {MAX_DEPTH} levels; not read (convert it as a SOURCE of its own)"),
+        ));
         return;
     }
     let mut entries: Vec<(PathBuf, fs::FileType)> = match fs::read_dir(dir) {
@@ -198,12 +202,24 @@ fn walk(
         if ext.is_some_and(|e| NOT_MAILBOXES.contains(&e.as_str())) || raw == "table_of_contents" {
             continue;
         }
-        if let Err(why) = sniff_file(&path) {
-            problems.push(Problem::note(
-                &path,
-                format!("not an mbox ({why}); left alone"),
-            ));
-            continue;
+        match sniff_file(&path) {
+            Ok(()) => {}
+            // Mail that was not converted: a problem, not a file passed over.
+            Err(Sniff::Unreadable(e)) => {
+                problems.push(Problem::error(&path, None, format!("cannot read: {e}")));
+                continue;
+            }
+            Err(Sniff::NotMbox(why)) if why.is_mail() => {
+                problems.push(Problem::error(&path, None, format!("not converted: {why}")));
+                continue;
+            }
+            Err(Sniff::NotMbox(why)) => {
+                problems.push(Problem::note(
+                    &path,
+                    format!("not an mbox ({why}); left alone"),
+                ));
+                continue;
+            }
         }
         let folder = if levels.is_empty() && raw.eq_ignore_ascii_case("inbox") {
             Ok(prefix.cloned().unwrap_or_else(MailboxName::inbox))
@@ -284,13 +300,19 @@ fn is_spool(path: &Path) -> bool {
     parent == Path::new("/var/mail") || parent == Path::new("/var/spool/mail")
 }
 
+/// Why a file in a tree was not taken as an mbox.
+pub enum Sniff {
+    Unreadable(io::Error),
+    NotMbox(mbox::NotMbox),
+}
+
 /// Reads the start of a file and says whether it can be an mbox.
-pub fn sniff_file(path: &Path) -> Result<(), String> {
+pub fn sniff_file(path: &Path) -> Result<(), Sniff> {
     let mut start = Vec::with_capacity(SNIFF);
     fs::File::open(path)
         .and_then(|f| f.take(SNIFF as u64).read_to_end(&mut start))
-        .map_err(|e: io::Error| e.to_string())?;
-    mbox::sniff(&start).map_err(|why| why.to_string())
+        .map_err(Sniff::Unreadable)?;
+    mbox::sniff(&start).map_err(Sniff::NotMbox)
 }
 
 #[cfg(test)]

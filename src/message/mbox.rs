@@ -238,6 +238,17 @@ pub enum NotMbox {
     FirstLine(String),
     /// Resuming at an offset that holds no From_ line.
     NoFromLineAt(u64),
+    /// Lines that end in CR alone (classic Mac OS): mail this reader
+    /// cannot frame.
+    CrLineEnds,
+}
+
+impl NotMbox {
+    /// Whether the file is mail all the same, only not in a form read here
+    /// (a problem to report, where other files in a tree are passed over).
+    pub fn is_mail(&self) -> bool {
+        matches!(self, NotMbox::CrLineEnds)
+    }
 }
 
 impl fmt::Display for NotMbox {
@@ -264,6 +275,10 @@ impl fmt::Display for NotMbox {
                 write!(f, "its first line is not a `From ` line: \"{line}\"")
             }
             NotMbox::NoFromLineAt(offset) => write!(f, "there is no `From ` line at byte {offset}"),
+            NotMbox::CrLineEnds => f.write_str(
+                "its lines end in CR alone (classic Mac OS); convert them first, e.g. \
+                 `tr '\\r' '\\n' < FILE > FILE.mbox`",
+            ),
         }
     }
 }
@@ -1260,6 +1275,12 @@ pub fn sniff(start: &[u8]) -> Result<(), NotMbox> {
 
 /// Why the start of a file is not an mbox, if it is not.
 fn not_mbox(start: &[u8]) -> Option<NotMbox> {
+    // A CR inside the first line: it would be read as one line, the whole
+    // file its From_ line.
+    let first = &start[..memchr::memchr(b'\n', start).unwrap_or(start.len())];
+    if memchr::memchr(b'\r', first).is_some_and(|i| i + 1 < first.len()) {
+        return Some(NotMbox::CrLineEnds);
+    }
     if start.is_empty() || start.starts_with(b"From ") {
         return None;
     }
@@ -1600,12 +1621,25 @@ mod tests {
                 "first line is not a `From ` line: \"hello world\"",
             ),
             (b"\n\nFrom:x\n", "header field (From:)"),
+            // Classic Mac OS line ends: read as one line, the whole file
+            // would be a From_ line and the mail in it lost.
+            (
+                b"From a@x Thu Aug 22 12:36:23 2002\rSubject: a\r\rbody\r",
+                "end in CR alone",
+            ),
         ];
         for (input, reason) in cases {
             let err = read_all(input, None).unwrap_err();
             assert!(matches!(err, MboxError::NotMbox(_)));
             assert!(err.to_string().contains(reason), "{err} lacks {reason}");
         }
+        assert!(NotMbox::CrLineEnds.is_mail() && !NotMbox::Binary.is_mail());
+        // CR LF, and a CR only at the end of the sniffed start, are fine.
+        assert_eq!(
+            sniff(b"From a@x Thu Aug 22 12:36:23 2002\r\nA: 1\r\n"),
+            Ok(())
+        );
+        assert_eq!(sniff(b"From a@x Thu Aug 22 12:36:23 2002\r"), Ok(()));
         let long = format!("From {}\n", "x".repeat(MAX_FROM_LINE + 10));
         assert!(matches!(
             read_all(long.as_bytes(), None),
