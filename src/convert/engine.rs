@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::identity::{self, Index, Key, MessageDigest};
 use super::status::{self, Status};
-use super::{ConvertError, Job, MAX_THREADS, Observer, Options, Problem, Summary};
+use super::{ConvertError, Job, MAX_THREADS, Observer, Options, Problem, Summary, sources};
 use crate::message::mbox::{FromDate, MboxError, MboxReader, MessageHead};
 use crate::store::{
     ClosedTmp, Flags, Folder, FolderDirs, KeywordError, Keywords, MailboxName, Maildir, StoreError,
@@ -552,7 +552,7 @@ enum Flow {
 /// reported and end the file; `Err` is for what ends the run.
 fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertError> {
     let strict = shared.options.strict;
-    let file = match File::open(&job.path) {
+    let file = match sources::open(&job.path) {
         Ok(f) => f,
         Err(e) if strict => {
             return Err(ConvertError::Source {

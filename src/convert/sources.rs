@@ -41,7 +41,7 @@ const NOT_MAILBOXES: [&str; 16] = [
 ];
 /// How deep a tree may go.
 const MAX_DEPTH: usize = 32;
-/// What the SOURCE `-` reads.
+/// The path a job reading the SOURCE `-` has.
 const STDIN: &str = "/dev/stdin";
 const SNIFF: usize = 4096;
 
@@ -298,6 +298,17 @@ fn is_spool(path: &Path) -> bool {
         _ => return false,
     };
     parent == Path::new("/var/mail") || parent == Path::new("/var/spool/mail")
+}
+
+/// Opens a job's mbox. Standard input is the descriptor this process was
+/// given: opening `/dev/stdin` again would be refused when the pipe
+/// belongs to another user (`sudo cat … | sudo -u ownmail ownmail …`).
+pub fn open(path: &Path) -> io::Result<fs::File> {
+    use std::os::fd::AsFd;
+    if path == Path::new(STDIN) {
+        return Ok(io::stdin().as_fd().try_clone_to_owned()?.into());
+    }
+    fs::File::open(path)
 }
 
 /// Why a file in a tree was not taken as an mbox.
