@@ -1583,6 +1583,71 @@ fn mail_in_a_tree_that_is_not_converted_is_an_error_not_a_note() {
     assert_eq!(out.status.code(), Some(65));
 }
 
+/// Root converting into a Maildir another user owns would leave files
+/// only root can read: refused (77), naming the owner and the way to run
+/// it, which works: that user reading the mbox from a pipe root made.
+/// Needs root, as CI runs it (and `setpriv`, util-linux).
+#[test]
+fn root_is_refused_a_maildir_of_another_user_who_can_read_from_a_pipe() {
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root (CI runs as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    // tempdir is 0700: let nobody through to its home.
+    fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .unwrap();
+    let md = home.join("Maildir");
+    let mbox = format!("{DATA}/mbox-edge/content-length.mboxcl2");
+
+    let out = convert(&[&mbox, "--maildir", md.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(77));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sudo -u nobody ownmail convert-mbox"),
+        "{stderr}"
+    );
+    assert!(!md.exists(), "nothing made");
+
+    let out = support::run(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_ownmail"))
+            .args([
+                "convert-mbox",
+                "-",
+                "--maildir",
+                md.to_str().unwrap(),
+                "--json",
+            ])
+            .env("XDG_CONFIG_HOME", "/nonexistent"),
+        &fs::read(&mbox).unwrap(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary(&out)["messages"].as_u64(), Some(2));
+    for (_, bytes) in stored(&md) {
+        assert!(!bytes.is_empty());
+    }
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        support::messages(&md)
+            .iter()
+            .all(|f| fs::metadata(f).unwrap().uid() == 65534)
+    );
+}
+
 #[test]
 fn threads_are_bounded() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{UsageError, known_user, load_config};
+use super::{NotTheOwner, UsageError, known_user, load_config};
 use crate::cli::{ConvertMboxArgs, GlobalArgs, MboxFormat};
 use crate::convert::{self, Job, MAX_THREADS, Observer, Options, Problem, Summary};
 use crate::error::sysexits;
@@ -38,6 +38,9 @@ pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
         (None, Some(dir)) => std::path::absolute(dir)?,
         (None, None) => unreachable!("clap requires --user or --maildir"),
     };
+    if !args.dry_run {
+        refuse_root_into_others(&maildir)?;
+    }
     let options = Options {
         format: match args.format {
             MboxFormat::Auto => None,
@@ -71,7 +74,36 @@ pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
     })
 }
 
-fn human(s: &Summary, maildir: &std::path::Path) -> String {
+/// Root converting into a Maildir another user owns (the server's
+/// `ownmail` user's, or a person's own ~/Maildir) would leave files that
+/// only root can read (they are made 0600): refused, saying how to run it.
+/// The owner is the Maildir's, or that of the nearest folder above it.
+fn refuse_root_into_others(maildir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let Some(owner) = maildir
+        .ancestors()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.uid())
+        .filter(|&uid| uid != 0)
+    else {
+        return Ok(());
+    };
+    let user = super::user_name(owner).unwrap_or_else(|| format!("#{owner}"));
+    Err(NotTheOwner(format!(
+        "running as root, but {} belongs to {user}: files made by root there would be \
+         unreadable to {user}. Run it as {user}: `sudo -u {user} ownmail convert-mbox ...`; \
+         an mbox only root can read can come in on standard input: \
+         `sudo cat /var/mail/alice | sudo -u {user} ownmail convert-mbox - ...`",
+        maildir.display()
+    ))
+    .into())
+}
+
+fn human(s: &Summary, maildir: &Path) -> String {
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
         "{} {} ({:.1} MB) into {} of {} in {:.1} s ({:.0} MB/s); {} skipped (already there), {}",

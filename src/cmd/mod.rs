@@ -174,6 +174,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             crate::auth::UsersError,
             UsageError,
             UnknownUser,
+            NotTheOwner,
             crate::fetch::FetchError,
             crate::fetch::StateError,
             crate::spam::SpamError,
@@ -201,6 +202,33 @@ impl ExitStatus for UsageError {
     fn exit_code(&self) -> u8 {
         sysexits::USAGE
     }
+}
+
+/// Root about to write files another user must read (exit 77).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotTheOwner(pub String);
+
+impl ExitStatus for NotTheOwner {
+    fn exit_code(&self) -> u8 {
+        sysexits::NOPERM
+    }
+}
+
+/// The name of Unix user `uid` (getpwuid_r), if it has one.
+fn user_name(uid: libc::uid_t) -> Option<String> {
+    // SAFETY: a passwd struct is plain data; zeroed is a valid value.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: valid pointers to a passwd struct and a buffer of the given length.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded: pw_name points to a NUL-terminated string in buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    name.to_str().ok().map(str::to_owned)
 }
 
 /// A user not in the users file (exit 67), with a hint on what to do.

@@ -55,14 +55,6 @@ fn login_name() -> String {
             return v;
         }
     }
-    // SAFETY: getpwuid returns a pointer into static storage or null.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    "root".to_owned()
+    // SAFETY: getuid cannot fail.
+    super::user_name(unsafe { libc::getuid() }).unwrap_or_else(|| "root".to_owned())
 }

@@ -125,19 +125,8 @@ fn run_stdio(config: &Config, args: &ServeImapArgs) -> anyhow::Result<u8> {
     Ok(sysexits::OK)
 }
 
-/// The name of the Unix user running this process (getpwuid_r).
+/// The name of the Unix user running this process.
 fn invoking_user() -> Option<String> {
     // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: valid pointers to a passwd struct and a buffer of the given length.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: getpwuid_r succeeded: pw_name points to a NUL-terminated string in buf.
-    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-    name.to_str().ok().map(str::to_owned)
+    super::user_name(unsafe { libc::getuid() })
 }
