@@ -195,7 +195,8 @@ messages were damaged (stored as found) or some files could not be
 converted; 64 bad arguments; 65 --strict stopped at a damaged message or a
 file that is not an mbox; 66 a SOURCE does not exist; 67 unknown user;
 73 the Maildir cannot be created; 74 read error; 75 temporary failure (disk
-full, another convert-mbox running on the same Maildir); 78 bad
+full, another convert-mbox running on the same Maildir); 77 run as root
+into a Maildir another user owns (run it as that user); 78 bad
 configuration.",
     after_help = "\
 Examples:
