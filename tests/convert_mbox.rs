@@ -1706,22 +1706,26 @@ fn progress_on_a_terminal_and_only_the_summary_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let mbox = corpus_mbox("mboxrd");
     let md = dir.path().join("tty");
-    let command = format!(
-        "{} convert-mbox {} --maildir {}",
-        env!("CARGO_BIN_EXE_ownmail"),
+    // What a shell command shows on a terminal (`script` gives it one).
+    let on_terminal = |command: &str| {
+        let out = Command::new("script")
+            .args(["-q", "-e", "-c", command, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .env_remove("OWNMAIL_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("script (bsdutils) is needed for this test (scripts/install-peers.sh)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    let bin = env!("CARGO_BIN_EXE_ownmail");
+    let text = on_terminal(&format!(
+        "{bin} convert-mbox {} --maildir {}",
         mbox.display(),
         md.display()
-    );
-    let out = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env("TERM", "xterm")
-        .env("XDG_CONFIG_HOME", "/nonexistent")
-        .env_remove("OWNMAIL_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script (bsdutils) is needed for this test (scripts/install-peers.sh)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    ));
     for part in [
         "messages",
         "ETA",
@@ -1735,22 +1739,11 @@ fn progress_on_a_terminal_and_only_the_summary_otherwise() {
 
     // Standard input has no size to count down from: bytes and speed, but
     // no total (it would say "/0 B") and no ETA.
-    let command = format!(
-        "cat {} | {} convert-mbox - --maildir {}",
+    let text = on_terminal(&format!(
+        "cat {} | {bin} convert-mbox - --maildir {}",
         mbox.display(),
-        env!("CARGO_BIN_EXE_ownmail"),
         dir.path().join("piped").display()
-    );
-    let out = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env("TERM", "xterm")
-        .env("XDG_CONFIG_HOME", "/nonexistent")
-        .env_remove("OWNMAIL_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    ));
     assert!(text.contains("converted 6046 messages"), "{text}");
     assert!(text.contains("MiB/s"), "{text}");
     assert!(!text.contains("/0 B") && !text.contains("ETA"), "{text}");
