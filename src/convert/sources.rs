@@ -62,13 +62,16 @@ pub fn plan(
     prefix: Option<&MailboxName>,
     problems: &mut Vec<Problem>,
 ) -> Result<Vec<Job>, ConvertError> {
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for source in sources {
         // `-`: standard input (`zcat old.mbox.gz | ownmail convert-mbox -`),
-        // into the prefix folder, else INBOX.
+        // into the prefix folder, else INBOX. Once: it can be read once,
+        // and two readers at once would each get half of it.
         if source.as_os_str() == "-" {
-            let folder = prefix.cloned().unwrap_or_else(MailboxName::inbox);
-            push(&mut jobs, problems, PathBuf::from(STDIN), Ok(folder));
+            if !jobs.iter().any(|j| j.path == Path::new(STDIN)) {
+                let folder = prefix.cloned().unwrap_or_else(MailboxName::inbox);
+                push(&mut jobs, problems, PathBuf::from(STDIN), Ok(folder));
+            }
             continue;
         }
         let meta = fs::metadata(source).map_err(|e| ConvertError::Source {
@@ -449,6 +452,18 @@ mod tests {
         let prefix = MailboxName::new("Archive/2019").unwrap();
         let jobs = plan(&files[2..], Some(&prefix), &mut problems).unwrap();
         assert_eq!(jobs[0].folder.to_string(), "Archive/2019");
+        // `-` is standard input, read once however often it is named.
+        let dash = [PathBuf::from("-"), files[2].clone(), PathBuf::from("-")];
+        let jobs = plan(&dash, Some(&prefix), &mut problems).unwrap();
+        let paths: Vec<&Path> = jobs.iter().map(|j| j.path.as_path()).collect();
+        assert_eq!(paths, [Path::new("/dev/stdin"), &files[2]]);
+        assert_eq!(jobs[0].folder.to_string(), "Archive/2019");
+        assert_eq!(
+            plan(&dash[..1], None, &mut problems).unwrap()[0]
+                .folder
+                .to_string(),
+            "INBOX"
+        );
         let err = plan(&[dir.path().join("missing")], None, &mut problems).unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
         assert!(problems.is_empty());
