@@ -371,6 +371,21 @@ fn output_with_nowhere_to_go_is_no_panic() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // An IMAP session on standard input and output (inetd, ssh) whose
+    // client hung up is over, not failed.
+    let out = s
+        .cmd()
+        .args(["serve-imap", "--stdio", "--preauth", "--user", "alice"])
+        .stdin(std::process::Stdio::null())
+        .stdout(gone())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Output that cannot be written is an error that says why.
     let out = ownmail()
         .arg("generate-docs")

@@ -17,6 +17,6 @@ pub fn run(global: &GlobalArgs) -> anyhow::Result<u8> {
             config.users_file.display()
         );
     }
-    write!(std::io::stdout(), "{config}")?;
+    write!(super::stdout(), "{config}")?;
     Ok(sysexits::OK)
 }

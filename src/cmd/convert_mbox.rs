@@ -59,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
     let result = convert::convert(&args.sources, &maildir, &options, &display);
     display.clear();
     let summary = result?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if args.json {
         serde_json::to_writer(&mut out, &summary)?;
         writeln!(out)?;

@@ -109,7 +109,7 @@ pub fn run(global: &GlobalArgs, args: FetchArgs) -> anyhow::Result<u8> {
         reports
     });
 
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if args.json {
         writeln!(out, "{}", json(&reports))?;
     } else {

@@ -18,7 +18,7 @@ macro_rules! say {
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*)
+        writeln!($crate::cmd::stdout(), $($arg)*)
     }};
 }
 
@@ -122,12 +122,55 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
-/// `ownmail user list | head -1` is not an error.
+/// `ownmail user list | head -1` is not an error: a broken pipe on our
+/// own standard output is the reader's choice. One anywhere else (a
+/// server, a program we write to) is a failure, and must not exit 0.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::BrokenPipe
+                && io.get_ref().is_some_and(|inner| inner.is::<OnStdout>())
+        })
     })
+}
+
+/// The command's standard output, whose write errors say where they
+/// happened (see [`is_broken_pipe`]). Every command writes its output
+/// through this (or [`out!`]).
+pub(crate) fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+pub(crate) struct Stdout(std::io::StdoutLock<'static>);
+
+/// The cause of an error writing to standard output.
+#[derive(Debug)]
+struct OnStdout(std::io::Error);
+
+impl std::fmt::Display for OnStdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for OnStdout {}
+
+fn on_stdout(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), OnStdout(e))
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(on_stdout)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf).map_err(on_stdout)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(on_stdout)
+    }
 }
 
 pub fn init_logging(global: &GlobalArgs) {
@@ -304,5 +347,19 @@ mod tests {
         // A cause its outer error does not name is still said.
         let e = anyhow::Error::new(io()).context("reading /etc/ownmail.yaml");
         assert_eq!(one_line(&e), format!("reading /etc/ownmail.yaml: {}", io()));
+    }
+
+    #[test]
+    fn only_a_broken_pipe_on_standard_output_is_the_readers_choice() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let ours = anyhow::Error::new(on_stdout(pipe()));
+        assert!(is_broken_pipe(&ours));
+        assert!(is_broken_pipe(&ours.context("listing users")));
+        assert!(one_line(&anyhow::Error::new(on_stdout(pipe()))).starts_with("standard output: "));
+        // A server or a program that went away mid-write is a failure.
+        let theirs = anyhow::Error::new(pipe()).context("sending RETR 1 to pop.example.net");
+        assert!(!is_broken_pipe(&theirs));
+        let full = anyhow::Error::new(on_stdout(std::io::Error::from_raw_os_error(28)));
+        assert!(!is_broken_pipe(&full));
     }
 }

@@ -53,7 +53,7 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let end = memchr::memmem::find(&msg, b"\r\n\r\n").map_or(msg.len(), |i| i + 2);
             out!()?;
-            std::io::stdout().write_all(
+            super::stdout().write_all(
                 String::from_utf8_lossy(&msg[..end])
                     .replace("\r\n", "\n")
                     .as_bytes(),

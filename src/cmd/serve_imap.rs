@@ -118,11 +118,22 @@ fn run_stdio(config: &Config, args: &ServeImapArgs) -> anyhow::Result<u8> {
     // No STARTTLS on stdin/stdout: TLS is there from the start or not at all.
     let ctx = context(config, false);
     let rt = super::runtime(Some(1))?;
-    rt.block_on(async {
+    let served = rt.block_on(async {
         let shutdown = server::shutdown_on_signals()?;
         server::serve_stdio(ctx, acceptor, preauth, shutdown).await
-    })?;
-    Ok(sysexits::OK)
+    });
+    match served {
+        // The client hung up without LOGOUT: the end of its session.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(sysexits::OK)
+        }
+        served => served.map(|()| sysexits::OK).map_err(Into::into),
+    }
 }
 
 /// The name of the Unix user running this process.

@@ -90,7 +90,7 @@ pub fn run(global: &GlobalArgs, args: SpamcheckArgs) -> anyhow::Result<u8> {
             Some(p) => Rules::load(p)?,
             None => Rules::default(),
         };
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         for r in rules.iter() {
             writeln!(out, "{:<20} {:>5.1}  {}", r.name, r.score, r.description)?;
         }
@@ -99,7 +99,7 @@ pub fn run(global: &GlobalArgs, args: SpamcheckArgs) -> anyhow::Result<u8> {
 
     let filter = Filter::open(&settings, user.as_ref())?;
     if args.bulk {
-        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, super::stdout());
         let mut buf = Vec::new();
         for line in std::io::stdin().lock().lines() {
             let name = line?;
@@ -136,7 +136,7 @@ pub fn run(global: &GlobalArgs, args: SpamcheckArgs) -> anyhow::Result<u8> {
         None => Box::new(std::io::stdin().lock()),
     };
     let (verdict, mut tagged) = filter.scan(input).context("reading the message")?;
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, super::stdout());
     if args.score_only {
         writeln!(out, "{}", verdict.score_text())?;
     }

@@ -179,7 +179,11 @@ pub async fn run_stdio(remote: &Remote) -> Result<(), TunnelError> {
                     return Err(TunnelError::Relay(e));
                 }
             }
-            r = &mut downstream => return r.map_err(TunnelError::Relay),
+            // The client closing its end (mutt quit) ends the session too.
+            r = &mut downstream => return match r {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.map_err(TunnelError::Relay),
+            },
         }
     }
 }
