@@ -583,20 +583,32 @@ fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertE
     let file_mtime = meta
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| SystemTime::now());
-    let target = shared.target(&job.folder)?;
+    // Made at the first message, so that a file that turns out not to be
+    // an mbox leaves no empty folder behind.
+    let mut target = None;
     let mut reader = MboxReader::new(file, shared.options.format);
     let mut count = 0u64;
     let result = loop {
         if shared.stop.load(Ordering::Relaxed) {
             break Ok(());
         }
-        let step = next_message(shared, job, &target, &mut reader, seekable, file_mtime, tx);
+        let step = next_message(
+            shared,
+            job,
+            &mut target,
+            &mut reader,
+            seekable,
+            file_mtime,
+            tx,
+        );
         match step {
             Ok(Some(Flow::Next)) => {
                 count += 1;
                 shared.observer.progress(job, reader.position(), count);
             }
             Ok(Some(Flow::Stop)) => break Ok(()),
+            // An empty mbox (a Drafts never used) is an empty folder.
+            Ok(None) if target.is_none() => break shared.target(&job.folder).map(drop),
             Ok(None) => break Ok(()),
             Err(e @ (ConvertError::NotMbox { .. } | ConvertError::Read { .. })) if !strict => {
                 shared.problem(Problem::error(&job.path, None, error_text(&e, &job.path)));
@@ -640,7 +652,7 @@ fn read_error(path: &Path, e: MboxError) -> ConvertError {
 fn next_message(
     shared: &Shared,
     job: &Job,
-    target: &Arc<Target>,
+    target: &mut Option<Arc<Target>>,
     reader: &mut MboxReader<File>,
     seekable: bool,
     file_mtime: SystemTime,
@@ -651,6 +663,10 @@ fn next_message(
         .map_err(|e| read_error(&job.path, e))?
     else {
         return Ok(None);
+    };
+    let target = match target {
+        Some(t) => t,
+        None => target.insert(shared.target(&job.folder)?),
     };
     if let Some(damage) = &head.damage {
         if shared.options.strict {
