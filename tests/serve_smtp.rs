@@ -467,4 +467,49 @@ fn sendmail_queues_and_the_server_delivers() {
         "{bounce}"
     );
     assert!(!s.inbox("alice")[1].contains("Bcc"), "Bcc: is removed");
+
+    // As Debian's cron calls it, with the output of a job that has no
+    // header: a From: with the name, the text as the body.
+    let out = support::run(
+        s.scratch.cmd().args([
+            "sendmail",
+            "-FCronDaemon",
+            "-i",
+            "-B8BITMIME",
+            "-oem",
+            "alice",
+        ]),
+        b"backup finished OK\n/dev/sda1: 95% full\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // newaliases has nothing to rebuild; other modes say what to use.
+    let out = support::run(s.scratch.cmd().args(["sendmail", "-bi"]), b"");
+    assert_eq!(out.status.code(), Some(0));
+    let out = support::run(s.scratch.cmd().args(["sendmail", "-bp"]), b"");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ownmail queue list"));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let cron = loop {
+        if let Some(m) = s
+            .inbox("alice")
+            .into_iter()
+            .find(|m| m.contains("backup finished"))
+        {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (head, body) = cron.split_once("\n\n").expect("a header and a body");
+    assert!(head.contains("\nFrom: CronDaemon <"), "{cron}");
+    assert_eq!(body, "backup finished OK\n/dev/sda1: 95% full\n");
 }

@@ -670,26 +670,65 @@ status is 0 only when the message is durably queued; a running serve-smtp
 sends it within seconds (or run `ownmail queue flush`). The same happens
 when the binary is called as `sendmail`.
 
-Without -i, a line with a single dot ends the message, as in sendmail.",
+Without -i, a line with a single dot ends the message, as in sendmail.
+
+A message without a From:, Date: or Message-ID: field gets one; where its
+first lines are not header fields (`echo text | sendmail alice`), they
+are the body, after an added empty line. The options cron and other
+programs pass to Postfix's sendmail are understood (-F, -r, -oi) or
+accepted and ignored (-B, -N, -R, -X, -C, -G, -U, other -o options).",
     after_help = "\
 Examples:
   echo 'Subject: hi' | ownmail sendmail bob@example.net
   ownmail sendmail -t < message.eml
+  ownmail sendmail -FCronDaemon -i -B8BITMIME -oem alice   # as cron calls it
   ln -s /usr/bin/ownmail /usr/sbin/sendmail"
 )]
 pub struct SendmailArgs {
     /// Take the recipients from the To:, Cc: and Bcc: fields (Bcc: is removed)
     #[arg(short = 't')]
     pub from_headers: bool,
-    /// The envelope sender (default: the user running the command @ the first domain)
-    #[arg(short = 'f', value_name = "FROM")]
+    /// The envelope sender (default: the user running the command @ the first domain); -r is the same
+    #[arg(short = 'f', short_alias = 'r', value_name = "FROM")]
     pub from: Option<String>,
+    /// The sender's full name, for the From: field added to a message without one
+    #[arg(short = 'F', value_name = "NAME")]
+    pub full_name: Option<String>,
     /// A line with a single dot does not end the message
     #[arg(short = 'i')]
     pub ignore_dots: bool,
-    /// Same as -i
+    /// The mode: m (the default: read a message and queue it) or i (rebuild the aliases: nothing to do here)
+    #[arg(
+        short = 'b',
+        value_name = "MODE",
+        default_value = "m",
+        hide_default_value = true
+    )]
+    pub mode: String,
+    /// sendmail's -o options: -oi is -i; the others (-oem, -odb, ...) are accepted and ignored
     #[arg(short = 'o', value_name = "OPTION", hide = true)]
     pub option: Vec<String>,
+    /// Accepted and ignored, as Postfix's sendmail does (the body type, -B8BITMIME)
+    #[arg(short = 'B', value_name = "TYPE", hide = true)]
+    pub body_type: Option<String>,
+    /// Accepted and ignored (the DSN notifications)
+    #[arg(short = 'N', value_name = "DSN", hide = true)]
+    pub dsn_notify: Option<String>,
+    /// Accepted and ignored (the DSN return: hdrs or full)
+    #[arg(short = 'R', value_name = "RET", hide = true)]
+    pub dsn_ret: Option<String>,
+    /// Accepted and ignored (sendmail's log file)
+    #[arg(short = 'X', value_name = "FILE", hide = true)]
+    pub log_file: Option<String>,
+    /// Accepted and ignored (sendmail's and Postfix's configuration: ownmail's is --config)
+    #[arg(short = 'C', value_name = "FILE", hide = true)]
+    pub sendmail_config: Option<String>,
+    /// Accepted and ignored (a gateway submission)
+    #[arg(short = 'G', hide = true)]
+    pub gateway: bool,
+    /// Accepted and ignored (an initial user submission)
+    #[arg(short = 'U', hide = true)]
+    pub initial: bool,
     /// The recipients
     pub recipients: Vec<String>,
 }
@@ -740,6 +779,59 @@ mod tests {
             (c.format, c.json, c.dry_run),
             (MboxFormat::Mboxcl2, true, false)
         );
+    }
+
+    #[test]
+    fn sendmail_takes_what_cron_and_postfix_users_pass() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["ownmail", "sendmail"].iter().chain(args))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let Command::Sendmail(s) = cli.command else {
+                panic!("not sendmail")
+            };
+            s
+        };
+        // Debian's cron.
+        let s = parse(&["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "alice"]);
+        assert_eq!(s.full_name.as_deref(), Some("CronDaemon"));
+        assert!(s.ignore_dots);
+        assert_eq!(
+            (s.recipients.as_slice(), s.mode.as_str()),
+            (&["alice".to_owned()][..], "m")
+        );
+        // cronie, and Postfix's -r for -f.
+        let s = parse(&[
+            "-FCronDaemon",
+            "-i",
+            "-odi",
+            "-oem",
+            "-oi",
+            "-t",
+            "-f",
+            "root",
+        ]);
+        assert!(s.from_headers && s.option.contains(&"i".to_owned()));
+        assert_eq!(s.from.as_deref(), Some("root"));
+        assert_eq!(
+            parse(&["-r", "bounce@example.org", "x"]).from.as_deref(),
+            Some("bounce@example.org")
+        );
+        let s = parse(&[
+            "-N",
+            "never",
+            "-R",
+            "hdrs",
+            "-G",
+            "-U",
+            "-X",
+            "/dev/null",
+            "-C",
+            "/etc/postfix",
+            "x",
+        ]);
+        assert_eq!(s.recipients, ["x"]);
+        assert_eq!(parse(&["-bi"]).mode, "i");
+        assert_eq!(parse(&["-bs"]).mode, "s");
     }
 
     #[test]

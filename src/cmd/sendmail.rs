@@ -3,6 +3,7 @@
 
 use std::io::BufReader;
 
+use super::UsageError;
 use super::load_config;
 use crate::cli::{GlobalArgs, SendmailArgs};
 use crate::error::sysexits;
@@ -10,6 +11,25 @@ use crate::queue::submit::{self, Options};
 use crate::queue::{Queue, new_id};
 
 pub fn run(global: &GlobalArgs, args: SendmailArgs) -> anyhow::Result<u8> {
+    match args.mode.as_str() {
+        "m" => {}
+        // newaliases: aliases are read from the configuration at each use.
+        "i" => return Ok(sysexits::OK),
+        "p" => {
+            return Err(
+                UsageError("-bp: the queue is listed by `ownmail queue list`".into()).into(),
+            );
+        }
+        "d" => {
+            return Err(UsageError("-bd: the SMTP server is `ownmail serve-smtp`".into()).into());
+        }
+        mode => {
+            return Err(UsageError(format!(
+                "-b{mode} is not supported: ownmail's sendmail queues a message from standard input (-bm)"
+            ))
+            .into());
+        }
+    }
     let config = load_config(global)?;
     let domain = config
         .domains
@@ -27,6 +47,7 @@ pub fn run(global: &GlobalArgs, args: SendmailArgs) -> anyhow::Result<u8> {
         from_headers: args.from_headers,
         ignore_dots,
         sender,
+        full_name: args.full_name,
         recipients: args.recipients,
         domain,
         hostname: config.hostname.clone(),

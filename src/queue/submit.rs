@@ -16,6 +16,8 @@ pub struct Options {
     pub ignore_dots: bool,
     /// The envelope sender.
     pub sender: String,
+    /// `-F`: the sender's name, for a `From:` the message lacks.
+    pub full_name: Option<String>,
     /// The recipients on the command line.
     pub recipients: Vec<String>,
     /// For addresses without a domain, `Message-ID:` and `Received:`.
@@ -72,12 +74,20 @@ pub fn prepare(
     if lines.iter().all(|l| l.is_empty()) {
         return Err(SubmitError::Empty);
     }
-    // The header section: up to the first empty line.
+    // The header section: up to the first empty line, or the first line
+    // that is neither a field nor a field's continuation (`echo text |
+    // sendmail alice`): that one starts the body, after an empty line we
+    // add (RFC 5322 2.1), as Postfix's cleanup does.
     let split = lines
         .iter()
-        .position(|l| l.is_empty())
+        .enumerate()
+        .position(|(i, l)| {
+            l.is_empty()
+                || !(is_field(l) || (i > 0 && (l.starts_with(b" ") || l.starts_with(b"\t"))))
+        })
         .unwrap_or(lines.len());
     let (head, body) = lines.split_at(split);
+    let add_blank = body.first().is_some_and(|l| !l.is_empty());
     let mut fields: Vec<Vec<u8>> = Vec::new();
     for line in head {
         match fields.last_mut() {
@@ -139,13 +149,21 @@ pub fn prepare(
         } else {
             opts.sender.clone()
         };
-        out.extend_from_slice(format!("From: {from}\r\n").as_bytes());
+        match opts.full_name.as_deref().map(display_name) {
+            Some(name) if !name.is_empty() && !opts.sender.is_empty() => {
+                out.extend_from_slice(format!("From: {name} <{from}>\r\n").as_bytes())
+            }
+            _ => out.extend_from_slice(format!("From: {from}\r\n").as_bytes()),
+        }
     }
     if !fields.iter().any(|f| name_is(f, "Message-ID")) {
         out.extend_from_slice(format!("Message-ID: <{id}@{}>\r\n", opts.hostname).as_bytes());
     }
     for f in &fields {
         out.extend_from_slice(f);
+        out.extend_from_slice(b"\r\n");
+    }
+    if add_blank {
         out.extend_from_slice(b"\r\n");
     }
     for l in body {
@@ -157,6 +175,33 @@ pub fn prepare(
         recipients,
         message: out,
     })
+}
+
+/// A header field's first line: a name of printable ASCII but the colon,
+/// then the colon (RFC 5322 2.2).
+fn is_field(line: &[u8]) -> bool {
+    match memchr::memchr(b':', line) {
+        Some(colon) if colon > 0 => line[..colon].iter().all(|&b| (33..=126).contains(&b)),
+        _ => false,
+    }
+}
+
+/// `-F`'s name as a display name: as it is if it is words of plain
+/// characters, else quoted (RFC 5322 3.4), or encoded if it is not ASCII
+/// (RFC 2047). Line ends and other controls are dropped.
+fn display_name(name: &str) -> String {
+    let name: String = name.chars().filter(|c| !c.is_control()).collect();
+    let name = name.trim();
+    if !name.is_ascii() {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+        return format!("=?UTF-8?B?{encoded}?=");
+    }
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~ ".contains(c);
+    if name.chars().all(atext) {
+        return name.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn read_lines(mut input: impl BufRead, opts: &Options) -> Result<Vec<Vec<u8>>, SubmitError> {
@@ -212,6 +257,7 @@ mod tests {
             from_headers: false,
             ignore_dots: false,
             sender: "root@example.org".into(),
+            full_name: None,
             recipients: vec![],
             domain: "example.org".into(),
             hostname: "mx.example.org".into(),
@@ -270,6 +316,79 @@ mod tests {
             String::from_utf8(s.message)
                 .unwrap()
                 .ends_with("\r\n.\r\nmore\r\n")
+        );
+    }
+
+    #[test]
+    fn lines_that_are_not_fields_start_the_body() {
+        let o = Options {
+            recipients: vec!["a@b.example".into()],
+            ..opts()
+        };
+        let body_of = |input: &[u8]| {
+            let s = prepare(input, &o, "I", UNIX_EPOCH).unwrap();
+            let text = String::from_utf8(s.message).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").expect("an empty line");
+            (head.to_owned(), body.to_owned())
+        };
+        // `echo text | sendmail alice`: all of it is the body.
+        let (head, body) = body_of(b"backup finished OK\n");
+        assert_eq!(body, "backup finished OK\r\n");
+        assert!(
+            head.contains("\r\nMessage-ID: <I@mx.example.org>"),
+            "{head}"
+        );
+        assert!(!head.contains("backup"), "{head}");
+        // A header, then a line that is not a field.
+        let (head, body) = body_of(b"Subject: disk report\n/dev/sda1 95% full\nsecond: line\n");
+        assert!(head.ends_with("\r\nSubject: disk report"), "{head}");
+        assert_eq!(body, "/dev/sda1 95% full\r\nsecond: line\r\n");
+        // Continuation lines stay in the header; the empty line is not doubled.
+        let (head, body) = body_of(b"Subject: a\n long\nX-A: b\n\nbody\n");
+        assert!(head.ends_with("Subject: a\r\n long\r\nX-A: b"), "{head}");
+        assert_eq!(body, "body\r\n");
+        // A first line that looks like a continuation is body.
+        let (_, body) = body_of(b" indented\n");
+        assert_eq!(body, " indented\r\n");
+        let (_, body) = body_of(b"\tindented\n");
+        assert_eq!(body, "\tindented\r\n");
+    }
+
+    #[test]
+    fn minus_f_names_the_sender_of_a_message_without_from() {
+        let from = |name: &str, input: &[u8]| {
+            let o = Options {
+                recipients: vec!["a@b.example".into()],
+                full_name: Some(name.into()),
+                ..opts()
+            };
+            let text =
+                String::from_utf8(prepare(input, &o, "I", UNIX_EPOCH).unwrap().message).unwrap();
+            text.lines()
+                .find(|l| l.starts_with("From: "))
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            from("CronDaemon", b"Subject: x\n\ny\n"),
+            "From: CronDaemon <root@example.org>"
+        );
+        assert_eq!(
+            from("Cron Daemon (host)", b"S: x\n\ny\n"),
+            "From: \"Cron Daemon (host)\" <root@example.org>"
+        );
+        assert_eq!(
+            from("a\"b\r\nBcc: x", b"S: x\n\ny\n"),
+            "From: \"a\\\"bBcc: x\" <root@example.org>"
+        );
+        assert_eq!(
+            from("Jürgen", b"S: x\n\ny\n"),
+            "From: =?UTF-8?B?SsO8cmdlbg==?= <root@example.org>"
+        );
+        // The message's own From: wins.
+        assert_eq!(
+            from("CronDaemon", b"From: me@example.net\n\ny\n"),
+            "From: me@example.net"
         );
     }
 
