@@ -13,7 +13,7 @@
 //! | 5321 | 4.5.1        | `postmaster` always exists, also without a domain          |
 //! | 5321 | 4.5.2        | dot-unstuffing                                             |
 //! | 5321 | 4.5.3.1      | bounded lines, 100 recipients                              |
-//! | 5321 | 2.3.8        | lines end with CR LF: a bare LF is refused (smuggling)     |
+//! | 5321 | 2.3.8        | CR LF only: a bare LF or CR in DATA or BDAT is refused (smuggling) |
 //! | 1870 |              | SIZE, on MAIL and while receiving                          |
 //! | 2920 |              | PIPELINING: all complete commands in the buffer are read   |
 //! | 2034, 3463 |        | ENHANCEDSTATUSCODES, always                                |

@@ -110,6 +110,8 @@ replies! {
     /// RFC 5321 2.3.8, and the end-of-data smuggling of 2023: a bare LF in
     /// DATA is refused, so no reading of `<LF>.<LF>` can split a message.
     BARE_LF_DATA = 554 "5.6.0" "Bare LF in message, lines end with CR LF";
+    /// The same for a CR without its LF (`<CR>.<CR>` ends data for some).
+    BARE_CR_DATA = 554 "5.6.0" "Bare CR in message, lines end with CR LF";
     /// RFC 1869 6: an unknown MAIL or RCPT parameter.
     PARAM_NOT_IMPLEMENTED = 555 "5.5.4" "Parameter not recognized or not implemented";
 }

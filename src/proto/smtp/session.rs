@@ -134,9 +134,49 @@ struct Tx {
     recipients: Vec<Recipient>,
     data: Vec<u8>,
     too_big: bool,
-    bare_lf: bool,
+    line_ends: LineEnds,
     /// A BDAT chunk has been received: DATA is out, and so are more RCPTs.
     chunking: bool,
+}
+
+/// RFC 5321 2.3.8: CR and LF appear in a message only together, as CR LF.
+/// Watches the message bytes across reads and chunks for either alone; a
+/// message with one is refused at its end, so no reading of `<LF>.<LF>` or
+/// `<CR>.<CR>` at a later hop can split it (SMTP smuggling).
+#[derive(Debug, Default)]
+struct LineEnds {
+    /// The last byte seen was a CR.
+    prev_cr: bool,
+    bare_lf: bool,
+    bare_cr: bool,
+}
+
+impl LineEnds {
+    fn scan(&mut self, bytes: &[u8]) {
+        let Some(&first) = bytes.first() else {
+            return;
+        };
+        if self.prev_cr && first != b'\n' {
+            self.bare_cr = true;
+        }
+        for i in memchr::memchr2_iter(b'\r', b'\n', bytes) {
+            if bytes[i] == b'\n' {
+                if (i == 0 && !self.prev_cr) || (i > 0 && bytes[i - 1] != b'\r') {
+                    self.bare_lf = true;
+                }
+            } else if bytes.get(i + 1).is_some_and(|&b| b != b'\n') {
+                self.bare_cr = true;
+            }
+        }
+        self.prev_cr = bytes.last() == Some(&b'\r');
+    }
+
+    /// The message ends here: a CR last is alone.
+    fn end(&mut self) {
+        if self.prev_cr {
+            self.bare_cr = true;
+        }
+    }
 }
 
 /// One SMTP server session.
@@ -516,7 +556,7 @@ impl Session {
             recipients: Vec::new(),
             data: Vec::new(),
             too_big: false,
-            bare_lf: false,
+            line_ends: LineEnds::default(),
             chunking: false,
         });
         Reply::SENDER_OK
@@ -718,19 +758,16 @@ impl Session {
                 None => (rest, None),
             };
             if let Some(j) = lf {
-                let crlf = if j == 0 {
+                line_start = if j == 0 {
                     prev_cr
                 } else {
                     rest[j - 1] == b'\r'
                 };
-                if !crlf {
-                    tx.bare_lf = true;
-                }
-                line_start = crlf;
             } else {
                 line_start = false;
             }
             prev_cr = chunk.last() == Some(&b'\r');
+            tx.line_ends.scan(chunk);
             if tx.data.len() as u64 + chunk.len() as u64 > max {
                 tx.too_big = true;
             } else if !tx.too_big {
@@ -765,6 +802,10 @@ impl Session {
         if refusal.is_none()
             && let Some(tx) = self.tx.as_mut()
         {
+            // RFC 5321 2.3.8: the same rule as DATA. The chunk is sent on
+            // with DATA, where a bare LF or CR could end it early at the
+            // next hop (SMTP smuggling, CVE-2023-51764).
+            tx.line_ends.scan(&self.input[..n]);
             if tx.data.len() as u64 + n as u64 > self.settings.max_message_size {
                 tx.too_big = true;
             } else if !tx.too_big {
@@ -789,6 +830,9 @@ impl Session {
             return Step::Continue;
         }
         if last {
+            if let Some(tx) = self.tx.as_mut() {
+                tx.line_ends.end();
+            }
             return self.finish_message();
         }
         self.reply(Reply::OK.with_text(format!("{size} octets received")));
@@ -803,8 +847,12 @@ impl Session {
             self.reply(Reply::MESSAGE_TOO_BIG);
             return Step::Continue;
         }
-        if tx.bare_lf {
+        if tx.line_ends.bare_lf {
             self.reply(Reply::BARE_LF_DATA);
+            return Step::Continue;
+        }
+        if tx.line_ends.bare_cr {
+            self.reply(Reply::BARE_CR_DATA);
             return Step::Continue;
         }
         let (helo, esmtp) = self.helo.clone().unwrap_or_default();

@@ -696,3 +696,62 @@ fn a_driver_can_end_the_session() {
     h.play("S: 421 4.3.2");
     assert!(h.closed);
 }
+
+/// Regression: a BDAT chunk with a bare LF was stored as it came and sent
+/// on with DATA, so `<LF>.<LF>` reached the next hop (SMTP smuggling,
+/// CVE-2023-51764). BDAT now follows DATA's rule, across chunks too.
+#[test]
+fn bare_lf_or_cr_in_bdat_is_refused_as_in_data() {
+    let start = format!(
+        "{EHLO}
+         C: MAIL FROM:<a@example.net>
+         S: 250
+         C: RCPT TO:<alice@example.org>
+         S: 250"
+    );
+    let smuggled: &[u8] =
+        b"Subject: bdat\r\n\r\nhello\n.\nMAIL FROM:<ceo@bank.example>\nRCPT TO:<x@y.example>\n";
+    let cases: [(&[&[u8]], &str); 6] = [
+        (&[smuggled], "554 5.6.0 Bare LF"),
+        // The CR LF split between two chunks is one line end...
+        (&[b"a: b\r", b"\n\r\nhi\r\n"], "250 2.0.0 Stored"),
+        // ...but a LF first in a chunk after a line without its CR is not.
+        (&[b"a: b\r\n", b"\nhi\r\n"], "554 5.6.0 Bare LF"),
+        (
+            &[b"a: b\r\n\r\nhi\r.\rMAIL FROM:<x@y>\r"],
+            "554 5.6.0 Bare CR",
+        ),
+        (&[b"a: b\r\n\r\nhi\r", b"x\r\n"], "554 5.6.0 Bare CR"),
+        (&[b"a: b\r\n\r\nhi\r"], "554 5.6.0 Bare CR"),
+    ];
+    for (chunks, reply) in cases {
+        let mut h = run(&start);
+        for (i, c) in chunks.iter().enumerate() {
+            let last = if i + 1 == chunks.len() { " LAST" } else { "" };
+            h.feed(format!("BDAT {}{last}\r\n", c.len()).as_bytes());
+            h.feed(c);
+            if last.is_empty() {
+                h.play("S: 250 2.0.0");
+            }
+        }
+        h.play(&format!("S: {reply}\nC: NOOP\nS: 250"));
+        assert_eq!(h.messages.len(), usize::from(reply.contains("Stored")));
+    }
+}
+
+#[test]
+fn bare_cr_in_data_is_refused() {
+    let mut h = run(&format!(
+        "{EHLO}
+         C: MAIL FROM:<a@example.net>
+         S: 250
+         C: RCPT TO:<alice@example.org>
+         S: 250
+         C: DATA
+         S: 354"
+    ));
+    h.feed(b"Subject: a\r\n\r\nline\r.\rMAIL FROM:<evil@example.net>\r");
+    h.feed(b"\r\n.\r\n");
+    h.play("S: 554 5.6.0 Bare CR");
+    assert!(h.messages.is_empty());
+}
