@@ -98,7 +98,7 @@ pub enum Event {
 #[derive(Debug)]
 enum Mode {
     Command,
-    /// A line was too long: drop bytes up to the next LF.
+    /// A line was too long: drop bytes up to and including its LF.
     DiscardLine,
     Data {
         line_start: bool,
@@ -366,8 +366,9 @@ impl Session {
         let window = &self.input[..self.input.len().min(limit)];
         let Some(i) = memchr::memchr(b'\n', window) else {
             if self.input.len() >= limit {
-                // RFC 5321 4.5.3.1.4: too long. Drop it up to its end.
-                self.input.clear();
+                // RFC 5321 4.5.3.1.4: too long. Drop it up to its end, and
+                // no further: what follows its LF is the next command
+                // (RFC 2920 3: one reply per command, in order).
                 self.mode = Mode::DiscardLine;
                 self.reply(Reply::LINE_TOO_LONG);
                 return Step::Continue;

@@ -755,3 +755,39 @@ fn bare_cr_in_data_is_refused() {
     h.play("S: 554 5.6.0 Bare CR");
     assert!(h.messages.is_empty());
 }
+
+/// Regression: after a line too long the rest of the buffer was thrown
+/// away (its LF and the commands pipelined after it), and the next line
+/// was swallowed too: a command went unanswered and pipelining clients
+/// hung. One reply per command, however the bytes arrive.
+#[test]
+fn a_line_too_long_gets_one_reply_and_the_next_commands_theirs() {
+    let long = format!("NOOP {}\r\n", "X".repeat(3000));
+    let mut h = run(EHLO);
+    h.feed(long.as_bytes());
+    h.play("S: 500 5.5.6 Line too long");
+    h.play("C: NOOP\nS: 250 2.0.0");
+    h.feed(format!("{long}RSET\r\nNOOP\r\n").as_bytes());
+    h.play(
+        "S: 500 5.5.6 Line too long
+         S: 250 2.0.0
+         S: 250 2.0.0
+         C: QUIT
+         S: 221",
+    );
+    // Byte by byte, the same.
+    let mut h = run(EHLO);
+    for b in format!("{long}NOOP\r\n").bytes() {
+        h.feed(&[b]);
+    }
+    h.play("S: 500 5.5.6\nS: 250 2.0.0");
+    // AUTH responses have their own, longer bound.
+    let mut s = settings();
+    s.auth_without_tls = true;
+    let mut h = Harness::new(s);
+    h.feed(b"EHLO c\r\n");
+    h.lines.clear();
+    h.play("C: AUTH PLAIN\nS: 334");
+    h.feed(format!("{}\r\nNOOP\r\n", "A".repeat(MAX_AUTH_LINE + 100)).as_bytes());
+    h.play("S: 500 5.5.6 Line too long\nS: 250 2.0.0");
+}
