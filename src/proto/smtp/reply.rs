@@ -47,8 +47,8 @@ replies! {
     SHUTTING_DOWN = 421 "4.3.2" "Service shutting down, try again later";
     /// RFC 5321 4.5.3.2: the client was silent for too long.
     TIMEOUT = 421 "4.4.2" "Timeout, closing connection";
-    /// The session made too many mistakes (10): a client that is lost or
-    /// probing.
+    /// The session made too many mistakes (10), or mistakes and refused
+    /// recipients (20): a client that is lost, flooding or probing.
     TOO_MANY_ERRORS = 421 "4.7.0" "Too many errors, closing connection";
     /// The connection limit is reached.
     TOO_MANY_CONNECTIONS = 421 "4.7.0" "Too many connections, try again later";

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::command::{self, Command, MailParams, Mailbox, Path};
 use super::directory::Directory;
 use super::reply::Reply;
-use super::{MAX_AUTH_LINE, MAX_COMMAND_LINE, MAX_ERRORS, MAX_RECIPIENTS};
+use super::{HARD_ERROR_LIMIT, MAX_AUTH_LINE, MAX_COMMAND_LINE, MAX_ERRORS, MAX_RECIPIENTS};
 use crate::auth::Secret;
 
 /// What the session may offer; fixed for a connection by the listener.
@@ -191,7 +191,10 @@ pub struct Session {
     tls: Option<TlsInfo>,
     user: Option<String>,
     tx: Option<Tx>,
+    /// 5xx replies to mistakes: commands out of place, bad syntax.
     errors: usize,
+    /// Recipients refused: unknown users, relaying denied.
+    refused: usize,
     waiting: Option<Waiting>,
     /// `Some(false)`: Close must be reported; `Some(true)`: it was.
     closing: Option<bool>,
@@ -211,6 +214,7 @@ impl Session {
             user: None,
             tx: None,
             errors: 0,
+            refused: 0,
             waiting: None,
             closing: None,
         };
@@ -331,10 +335,25 @@ impl Session {
             self.closing = Some(false);
         } else if reply.is_error() {
             self.errors += 1;
-            if self.errors >= MAX_ERRORS {
-                Reply::TOO_MANY_ERRORS.write_to(&mut self.output);
-                self.closing = Some(false);
-            }
+            self.check_error_limits();
+        }
+    }
+
+    /// A recipient refused for good. Not a mistake of the client's: a
+    /// sender with one good address among many stale ones is normal (a
+    /// list, an old address book), so these count only toward
+    /// [`HARD_ERROR_LIMIT`], as Postfix's `smtpd_hard_error_limit`, and the
+    /// good recipients get their message.
+    fn refuse_recipient(&mut self, reply: Reply) {
+        reply.write_to(&mut self.output);
+        self.refused += 1;
+        self.check_error_limits();
+    }
+
+    fn check_error_limits(&mut self) {
+        if self.errors >= MAX_ERRORS || self.errors + self.refused >= HARD_ERROR_LIMIT {
+            Reply::TOO_MANY_ERRORS.write_to(&mut self.output);
+            self.closing = Some(false);
         }
     }
 
@@ -418,7 +437,16 @@ impl Session {
             }
             Command::Rcpt { path } => {
                 let reply = self.rcpt(path);
-                self.reply(reply);
+                let refusals = [
+                    Reply::NO_SUCH_USER,
+                    Reply::RELAY_DENIED,
+                    Reply::ROUTING_REFUSED,
+                ];
+                if refusals.contains(&reply) {
+                    self.refuse_recipient(reply);
+                } else {
+                    self.reply(reply);
+                }
             }
             Command::Data => {
                 let reply = match &self.tx {

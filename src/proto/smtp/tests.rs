@@ -791,3 +791,41 @@ fn a_line_too_long_gets_one_reply_and_the_next_commands_theirs() {
     h.feed(format!("{}\r\nNOOP\r\n", "A".repeat(MAX_AUTH_LINE + 100)).as_bytes());
     h.play("S: 500 5.5.6 Line too long\nS: 250 2.0.0");
 }
+
+/// Regression: refused recipients counted toward the ten mistakes that end
+/// a session, so one good recipient among ten unknown ones never got the
+/// message (421 before DATA). They count only toward the hard limit of 20.
+#[test]
+fn refused_recipients_do_not_end_the_session_before_the_hard_limit() {
+    let mut h = run(&format!("{EHLO}\nC: MAIL FROM:<a@example.net>\nS: 250"));
+    h.play("C: RCPT TO:<alice@example.org>\nS: 250 2.1.5");
+    for i in 0..10 {
+        h.play(&format!("C: RCPT TO:<ghost{i}@example.org>\nS: 550 5.1.1"));
+    }
+    h.play(
+        "C: RCPT TO:<x@elsewhere.example>
+         S: 554 5.7.1 Relay access denied
+         C: RCPT TO:<user%other.example@example.org>
+         S: 550 5.7.1
+         C: DATA
+         S: 354
+         C: x
+         C: .
+         S: 250 2.0.0 Stored",
+    );
+    assert_eq!(h.messages[0].recipients.len(), 1);
+    assert!(!h.closed);
+    // Twenty refusals and mistakes together end the session.
+    for i in 12..19 {
+        h.play(&format!(
+            "C: MAIL FROM:<a@example.net>
+             S: 250
+             C: RCPT TO:<ghost{i}@example.org>
+             S: 550 5.1.1
+             C: RSET
+             S: 250"
+        ));
+    }
+    h.play("C: BOGUS\nS: 500 5.5.2\nS: 421 4.7.0 Too many errors");
+    assert!(h.closed);
+}
