@@ -481,6 +481,58 @@ fn stdio_server(s: &Server, stdin: Stdio, stdout: Stdio) -> std::process::Child 
         .unwrap()
 }
 
+/// Regression: on --stdio, a client whose address was unknown (a pipe, a
+/// Unix socket from socat EXEC: or stunnel exec=) was trusted, and could
+/// log in without TLS: an open relay. Now it is a stranger.
+#[test]
+fn stdio_without_a_tcp_peer_is_a_stranger() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    // Loopback is trusted (the default): the client must not pass for it.
+    let s = Server::start("", "");
+    let session = b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<x@remote.example>\r\nRCPT TO:<bob@example.org>\r\nQUIT\r\n";
+    for unix in [true, false] {
+        let (out, status) = if unix {
+            let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let child = stdio_server(
+                &s,
+                Stdio::from(OwnedFd::from(theirs.try_clone().unwrap())),
+                Stdio::from(OwnedFd::from(theirs)),
+            );
+            ours.write_all(session).unwrap();
+            ours.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = Vec::new();
+            ours.read_to_end(&mut out).unwrap();
+            (out, child.wait_with_output().unwrap().status)
+        } else {
+            let mut child = stdio_server(&s, Stdio::piped(), Stdio::piped());
+            child.stdin.take().unwrap().write_all(session).unwrap();
+            let out = child.wait_with_output().unwrap();
+            (out.stdout, out.status)
+        };
+        let text = String::from_utf8_lossy(&out);
+        assert!(status.success(), "{text}");
+        let replies: Vec<&str> = text
+            .lines()
+            // Those with an enhanced status: not the greeting, nor EHLO's.
+            .filter(|l| l.as_bytes()[3] == b' ' && l.as_bytes()[4].is_ascii_digit())
+            .map(|l| &l[..l.len().min(9)])
+            .collect();
+        assert_eq!(
+            replies,
+            [
+                "538 5.7.1",
+                "250 2.1.0",
+                "554 5.7.1",
+                "250 2.1.5",
+                "221 2.0.0"
+            ][..],
+            "unix socket: {unix}\n{text}"
+        );
+        assert!(!text.contains("AUTH"), "{text}");
+    }
+}
+
 /// Regression: under --stdio on inetd's TCP socket, STARTTLS was offered
 /// but the handshake failed ("operation would block": tokio's stdout, a
 /// blocking thread, leaves a flush pending, which OpenSSL takes for an

@@ -332,7 +332,9 @@ async fn accept_loop(
 
 /// One session on standard input and output (inetd, `--stdio`). The peer
 /// is the TCP socket inetd hands us; on anything else (a Unix socket from
-/// socat or stunnel, a pipe) the client's address is unknown.
+/// socat or stunnel, a pipe) the client's address is unknown, and an unknown
+/// client is a stranger: not trusted to relay, no AUTH without TLS. Local
+/// programs that should be trusted use `ownmail sendmail`.
 pub async fn serve_stdio(config: Arc<Config>) -> Result<(), SmtpError> {
     let mut server = Server::new(config)?;
     let (io, peer): (Box<dyn conn::Io>, _) = match crate::net::stdio() {
