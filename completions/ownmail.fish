@@ -212,7 +212,7 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s h -l help -d '
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l listen -d 'Listen on ADDR (e.g. 127.0.0.1:2525) instead of smtp.listen (repeatable)' -r
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s c -l config -d 'The configuration file (default: see below)' -r -F
-complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l stdio -d 'Run one session on standard input and output (inetd), then exit'
+complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -l stdio -d 'Run one session on standard input and output (inetd), then exit; a client not on a TCP socket is untrusted (local programs: use `ownmail sendmail`)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand serve-smtp" -s h -l help -d 'Print help (see more with \'--help\')'

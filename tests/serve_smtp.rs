@@ -513,3 +513,143 @@ fn sendmail_queues_and_the_server_delivers() {
     assert!(head.contains("\nFrom: CronDaemon <"), "{cron}");
     assert_eq!(body, "backup finished OK\n/dev/sda1: 95% full\n");
 }
+
+/// Runs `serve-smtp --stdio` on `stdin` and `stdout`, as inetd would.
+fn stdio_server(s: &Server, stdin: Stdio, stdout: Stdio) -> std::process::Child {
+    s.scratch
+        .cmd()
+        .args(["-v", "serve-smtp", "--stdio"])
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(std::fs::File::create(s.scratch.dir.path().join("stdio.log")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Regression: on --stdio, a client whose address was unknown (a pipe, a
+/// Unix socket from socat EXEC: or stunnel exec=) was trusted, and could
+/// log in without TLS: an open relay. Now it is a stranger.
+#[test]
+fn stdio_without_a_tcp_peer_is_a_stranger() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    // Loopback is trusted (the default): the client must not pass for it.
+    let s = Server::start("", "");
+    let session = b"EHLO c\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<x@remote.example>\r\nRCPT TO:<bob@example.org>\r\nQUIT\r\n";
+    for unix in [true, false] {
+        let (out, status) = if unix {
+            let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let child = stdio_server(
+                &s,
+                Stdio::from(OwnedFd::from(theirs.try_clone().unwrap())),
+                Stdio::from(OwnedFd::from(theirs)),
+            );
+            ours.write_all(session).unwrap();
+            ours.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut out = Vec::new();
+            ours.read_to_end(&mut out).unwrap();
+            (out, child.wait_with_output().unwrap().status)
+        } else {
+            let mut child = stdio_server(&s, Stdio::piped(), Stdio::piped());
+            child.stdin.take().unwrap().write_all(session).unwrap();
+            let out = child.wait_with_output().unwrap();
+            (out.stdout, out.status)
+        };
+        let text = String::from_utf8_lossy(&out);
+        assert!(status.success(), "{text}");
+        let replies: Vec<&str> = text
+            .lines()
+            // Those with an enhanced status: not the greeting, nor EHLO's.
+            .filter(|l| l.as_bytes()[3] == b' ' && l.as_bytes()[4].is_ascii_digit())
+            .map(|l| &l[..l.len().min(9)])
+            .collect();
+        assert_eq!(
+            replies,
+            [
+                "538 5.7.1",
+                "250 2.1.0",
+                "554 5.7.1",
+                "250 2.1.5",
+                "221 2.0.0"
+            ][..],
+            "unix socket: {unix}\n{text}"
+        );
+        assert!(!text.contains("AUTH"), "{text}");
+    }
+}
+
+/// Regression: under --stdio on inetd's TCP socket, STARTTLS was offered
+/// but the handshake failed ("operation would block": tokio's stdout, a
+/// blocking thread, leaves a flush pending, which OpenSSL takes for an
+/// error). The socket is now used directly. Over pipes, where that cannot
+/// be done, STARTTLS is not offered.
+#[test]
+fn stdio_on_a_tcp_socket_does_starttls_with_python() {
+    use std::os::fd::OwnedFd;
+    require("python3", "python3");
+    let s = Server::start(UNTRUSTED, "");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        r#"
+import smtplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", {port}, timeout=20) as c:
+    c.ehlo("py.example")
+    assert c.has_extn("starttls"), c.esmtp_features
+    c.starttls(context=ctx)
+    c.ehlo("py.example")
+    c.login("alice", "{pw}")
+    c.sendmail("alice@example.org", ["bob@example.org"],
+               b"Subject: stdio tls\r\n\r\nhello\r\n")
+print("ok")
+"#,
+        pw = PASSWORD
+    );
+    let python = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tcp, _) = listener.accept().unwrap();
+    let server = stdio_server(
+        &s,
+        Stdio::from(OwnedFd::from(tcp.try_clone().unwrap())),
+        Stdio::from(OwnedFd::from(tcp)),
+    );
+    let py = python.wait_with_output().unwrap();
+    let status = server.wait_with_output().unwrap().status;
+    let log = std::fs::read_to_string(s.scratch.dir.path().join("stdio.log")).unwrap();
+    assert!(
+        py.status.success() && status.success(),
+        "{}{}\n{log}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr),
+    );
+    let bob = s.inbox("bob");
+    assert_eq!(bob.len(), 1, "{log}");
+    assert!(
+        bob[0].contains("([127.0.0.1])") && bob[0].contains("with ESMTPSA\n\t(using TLSv1."),
+        "{}",
+        bob[0]
+    );
+
+    // Over pipes: no STARTTLS offered, so none fails.
+    let mut child = stdio_server(&s, Stdio::piped(), Stdio::piped());
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"EHLO c\r\nSTARTTLS\r\nQUIT\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("STARTTLS") && text.contains("\r\n502 5.5.1"),
+        "{text}"
+    );
+}

@@ -606,7 +606,16 @@ A message is accepted (250) only when it is durably in every local
 recipient's Maildir and, for other recipients, in the queue
 (<data_dir>/queue), which a worker in the same process sends through
 smtp.relay. SIGTERM or SIGINT stops accepting, tells clients 421 and waits
-up to 30 seconds for sessions to end.",
+up to 30 seconds for sessions to end.
+
+With --stdio, one session runs on standard input and output, for inetd or
+systemd socket activation (Accept=yes) handing over a TCP socket: the
+client's address is that socket's peer, and STARTTLS is offered when tls: is
+configured. On anything else (a pipe, or a Unix socket from socat EXEC: or
+stunnel exec=) the client's address is unknown, so it is treated as a
+stranger: it may not relay, nor log in without TLS, and a pipe gets no
+STARTTLS. Local programs that should be trusted send with `ownmail
+sendmail`.",
     after_help = "\
 Examples:
   ownmail serve-smtp
@@ -627,7 +636,9 @@ pub struct ServeSmtpArgs {
     /// Listen on ADDR (e.g. 127.0.0.1:2525) instead of smtp.listen (repeatable)
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<std::net::SocketAddr>,
-    /// Run one session on standard input and output (inetd), then exit
+    /// Run one session on standard input and output (inetd), then exit; a
+    /// client not on a TCP socket is untrusted (local programs: use `ownmail
+    /// sendmail`)
     #[arg(long, conflicts_with = "listen")]
     pub stdio: bool,
 }

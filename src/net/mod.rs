@@ -13,6 +13,8 @@
 //! - [`tls_server`]: our servers' certificate and key, reloaded when the
 //!   files change.
 //!
+//! - [`stdio`]: standard input and output as one stream, the socket
+//!   itself when inetd hands us one.
 //! - [`server`]: listeners, the connection limit, graceful shutdown, and
 //!   the driver that pumps an IMAP session over any stream.
 //! - [`watch`]: one inotify instance telling idling sessions their folder changed.
@@ -36,6 +38,102 @@ use tokio::net::TcpStream;
 use tokio_native_tls::TlsStream;
 
 pub use tls::{TlsError, TlsSettings};
+
+/// Standard input and output, as a server run by inetd sees them.
+#[derive(Debug)]
+pub enum Stdio {
+    /// One TCP socket on both (inetd, systemd `Accept=yes`): the client's
+    /// address is known.
+    Tcp {
+        stream: TcpStream,
+        peer: std::net::SocketAddr,
+    },
+    /// One Unix socket on both (socat `EXEC:`, stunnel `exec =`): a client
+    /// whose address we cannot know.
+    Unix(tokio::net::UnixStream),
+    /// Pipes, a terminal, files: tokio's standard input and output, whose
+    /// reads and writes run on blocking threads. A write there may still be
+    /// under way when flushed (`Pending`), which OpenSSL's handshake takes
+    /// for an error ("operation would block"): no TLS over these.
+    Pipes(tokio::io::Join<tokio::io::Stdin, tokio::io::Stdout>),
+}
+
+/// Standard input and output as one stream; needs a tokio runtime. When
+/// both are the same stream socket, it is used directly, non-blocking under
+/// tokio's reactor, so a TLS handshake (STARTTLS) can run over it.
+pub fn stdio() -> Stdio {
+    match stdio_socket() {
+        Some(s) => s,
+        None => Stdio::Pipes(tokio::io::join(tokio::io::stdin(), tokio::io::stdout())),
+    }
+}
+
+fn stdio_socket() -> Option<Stdio> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: fstat into zeroed structs of the right type.
+    let (a, b) = unsafe {
+        let mut a: libc::stat = std::mem::zeroed();
+        let mut b: libc::stat = std::mem::zeroed();
+        if libc::fstat(0, &mut a) != 0 || libc::fstat(1, &mut b) != 0 {
+            return None;
+        }
+        (a, b)
+    };
+    let is_socket = (a.st_mode & libc::S_IFMT) == libc::S_IFSOCK;
+    if !is_socket || a.st_dev != b.st_dev || a.st_ino != b.st_ino {
+        return None;
+    }
+    // SAFETY: getsockopt and getsockname on fd 0 with buffers of the right
+    // size; a failure leaves them unused.
+    let (ty, family) = unsafe {
+        let mut ty: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        if libc::getsockopt(
+            0,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut ty).cast(),
+            &mut len,
+        ) != 0
+        {
+            return None;
+        }
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getsockname(0, (&raw mut storage).cast(), &mut len) != 0 {
+            return None;
+        }
+        (ty, i32::from(storage.ss_family))
+    };
+    if ty != libc::SOCK_STREAM {
+        return None;
+    }
+    // A descriptor of our own, so that tokio closing it leaves 0 and 1 be.
+    // O_NONBLOCK is set on the socket, which 0 and 1 share; inetd has
+    // closed its copy, and nothing else here reads or writes them.
+    // SAFETY: duplicating a descriptor we checked is open.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    match family {
+        libc::AF_INET | libc::AF_INET6 => {
+            let std = std::net::TcpStream::from(fd);
+            let peer = std.peer_addr().ok()?;
+            std.set_nonblocking(true).ok()?;
+            let stream = TcpStream::from_std(std).ok()?;
+            Some(Stdio::Tcp { stream, peer })
+        }
+        libc::AF_UNIX => {
+            let std = std::os::unix::net::UnixStream::from(fd);
+            std.set_nonblocking(true).ok()?;
+            tokio::net::UnixStream::from_std(std).ok().map(Stdio::Unix)
+        }
+        _ => None,
+    }
+}
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

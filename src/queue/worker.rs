@@ -533,8 +533,12 @@ pub async fn send_over(
         let _ = conn.command(Quit).await;
         return Ok(outcomes);
     }
+    // lettre ends the data with CR LF "." CR LF, and that first CR LF is
+    // the end of the message's last line (RFC 5321 4.1.1.4): without
+    // taking the message's own off, every message gained an empty line.
+    let body = message.strip_suffix(b"\r\n").unwrap_or(message);
     let data = match conn.command(Data).await {
-        Ok(_) => conn.message(message).await,
+        Ok(_) => conn.message(body).await,
         Err(e) => Err(e),
     };
     if let Err(e) = data {
@@ -550,6 +554,118 @@ pub async fn send_over(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A minimal SMTP server on loopback that takes one message and
+    /// returns the bytes after `354`, up to and with the end of data, as
+    /// they came.
+    async fn one_message_peer() -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (r, mut w) = tcp.into_split();
+            let mut r = BufReader::new(r);
+            w.write_all(b"220 peer.test ESMTP\r\n").await.unwrap();
+            let mut data = Vec::new();
+            let mut in_data = false;
+            loop {
+                let mut line = Vec::new();
+                if r.read_until(b'\n', &mut line).await.unwrap() == 0 {
+                    return data;
+                }
+                if in_data {
+                    data.extend_from_slice(&line);
+                    if data == b".\r\n" || data.ends_with(b"\r\n.\r\n") {
+                        in_data = false;
+                        w.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                    }
+                    continue;
+                }
+                let reply: &[u8] = match &line.to_ascii_uppercase()[..4] {
+                    b"EHLO" => b"250-peer.test\r\n250 8BITMIME\r\n",
+                    b"DATA" => {
+                        in_data = true;
+                        b"354 go on\r\n"
+                    }
+                    b"QUIT" => {
+                        w.write_all(b"221 bye\r\n").await.unwrap();
+                        return data;
+                    }
+                    _ => b"250 ok\r\n",
+                };
+                w.write_all(reply).await.unwrap();
+            }
+        });
+        (port, task)
+    }
+
+    fn test_config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            "hostname: mx.example.org\ndata_dir: data\n",
+            &dir.path().join("ownmail.yaml"),
+        )
+        .unwrap();
+        (dir, config)
+    }
+
+    /// Regression: every message sent out (smarthost or MX) gained an empty
+    /// last line: the stored message ends in CR LF and lettre adds
+    /// CR LF "." CR LF. The peer must get the message's bytes exactly.
+    #[tokio::test]
+    async fn the_message_is_sent_exactly_as_stored() {
+        let (_dir, config) = test_config();
+        let cases: [(&[u8], &[u8]); 3] = [
+            (
+                b"Subject: tail\r\n\r\nlast line\r\n",
+                b"Subject: tail\r\n\r\nlast line\r\n.\r\n",
+            ),
+            (
+                b"Subject: dots\r\n\r\n.leading\r\n\r\n",
+                b"Subject: dots\r\n\r\n..leading\r\n\r\n.\r\n",
+            ),
+            // BDAT may store a message without a final line end: it gets one.
+            (
+                b"Subject: bdat\r\n\r\nno end",
+                b"Subject: bdat\r\n\r\nno end\r\n.\r\n",
+            ),
+        ];
+        for (i, (message, wire)) in cases.into_iter().enumerate() {
+            let (port, peer) = one_message_peer().await;
+            let to = vec!["ext@remote.example".to_owned()];
+            let outcomes = if i % 2 == 0 {
+                // Through the smarthost...
+                let relay = RelayConfig {
+                    host: "127.0.0.1".into(),
+                    port,
+                    tls: TlsMode::None,
+                    username: None,
+                    password_file: None,
+                };
+                send_via_relay(&config, &relay, "alice@example.org", &to, message).await
+            } else {
+                // ...and as direct delivery does it, to an MX's address.
+                let target = Target {
+                    host: "mx.remote.example".into(),
+                    addr: Some("127.0.0.1".parse().unwrap()),
+                    port,
+                    tls: TargetTls::Opportunistic,
+                    credentials: None,
+                };
+                send_over(&config, &target, "alice@example.org", &to, message)
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(outcomes, vec![Outcome::Delivered]);
+            let got = peer.await.unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(wire),
+                "case {i}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_grows_from_minutes_to_hours() {

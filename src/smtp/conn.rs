@@ -93,10 +93,12 @@ pub async fn run(
         .await
         .map_err(std::io::Error::other)?;
     let users = users.map(Arc::new);
-    // No address: a pipe from a local process (sendmail-like use of --stdio).
-    // AUTH without TLS only there and on port 25 (an ssh tunnel lands on
-    // loopback); the submission ports always want TLS first.
-    let local = ip.is_none_or(|ip| ip.is_loopback()) && kind == Kind::Mx;
+    // AUTH without TLS only from loopback on port 25 (an ssh tunnel lands
+    // there); the submission ports always want TLS first. No address (a
+    // pipe or Unix socket on --stdio: socat, stunnel `exec =`) is anybody,
+    // and anybody is neither local nor trusted: failing open made an open
+    // relay of every such setup.
+    let local = ip.is_some_and(|ip| ip.is_loopback()) && kind == Kind::Mx;
     let settings = Settings {
         hostname: config.hostname.clone(),
         max_message_size: config.smtp.max_message_size,
@@ -104,7 +106,7 @@ pub async fn run(
         implicit_tls,
         auth_without_tls: local,
         submission: kind != Kind::Mx,
-        trusted: ip.is_none_or(|ip| config.smtp.is_trusted(ip)),
+        trusted: ip.is_some_and(|ip| config.smtp.is_trusted(ip)),
     };
     let rdns = match ip {
         Some(ip) if config.smtp.reverse_dns => reverse_lookup(ip).await,

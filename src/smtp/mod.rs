@@ -31,6 +31,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::{Secret, Users};
 use crate::config::Config;
 use crate::error::{ExitStatus, sysexits};
+use crate::net::Stdio;
 use crate::net::tls::TlsError;
 use crate::proto::smtp::{AuthOutcome, Directory};
 use crate::queue::{Queue, QueueError};
@@ -330,39 +331,24 @@ async fn accept_loop(
 }
 
 /// One session on standard input and output (inetd, `--stdio`). The peer
-/// is the socket inetd hands us, or, on a pipe, this machine.
+/// is the TCP socket inetd hands us; on anything else (a Unix socket from
+/// socat or stunnel, a pipe) the client's address is unknown, and an unknown
+/// client is a stranger: not trusted to relay, no AUTH without TLS. Local
+/// programs that should be trusted use `ownmail sendmail`.
 pub async fn serve_stdio(config: Arc<Config>) -> Result<(), SmtpError> {
-    let server = Arc::new(Server::new(config)?);
-    let peer = stdin_peer();
-    let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+    let mut server = Server::new(config)?;
+    let (io, peer): (Box<dyn conn::Io>, _) = match crate::net::stdio() {
+        Stdio::Tcp { stream, peer } => (Box::new(stream), Some(peer)),
+        Stdio::Unix(stream) => (Box::new(stream), None),
+        Stdio::Pipes(io) => {
+            // No STARTTLS over pipes: see [`Stdio::Pipes`].
+            server.acceptor = None;
+            (Box::new(io), None)
+        }
+    };
     let (_tx, rx) = watch::channel(false);
-    conn::handle(server.clone(), Box::new(io), peer, Kind::Mx, rx).await;
+    conn::handle(Arc::new(server), io, peer, Kind::Mx, rx).await;
     // Whatever was queued is sent by the long-running server; with none,
     // the next `queue flush` or `serve-smtp` start sends it.
     Ok(())
-}
-
-/// The address of the socket on standard input, if it is one.
-fn stdin_peer() -> Option<SocketAddr> {
-    // SAFETY: getpeername on fd 0 with a buffer of the right size.
-    unsafe {
-        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(0, (&raw mut storage).cast(), &mut len) != 0 {
-            return None;
-        }
-        match i32::from(storage.ss_family) {
-            libc::AF_INET => {
-                let a = &*(&raw const storage).cast::<libc::sockaddr_in>();
-                let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-                Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
-            }
-            libc::AF_INET6 => {
-                let a = &*(&raw const storage).cast::<libc::sockaddr_in6>();
-                let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-                Some(SocketAddr::from((ip, u16::from_be(a.sin6_port))))
-            }
-            _ => None,
-        }
-    }
 }

@@ -13,7 +13,7 @@
 //! | 5321 | 4.5.1        | `postmaster` always exists, also without a domain          |
 //! | 5321 | 4.5.2        | dot-unstuffing                                             |
 //! | 5321 | 4.5.3.1      | bounded lines, 100 recipients                              |
-//! | 5321 | 2.3.8        | lines end with CR LF: a bare LF is refused (smuggling)     |
+//! | 5321 | 2.3.8        | CR LF only: a bare LF or CR in DATA or BDAT is refused (smuggling) |
 //! | 1870 |              | SIZE, on MAIL and while receiving                          |
 //! | 2920 |              | PIPELINING: all complete commands in the buffer are read   |
 //! | 2034, 3463 |        | ENHANCEDSTATUSCODES, always                                |
@@ -29,7 +29,8 @@
 //! Every buffer is bounded: a command line by [`MAX_COMMAND_LINE`] (AUTH
 //! lines by [`MAX_AUTH_LINE`]), a message by `max_message_size` (the bytes
 //! past it are read and dropped), recipients by [`MAX_RECIPIENTS`], errors by
-//! [`MAX_ERRORS`]. The message is held in memory until it is handed over.
+//! [`MAX_ERRORS`] and, with refused recipients, [`HARD_ERROR_LIMIT`]. The
+//! message is held in memory until it is handed over.
 
 mod command;
 mod directory;
@@ -51,5 +52,13 @@ pub const MAX_AUTH_LINE: usize = 12288;
 /// RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted; we take no
 /// more.
 pub const MAX_RECIPIENTS: usize = 100;
-/// Mistakes (5xx replies) before the session is closed with 421.
+/// Mistakes (5xx replies to commands out of place, bad syntax, failed
+/// logins) before the session is closed with 421: a client that is lost or
+/// flooding. Refused recipients do not count here.
 pub const MAX_ERRORS: usize = 10;
+/// Mistakes and refused recipients (unknown user, relay denied) together
+/// before the session is closed with 421 (Postfix's
+/// `smtpd_hard_error_limit`, 20): the bound on address harvesting per
+/// connection, high enough that one good recipient among many unknown ones
+/// still gets the message.
+pub const HARD_ERROR_LIMIT: usize = 20;

@@ -47,8 +47,8 @@ replies! {
     SHUTTING_DOWN = 421 "4.3.2" "Service shutting down, try again later";
     /// RFC 5321 4.5.3.2: the client was silent for too long.
     TIMEOUT = 421 "4.4.2" "Timeout, closing connection";
-    /// The session made too many mistakes (10): a client that is lost or
-    /// probing.
+    /// The session made too many mistakes (10), or mistakes and refused
+    /// recipients (20): a client that is lost, flooding or probing.
     TOO_MANY_ERRORS = 421 "4.7.0" "Too many errors, closing connection";
     /// The connection limit is reached.
     TOO_MANY_CONNECTIONS = 421 "4.7.0" "Too many connections, try again later";
@@ -110,6 +110,8 @@ replies! {
     /// RFC 5321 2.3.8, and the end-of-data smuggling of 2023: a bare LF in
     /// DATA is refused, so no reading of `<LF>.<LF>` can split a message.
     BARE_LF_DATA = 554 "5.6.0" "Bare LF in message, lines end with CR LF";
+    /// The same for a CR without its LF (`<CR>.<CR>` ends data for some).
+    BARE_CR_DATA = 554 "5.6.0" "Bare CR in message, lines end with CR LF";
     /// RFC 1869 6: an unknown MAIL or RCPT parameter.
     PARAM_NOT_IMPLEMENTED = 555 "5.5.4" "Parameter not recognized or not implemented";
 }

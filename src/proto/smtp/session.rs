@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::command::{self, Command, MailParams, Mailbox, Path};
 use super::directory::Directory;
 use super::reply::Reply;
-use super::{MAX_AUTH_LINE, MAX_COMMAND_LINE, MAX_ERRORS, MAX_RECIPIENTS};
+use super::{HARD_ERROR_LIMIT, MAX_AUTH_LINE, MAX_COMMAND_LINE, MAX_ERRORS, MAX_RECIPIENTS};
 use crate::auth::Secret;
 
 /// What the session may offer; fixed for a connection by the listener.
@@ -98,7 +98,7 @@ pub enum Event {
 #[derive(Debug)]
 enum Mode {
     Command,
-    /// A line was too long: drop bytes up to the next LF.
+    /// A line was too long: drop bytes up to and including its LF.
     DiscardLine,
     Data {
         line_start: bool,
@@ -134,9 +134,49 @@ struct Tx {
     recipients: Vec<Recipient>,
     data: Vec<u8>,
     too_big: bool,
-    bare_lf: bool,
+    line_ends: LineEnds,
     /// A BDAT chunk has been received: DATA is out, and so are more RCPTs.
     chunking: bool,
+}
+
+/// RFC 5321 2.3.8: CR and LF appear in a message only together, as CR LF.
+/// Watches the message bytes across reads and chunks for either alone; a
+/// message with one is refused at its end, so no reading of `<LF>.<LF>` or
+/// `<CR>.<CR>` at a later hop can split it (SMTP smuggling).
+#[derive(Debug, Default)]
+struct LineEnds {
+    /// The last byte seen was a CR.
+    prev_cr: bool,
+    bare_lf: bool,
+    bare_cr: bool,
+}
+
+impl LineEnds {
+    fn scan(&mut self, bytes: &[u8]) {
+        let Some(&first) = bytes.first() else {
+            return;
+        };
+        if self.prev_cr && first != b'\n' {
+            self.bare_cr = true;
+        }
+        for i in memchr::memchr2_iter(b'\r', b'\n', bytes) {
+            if bytes[i] == b'\n' {
+                if (i == 0 && !self.prev_cr) || (i > 0 && bytes[i - 1] != b'\r') {
+                    self.bare_lf = true;
+                }
+            } else if bytes.get(i + 1).is_some_and(|&b| b != b'\n') {
+                self.bare_cr = true;
+            }
+        }
+        self.prev_cr = bytes.last() == Some(&b'\r');
+    }
+
+    /// The message ends here: a CR last is alone.
+    fn end(&mut self) {
+        if self.prev_cr {
+            self.bare_cr = true;
+        }
+    }
 }
 
 /// One SMTP server session.
@@ -151,7 +191,10 @@ pub struct Session {
     tls: Option<TlsInfo>,
     user: Option<String>,
     tx: Option<Tx>,
+    /// 5xx replies to mistakes: commands out of place, bad syntax.
     errors: usize,
+    /// Recipients refused: unknown users, relaying denied.
+    refused: usize,
     waiting: Option<Waiting>,
     /// `Some(false)`: Close must be reported; `Some(true)`: it was.
     closing: Option<bool>,
@@ -171,6 +214,7 @@ impl Session {
             user: None,
             tx: None,
             errors: 0,
+            refused: 0,
             waiting: None,
             closing: None,
         };
@@ -291,10 +335,25 @@ impl Session {
             self.closing = Some(false);
         } else if reply.is_error() {
             self.errors += 1;
-            if self.errors >= MAX_ERRORS {
-                Reply::TOO_MANY_ERRORS.write_to(&mut self.output);
-                self.closing = Some(false);
-            }
+            self.check_error_limits();
+        }
+    }
+
+    /// A recipient refused for good. Not a mistake of the client's: a
+    /// sender with one good address among many stale ones is normal (a
+    /// list, an old address book), so these count only toward
+    /// [`HARD_ERROR_LIMIT`], as Postfix's `smtpd_hard_error_limit`, and the
+    /// good recipients get their message.
+    fn refuse_recipient(&mut self, reply: Reply) {
+        reply.write_to(&mut self.output);
+        self.refused += 1;
+        self.check_error_limits();
+    }
+
+    fn check_error_limits(&mut self) {
+        if self.errors >= MAX_ERRORS || self.errors + self.refused >= HARD_ERROR_LIMIT {
+            Reply::TOO_MANY_ERRORS.write_to(&mut self.output);
+            self.closing = Some(false);
         }
     }
 
@@ -326,8 +385,9 @@ impl Session {
         let window = &self.input[..self.input.len().min(limit)];
         let Some(i) = memchr::memchr(b'\n', window) else {
             if self.input.len() >= limit {
-                // RFC 5321 4.5.3.1.4: too long. Drop it up to its end.
-                self.input.clear();
+                // RFC 5321 4.5.3.1.4: too long. Drop it up to its end, and
+                // no further: what follows its LF is the next command
+                // (RFC 2920 3: one reply per command, in order).
                 self.mode = Mode::DiscardLine;
                 self.reply(Reply::LINE_TOO_LONG);
                 return Step::Continue;
@@ -377,7 +437,16 @@ impl Session {
             }
             Command::Rcpt { path } => {
                 let reply = self.rcpt(path);
-                self.reply(reply);
+                let refusals = [
+                    Reply::NO_SUCH_USER,
+                    Reply::RELAY_DENIED,
+                    Reply::ROUTING_REFUSED,
+                ];
+                if refusals.contains(&reply) {
+                    self.refuse_recipient(reply);
+                } else {
+                    self.reply(reply);
+                }
             }
             Command::Data => {
                 let reply = match &self.tx {
@@ -516,7 +585,7 @@ impl Session {
             recipients: Vec::new(),
             data: Vec::new(),
             too_big: false,
-            bare_lf: false,
+            line_ends: LineEnds::default(),
             chunking: false,
         });
         Reply::SENDER_OK
@@ -718,19 +787,16 @@ impl Session {
                 None => (rest, None),
             };
             if let Some(j) = lf {
-                let crlf = if j == 0 {
+                line_start = if j == 0 {
                     prev_cr
                 } else {
                     rest[j - 1] == b'\r'
                 };
-                if !crlf {
-                    tx.bare_lf = true;
-                }
-                line_start = crlf;
             } else {
                 line_start = false;
             }
             prev_cr = chunk.last() == Some(&b'\r');
+            tx.line_ends.scan(chunk);
             if tx.data.len() as u64 + chunk.len() as u64 > max {
                 tx.too_big = true;
             } else if !tx.too_big {
@@ -765,6 +831,10 @@ impl Session {
         if refusal.is_none()
             && let Some(tx) = self.tx.as_mut()
         {
+            // RFC 5321 2.3.8: the same rule as DATA. The chunk is sent on
+            // with DATA, where a bare LF or CR could end it early at the
+            // next hop (SMTP smuggling, CVE-2023-51764).
+            tx.line_ends.scan(&self.input[..n]);
             if tx.data.len() as u64 + n as u64 > self.settings.max_message_size {
                 tx.too_big = true;
             } else if !tx.too_big {
@@ -789,6 +859,9 @@ impl Session {
             return Step::Continue;
         }
         if last {
+            if let Some(tx) = self.tx.as_mut() {
+                tx.line_ends.end();
+            }
             return self.finish_message();
         }
         self.reply(Reply::OK.with_text(format!("{size} octets received")));
@@ -803,8 +876,12 @@ impl Session {
             self.reply(Reply::MESSAGE_TOO_BIG);
             return Step::Continue;
         }
-        if tx.bare_lf {
+        if tx.line_ends.bare_lf {
             self.reply(Reply::BARE_LF_DATA);
+            return Step::Continue;
+        }
+        if tx.line_ends.bare_cr {
+            self.reply(Reply::BARE_CR_DATA);
             return Step::Continue;
         }
         let (helo, esmtp) = self.helo.clone().unwrap_or_default();

@@ -696,3 +696,136 @@ fn a_driver_can_end_the_session() {
     h.play("S: 421 4.3.2");
     assert!(h.closed);
 }
+
+/// Regression: a BDAT chunk with a bare LF was stored as it came and sent
+/// on with DATA, so `<LF>.<LF>` reached the next hop (SMTP smuggling,
+/// CVE-2023-51764). BDAT now follows DATA's rule, across chunks too.
+#[test]
+fn bare_lf_or_cr_in_bdat_is_refused_as_in_data() {
+    let start = format!(
+        "{EHLO}
+         C: MAIL FROM:<a@example.net>
+         S: 250
+         C: RCPT TO:<alice@example.org>
+         S: 250"
+    );
+    let smuggled: &[u8] =
+        b"Subject: bdat\r\n\r\nhello\n.\nMAIL FROM:<ceo@bank.example>\nRCPT TO:<x@y.example>\n";
+    let cases: [(&[&[u8]], &str); 6] = [
+        (&[smuggled], "554 5.6.0 Bare LF"),
+        // The CR LF split between two chunks is one line end...
+        (&[b"a: b\r", b"\n\r\nhi\r\n"], "250 2.0.0 Stored"),
+        // ...but a LF first in a chunk after a line without its CR is not.
+        (&[b"a: b\r\n", b"\nhi\r\n"], "554 5.6.0 Bare LF"),
+        (
+            &[b"a: b\r\n\r\nhi\r.\rMAIL FROM:<x@y>\r"],
+            "554 5.6.0 Bare CR",
+        ),
+        (&[b"a: b\r\n\r\nhi\r", b"x\r\n"], "554 5.6.0 Bare CR"),
+        (&[b"a: b\r\n\r\nhi\r"], "554 5.6.0 Bare CR"),
+    ];
+    for (chunks, reply) in cases {
+        let mut h = run(&start);
+        for (i, c) in chunks.iter().enumerate() {
+            let last = if i + 1 == chunks.len() { " LAST" } else { "" };
+            h.feed(format!("BDAT {}{last}\r\n", c.len()).as_bytes());
+            h.feed(c);
+            if last.is_empty() {
+                h.play("S: 250 2.0.0");
+            }
+        }
+        h.play(&format!("S: {reply}\nC: NOOP\nS: 250"));
+        assert_eq!(h.messages.len(), usize::from(reply.contains("Stored")));
+    }
+}
+
+#[test]
+fn bare_cr_in_data_is_refused() {
+    let mut h = run(&format!(
+        "{EHLO}
+         C: MAIL FROM:<a@example.net>
+         S: 250
+         C: RCPT TO:<alice@example.org>
+         S: 250
+         C: DATA
+         S: 354"
+    ));
+    h.feed(b"Subject: a\r\n\r\nline\r.\rMAIL FROM:<evil@example.net>\r");
+    h.feed(b"\r\n.\r\n");
+    h.play("S: 554 5.6.0 Bare CR");
+    assert!(h.messages.is_empty());
+}
+
+/// Regression: after a line too long the rest of the buffer was thrown
+/// away (its LF and the commands pipelined after it), and the next line
+/// was swallowed too: a command went unanswered and pipelining clients
+/// hung. One reply per command, however the bytes arrive.
+#[test]
+fn a_line_too_long_gets_one_reply_and_the_next_commands_theirs() {
+    let long = format!("NOOP {}\r\n", "X".repeat(3000));
+    let mut h = run(EHLO);
+    h.feed(long.as_bytes());
+    h.play("S: 500 5.5.6 Line too long");
+    h.play("C: NOOP\nS: 250 2.0.0");
+    h.feed(format!("{long}RSET\r\nNOOP\r\n").as_bytes());
+    h.play(
+        "S: 500 5.5.6 Line too long
+         S: 250 2.0.0
+         S: 250 2.0.0
+         C: QUIT
+         S: 221",
+    );
+    // Byte by byte, the same.
+    let mut h = run(EHLO);
+    for b in format!("{long}NOOP\r\n").bytes() {
+        h.feed(&[b]);
+    }
+    h.play("S: 500 5.5.6\nS: 250 2.0.0");
+    // AUTH responses have their own, longer bound.
+    let mut s = settings();
+    s.auth_without_tls = true;
+    let mut h = Harness::new(s);
+    h.feed(b"EHLO c\r\n");
+    h.lines.clear();
+    h.play("C: AUTH PLAIN\nS: 334");
+    h.feed(format!("{}\r\nNOOP\r\n", "A".repeat(MAX_AUTH_LINE + 100)).as_bytes());
+    h.play("S: 500 5.5.6 Line too long\nS: 250 2.0.0");
+}
+
+/// Regression: refused recipients counted toward the ten mistakes that end
+/// a session, so one good recipient among ten unknown ones never got the
+/// message (421 before DATA). They count only toward the hard limit of 20.
+#[test]
+fn refused_recipients_do_not_end_the_session_before_the_hard_limit() {
+    let mut h = run(&format!("{EHLO}\nC: MAIL FROM:<a@example.net>\nS: 250"));
+    h.play("C: RCPT TO:<alice@example.org>\nS: 250 2.1.5");
+    for i in 0..10 {
+        h.play(&format!("C: RCPT TO:<ghost{i}@example.org>\nS: 550 5.1.1"));
+    }
+    h.play(
+        "C: RCPT TO:<x@elsewhere.example>
+         S: 554 5.7.1 Relay access denied
+         C: RCPT TO:<user%other.example@example.org>
+         S: 550 5.7.1
+         C: DATA
+         S: 354
+         C: x
+         C: .
+         S: 250 2.0.0 Stored",
+    );
+    assert_eq!(h.messages[0].recipients.len(), 1);
+    assert!(!h.closed);
+    // Twenty refusals and mistakes together end the session.
+    for i in 12..19 {
+        h.play(&format!(
+            "C: MAIL FROM:<a@example.net>
+             S: 250
+             C: RCPT TO:<ghost{i}@example.org>
+             S: 550 5.1.1
+             C: RSET
+             S: 250"
+        ));
+    }
+    h.play("C: BOGUS\nS: 500 5.5.2\nS: 421 4.7.0 Too many errors");
+    assert!(h.closed);
+}
