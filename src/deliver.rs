@@ -66,6 +66,16 @@ pub enum DeliverError {
     Store(#[from] StoreError),
 }
 
+impl DeliverError {
+    /// Whether the refusal is about the message itself (empty, a loop), so
+    /// that no retry can help: only then may `fetch` give the message up
+    /// (`delete_rejected`). Every other failure is ours or our
+    /// configuration's, and the message must wait for it to be fixed.
+    pub fn is_about_the_message(&self) -> bool {
+        matches!(self, DeliverError::Empty | DeliverError::Loop(_))
+    }
+}
+
 impl ExitStatus for DeliverError {
     fn exit_code(&self) -> u8 {
         match self {

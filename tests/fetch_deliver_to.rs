@@ -206,8 +206,26 @@ fn an_mda_delivers_and_its_failures_are_temporary_or_permanent() {
     );
     assert!(server.held(None).is_empty());
 
-    // ownmail deliver as the MDA, straight: what it stores.
+    // A fault of ours is never the message's, delete_rejected or not: an
+    // MDA that is not found (sh exits 127) leaves everything on the server.
     server.add(None, &msgs);
+    local.write(&pop3_account(
+        &server,
+        &local,
+        "delete_rejected: true\ndeliver_to: {mda: \"/usr/bin/procmial -d alice\"}",
+    ));
+    let out = local.fetch(&[]);
+    assert_eq!(out.status.code(), Some(75), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("exited 127 (the command was not found)")
+            && err.contains("will try again on the next run")
+            && !err.contains("deleted"),
+        "{err}"
+    );
+    assert_eq!(server.held(None).len(), 4);
+
+    // ownmail deliver as the MDA, straight: what it stores.
     let md2 = local.maildir("Maildir2");
     local.write(&pop3_account(
         &server,
