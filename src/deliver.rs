@@ -106,6 +106,40 @@ pub fn deliver(
     Ok(delivered)
 }
 
+/// [`deliver`] through the spam filter (`spam.enabled`): the message is
+/// classified, tagged, and spam filed into the junk folder. A filter that
+/// cannot be loaded (a damaged database, a bad rules file) is logged and
+/// the message delivered untagged, as `fetch` and SMTP local delivery do:
+/// a broken filter must not bounce mail.
+pub fn deliver_filtered(
+    input: impl Read,
+    envelope: &Envelope,
+    target: &Target,
+    spam: &crate::config::SpamConfig,
+    user: Option<&crate::auth::UserName>,
+) -> Result<Delivered, DeliverError> {
+    check_envelope(envelope)?;
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let (from_line_sender, _) = read_envelope_line(&mut input).map_err(DeliverError::Read)?;
+    // The envelope line is gone: its sender comes along in the envelope,
+    // in the same order of precedence.
+    let envelope = Envelope {
+        sender: envelope.sender.clone().or(from_line_sender),
+        ..envelope.clone()
+    };
+    let filter = match crate::spam::Filter::open(spam, user) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("spamcheck skipped, the message is delivered untagged: {e}");
+            return deliver(input, &envelope, target);
+        }
+    };
+    let (verdict, tagged) = filter.scan(input).map_err(DeliverError::Read)?;
+    let mut target = target.clone();
+    crate::spam::file_by_verdict(spam, &verdict, &mut target);
+    deliver(tagged, &envelope, &target)
+}
+
 /// Many messages into one folder, with the fsyncs batched: [`Deliverer::write`]
 /// puts each into `tmp/` and starts writing it out, [`Deliverer::commit`]
 /// names it, [`Deliverer::sync`] makes a batch of
@@ -505,6 +539,32 @@ mod tests {
                 assert!(!dir.path().join("alice").exists(), "nothing created");
             }
         }
+    }
+
+    fn spam_settings(dir: &std::path::Path) -> crate::config::SpamConfig {
+        let mut s = crate::config::SpamConfig::defaults(dir);
+        s.enabled = true;
+        s
+    }
+
+    #[test]
+    fn a_damaged_spam_database_delivers_untagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let spam = spam_settings(dir.path());
+        std::fs::create_dir_all(spam.db.parent().unwrap()).unwrap();
+        std::fs::write(&spam.db, "garbage\n").unwrap();
+        let d = deliver_filtered(
+            &b"Subject: hi\n\nbody\n"[..],
+            &envelope(Some("s@x")),
+            &target(dir.path()),
+            &spam,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&d.path).unwrap(),
+            b"Return-Path: <s@x>\nDelivered-To: alice@example.org\nSubject: hi\n\nbody\n"
+        );
     }
 
     #[test]
