@@ -107,7 +107,8 @@ pub fn deliver(
 }
 
 /// [`deliver`] through the spam filter (`spam.enabled`): the message is
-/// classified, tagged, and spam filed into the junk folder. A filter that
+/// classified, tagged, and spam filed into the junk folder. Empty input is
+/// refused before it is tagged (tags alone are no message). A filter that
 /// cannot be loaded (a damaged database, a bad rules file) is logged and
 /// the message delivered untagged, as `fetch` and SMTP local delivery do:
 /// a broken filter must not bounce mail.
@@ -121,6 +122,17 @@ pub fn deliver_filtered(
     check_envelope(envelope)?;
     let mut input = BufReader::with_capacity(64 * 1024, input);
     let (from_line_sender, _) = read_envelope_line(&mut input).map_err(DeliverError::Read)?;
+    // Empty as Parsed::read sees it: nothing, or one blank line, after the
+    // envelope line.
+    let mut start = Vec::with_capacity(3);
+    (&mut input)
+        .take(3)
+        .read_to_end(&mut start)
+        .map_err(DeliverError::Read)?;
+    if matches!(&start[..], b"" | b"\n" | b"\r\n") {
+        return Err(DeliverError::Empty);
+    }
+    let input = io::Cursor::new(start).chain(input);
     // The envelope line is gone: its sender comes along in the envelope,
     // in the same order of precedence.
     let envelope = Envelope {
@@ -545,6 +557,45 @@ mod tests {
         let mut s = crate::config::SpamConfig::defaults(dir);
         s.enabled = true;
         s
+    }
+
+    #[test]
+    fn filtered_delivery_refuses_empty_input_before_tagging_it() {
+        for input in [
+            &b""[..],
+            b"From a@b Mon Jan  1 00:00:00 2024\n",
+            b"From a@b Mon Jan  1 00:00:00 2024\r\n\r\n",
+            b"\n",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let spam = spam_settings(dir.path());
+            let err = deliver_filtered(input, &envelope(None), &target(dir.path()), &spam, None)
+                .unwrap_err();
+            assert!(
+                matches!(err, DeliverError::Empty),
+                "{:?}: {err:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(err.exit_code(), sysexits::DATAERR);
+            assert!(!dir.path().join("alice").exists(), "nothing written");
+        }
+        // A message is tagged, and keeps the From_ line's sender.
+        let dir = tempfile::tempdir().unwrap();
+        let spam = spam_settings(dir.path());
+        let d = deliver_filtered(
+            &b"From line@x Mon Jan  1 00:00:00 2024\nSubject: hi\n\nbody\n"[..],
+            &envelope(None),
+            &target(dir.path()),
+            &spam,
+            None,
+        )
+        .unwrap();
+        let stored = std::fs::read_to_string(&d.path).unwrap();
+        assert!(
+            stored.starts_with("Return-Path: <line@x>\nDelivered-To: alice@example.org\nX-Spam-")
+                && stored.ends_with("Subject: hi\n\nbody\n"),
+            "{stored}"
+        );
     }
 
     #[test]
