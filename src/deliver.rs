@@ -37,6 +37,12 @@ pub struct Envelope {
     pub fallback_sender: Option<String>,
     /// The final recipient, for `Delivered-To:`.
     pub recipient: String,
+    /// Refuse a message that already has `Delivered-To:` for the recipient
+    /// (a mail loop). Off for `fetch`: a fetched message's `Delivered-To:`
+    /// fields were written by the remote server (the ISP's own, for the
+    /// same address when a domain moves home), not by a delivery here, and
+    /// nothing here sends a delivered message out again.
+    pub refuse_loops: bool,
 }
 
 /// Where the message goes.
@@ -333,10 +339,11 @@ impl<R: Read> Parsed<R> {
             return Err(DeliverError::Empty);
         }
         let recipient = envelope.recipient.trim();
-        let looped = headers.fields().any(|(name, value)| {
-            name.eq_ignore_ascii_case(b"Delivered-To")
-                && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
-        });
+        let looped = envelope.refuse_loops
+            && headers.fields().any(|(name, value)| {
+                name.eq_ignore_ascii_case(b"Delivered-To")
+                    && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
+            });
         if looped {
             return Err(DeliverError::Loop(recipient.to_owned()));
         }
@@ -442,6 +449,7 @@ mod tests {
             sender: sender.map(str::to_owned),
             fallback_sender: None,
             recipient: "alice@example.org".into(),
+            refuse_loops: true,
         }
     }
 
@@ -530,6 +538,20 @@ mod tests {
             &target(dir.path()),
         )
         .unwrap();
+        // Nor is any without refuse_loops (fetched mail): kept as it came.
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = envelope(None);
+        env.refuse_loops = false;
+        let d = deliver(
+            &b"Delivered-To: alice@example.org\n\nx"[..],
+            &env,
+            &target(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&d.path).unwrap(),
+            b"Delivered-To: alice@example.org\nDelivered-To: alice@example.org\n\nx"
+        );
     }
 
     #[test]

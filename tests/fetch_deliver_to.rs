@@ -128,6 +128,30 @@ fn user_and_maildir_targets_with_folders() {
     let raw: Vec<Vec<u8>> = msgs.iter().map(|m| via_pop3(m)).collect();
     assert_same_messages(&stored(&folder), &raw, "maildir target");
     std::fs::remove_dir_all(local.dir.path().parent().unwrap().join("elsewhere")).unwrap();
+
+    // The ISP's own Delivered-To: for the same address (a domain that moved
+    // home) is no loop through this system: delivered, and kept as it came.
+    let isp: &[u8] = b"Delivered-To: alice@example.org\r\nSubject: moved\r\n\r\nhi\r\n";
+    server.add(None, &[isp.to_vec()]);
+    local.write(&pop3_account(
+        &server,
+        &local,
+        "keep: true\ndeliver_to: {user: alice, folder: Old/ISP}",
+    ));
+    let out = local.fetch(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).starts_with("isp: 1 message fetched") && stderr(&out).is_empty(),
+        "{}",
+        show(&out)
+    );
+    let mut want = expected.clone();
+    want.push(
+        b"Delivered-To: alice@example.org\nDelivered-To: alice@example.org\nSubject: moved\n\nhi\n"
+            .to_vec(),
+    );
+    let folder = local.dir.path().join("data/mail/alice/.Old.ISP");
+    assert_same_messages(&stored(&folder), &want, "the ISP's Delivered-To");
 }
 
 #[test]

@@ -56,6 +56,7 @@ pub fn run(global: &GlobalArgs, args: DeliverArgs) -> anyhow::Result<u8> {
         sender: args.from.clone(),
         fallback_sender: std::env::var("SENDER").ok(),
         recipient,
+        refuse_loops: true,
     };
     let target = Target {
         maildir,

@@ -207,10 +207,13 @@ impl Sink {
                 };
                 Ok(Sink::Maildir {
                     deliverer: Deliverer::open(&target)?,
+                    // No loop check: what Delivered-To: a fetched
+                    // message has, the remote server wrote (see Envelope).
                     envelope: Some(Envelope {
                         sender: None,
                         fallback_sender: None,
                         recipient,
+                        refuse_loops: false,
                     }),
                     junk: Junk::new(config, Some(name), &target.maildir),
                 })
