@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use crate::error::{ExitStatus, sysexits};
 use crate::message::header::{self, HeaderSection};
 use crate::store::{
-    Delivered, Durability, Flag, Flags, Folder, Keywords, MailboxName, Maildir, StoreError,
-    TmpMessage,
+    Delivered, Durability, Flag, Flags, Folder, KeywordError, Keywords, MailboxName, Maildir,
+    StoreError, TmpMessage,
 };
 
 /// A `From ` line longer than this is not an envelope line.
@@ -413,7 +413,9 @@ fn strip_angles(value: &[u8]) -> &[u8] {
 }
 
 /// Turns flag names into Maildir flags, adding keywords to the folder's
-/// `dovecot-keywords` as needed.
+/// `dovecot-keywords` as needed. A keyword that does not fit (the folder
+/// has 26 already, all a Maildir name can carry) is left off with a
+/// warning: a flag is not worth a bounce.
 pub fn resolve_flags(folder: &std::path::Path, wanted: &[Flag]) -> Result<Flags, StoreError> {
     let mut flags = Flags::EMPTY;
     let mut keywords = Vec::new();
@@ -423,10 +425,22 @@ pub fn resolve_flags(folder: &std::path::Path, wanted: &[Flag]) -> Result<Flags,
             Flag::Keyword(name) => keywords.push(name.as_str()),
         }
     }
-    if !keywords.is_empty() {
-        for index in Keywords::resolve(folder, &keywords)? {
-            flags.set_keyword(index);
+    if keywords.is_empty() {
+        return Ok(flags);
+    }
+    match Keywords::resolve(folder, &keywords) {
+        Ok(indexes) => indexes.into_iter().for_each(|i| flags.set_keyword(i)),
+        Err(KeywordError::Full { .. }) => {
+            // One at a time: the ones already known still apply.
+            for name in keywords {
+                match Keywords::resolve(folder, &[name]) {
+                    Ok(indexes) => indexes.into_iter().for_each(|i| flags.set_keyword(i)),
+                    Err(e @ KeywordError::Full { .. }) => tracing::warn!("{e}"),
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
+        Err(e) => return Err(e.into()),
     }
     Ok(flags)
 }
@@ -665,6 +679,24 @@ mod tests {
         );
         let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
         assert_eq!(kw, "0 $Label1\n1 work\n");
+    }
+
+    #[test]
+    fn a_keyword_that_does_not_fit_is_left_off_not_bounced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = target(dir.path());
+        let full: String = (0..26).map(|i| format!("{i} k{i}\n")).collect();
+        std::fs::create_dir_all(dir.path().join("alice")).unwrap();
+        std::fs::write(dir.path().join("alice/dovecot-keywords"), &full).unwrap();
+        t.flags = Flag::parse_list("\\Seen newkw k1").unwrap();
+        let d = deliver(&b"X: 1\n\nx"[..], &envelope(None), &t).unwrap();
+        assert!(
+            d.path.to_str().unwrap().ends_with(":2,Sb"),
+            "the known keyword and \\Seen stay: {}",
+            d.path.display()
+        );
+        let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
+        assert_eq!(kw, full, "nothing added");
     }
 
     #[test]
