@@ -356,24 +356,61 @@ impl<R: Read> Parsed<R> {
 }
 
 /// Reads the first line: an mbox `From sender date` envelope line is
-/// consumed and its sender returned; any other line is handed back for the
-/// header section (without its line end).
+/// consumed, all of it whatever its length, and its sender returned when it
+/// is one we can write into `Return-Path:` (a line longer than
+/// [`MAX_FROM_LINE`], or a sender with control characters or over 998
+/// bytes, gives none: the sender then comes from elsewhere or is left
+/// out). Any other line is handed back for the header section (without its
+/// line end).
 fn read_envelope_line(input: &mut impl BufRead) -> io::Result<(Option<String>, Option<Vec<u8>>)> {
     if !input.fill_buf()?.starts_with(b"From ") {
         return Ok((None, None));
     }
     let mut line = Vec::new();
     Read::take(&mut *input, MAX_FROM_LINE).read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\n") && skip_line(input)? {
+        tracing::warn!(
+            "the mbox From line is longer than {MAX_FROM_LINE} bytes: its sender is not used"
+        );
+        return Ok((None, None));
+    }
     let text = String::from_utf8_lossy(&line);
-    let sender = text.split_ascii_whitespace().nth(1).map(|s| {
+    let sender = text.split_ascii_whitespace().nth(1).and_then(|s| {
         // mbox writers put MAILER-DAEMON for the null sender.
         if s.eq_ignore_ascii_case("MAILER-DAEMON") {
-            String::new()
+            Some(String::new())
+        } else if check_address(s).is_ok() {
+            Some(s.to_owned())
         } else {
-            s.to_owned()
+            tracing::warn!(
+                "the mbox From line's sender {s:?} is not a usable address: it is not used"
+            );
+            None
         }
     });
     Ok((sender, None))
+}
+
+/// Reads and drops the rest of a line; whether there was any.
+fn skip_line(input: &mut impl BufRead) -> io::Result<bool> {
+    let mut skipped = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(skipped);
+        }
+        match memchr::memchr(b'\n', buf) {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(true);
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+                skipped = true;
+            }
+        }
+    }
 }
 
 /// A writer that keeps its first error, so a caller can tell it from a
@@ -517,6 +554,58 @@ mod tests {
                 "{stored}"
             );
         }
+    }
+
+    #[test]
+    fn an_envelope_line_too_long_or_with_a_bad_sender_is_dropped_whole() {
+        let long = format!(
+            "From {}@example.net Mon Jan  1 00:00:00 2024 {}\nSubject: hi\n\nbody\n",
+            "a".repeat(5000),
+            "x".repeat(5000)
+        );
+        let cases: &[(&[u8], &[u8])] = &[
+            (
+                long.as_bytes(),
+                b"Delivered-To: alice@example.org\nSubject: hi\n\nbody\n",
+            ),
+            (
+                b"From a@b\x01c Mon Jan  1 00:00:00 2024\nSubject: hi\n\nbody\n",
+                b"Delivered-To: alice@example.org\nSubject: hi\n\nbody\n",
+            ),
+            (
+                // An ordinary envelope line still gives the sender.
+                b"From ok@x Mon Jan  1 00:00:00 2024\nSubject: hi\n\n",
+                b"Return-Path: <ok@x>\nDelivered-To: alice@example.org\nSubject: hi\n\n",
+            ),
+        ];
+        for (input, stored) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let d = deliver(*input, &envelope(None), &target(dir.path())).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&std::fs::read(&d.path).unwrap()),
+                String::from_utf8_lossy(stored)
+            );
+        }
+        // The fallback sender takes the dropped one's place.
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = envelope(None);
+        env.fallback_sender = Some("env@x".into());
+        let d = deliver(long.as_bytes(), &env, &target(dir.path())).unwrap();
+        let stored = std::fs::read_to_string(&d.path).unwrap();
+        assert!(
+            stored.starts_with("Return-Path: <env@x>\nDelivered-To:"),
+            "{stored}"
+        );
+        // A From line of exactly MAX_FROM_LINE bytes, newline included.
+        let mut exact = b"From e@x ".to_vec();
+        exact.resize(MAX_FROM_LINE as usize - 1, b'x');
+        exact.extend_from_slice(b"\nSubject: e\n\n");
+        let dir = tempfile::tempdir().unwrap();
+        let d = deliver(&exact[..], &envelope(None), &target(dir.path())).unwrap();
+        assert_eq!(
+            std::fs::read(&d.path).unwrap(),
+            b"Return-Path: <e@x>\nDelivered-To: alice@example.org\nSubject: e\n\n"
+        );
     }
 
     #[test]
