@@ -522,18 +522,39 @@ async fn fetch_folder(
         to_expunge.extend(&old_here);
     }
     let mut stop = None;
+    // The connection broke in the middle of a batch: what was received is
+    // still delivered and recorded, then the run stops.
+    let mut broken = None;
     for batch in flow::batches(wanted, |w| w.1) {
         let sizes: HashMap<u32, u64> = batch.iter().copied().collect();
-        let budget = SMALL + batch.iter().map(|w| 2 * w.1 + 4096).sum::<u64>();
+        // The sizes announced, doubled, and one message of max_size more:
+        // a server that counts a message smaller than it is still gets it
+        // through, in this batch or as the first of the next run's.
+        let budget = SMALL
+            + batch.iter().map(|w| 2 * w.1 + 4096).sum::<u64>()
+            + max_size.saturating_mul(2)
+            + 4096;
         guard.set_budget(budget);
         let set = uid_set(batch.iter().map(|w| w.0));
-        {
-            let mut fetches = session
+        'fetch: {
+            let mut fetches = match session
                 .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
                 .await
-                .map_err(&err)?;
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    broken = Some(err(e));
+                    break 'fetch;
+                }
+            };
             while let Some(f) = fetches.next().await {
-                let f = f.map_err(&err)?;
+                let f = match f {
+                    Ok(f) => f,
+                    Err(e) => {
+                        broken = Some(err(e));
+                        break;
+                    }
+                };
                 let (Some(uid), Some(body)) = (f.uid, f.body()) else {
                     continue;
                 };
@@ -564,6 +585,11 @@ async fn fetch_folder(
                 Vec::new()
             }
         };
+        if let Some(e) = broken {
+            // Recorded: marked and expunged on the next run.
+            flow.finish()?;
+            return Err(stop.unwrap_or(e));
+        }
         if !keep && !safe.is_empty() {
             let uids: Vec<u32> = safe.iter().filter_map(|k| k.uid.parse().ok()).collect();
             store_deleted(session, guard, &err, &uids).await?;
