@@ -398,7 +398,7 @@ fn imap_literal<const LITERAL: u64>(s: TcpStream) {
             format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
         } else if cmd.starts_with("SELECT") {
             format!("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n")
-        } else if cmd.starts_with("UID FETCH 1:* (UID RFC822.SIZE)") {
+        } else if cmd.starts_with("UID FETCH 1:* ") {
             format!("* 1 FETCH (UID 5 RFC822.SIZE 100)\r\n{tag} OK\r\n")
         } else if cmd.starts_with("UID FETCH") {
             w.write_all(
@@ -510,5 +510,77 @@ fn pop3_without_capa_or_pipelining_gets_one_command_at_a_time() {
         &stored(&local.maildir("Maildir")),
         &expected,
         "strict server",
+    );
+}
+
+/// What the \Deleted test's IMAP server was asked, command by command.
+static IMAP_COMMANDS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Two messages: UID 5 marked \Deleted by another client (not expunged),
+/// UID 6 not.
+fn imap_with_a_deleted_message(s: TcpStream) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"* OK ready\r\n").unwrap();
+    loop {
+        let l = line(&mut r);
+        if l.is_empty() {
+            return;
+        }
+        let mut words = l.split_whitespace();
+        let tag = words.next().unwrap_or("").to_owned();
+        let cmd = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+        IMAP_COMMANDS.lock().unwrap().push(cmd.clone());
+        let reply = if cmd.starts_with("CAPABILITY") {
+            format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
+        } else if cmd.starts_with("SELECT") {
+            format!("* 2 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n")
+        } else if cmd.starts_with("UID FETCH 1:* ") {
+            format!(
+                "* 1 FETCH (UID 5 RFC822.SIZE 20 FLAGS (\\Deleted \\Seen))\r\n\
+                 * 2 FETCH (UID 6 RFC822.SIZE 20 FLAGS ())\r\n{tag} OK\r\n"
+            )
+        } else if cmd.starts_with("UID FETCH 6 ") {
+            let body = "Subject: 6\r\n\r\nsix\r\n";
+            format!(
+                "* 2 FETCH (UID 6 RFC822.SIZE 20 BODY[] {{{}}}\r\n{body})\r\n{tag} OK\r\n",
+                body.len()
+            )
+        } else if cmd.starts_with("UID EXPUNGE 6") {
+            format!("* 2 EXPUNGE\r\n{tag} OK\r\n")
+        } else if cmd.starts_with("LOGOUT") {
+            w.write_all(format!("* BYE\r\n{tag} OK\r\n").as_bytes())
+                .unwrap();
+            return;
+        } else if cmd.starts_with("LOGIN") || cmd.starts_with("UID STORE 6 ") {
+            format!("{tag} OK\r\n")
+        } else {
+            format!("{tag} BAD unexpected\r\n")
+        };
+        w.write_all(reply.as_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn imap_a_message_another_client_deleted_is_neither_fetched_nor_expunged() {
+    let local = setup("imap", serve(imap_with_a_deleted_message));
+    let (out, _) = run_fetch(&local);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bad: 1 message fetched (20 B), 1 deleted from the server\n"
+    );
+    assert_same_messages(
+        &stored(&local.maildir("Maildir")),
+        &[b"Subject: 6\n\nsix\n".to_vec()],
+        "only the message not marked \\Deleted",
+    );
+    let commands = IMAP_COMMANDS.lock().unwrap().clone();
+    assert!(
+        commands.iter().all(|c| !c.contains(" 5 ")
+            && !c.contains(" 5:")
+            && !c.contains(",5")
+            && c != "EXPUNGE"),
+        "{commands:?}"
     );
 }

@@ -17,7 +17,8 @@
 //! - Deleting: `UID STORE +FLAGS.SILENT (\Deleted)` per batch, then, after
 //!   the state is fsynced, `UID EXPUNGE` (RFC 4315) for exactly those; a
 //!   server without UIDPLUS gets EXPUNGE, which also removes what other
-//!   clients marked `\Deleted`.
+//!   clients marked `\Deleted`. A message another client marked
+//!   `\Deleted` is not fetched (as fetchmail does).
 //! - `--idle`: IDLE (RFC 2177) on the first folder, re-issued every 29
 //!   minutes; any news runs a pass over every folder.
 //! - Memory: async-imap holds one response at a time (its own ceiling is
@@ -396,18 +397,24 @@ async fn fetch_folder(
     };
     let exists = u64::from(mailbox.exists);
 
-    // UID and size of every message.
+    // UID and size of every message, and which are marked \Deleted.
     let mut listing: Vec<(u32, u64)> = Vec::with_capacity(mailbox.exists as usize);
+    let mut marked_deleted: HashSet<u32> = HashSet::new();
     if exists > 0 {
         guard.set_budget(SMALL + PER_SIZE_LINE * exists);
         let mut fetches = session
-            .uid_fetch("1:*", "(UID RFC822.SIZE)")
+            .uid_fetch("1:*", "(UID RFC822.SIZE FLAGS)")
             .await
             .map_err(&err)?;
         while let Some(f) = fetches.next().await {
             let f = f.map_err(&err)?;
             if let (Some(uid), Some(size)) = (f.uid, f.size) {
                 listing.push((uid, u64::from(size)));
+                if f.flags()
+                    .any(|flag| flag == async_imap::types::Flag::Deleted)
+                {
+                    marked_deleted.insert(uid);
+                }
             }
         }
     }
@@ -489,6 +496,12 @@ async fn fetch_folder(
         let key = Key::imap(folder, validity, *uid);
         if state.is_fetched(&key) && !cx.options.all {
             old_here.push(*uid);
+            continue;
+        }
+        // Marked \Deleted by another client that has not expunged yet: as
+        // fetchmail does, not fetched, and not expunged by us. (What we
+        // mark is recorded first, so it is in old_here above.)
+        if marked_deleted.contains(uid) {
             continue;
         }
         if *size > max_size {
