@@ -84,7 +84,8 @@ pub async fn run(cx: &Context<'_>, state: &mut State, report: Report) -> Report 
     let mut report = report;
     let mut failures = 0u32;
     loop {
-        let error = idle_session(cx, state, &report.account).await;
+        let mut passed = false;
+        let error = idle_session(cx, state, &report.account, &mut passed).await;
         let permanent = !error.is_temporary();
         let r = Report {
             error: Some(error),
@@ -95,13 +96,32 @@ pub async fn run(cx: &Context<'_>, state: &mut State, report: Report) -> Report 
             report.error = r.error;
             return report;
         }
-        failures += 1;
-        tokio::time::sleep(Duration::from_secs(30) * failures.clamp(1, 10)).await;
+        failures = failures_after(failures, passed);
+        tokio::time::sleep(reconnect_delay(failures)).await;
     }
 }
 
+/// Sessions that failed in a row: one that got through a pass ends the
+/// run of failures (its disconnect is the first of a new one), as a POP3
+/// pass without error does.
+fn failures_after(failures: u32, passed: bool) -> u32 {
+    if passed { 1 } else { failures + 1 }
+}
+
+/// How long `--idle` waits before connecting again: 30 seconds per failure
+/// in a row, at most 5 minutes.
+fn reconnect_delay(failures: u32) -> Duration {
+    Duration::from_secs(30) * failures.clamp(1, 10)
+}
+
 /// One connection in `--idle` mode: passes until something breaks.
-async fn idle_session(cx: &Context<'_>, state: &mut State, account: &str) -> FetchError {
+/// `passed` is set once a pass has gone through.
+async fn idle_session(
+    cx: &Context<'_>,
+    state: &mut State,
+    account: &str,
+    passed: &mut bool,
+) -> FetchError {
     let (mut session, guard) = match connect(cx).await {
         Ok(s) => s,
         Err(e) => return e,
@@ -116,6 +136,7 @@ async fn idle_session(cx: &Context<'_>, state: &mut State, account: &str) -> Fet
         if let Err(e) = pass(cx, state, &mut session, &guard, &mut report).await {
             return e;
         }
+        *passed = true;
         cx.observer.pass_done(&report);
         if !can_idle {
             tokio::time::sleep(super::POP3_POLL).await;
@@ -689,6 +710,31 @@ fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_reconnects_back_off_only_while_sessions_fail_in_a_row() {
+        // Disconnects after good sessions: the delay stays at 30 seconds.
+        let mut failures = 0;
+        for _ in 0..6 {
+            failures = failures_after(failures, true);
+        }
+        assert_eq!(reconnect_delay(failures), Duration::from_secs(30));
+        // Sessions that never get through: 30, 60, ... 300 seconds.
+        let delays: Vec<u64> = (0..12)
+            .map(|_| {
+                failures = failures_after(failures, false);
+                reconnect_delay(failures).as_secs()
+            })
+            .collect();
+        assert_eq!(
+            delays,
+            [60, 90, 120, 150, 180, 210, 240, 270, 300, 300, 300, 300]
+        );
+        assert_eq!(
+            reconnect_delay(failures_after(failures, true)),
+            Duration::from_secs(30)
+        );
+    }
 
     #[test]
     fn uid_sets_join_ranges() {
