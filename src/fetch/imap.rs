@@ -56,6 +56,14 @@ fn imap_err(server: &str) -> impl Fn(async_imap::error::Error) -> FetchError + '
         async_imap::error::Error::ConnectionLost => FetchError::Closed {
             server: server.to_owned(),
         },
+        async_imap::error::Error::No(text) => FetchError::Imap {
+            server: server.to_owned(),
+            message: format!("the server said NO: {}", server_text(&text)),
+        },
+        async_imap::error::Error::Bad(text) => FetchError::Imap {
+            server: server.to_owned(),
+            message: format!("the server said BAD: {}", server_text(&text)),
+        },
         other => FetchError::Imap {
             server: server.to_owned(),
             message: other.to_string(),
@@ -315,7 +323,7 @@ async fn log_in(
                 server: server.to_owned(),
                 user: user.to_owned(),
                 method: method.to_owned(),
-                text: clean(&text),
+                text: server_text(&text),
                 hint: if temporary {
                     String::new()
                 } else {
@@ -403,7 +411,7 @@ async fn fetch_folder(
             async_imap::error::Error::No(text) => FetchError::Refused {
                 server: server.clone(),
                 command: format!("SELECT {folder}"),
-                text: clean(&text),
+                text: server_text(&text),
                 temporary: false,
             },
             other => err(other),
@@ -707,6 +715,70 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
+/// What the server said in a NO or BAD, as it said it: async-imap hands
+/// it over as `code: <Debug>, info: <Debug>`, which is no text for a
+/// person (`code: None, info: Some("[AUTHENTICATIONFAILED] ...")`).
+fn server_text(text: &str) -> String {
+    let Some((code, info)) = text
+        .strip_prefix("code: ")
+        .and_then(|rest| rest.split_once(", info: "))
+    else {
+        return clean(text);
+    };
+    let code = match code.strip_prefix("Some(").and_then(|c| c.strip_suffix(')')) {
+        // A bare response code (Alert, Unavailable); one with arguments
+        // stays in the text the server wrote, if anywhere.
+        Some(c) if c.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            format!("[{}]", c.to_ascii_uppercase())
+        }
+        _ => String::new(),
+    };
+    let info = info
+        .strip_prefix("Some(\"")
+        .and_then(|i| i.strip_suffix("\")"))
+        .map(unescape_debug)
+        .unwrap_or_default();
+    let joined = match (code.is_empty(), info.is_empty()) {
+        (false, false) => format!("{code} {info}"),
+        _ => format!("{code}{info}"),
+    };
+    clean(&joined)
+}
+
+/// Undoes `{:?}` on a string: `\"`, `\\`, `\n` and friends, `\u{..}`.
+fn unescape_debug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                let hex: String = chars
+                    .by_ref()
+                    .skip_while(|c| *c == '{')
+                    .take_while(|c| *c != '}')
+                    .collect();
+                out.push(
+                    u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .unwrap_or('?'),
+                );
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,6 +806,27 @@ mod tests {
             reconnect_delay(failures_after(failures, true)),
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn server_texts_are_shown_plainly() {
+        let cases = [
+            (
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#,
+                "[AUTHENTICATIONFAILED] Authentication failed.",
+            ),
+            (
+                r#"code: Some(Alert), info: Some("Account \"me\" is locked\tnow")"#,
+                "[ALERT] Account \"me\" is locked?now",
+            ),
+            (r#"code: Some(Unavailable), info: None"#, "[UNAVAILABLE]"),
+            (r#"code: None, info: None"#, ""),
+            ("plain words", "plain words"),
+            ("bell\x07", "bell?"),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(server_text(raw), shown, "{raw}");
+        }
     }
 
     #[test]
