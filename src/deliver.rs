@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use crate::error::{ExitStatus, sysexits};
 use crate::message::header::{self, HeaderSection};
 use crate::store::{
-    Delivered, Durability, Flag, Flags, Folder, Keywords, MailboxName, Maildir, StoreError,
-    TmpMessage,
+    Delivered, Durability, Flag, Flags, Folder, KeywordError, Keywords, MailboxName, Maildir,
+    StoreError, TmpMessage,
 };
 
 /// A `From ` line longer than this is not an envelope line.
@@ -37,6 +37,12 @@ pub struct Envelope {
     pub fallback_sender: Option<String>,
     /// The final recipient, for `Delivered-To:`.
     pub recipient: String,
+    /// Refuse a message that already has `Delivered-To:` for the recipient
+    /// (a mail loop). Off for `fetch`: a fetched message's `Delivered-To:`
+    /// fields were written by the remote server (the ISP's own, for the
+    /// same address when a domain moves home), not by a delivery here, and
+    /// nothing here sends a delivered message out again.
+    pub refuse_loops: bool,
 }
 
 /// Where the message goes.
@@ -64,6 +70,16 @@ pub enum DeliverError {
     NoSuchFolder(MailboxName),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl DeliverError {
+    /// Whether the refusal is about the message itself (empty, a loop), so
+    /// that no retry can help: only then may `fetch` give the message up
+    /// (`delete_rejected`). Every other failure is ours or our
+    /// configuration's, and the message must wait for it to be fixed.
+    pub fn is_about_the_message(&self) -> bool {
+        matches!(self, DeliverError::Empty | DeliverError::Loop(_))
+    }
 }
 
 impl ExitStatus for DeliverError {
@@ -94,6 +110,52 @@ pub fn deliver(
     let delivered = tmp.commit(&deliverer.flags, false, Durability::Immediate)?;
     deliverer.clean_tmp();
     Ok(delivered)
+}
+
+/// [`deliver`] through the spam filter (`spam.enabled`): the message is
+/// classified, tagged, and spam filed into the junk folder. Empty input is
+/// refused before it is tagged (tags alone are no message). A filter that
+/// cannot be loaded (a damaged database, a bad rules file) is logged and
+/// the message delivered untagged, as `fetch` and SMTP local delivery do:
+/// a broken filter must not bounce mail.
+pub fn deliver_filtered(
+    input: impl Read,
+    envelope: &Envelope,
+    target: &Target,
+    spam: &crate::config::SpamConfig,
+    user: Option<&crate::auth::UserName>,
+) -> Result<Delivered, DeliverError> {
+    check_envelope(envelope)?;
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let (from_line_sender, _) = read_envelope_line(&mut input).map_err(DeliverError::Read)?;
+    // Empty as Parsed::read sees it: nothing, or one blank line, after the
+    // envelope line.
+    let mut start = Vec::with_capacity(3);
+    (&mut input)
+        .take(3)
+        .read_to_end(&mut start)
+        .map_err(DeliverError::Read)?;
+    if matches!(&start[..], b"" | b"\n" | b"\r\n") {
+        return Err(DeliverError::Empty);
+    }
+    let input = io::Cursor::new(start).chain(input);
+    // The envelope line is gone: its sender comes along in the envelope,
+    // in the same order of precedence.
+    let envelope = Envelope {
+        sender: envelope.sender.clone().or(from_line_sender),
+        ..envelope.clone()
+    };
+    let filter = match crate::spam::Filter::open(spam, user) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("spamcheck skipped, the message is delivered untagged: {e}");
+            return deliver(input, &envelope, target);
+        }
+    };
+    let (verdict, tagged) = filter.scan(input).map_err(DeliverError::Read)?;
+    let mut target = target.clone();
+    crate::spam::file_by_verdict(spam, &verdict, &mut target);
+    deliver(tagged, &envelope, &target)
 }
 
 /// Many messages into one folder, with the fsyncs batched: [`Deliverer::write`]
@@ -277,10 +339,11 @@ impl<R: Read> Parsed<R> {
             return Err(DeliverError::Empty);
         }
         let recipient = envelope.recipient.trim();
-        let looped = headers.fields().any(|(name, value)| {
-            name.eq_ignore_ascii_case(b"Delivered-To")
-                && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
-        });
+        let looped = envelope.refuse_loops
+            && headers.fields().any(|(name, value)| {
+                name.eq_ignore_ascii_case(b"Delivered-To")
+                    && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
+            });
         if looped {
             return Err(DeliverError::Loop(recipient.to_owned()));
         }
@@ -293,24 +356,61 @@ impl<R: Read> Parsed<R> {
 }
 
 /// Reads the first line: an mbox `From sender date` envelope line is
-/// consumed and its sender returned; any other line is handed back for the
-/// header section (without its line end).
+/// consumed, all of it whatever its length, and its sender returned when it
+/// is one we can write into `Return-Path:` (a line longer than
+/// [`MAX_FROM_LINE`], or a sender with control characters or over 998
+/// bytes, gives none: the sender then comes from elsewhere or is left
+/// out). Any other line is handed back for the header section (without its
+/// line end).
 fn read_envelope_line(input: &mut impl BufRead) -> io::Result<(Option<String>, Option<Vec<u8>>)> {
     if !input.fill_buf()?.starts_with(b"From ") {
         return Ok((None, None));
     }
     let mut line = Vec::new();
     Read::take(&mut *input, MAX_FROM_LINE).read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\n") && skip_line(input)? {
+        tracing::warn!(
+            "the mbox From line is longer than {MAX_FROM_LINE} bytes: its sender is not used"
+        );
+        return Ok((None, None));
+    }
     let text = String::from_utf8_lossy(&line);
-    let sender = text.split_ascii_whitespace().nth(1).map(|s| {
+    let sender = text.split_ascii_whitespace().nth(1).and_then(|s| {
         // mbox writers put MAILER-DAEMON for the null sender.
         if s.eq_ignore_ascii_case("MAILER-DAEMON") {
-            String::new()
+            Some(String::new())
+        } else if check_address(s).is_ok() {
+            Some(s.to_owned())
         } else {
-            s.to_owned()
+            tracing::warn!(
+                "the mbox From line's sender {s:?} is not a usable address: it is not used"
+            );
+            None
         }
     });
     Ok((sender, None))
+}
+
+/// Reads and drops the rest of a line; whether there was any.
+fn skip_line(input: &mut impl BufRead) -> io::Result<bool> {
+    let mut skipped = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(skipped);
+        }
+        match memchr::memchr(b'\n', buf) {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(true);
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+                skipped = true;
+            }
+        }
+    }
 }
 
 /// A writer that keeps its first error, so a caller can tell it from a
@@ -350,7 +450,9 @@ fn strip_angles(value: &[u8]) -> &[u8] {
 }
 
 /// Turns flag names into Maildir flags, adding keywords to the folder's
-/// `dovecot-keywords` as needed.
+/// `dovecot-keywords` as needed. A keyword that does not fit (the folder
+/// has 26 already, all a Maildir name can carry) is left off with a
+/// warning: a flag is not worth a bounce.
 pub fn resolve_flags(folder: &std::path::Path, wanted: &[Flag]) -> Result<Flags, StoreError> {
     let mut flags = Flags::EMPTY;
     let mut keywords = Vec::new();
@@ -360,10 +462,22 @@ pub fn resolve_flags(folder: &std::path::Path, wanted: &[Flag]) -> Result<Flags,
             Flag::Keyword(name) => keywords.push(name.as_str()),
         }
     }
-    if !keywords.is_empty() {
-        for index in Keywords::resolve(folder, &keywords)? {
-            flags.set_keyword(index);
+    if keywords.is_empty() {
+        return Ok(flags);
+    }
+    match Keywords::resolve(folder, &keywords) {
+        Ok(indexes) => indexes.into_iter().for_each(|i| flags.set_keyword(i)),
+        Err(KeywordError::Full { .. }) => {
+            // One at a time: the ones already known still apply.
+            for name in keywords {
+                match Keywords::resolve(folder, &[name]) {
+                    Ok(indexes) => indexes.into_iter().for_each(|i| flags.set_keyword(i)),
+                    Err(e @ KeywordError::Full { .. }) => tracing::warn!("{e}"),
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
+        Err(e) => return Err(e.into()),
     }
     Ok(flags)
 }
@@ -386,6 +500,7 @@ mod tests {
             sender: sender.map(str::to_owned),
             fallback_sender: None,
             recipient: "alice@example.org".into(),
+            refuse_loops: true,
         }
     }
 
@@ -442,6 +557,58 @@ mod tests {
     }
 
     #[test]
+    fn an_envelope_line_too_long_or_with_a_bad_sender_is_dropped_whole() {
+        let long = format!(
+            "From {}@example.net Mon Jan  1 00:00:00 2024 {}\nSubject: hi\n\nbody\n",
+            "a".repeat(5000),
+            "x".repeat(5000)
+        );
+        let cases: &[(&[u8], &[u8])] = &[
+            (
+                long.as_bytes(),
+                b"Delivered-To: alice@example.org\nSubject: hi\n\nbody\n",
+            ),
+            (
+                b"From a@b\x01c Mon Jan  1 00:00:00 2024\nSubject: hi\n\nbody\n",
+                b"Delivered-To: alice@example.org\nSubject: hi\n\nbody\n",
+            ),
+            (
+                // An ordinary envelope line still gives the sender.
+                b"From ok@x Mon Jan  1 00:00:00 2024\nSubject: hi\n\n",
+                b"Return-Path: <ok@x>\nDelivered-To: alice@example.org\nSubject: hi\n\n",
+            ),
+        ];
+        for (input, stored) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let d = deliver(*input, &envelope(None), &target(dir.path())).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&std::fs::read(&d.path).unwrap()),
+                String::from_utf8_lossy(stored)
+            );
+        }
+        // The fallback sender takes the dropped one's place.
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = envelope(None);
+        env.fallback_sender = Some("env@x".into());
+        let d = deliver(long.as_bytes(), &env, &target(dir.path())).unwrap();
+        let stored = std::fs::read_to_string(&d.path).unwrap();
+        assert!(
+            stored.starts_with("Return-Path: <env@x>\nDelivered-To:"),
+            "{stored}"
+        );
+        // A From line of exactly MAX_FROM_LINE bytes, newline included.
+        let mut exact = b"From e@x ".to_vec();
+        exact.resize(MAX_FROM_LINE as usize - 1, b'x');
+        exact.extend_from_slice(b"\nSubject: e\n\n");
+        let dir = tempfile::tempdir().unwrap();
+        let d = deliver(&exact[..], &envelope(None), &target(dir.path())).unwrap();
+        assert_eq!(
+            std::fs::read(&d.path).unwrap(),
+            b"Return-Path: <e@x>\nDelivered-To: alice@example.org\nSubject: e\n\n"
+        );
+    }
+
+    #[test]
     #[allow(clippy::type_complexity)] // a table of cases
     fn refusals_write_nothing() {
         let cases: &[(&[u8], fn(&DeliverError) -> bool)] = &[
@@ -474,6 +641,20 @@ mod tests {
             &target(dir.path()),
         )
         .unwrap();
+        // Nor is any without refuse_loops (fetched mail): kept as it came.
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = envelope(None);
+        env.refuse_loops = false;
+        let d = deliver(
+            &b"Delivered-To: alice@example.org\n\nx"[..],
+            &env,
+            &target(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&d.path).unwrap(),
+            b"Delivered-To: alice@example.org\nDelivered-To: alice@example.org\n\nx"
+        );
     }
 
     #[test]
@@ -495,6 +676,71 @@ mod tests {
                 assert!(!dir.path().join("alice").exists(), "nothing created");
             }
         }
+    }
+
+    fn spam_settings(dir: &std::path::Path) -> crate::config::SpamConfig {
+        let mut s = crate::config::SpamConfig::defaults(dir);
+        s.enabled = true;
+        s
+    }
+
+    #[test]
+    fn filtered_delivery_refuses_empty_input_before_tagging_it() {
+        for input in [
+            &b""[..],
+            b"From a@b Mon Jan  1 00:00:00 2024\n",
+            b"From a@b Mon Jan  1 00:00:00 2024\r\n\r\n",
+            b"\n",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let spam = spam_settings(dir.path());
+            let err = deliver_filtered(input, &envelope(None), &target(dir.path()), &spam, None)
+                .unwrap_err();
+            assert!(
+                matches!(err, DeliverError::Empty),
+                "{:?}: {err:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(err.exit_code(), sysexits::DATAERR);
+            assert!(!dir.path().join("alice").exists(), "nothing written");
+        }
+        // A message is tagged, and keeps the From_ line's sender.
+        let dir = tempfile::tempdir().unwrap();
+        let spam = spam_settings(dir.path());
+        let d = deliver_filtered(
+            &b"From line@x Mon Jan  1 00:00:00 2024\nSubject: hi\n\nbody\n"[..],
+            &envelope(None),
+            &target(dir.path()),
+            &spam,
+            None,
+        )
+        .unwrap();
+        let stored = std::fs::read_to_string(&d.path).unwrap();
+        assert!(
+            stored.starts_with("Return-Path: <line@x>\nDelivered-To: alice@example.org\nX-Spam-")
+                && stored.ends_with("Subject: hi\n\nbody\n"),
+            "{stored}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_spam_database_delivers_untagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let spam = spam_settings(dir.path());
+        std::fs::create_dir_all(spam.db.parent().unwrap()).unwrap();
+        std::fs::write(&spam.db, "garbage\n").unwrap();
+        let d = deliver_filtered(
+            &b"Subject: hi\n\nbody\n"[..],
+            &envelope(Some("s@x")),
+            &target(dir.path()),
+            &spam,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(&d.path).unwrap(),
+            b"Return-Path: <s@x>\nDelivered-To: alice@example.org\nSubject: hi\n\nbody\n"
+        );
     }
 
     #[test]
@@ -522,6 +768,24 @@ mod tests {
         );
         let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
         assert_eq!(kw, "0 $Label1\n1 work\n");
+    }
+
+    #[test]
+    fn a_keyword_that_does_not_fit_is_left_off_not_bounced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = target(dir.path());
+        let full: String = (0..26).map(|i| format!("{i} k{i}\n")).collect();
+        std::fs::create_dir_all(dir.path().join("alice")).unwrap();
+        std::fs::write(dir.path().join("alice/dovecot-keywords"), &full).unwrap();
+        t.flags = Flag::parse_list("\\Seen newkw k1").unwrap();
+        let d = deliver(&b"X: 1\n\nx"[..], &envelope(None), &t).unwrap();
+        assert!(
+            d.path.to_str().unwrap().ends_with(":2,Sb"),
+            "the known keyword and \\Seen stay: {}",
+            d.path.display()
+        );
+        let kw = std::fs::read_to_string(dir.path().join("alice/dovecot-keywords")).unwrap();
+        assert_eq!(kw, full, "nothing added");
     }
 
     #[test]

@@ -39,11 +39,35 @@ pub trait ExitStatus {
 /// The code for an I/O error on our side: permanent only where retrying
 /// cannot help and the cause is the caller's (a path that cannot be created);
 /// everything else is temporary.
+///
+/// Permission denied is temporary: a Maildir or a users file the delivering
+/// uid cannot use is a local fault an administrator fixes (a wrong chown),
+/// and the mail must wait for that, not bounce. Postfix bounces 73 and 77
+/// alike; dovecot-lda answers 75 for a mailbox or userdb it cannot open.
 pub fn io_exit_code(err: &std::io::Error) -> u8 {
     use std::io::ErrorKind::*;
     match err.kind() {
-        PermissionDenied => sysexits::CANTCREAT,
         NotADirectory | IsADirectory | InvalidFilename => sysexits::CANTCREAT,
         _ => sysexits::TEMPFAIL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn io_faults_are_temporary_unless_the_path_cannot_be_made() {
+        let cases = [
+            (ErrorKind::PermissionDenied, sysexits::TEMPFAIL),
+            (ErrorKind::StorageFull, sysexits::TEMPFAIL),
+            (ErrorKind::Other, sysexits::TEMPFAIL),
+            (ErrorKind::NotADirectory, sysexits::CANTCREAT),
+            (ErrorKind::IsADirectory, sysexits::CANTCREAT),
+        ];
+        for (kind, code) in cases {
+            assert_eq!(io_exit_code(&Error::from(kind)), code, "{kind:?}");
+        }
     }
 }

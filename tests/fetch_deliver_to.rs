@@ -128,6 +128,30 @@ fn user_and_maildir_targets_with_folders() {
     let raw: Vec<Vec<u8>> = msgs.iter().map(|m| via_pop3(m)).collect();
     assert_same_messages(&stored(&folder), &raw, "maildir target");
     std::fs::remove_dir_all(local.dir.path().parent().unwrap().join("elsewhere")).unwrap();
+
+    // The ISP's own Delivered-To: for the same address (a domain that moved
+    // home) is no loop through this system: delivered, and kept as it came.
+    let isp: &[u8] = b"Delivered-To: alice@example.org\r\nSubject: moved\r\n\r\nhi\r\n";
+    server.add(None, &[isp.to_vec()]);
+    local.write(&pop3_account(
+        &server,
+        &local,
+        "keep: true\ndeliver_to: {user: alice, folder: Old/ISP}",
+    ));
+    let out = local.fetch(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).starts_with("isp: 1 message fetched") && stderr(&out).is_empty(),
+        "{}",
+        show(&out)
+    );
+    let mut want = expected.clone();
+    want.push(
+        b"Delivered-To: alice@example.org\nDelivered-To: alice@example.org\nSubject: moved\n\nhi\n"
+            .to_vec(),
+    );
+    let folder = local.dir.path().join("data/mail/alice/.Old.ISP");
+    assert_same_messages(&stored(&folder), &want, "the ISP's Delivered-To");
 }
 
 #[test]
@@ -206,8 +230,26 @@ fn an_mda_delivers_and_its_failures_are_temporary_or_permanent() {
     );
     assert!(server.held(None).is_empty());
 
-    // ownmail deliver as the MDA, straight: what it stores.
+    // A fault of ours is never the message's, delete_rejected or not: an
+    // MDA that is not found (sh exits 127) leaves everything on the server.
     server.add(None, &msgs);
+    local.write(&pop3_account(
+        &server,
+        &local,
+        "delete_rejected: true\ndeliver_to: {mda: \"/usr/bin/procmial -d alice\"}",
+    ));
+    let out = local.fetch(&[]);
+    assert_eq!(out.status.code(), Some(75), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("exited 127 (the command was not found)")
+            && err.contains("will try again on the next run")
+            && !err.contains("deleted"),
+        "{err}"
+    );
+    assert_eq!(server.held(None).len(), 4);
+
+    // ownmail deliver as the MDA, straight: what it stores.
     let md2 = local.maildir("Maildir2");
     local.write(&pop3_account(
         &server,

@@ -192,7 +192,7 @@ fn starttls_implicit_tls_wrong_pin_and_wrong_password() {
                     wrong_pw.display()
                 ),
             ),
-            "refused the login of remote (LOGIN): ",
+            "refused the login of remote (LOGIN): [AUTHENTICATIONFAILED] Authentication failed.",
         ),
     ];
     for (block, says) in cases {
@@ -206,7 +206,10 @@ fn starttls_implicit_tls_wrong_pin_and_wrong_password() {
         );
         assert_eq!(stdout(&out), "");
     }
-    assert!(stderr(&local.fetch(&[])).contains(&format!("the password in {}", wrong_pw.display())));
+    let out = local.fetch(&[]);
+    assert!(stderr(&out).contains(&format!("the password in {}", wrong_pw.display())));
+    // A failed run claims nothing on standard output ("no new messages").
+    assert_eq!(stdout(&out), "", "{}", show(&out));
     assert_eq!(server.held(None).len(), 1, "nothing deleted");
     assert_eq!(stored(&local.maildir("Maildir")).len(), 2);
     assert_eq!(

@@ -81,7 +81,9 @@ our Delivered-To: for this recipient is refused as a mail loop.
 
 Exit codes (sysexits): 0 delivered; 64 bad arguments; 65 empty message or
 mail loop; 67 unknown user; 73 folder missing or cannot be created;
-75 temporary failure (disk full, I/O error, lock timeout): the MTA retries;
+75 temporary failure (disk full, I/O error, lock timeout, permission denied
+on the Maildir or the users file): the MTA keeps the mail and retries, so a
+wrong owner delays mail until it is fixed instead of bouncing it;
 78 bad configuration.",
     after_help = "\
 Examples:

@@ -56,8 +56,9 @@ pub fn run(global: &GlobalArgs, args: DeliverArgs) -> anyhow::Result<u8> {
         sender: args.from.clone(),
         fallback_sender: std::env::var("SENDER").ok(),
         recipient,
+        refuse_loops: true,
     };
-    let mut target = Target {
+    let target = Target {
         maildir,
         folder,
         create: args.create,
@@ -67,12 +68,9 @@ pub fn run(global: &GlobalArgs, args: DeliverArgs) -> anyhow::Result<u8> {
     let stdin = std::io::stdin().lock();
     let spam = config.as_ref().map(|c| &c.spam).filter(|s| s.enabled);
     let delivered = match spam {
+        // spam.enabled: tag, and file spam into the Junk folder.
         Some(settings) => {
-            // spam.enabled: tag, and file spam into the Junk folder.
-            let filter = crate::spam::Filter::open(settings, user.as_ref())?;
-            let (verdict, tagged) = filter.scan(stdin).context("reading the message")?;
-            crate::spam::file_by_verdict(settings, &verdict, &mut target);
-            deliver::deliver(tagged, &envelope, &target)
+            deliver::deliver_filtered(stdin, &envelope, &target, settings, user.as_ref())
         }
         None => deliver::deliver(stdin, &envelope, &target),
     }

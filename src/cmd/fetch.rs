@@ -169,7 +169,13 @@ pub fn summary(r: &Report) -> Vec<String> {
         ));
         return lines;
     }
-    let mut head = if r.fetched == 0 {
+    let failed_early =
+        r.error.is_some() && r.fetched == 0 && r.deleted == 0 && r.too_big_total == 0;
+    let mut head = if failed_early {
+        // The error on standard error says it all; "no new messages"
+        // would claim a look at the mailbox that never happened.
+        String::new()
+    } else if r.fetched == 0 {
         format!("{name}: no new messages")
     } else {
         format!(
@@ -187,7 +193,9 @@ pub fn summary(r: &Report) -> Vec<String> {
             plural(r.too_big_total, "message")
         ));
     }
-    lines.push(head);
+    if !head.is_empty() {
+        lines.push(head);
+    }
     for s in &r.too_big {
         lines.push(format!(
             "{name}: {} is {}, over max_size: left on the server (raise max_size to fetch it)",
@@ -373,6 +381,15 @@ mod tests {
             ..Report::new("c")
         };
         assert_eq!(exit_code(std::slice::from_ref(&temporary)), 75);
+        // A run that failed before fetching anything claims nothing.
+        assert!(summary(&temporary).is_empty(), "{:?}", summary(&temporary));
+        let mut partial = Report::new("p");
+        partial.fetched = 2;
+        partial.bytes = 10;
+        partial.error = Some(FetchError::Closed {
+            server: "x:1".into(),
+        });
+        assert_eq!(summary(&partial), vec!["p: 2 messages fetched (10 B)"]);
         assert_eq!(exit_code(&[temporary, rejected]), 1);
         assert_eq!(exit_code(&[failed]), 1);
     }

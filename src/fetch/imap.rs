@@ -17,7 +17,8 @@
 //! - Deleting: `UID STORE +FLAGS.SILENT (\Deleted)` per batch, then, after
 //!   the state is fsynced, `UID EXPUNGE` (RFC 4315) for exactly those; a
 //!   server without UIDPLUS gets EXPUNGE, which also removes what other
-//!   clients marked `\Deleted`.
+//!   clients marked `\Deleted`. A message another client marked
+//!   `\Deleted` is not fetched (as fetchmail does).
 //! - `--idle`: IDLE (RFC 2177) on the first folder, re-issued every 29
 //!   minutes; any news runs a pass over every folder.
 //! - Memory: async-imap holds one response at a time (its own ceiling is
@@ -55,6 +56,14 @@ fn imap_err(server: &str) -> impl Fn(async_imap::error::Error) -> FetchError + '
         async_imap::error::Error::ConnectionLost => FetchError::Closed {
             server: server.to_owned(),
         },
+        async_imap::error::Error::No(text) => FetchError::Imap {
+            server: server.to_owned(),
+            message: format!("the server said NO: {}", server_text(&text)),
+        },
+        async_imap::error::Error::Bad(text) => FetchError::Imap {
+            server: server.to_owned(),
+            message: format!("the server said BAD: {}", server_text(&text)),
+        },
         other => FetchError::Imap {
             server: server.to_owned(),
             message: other.to_string(),
@@ -83,7 +92,8 @@ pub async fn run(cx: &Context<'_>, state: &mut State, report: Report) -> Report 
     let mut report = report;
     let mut failures = 0u32;
     loop {
-        let error = idle_session(cx, state, &report.account).await;
+        let mut passed = false;
+        let error = idle_session(cx, state, &report.account, &mut passed).await;
         let permanent = !error.is_temporary();
         let r = Report {
             error: Some(error),
@@ -94,13 +104,32 @@ pub async fn run(cx: &Context<'_>, state: &mut State, report: Report) -> Report 
             report.error = r.error;
             return report;
         }
-        failures += 1;
-        tokio::time::sleep(Duration::from_secs(30) * failures.clamp(1, 10)).await;
+        failures = failures_after(failures, passed);
+        tokio::time::sleep(reconnect_delay(failures)).await;
     }
 }
 
+/// Sessions that failed in a row: one that got through a pass ends the
+/// run of failures (its disconnect is the first of a new one), as a POP3
+/// pass without error does.
+fn failures_after(failures: u32, passed: bool) -> u32 {
+    if passed { 1 } else { failures + 1 }
+}
+
+/// How long `--idle` waits before connecting again: 30 seconds per failure
+/// in a row, at most 5 minutes.
+fn reconnect_delay(failures: u32) -> Duration {
+    Duration::from_secs(30) * failures.clamp(1, 10)
+}
+
 /// One connection in `--idle` mode: passes until something breaks.
-async fn idle_session(cx: &Context<'_>, state: &mut State, account: &str) -> FetchError {
+/// `passed` is set once a pass has gone through.
+async fn idle_session(
+    cx: &Context<'_>,
+    state: &mut State,
+    account: &str,
+    passed: &mut bool,
+) -> FetchError {
     let (mut session, guard) = match connect(cx).await {
         Ok(s) => s,
         Err(e) => return e,
@@ -115,6 +144,7 @@ async fn idle_session(cx: &Context<'_>, state: &mut State, account: &str) -> Fet
         if let Err(e) = pass(cx, state, &mut session, &guard, &mut report).await {
             return e;
         }
+        *passed = true;
         cx.observer.pass_done(&report);
         if !can_idle {
             tokio::time::sleep(super::POP3_POLL).await;
@@ -293,7 +323,7 @@ async fn log_in(
                 server: server.to_owned(),
                 user: user.to_owned(),
                 method: method.to_owned(),
-                text: clean(&text),
+                text: server_text(&text),
                 hint: if temporary {
                     String::new()
                 } else {
@@ -381,7 +411,7 @@ async fn fetch_folder(
             async_imap::error::Error::No(text) => FetchError::Refused {
                 server: server.clone(),
                 command: format!("SELECT {folder}"),
-                text: clean(&text),
+                text: server_text(&text),
                 temporary: false,
             },
             other => err(other),
@@ -396,18 +426,24 @@ async fn fetch_folder(
     };
     let exists = u64::from(mailbox.exists);
 
-    // UID and size of every message.
+    // UID and size of every message, and which are marked \Deleted.
     let mut listing: Vec<(u32, u64)> = Vec::with_capacity(mailbox.exists as usize);
+    let mut marked_deleted: HashSet<u32> = HashSet::new();
     if exists > 0 {
         guard.set_budget(SMALL + PER_SIZE_LINE * exists);
         let mut fetches = session
-            .uid_fetch("1:*", "(UID RFC822.SIZE)")
+            .uid_fetch("1:*", "(UID RFC822.SIZE FLAGS)")
             .await
             .map_err(&err)?;
         while let Some(f) = fetches.next().await {
             let f = f.map_err(&err)?;
             if let (Some(uid), Some(size)) = (f.uid, f.size) {
                 listing.push((uid, u64::from(size)));
+                if f.flags()
+                    .any(|flag| flag == async_imap::types::Flag::Deleted)
+                {
+                    marked_deleted.insert(uid);
+                }
             }
         }
     }
@@ -491,6 +527,12 @@ async fn fetch_folder(
             old_here.push(*uid);
             continue;
         }
+        // Marked \Deleted by another client that has not expunged yet: as
+        // fetchmail does, not fetched, and not expunged by us. (What we
+        // mark is recorded first, so it is in old_here above.)
+        if marked_deleted.contains(uid) {
+            continue;
+        }
         if *size > max_size {
             report.too_big_total += 1;
             if !state.is_reported(&key) {
@@ -522,18 +564,39 @@ async fn fetch_folder(
         to_expunge.extend(&old_here);
     }
     let mut stop = None;
+    // The connection broke in the middle of a batch: what was received is
+    // still delivered and recorded, then the run stops.
+    let mut broken = None;
     for batch in flow::batches(wanted, |w| w.1) {
         let sizes: HashMap<u32, u64> = batch.iter().copied().collect();
-        let budget = SMALL + batch.iter().map(|w| 2 * w.1 + 4096).sum::<u64>();
+        // The sizes announced, doubled, and one message of max_size more:
+        // a server that counts a message smaller than it is still gets it
+        // through, in this batch or as the first of the next run's.
+        let budget = SMALL
+            + batch.iter().map(|w| 2 * w.1 + 4096).sum::<u64>()
+            + max_size.saturating_mul(2)
+            + 4096;
         guard.set_budget(budget);
         let set = uid_set(batch.iter().map(|w| w.0));
-        {
-            let mut fetches = session
+        'fetch: {
+            let mut fetches = match session
                 .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
                 .await
-                .map_err(&err)?;
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    broken = Some(err(e));
+                    break 'fetch;
+                }
+            };
             while let Some(f) = fetches.next().await {
-                let f = f.map_err(&err)?;
+                let f = match f {
+                    Ok(f) => f,
+                    Err(e) => {
+                        broken = Some(err(e));
+                        break;
+                    }
+                };
                 let (Some(uid), Some(body)) = (f.uid, f.body()) else {
                     continue;
                 };
@@ -564,6 +627,11 @@ async fn fetch_folder(
                 Vec::new()
             }
         };
+        if let Some(e) = broken {
+            // Recorded: marked and expunged on the next run.
+            flow.finish()?;
+            return Err(stop.unwrap_or(e));
+        }
         if !keep && !safe.is_empty() {
             let uids: Vec<u32> = safe.iter().filter_map(|k| k.uid.parse().ok()).collect();
             store_deleted(session, guard, &err, &uids).await?;
@@ -647,9 +715,119 @@ fn clean(text: &str) -> String {
         .collect()
 }
 
+/// What the server said in a NO or BAD, as it said it: async-imap hands
+/// it over as `code: <Debug>, info: <Debug>`, which is no text for a
+/// person (`code: None, info: Some("[AUTHENTICATIONFAILED] ...")`).
+fn server_text(text: &str) -> String {
+    let Some((code, info)) = text
+        .strip_prefix("code: ")
+        .and_then(|rest| rest.split_once(", info: "))
+    else {
+        return clean(text);
+    };
+    let code = match code.strip_prefix("Some(").and_then(|c| c.strip_suffix(')')) {
+        // A bare response code (Alert, Unavailable); one with arguments
+        // stays in the text the server wrote, if anywhere.
+        Some(c) if c.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            format!("[{}]", c.to_ascii_uppercase())
+        }
+        _ => String::new(),
+    };
+    let info = info
+        .strip_prefix("Some(\"")
+        .and_then(|i| i.strip_suffix("\")"))
+        .map(unescape_debug)
+        .unwrap_or_default();
+    let joined = match (code.is_empty(), info.is_empty()) {
+        (false, false) => format!("{code} {info}"),
+        _ => format!("{code}{info}"),
+    };
+    clean(&joined)
+}
+
+/// Undoes `{:?}` on a string: `\"`, `\\`, `\n` and friends, `\u{..}`.
+fn unescape_debug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('0') => out.push('\0'),
+            Some('u') => {
+                let hex: String = chars
+                    .by_ref()
+                    .skip_while(|c| *c == '{')
+                    .take_while(|c| *c != '}')
+                    .collect();
+                out.push(
+                    u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .unwrap_or('?'),
+                );
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_reconnects_back_off_only_while_sessions_fail_in_a_row() {
+        // Disconnects after good sessions: the delay stays at 30 seconds.
+        let mut failures = 0;
+        for _ in 0..6 {
+            failures = failures_after(failures, true);
+        }
+        assert_eq!(reconnect_delay(failures), Duration::from_secs(30));
+        // Sessions that never get through: 30, 60, ... 300 seconds.
+        let delays: Vec<u64> = (0..12)
+            .map(|_| {
+                failures = failures_after(failures, false);
+                reconnect_delay(failures).as_secs()
+            })
+            .collect();
+        assert_eq!(
+            delays,
+            [60, 90, 120, 150, 180, 210, 240, 270, 300, 300, 300, 300]
+        );
+        assert_eq!(
+            reconnect_delay(failures_after(failures, true)),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn server_texts_are_shown_plainly() {
+        let cases = [
+            (
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#,
+                "[AUTHENTICATIONFAILED] Authentication failed.",
+            ),
+            (
+                r#"code: Some(Alert), info: Some("Account \"me\" is locked\tnow")"#,
+                "[ALERT] Account \"me\" is locked?now",
+            ),
+            (r#"code: Some(Unavailable), info: None"#, "[UNAVAILABLE]"),
+            (r#"code: None, info: None"#, ""),
+            ("plain words", "plain words"),
+            ("bell\x07", "bell?"),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(server_text(raw), shown, "{raw}");
+        }
+    }
 
     #[test]
     fn uid_sets_join_ranges() {

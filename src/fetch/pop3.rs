@@ -13,7 +13,12 @@
 //!   (RFC 2449 6.6), one batch at a time.
 //! - Every exchange has a byte budget: the greeting and CAPA 64 KiB, the
 //!   listings a line's worth per message (STAT counted them), a batch of
-//!   messages about twice the sizes LIST gave.
+//!   messages about twice the sizes LIST gave, plus room for one message
+//!   of `max_size` (a server may count a message smaller than it is).
+//! - A message bigger than LIST said is fetched when it fits `max_size`;
+//!   one bigger than that is reported, remembered as too big and skipped
+//!   from then on. When the connection breaks in the middle of a batch,
+//!   what was completely received is delivered and recorded first.
 
 use std::collections::{HashMap, HashSet};
 
@@ -237,6 +242,8 @@ async fn session(
             tracing::warn!(server = %conn.server, number, "UIDL lists a message LIST does not; skipping it");
             continue;
         };
+        // A message found bigger than LIST said is as big as it was found.
+        let size = size.max(state.reported_size(&key).unwrap_or(0));
         let entry = Entry {
             size,
             message_id: None,
@@ -271,14 +278,19 @@ async fn session(
     }
 
     let mut stop: Option<FetchError> = None;
+    // The connection cannot go on (it broke, or a message overran its
+    // bound mid-stream): what was received is still delivered and recorded.
+    let mut broken: Option<FetchError> = None;
     let numbers_by_uid: HashMap<String, u32> = uids.iter().map(|(n, u)| (u.clone(), *n)).collect();
     for batch in flow::batches(wanted, |w| w.2.size) {
         // What the server may send for this batch: the messages, with
-        // room for dot-stuffing and status lines, and the DELE replies.
+        // room for dot-stuffing and status lines, one message of max_size
+        // more than announced, and the DELE replies.
         let budget: u64 = batch
             .iter()
             .map(|w| retr_max(w.2.size, max_size))
             .sum::<u64>()
+            + retr_cap(max_size)
             + SMALL * 2;
         conn.guard.set_budget(budget);
         let mut expected: HashMap<u32, (String, Entry)> = HashMap::new();
@@ -286,7 +298,7 @@ async fn session(
             for (number, uid, entry) in &batch {
                 conn.send(Command::Retr {
                     number: *number,
-                    max: retr_max(entry.size, max_size),
+                    max: retr_cap(max_size),
                 })?;
                 expected.insert(*number, (uid.clone(), entry.clone()));
             }
@@ -301,7 +313,7 @@ async fn session(
                     Some((number, uid, entry)) => {
                         conn.send(Command::Retr {
                             number,
-                            max: retr_max(entry.size, max_size),
+                            max: retr_cap(max_size),
                         })?;
                         expected.insert(number, (uid, entry));
                     }
@@ -311,7 +323,22 @@ async fn session(
             if conn.client.pending() == 0 {
                 break;
             }
-            match conn.event().await? {
+            let event = match conn.event().await {
+                Ok(event) => event,
+                Err(e) => {
+                    if let FetchError::Pop3 {
+                        source: crate::proto::pop3::Pop3Error::MessageTooBig { number, max },
+                        ..
+                    } = &e
+                        && let Some((uid, entry)) = expected.get(number)
+                    {
+                        too_big_found(report, flow.state_mut(), *number, uid, entry, *max);
+                    }
+                    broken = Some(e);
+                    break;
+                }
+            };
+            match event {
                 Event::Message { number, data } => {
                     let Some((uid, entry)) = expected.remove(&number) else {
                         continue;
@@ -319,6 +346,13 @@ async fn session(
                     if stop.is_some() {
                         // A temporary failure stopped delivery; the
                         // pipelined rest is read and left on the server.
+                        conn.client.recycle(data);
+                        continue;
+                    }
+                    let got = data.len() as u64;
+                    if got > max_size && got > retr_max(entry.size, u64::MAX) {
+                        // Far bigger than LIST said, and over max_size.
+                        too_big_found(report, flow.state_mut(), number, &uid, &entry, got);
                         conn.client.recycle(data);
                         continue;
                     }
@@ -350,7 +384,10 @@ async fn session(
                 } => {
                     tracing::warn!(server = %conn.server, number, "DELE failed: {reply}");
                 }
-                other => return Err(conn.unexpected("RETR", other)),
+                other => {
+                    broken = Some(conn.unexpected("RETR", other));
+                    break;
+                }
             }
         }
         let safe = match flow.flush(report) {
@@ -360,6 +397,12 @@ async fn session(
                 Vec::new()
             }
         };
+        if let Some(e) = broken {
+            // No DELE or QUIT on this connection: what was recorded now is
+            // deleted on the next run (it is fetched already).
+            flow.finish()?;
+            return Err(stop.unwrap_or(e));
+        }
         if !keep && !safe.is_empty() {
             let numbers: Vec<u32> = safe
                 .iter()
@@ -434,13 +477,47 @@ async fn session(
     }
 }
 
-/// The most bytes a message may take on the wire: what LIST said, with
+/// A message found bigger than LIST said and than `max_size` allows: said
+/// once, and remembered as at least `size`, so that later runs skip it
+/// (until max_size is raised) instead of failing on it every time.
+fn too_big_found(
+    report: &mut Report,
+    state: &mut State,
+    number: u32,
+    uid: &str,
+    entry: &Entry,
+    size: u64,
+) {
+    let key = Key::pop3(uid);
+    if !state.is_reported(&key) {
+        report.notes.push(format!(
+            "message {number} (UIDL {uid}) is bigger than the {} bytes LIST said, more than \
+             max_size allows: left on the server (raise max_size to fetch it)",
+            entry.size
+        ));
+    }
+    report.too_big_total += 1;
+    let entry = Entry {
+        size,
+        message_id: None,
+    };
+    state.record_reported(key, entry);
+}
+
+/// The bytes a message should take on the wire: what LIST said, with
 /// room for a server that counts LF line ends (CRLF doubles them at worst)
-/// and for dot-stuffing, never more than twice `max_size`.
+/// and for dot-stuffing, never more than [`retr_cap`]. Budgets batches.
 fn retr_max(size: u64, max_size: u64) -> u64 {
     size.saturating_mul(2)
         .saturating_add(1024)
-        .min(max_size.saturating_mul(2).saturating_add(1024))
+        .min(retr_cap(max_size))
+}
+
+/// The most one message may take, whatever LIST said: `max_size` with the
+/// same room. A message LIST counted smaller than it is still comes in
+/// when it fits.
+fn retr_cap(max_size: u64) -> u64 {
+    max_size.saturating_mul(2).saturating_add(1024)
 }
 
 async fn dele(

@@ -4,8 +4,16 @@
 //! | --------- | ------------------------------------------ | ---------------------------- |
 //! | `user`    | the batch is fsynced into the Maildir      | disk full, I/O error         |
 //! | `maildir` | the same                                   | the same                     |
-//! | `mda`     | the command exits 0                        | exit 75 (EX_TEMPFAIL), a signal, a timeout |
+//! | `mda`     | the command exits 0                        | any exit but 0 and 65, a signal, a timeout |
 //! | `smtp`    | the server answers 250 to the data         | 4xx, no connection           |
+//!
+//! A refusal for good (which `delete_rejected` deletes on the server) must
+//! be about the message, never a fault of ours: for the Maildir kinds an
+//! empty message or a mail loop; for an MDA exit 65 (EX_DATAERR); for SMTP
+//! a 5xx reply. A permission denied, a missing MDA (126, 127), an unknown
+//! user (the recipient is our configuration), any other exit code: the
+//! message stays on the server and the run ends with 75, as fetchmail
+//! never deletes a message its MDA failed on.
 //!
 //! The Maildir kinds are batched ([`Sink::write`] then a commit per
 //! message and one fsync per batch, see `fetch::flow`); the others deliver
@@ -63,7 +71,7 @@ impl DeliveryError {
 impl From<DeliverError> for DeliveryError {
     fn from(e: DeliverError) -> Self {
         DeliveryError {
-            temporary: e.exit_code() == sysexits::TEMPFAIL,
+            temporary: !e.is_about_the_message(),
             message: e.to_string(),
         }
     }
@@ -199,10 +207,13 @@ impl Sink {
                 };
                 Ok(Sink::Maildir {
                     deliverer: Deliverer::open(&target)?,
+                    // No loop check: what Delivered-To: a fetched
+                    // message has, the remote server wrote (see Envelope).
                     envelope: Some(Envelope {
                         sender: None,
                         fallback_sender: None,
                         recipient,
+                        refuse_loops: false,
                     }),
                     junk: Junk::new(config, Some(name), &target.maildir),
                 })
@@ -444,8 +455,21 @@ async fn run_mda(command: &str, account: &str, data: &[u8]) -> Result<(), Delive
         Some(code) if code == i32::from(sysexits::TEMPFAIL) => Err(DeliveryError::temporary(
             format!("the MDA {command:?} exited {code} (try again later){said}"),
         )),
-        Some(code) => Err(DeliveryError::permanent(format!(
-            "the MDA {command:?} exited {code}{said}"
+        // EX_DATAERR: the message itself is refused; retrying cannot help.
+        Some(code) if code == i32::from(sysexits::DATAERR) => Err(DeliveryError::permanent(
+            format!("the MDA {command:?} exited {code}{said}"),
+        )),
+        // The shell's "cannot execute" and "not found", and every other
+        // code: a fault of ours or of the MDA (a typo in its path, a
+        // wrong permission, an unknown user in its arguments) until shown
+        // otherwise. The message waits on the server.
+        Some(code) => Err(DeliveryError::temporary(format!(
+            "the MDA {command:?} exited {code}{}{said}",
+            match code {
+                126 => " (the command cannot be executed)",
+                127 => " (the command was not found)",
+                _ => "",
+            }
         ))),
         None => Err(DeliveryError::temporary(format!(
             "the MDA {command:?} was killed by signal {}{said}",
@@ -510,6 +534,33 @@ mod tests {
     }
 
     #[test]
+    fn only_a_refusal_about_the_message_is_for_good() {
+        use crate::store::StoreError;
+        let io = |kind| {
+            DeliverError::Store(StoreError::Io {
+                path: "/srv/mail/alice/tmp".into(),
+                source: std::io::Error::from(kind),
+            })
+        };
+        let cases = [
+            (DeliverError::Empty, false),
+            (DeliverError::Loop("alice@example.org".into()), false),
+            (io(std::io::ErrorKind::PermissionDenied), true),
+            (io(std::io::ErrorKind::NotADirectory), true),
+            (io(std::io::ErrorKind::StorageFull), true),
+            (
+                DeliverError::NoSuchFolder(crate::store::MailboxName::inbox()),
+                true,
+            ),
+            (DeliverError::BadAddress("a b".into()), true),
+        ];
+        for (e, temporary) in cases {
+            let text = e.to_string();
+            assert_eq!(DeliveryError::from(e).temporary, temporary, "{text}");
+        }
+    }
+
+    #[test]
     fn line_ends_become_lf_and_lone_crs_stay() {
         assert_eq!(crlf_to_lf(b"a\r\nb\rc\r\n\r\n"), b"a\nb\rc\n\n");
         assert_eq!(crlf_to_lf(b""), b"");
@@ -541,10 +592,25 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.temporary && e.message.contains("disk full"), "{e}");
-        let e = run_mda("cat >/dev/null; exit 67", "isp", msg)
+        let e = run_mda("cat >/dev/null; exit 65", "isp", msg)
             .await
             .unwrap_err();
-        assert!(!e.temporary && e.message.contains("exited 67"), "{e}");
+        assert!(!e.temporary && e.message.contains("exited 65"), "{e}");
+        // Faults of ours, not the message's: never a refusal for good
+        // (delete_rejected would delete the message on the server).
+        for (mda, says) in [
+            (
+                "/usr/bin/procmial -d alice",
+                "exited 127 (the command was not found)",
+            ),
+            ("/dev/null", "exited 126 (the command cannot be executed)"),
+            ("cat >/dev/null; exit 67", "exited 67"),
+            ("cat >/dev/null; exit 77", "exited 77"),
+            ("cat >/dev/null; exit 1", "exited 1"),
+        ] {
+            let e = run_mda(mda, "isp", msg).await.unwrap_err();
+            assert!(e.temporary && e.message.contains(says), "{mda}: {e}");
+        }
         let e = run_mda("kill -9 $$", "isp", msg).await.unwrap_err();
         assert!(e.temporary && e.message.contains("signal 9"), "{e}");
         let e = run_mda("echo $OWNMAIL_FETCH_ACCOUNT >&2; exit 1", "isp", msg)

@@ -343,6 +343,12 @@ impl State {
         self.reported.contains_key(key)
     }
 
+    /// The size a message had when it was reported as too big (for a
+    /// message bigger than its server said: the least it is known to be).
+    pub fn reported_size(&self, key: &Key) -> Option<u64> {
+        self.reported.get(key).map(|e| e.size)
+    }
+
     /// Records that a message was delivered (by an MDA or over SMTP:
     /// durable on the other side). Call [`State::sync`] before anything
     /// depends on it.

@@ -90,6 +90,7 @@ pub fn deliver(
             sender: Some(sender.to_owned()),
             fallback_sender: None,
             recipient: address.clone(),
+            refuse_loops: true,
         };
         let d = Deliverer::open(&target).map_err(err)?;
         let tmp = match &tagged {
