@@ -614,9 +614,14 @@ fn another_sessions_changes_arrive_in_order_and_idle_reports_them() {
     b.send("x EXPUNGE\r\n");
     let r = a.send("f FETCH 1:* UID\r\n");
     // b heard of the new message first: \Recent is b's alone (RFC 3501 2.3.2).
+    // Message 1, expunged by b, is not made up (RFC 2180 4.1.2).
     assert_eq!(
         lines(&r),
-        vec!["* 2 EXISTS", "* 2 FETCH (UID 3)", "f OK FETCH completed"]
+        vec![
+            "* 2 EXISTS",
+            "* 2 FETCH (UID 3)",
+            "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged"
+        ]
     );
     assert_eq!(
         a.send("n NOOP\r\n"),
@@ -1308,4 +1313,113 @@ fn a_long_fetch_is_offered_early_in_order_and_refused_batches_come_later() {
     }
     assert_eq!(early + &t.out(), whole);
     assert!(t.sleeps.is_empty());
+}
+
+// Regressions found by comparing with Dovecot 2.3, one test per bug.
+const BYE_INCONSISTENT: &str =
+    "* BYE IMAP session state is inconsistent, please relogin.\r\n[CLOSE]";
+
+#[test]
+fn a_selected_folder_renamed_or_deleted_under_the_session_ends_it_without_invented_data() {
+    // By this session: RENAME, then every command that looks at the folder.
+    for (change, cmd) in [
+        ("RENAME T1 T2", "f FETCH 1 (UID BODY.PEEK[])"),
+        ("RENAME T1 T2", "s STORE 1 +FLAGS (\\Flagged)"),
+        ("RENAME T1 T2", "n NOOP"),
+        ("RENAME T1 T2", "x EXPUNGE"),
+        ("RENAME T1 T2", "c CLOSE"),
+    ] {
+        let mut t = setup();
+        t.login();
+        t.send("c CREATE T1\r\n");
+        let r = t.send("a APPEND T1 {10+}\r\nSubject: x\r\n");
+        assert!(r.starts_with("a OK "), "{r}");
+        assert!(t.send("s SELECT T1\r\n").contains("s OK "));
+        assert_eq!(
+            t.send(&format!("r {change}\r\n")),
+            "r OK RENAME completed\r\n"
+        );
+        assert_eq!(t.send(&format!("{cmd}\r\n")), BYE_INCONSISTENT, "{cmd}");
+        assert!(t.s.is_done());
+        // The flag was not stored anywhere.
+        let cur = t.inbox().join(".T2/cur");
+        for e in std::fs::read_dir(&cur).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            assert!(name.ends_with(":2,"), "{name}");
+        }
+    }
+    // By another session: RENAME or DELETE, or a new folder by the old name.
+    for change in [
+        "RENAME Ren1 Ren2",
+        "DELETE Ren1",
+        "RENAME Ren1 Ren2\r\nc2 CREATE Ren1",
+    ] {
+        for cmd in [
+            "n NOOP",
+            "f FETCH 1 (BODY[HEADER] ENVELOPE BODYSTRUCTURE)",
+            "x EXPUNGE",
+            "s SEARCH ALL",
+            "c COPY 1 INBOX",
+        ] {
+            let mut a = setup();
+            a.login();
+            a.send("c CREATE Ren1\r\n");
+            a.send("a APPEND Ren1 {10+}\r\nSubject: x\r\n");
+            let mut b = second_session(&a);
+            b.login();
+            assert!(b.send("s SELECT Ren1\r\n").contains("s OK "));
+            let r = a.send(&format!("r {change}\r\n"));
+            assert!(r.contains("r OK "), "{r}");
+            assert_eq!(
+                b.send(&format!("{cmd}\r\n")),
+                BYE_INCONSISTENT,
+                "{change}: {cmd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn what_another_session_expunged_is_not_fetched_stored_or_copied() {
+    let mut a = setup();
+    a.select();
+    let mut b = second_session(&a);
+    b.select();
+    assert!(
+        a.send("s STORE 2 +FLAGS.SILENT (\\Deleted)\r\n")
+            .contains("s OK")
+    );
+    assert!(a.send("x EXPUNGE\r\n").contains("* 2 EXPUNGE"));
+    // b has not been told: 2 is still its message 2.
+    assert_eq!(
+        b.send("f FETCH 2 (UID FLAGS)\r\n"),
+        "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged\r\n"
+    );
+    assert_eq!(
+        b.send("f FETCH 1:2 UID\r\n"),
+        "* 1 FETCH (UID 1)\r\nf OK [EXPUNGEISSUED] FETCH completed; some messages were expunged\r\n"
+    );
+    assert_eq!(
+        b.send("s STORE 2 +FLAGS (\\Flagged)\r\n"),
+        "s OK [EXPUNGEISSUED] STORE completed; some messages were expunged\r\n"
+    );
+    assert_eq!(
+        b.send("c COPY 1:2 Sent\r\n"),
+        "c NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
+    );
+    assert_eq!(
+        b.send("m MOVE 2 Sent\r\n"),
+        "m NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
+    );
+    // Nothing was copied, not even message 1.
+    assert_eq!(
+        lines(&a.send("s STATUS Sent (MESSAGES)\r\n")),
+        vec!["* STATUS \"Sent\" (MESSAGES 0)", "s OK STATUS completed"]
+    );
+    // Told at NOOP, and all is well again.
+    assert_eq!(
+        b.send("n NOOP\r\n"),
+        "* 2 EXPUNGE\r\nn OK NOOP completed\r\n"
+    );
+    assert!(b.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
 }
