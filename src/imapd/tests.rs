@@ -1423,3 +1423,34 @@ fn what_another_session_expunged_is_not_fetched_stored_or_copied() {
     );
     assert!(b.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
 }
+
+#[test]
+fn a_folder_made_again_within_a_second_has_a_new_uidvalidity() {
+    let mut t = setup();
+    t.login();
+    let mut seen = Vec::new();
+    for step in [
+        "c CREATE F1",
+        "d DELETE F1\r\nc CREATE F1",
+        "r RENAME F1 F2\r\nc CREATE F1",
+    ] {
+        let r = t.send(&format!("{step}\r\n"));
+        assert!(r.ends_with("c OK CREATE completed\r\n"), "{r}");
+        let r = t.send("a APPEND F1 {10+}\r\nSubject: x\r\n");
+        assert!(r.contains("[APPENDUID "), "{r}");
+        let v = num_after(&r, "[APPENDUID ");
+        assert!(
+            !seen.contains(&v),
+            "{step}: UIDVALIDITY {v} again: {seen:?}"
+        );
+        seen.push(v);
+    }
+    // Kept where Dovecot keeps it, in its format.
+    let hint = std::fs::read_to_string(t.inbox().join("dovecot-uidvalidity")).unwrap();
+    assert_eq!(u32::from_str_radix(&hint, 16).unwrap() as u64, seen[2]);
+    assert!(
+        t.inbox()
+            .join(format!("dovecot-uidvalidity.{hint}"))
+            .exists()
+    );
+}

@@ -17,6 +17,7 @@
 //!
 //! This module never speaks a protocol and never reads the configuration.
 //! - [`uidlist`]: IMAP UIDs in `dovecot-uidlist`, beside `dovecot-keywords`.
+//! - [`uidvalidity`]: the user's next UIDVALIDITY, in `<root>/dovecot-uidvalidity`.
 //! - [`subscriptions`]: subscribed folders in `<root>/subscriptions`, as Dovecot keeps them.
 //! - [`modseq`]: CONDSTORE mod-sequences in `ownmail-modseq`, beside `dovecot-uidlist`.
 
@@ -30,6 +31,7 @@ pub mod modseq;
 pub mod name;
 pub mod subscriptions;
 pub mod uidlist;
+pub mod uidvalidity;
 
 use std::io;
 use std::path::PathBuf;
