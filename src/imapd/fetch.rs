@@ -475,7 +475,9 @@ pub fn section_name(section: &Section) -> String {
 pub fn literal(out: &mut Vec<u8>, bytes: &[u8], partial: Option<(u64, u64)>) {
     let (start, len) = clip(bytes.len() as u64, partial);
     out.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
+    let at = out.len();
     out.extend_from_slice(&bytes[start as usize..(start + len) as usize]);
+    super::no_nul(&mut out[at..]);
 }
 
 /// Offset and length of a partial within `total` bytes.

@@ -79,6 +79,10 @@ fn setup() -> T {
 
 /// What the driver would send for `outs` (a pause noted in `sleeps`).
 fn render(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> String {
+    String::from_utf8(render_bytes(outs, sleeps)).unwrap()
+}
+
+fn render_bytes(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> Vec<u8> {
     let mut text = Vec::new();
     for o in outs {
         match o {
@@ -95,7 +99,7 @@ fn render(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> String {
             Out::Close => text.extend_from_slice(b"[CLOSE]"),
         }
     }
-    String::from_utf8(text).unwrap()
+    text
 }
 
 impl T {
@@ -1453,4 +1457,40 @@ fn a_folder_made_again_within_a_second_has_a_new_uidvalidity() {
             .join(format!("dovecot-uidvalidity.{hint}"))
             .exists()
     );
+}
+
+#[test]
+fn a_nul_in_a_message_is_sent_as_0x80_byte_for_byte() {
+    let mut t = setup();
+    deliver(
+        &Maildir::open(t.inbox()).unwrap(),
+        "INBOX",
+        "Subject: nul\nX-N: a\0b\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nc\0d\n--b--\n",
+        "",
+    );
+    t.select();
+    for (cmd, want) in [
+        (
+            "f FETCH 3 BODY.PEEK[]\r\n",
+            &b"X-N: a\x80b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nc\x80d\r\n--b--\r\n"[..],
+        ),
+        ("f FETCH 3 BODY.PEEK[1]\r\n", b"{3}\r\nc\x80d)"),
+        ("f FETCH 3 BODY.PEEK[HEADER.FIELDS (X-N)]\r\n", b"{12}\r\nX-N: a\x80b\r\n\r\n)"),
+        ("f FETCH 3 BODY.PEEK[TEXT]\r\n", b"\r\nc\x80d\r\n--b--\r\n"),
+    ] {
+        t.s.feed(cmd.as_bytes());
+        let r = render_bytes(t.s.take_output(), &mut t.sleeps);
+        assert!(!r.contains(&0), "{cmd}: {}", String::from_utf8_lossy(&r));
+        assert!(
+            r.windows(want.len()).any(|w| w == want),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&r)
+        );
+        // The size announced is the size sent: the response ends right.
+        assert!(r.ends_with(b")\r\nf OK FETCH completed\r\n"), "{cmd}");
+    }
+    // In a string of the ENVELOPE or BODYSTRUCTURE too (a literal there).
+    let mut out = Vec::new();
+    crate::proto::imap::response::string(&mut out, b"a\0\xc3\xa9");
+    assert_eq!(out, b"{4}\r\na\x80\xc3\xa9");
 }
