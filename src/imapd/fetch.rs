@@ -570,4 +570,21 @@ mod tests {
         assert_eq!(clip(10, Some((8, 5))), (8, 2));
         assert_eq!(clip(10, Some((80, 5))), (10, 0));
     }
+
+    #[test]
+    fn bodystructure_merges_rfc2231_continuations() {
+        let msg = b"Content-Type: application/pdf; name*0=\"very long \"; name*1=\"name.pdf\"\r\nContent-Disposition: attachment; filename*0=\"very long \";\r\n filename*1=\"name.pdf\"\r\n\r\nx\r\n";
+        let top = crate::message::mime::parse(msg);
+        let mut bs = Vec::new();
+        body_structure(&mut bs, msg, &top, true);
+        let bs = String::from_utf8(bs).unwrap();
+        assert!(
+            bs.starts_with("(\"application\" \"pdf\" (\"name\" \"very long name.pdf\") "),
+            "{bs}"
+        );
+        assert!(
+            bs.contains(" (\"attachment\" (\"filename\" \"very long name.pdf\")) "),
+            "{bs}"
+        );
+    }
 }
