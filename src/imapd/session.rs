@@ -602,12 +602,14 @@ impl Session {
                 if from.is_inbox() {
                     return self.rename_inbox(&md, &to);
                 }
-                let from_path = self.folder_path(&from)?;
-                if md.folder_path(&to).exists() {
-                    return Err(StoreError::FolderExists(to).into());
+                let from_path = md.folder_path(&from);
+                // Children move with their parent: `.A.x` becomes `.B.x`. A
+                // parent that is only a name (LIST's \Noselect, `.A` never
+                // made) moves its children alone, as Dovecot does.
+                let mut moves = Vec::new();
+                if from_path.is_dir() {
+                    moves.push((from_path, md.folder_path(&to)));
                 }
-                // Children move with their parent: `.A.x` becomes `.B.x`.
-                let mut moves = vec![(from_path, md.folder_path(&to))];
                 for child in md.list_folders()? {
                     if let Some(rest) = child.as_str().strip_prefix(&format!("{}/", from.as_str()))
                     {
@@ -615,6 +617,14 @@ impl Session {
                             .map_err(|e| Reply::No(e.to_string()))?;
                         moves.push((md.folder_path(&child), md.folder_path(&new)));
                     }
+                }
+                if moves.is_empty() {
+                    return Err(StoreError::NoSuchFolder(from).into());
+                }
+                // Nothing is replaced: not `to`, and none of its children
+                // (`to` itself may be a name only).
+                if md.folder_path(&to).exists() || moves.iter().any(|(_, b)| b.exists()) {
+                    return Err(StoreError::FolderExists(to).into());
                 }
                 for (a, b) in moves {
                     fs::rename(&a, &b).map_err(StoreError::io(&a))?;

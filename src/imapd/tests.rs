@@ -355,15 +355,16 @@ fn create_rename_delete() {
     );
     assert!(t.send("c CREATE a.b\r\n").starts_with("c NO "));
     assert!(
-        t.send("r RENAME Lists Feeds\r\n")
+        t.send("r RENAME Nothing Feeds\r\n")
             .starts_with("r NO [NONEXISTENT]")
     );
-    t.send("c CREATE Lists\r\n");
+    // Lists is only a name (\Noselect): its child moves alone.
     assert_eq!(
         t.send("r RENAME Lists Feeds\r\n"),
         "r OK RENAME completed\r\n"
     );
     assert!(t.inbox().join(".Feeds.rust").is_dir());
+    assert!(!t.inbox().join(".Feeds").exists());
     assert!(!t.inbox().join(".Lists.rust").exists());
     assert_eq!(
         t.send("d DELETE Feeds/rust\r\n"),
@@ -1031,10 +1032,6 @@ fn rename_inbox_moves_its_messages_and_subscriptions_follow() {
         "r NO [ALREADYEXISTS] folder \"Sent\" already exists\r\n"
     );
     // RENAME and DELETE take subscriptions along, children's too.
-    assert_eq!(
-        t.send("r RENAME Lists Feeds\r\n"),
-        "r NO [NONEXISTENT] folder \"Lists\" does not exist\r\n"
-    );
     t.send("c CREATE Lists\r\n");
     assert_eq!(
         t.send("r RENAME Lists Feeds\r\n"),
@@ -1493,4 +1490,33 @@ fn a_nul_in_a_message_is_sent_as_0x80_byte_for_byte() {
     let mut out = Vec::new();
     crate::proto::imap::response::string(&mut out, b"a\0\xc3\xa9");
     assert_eq!(out, b"{4}\r\na\x80\xc3\xa9");
+}
+
+#[test]
+fn a_parent_that_is_only_a_name_is_renamed_with_its_children() {
+    let mut t = setup();
+    t.login();
+    assert_eq!(t.send("c CREATE x/y\r\n"), "c OK CREATE completed\r\n");
+    t.send("c CREATE x/w/v\r\n");
+    assert!(!t.inbox().join(".x").exists());
+    assert!(
+        t.send("l LIST \"\" x\r\n")
+            .contains("* LIST (\\Noselect \\HasChildren) \"/\" \"x\"\r\n")
+    );
+    assert_eq!(t.send("r RENAME x z\r\n"), "r OK RENAME completed\r\n");
+    assert!(t.inbox().join(".z.y").is_dir());
+    assert!(t.inbox().join(".z.w.v").is_dir());
+    assert!(!t.inbox().join(".x.y").exists());
+    // Nothing replaced: a child of the new name exists already.
+    t.send("c CREATE q/y\r\n");
+    t.send("c CREATE z/q\r\n");
+    assert!(
+        t.send("r RENAME z q\r\n")
+            .starts_with("r NO [ALREADYEXISTS]")
+    );
+    assert!(t.inbox().join(".z.y").is_dir());
+    assert!(
+        t.send("r RENAME nothing q2\r\n")
+            .starts_with("r NO [NONEXISTENT]")
+    );
 }
