@@ -1664,6 +1664,14 @@ impl Session {
                 .keyword_indexes()
                 .filter_map(|k| sel.keywords.name(k))
                 .collect();
+            // A letter dovecot-keywords does not name stays the letter it
+            // is (as Dovecot keeps it), where the destination gives that
+            // letter no other name.
+            for k in m.flags.keyword_indexes() {
+                if sel.keywords.name(k).is_none() && dest_kw.name(k).is_none() {
+                    flags.set_keyword(k);
+                }
+            }
             if !names.is_empty() {
                 let idx = if names.iter().all(|n| dest_kw.index_of(n).is_some()) {
                     names.iter().filter_map(|n| dest_kw.index_of(n)).collect()

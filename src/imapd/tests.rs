@@ -1520,3 +1520,26 @@ fn a_parent_that_is_only_a_name_is_renamed_with_its_children() {
             .starts_with("r NO [NONEXISTENT]")
     );
 }
+
+#[test]
+fn keyword_letters_dovecot_keywords_does_not_name_survive_copy_and_move() {
+    let mut t = setup();
+    // Keywords a (named) and z (not named in dovecot-keywords).
+    let folder = t.inbox().join(".Lists.rust");
+    std::fs::write(folder.join("dovecot-keywords"), "0 work\n").unwrap();
+    std::fs::write(folder.join("cur/1700000000.M1P1.test:2,Saz"), MSG1).unwrap();
+    t.login();
+    assert!(t.send("s SELECT Lists/rust\r\n").contains("s OK "));
+    assert!(t.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
+    assert!(t.send("m MOVE 1 Sent\r\n").contains("m OK MOVE completed"));
+    let sent: Vec<String> = std::fs::read_dir(t.inbox().join(".Sent/cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|n| n.ends_with(":2,Saz")), "{sent:?}");
+    assert_eq!(
+        std::fs::read_to_string(t.inbox().join(".Sent/dovecot-keywords")).unwrap(),
+        "0 work\n"
+    );
+}
