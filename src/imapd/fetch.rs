@@ -353,7 +353,30 @@ fn extension(out: &mut Vec<u8>, part: &Part) {
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    nstring(out, part.language.as_deref().map(str::as_bytes));
+    // RFC 3501 body-fld-lang: the tags of Content-Language (RFC 3282, a
+    // comma-separated list) as a list of strings, as Dovecot writes them.
+    let tags: Vec<&str> = part
+        .language
+        .as_deref()
+        .map(|l| {
+            l.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if tags.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'(');
+        for (i, t) in tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            string(out, t.as_bytes());
+        }
+        out.push(b')');
+    }
     out.push(b' ');
     nstring(out, part.location.as_deref().map(str::as_bytes));
 }
@@ -586,5 +609,15 @@ mod tests {
             bs.contains(" (\"attachment\" (\"filename\" \"very long name.pdf\")) "),
             "{bs}"
         );
+    }
+
+    #[test]
+    fn content_language_is_a_list_of_tags() {
+        let msg = b"Content-Type: text/plain\r\nContent-Language: en, de\r\n\r\nx\r\n";
+        let top = crate::message::mime::parse(msg);
+        let mut bs = Vec::new();
+        body_structure(&mut bs, msg, &top, true);
+        let bs = String::from_utf8(bs).unwrap();
+        assert!(bs.ends_with(" NIL NIL (\"en\" \"de\") NIL)"), "{bs}");
     }
 }

@@ -330,12 +330,17 @@ impl Session {
                 Frame::LineTooLong { tag } => {
                     self.bad_reply(tag.as_deref(), "[TOOBIG] command line too long")
                 }
-                Frame::LiteralTooBig { tag } => {
+                Frame::LiteralTooBig { tag, limit } => {
                     let tag = tag.unwrap_or_else(|| "*".into());
-                    self.line(&format!(
-                        "{tag} NO [TOOBIG] literal larger than APPENDLIMIT={}",
-                        self.ctx.limits.max_literal
-                    ));
+                    if limit == self.ctx.limits.max_literal {
+                        self.line(&format!(
+                            "{tag} NO [TOOBIG] literal larger than APPENDLIMIT={limit}"
+                        ));
+                    } else {
+                        self.line(&format!(
+                            "{tag} NO [TOOBIG] literal larger than {limit} bytes (only APPEND takes more)"
+                        ));
+                    }
                 }
                 Frame::Fatal { reason, .. } => self.bye(&format!("[TOOBIG] {reason}")),
                 Frame::Command(bytes) => {
@@ -2206,8 +2211,10 @@ fn resolve_flags(folder: &std::path::Path, names: &[String]) -> Result<Flags, Re
     let mut flags = Flags::EMPTY;
     let mut keywords = Vec::new();
     for n in names {
+        // RFC 3501 2.3.2: \Recent is the server's to set; `\*` is no flag
+        // (only PERMANENTFLAGS names it). Dovecot's words.
         if n.eq_ignore_ascii_case("\\Recent") || n == "\\*" {
-            continue;
+            return Err(Reply::Bad(format!("Invalid system flag {n}")));
         }
         match Flag::parse(n).map_err(|e| Reply::Bad(e.to_string()))? {
             Flag::System(l) => flags.set_system(l),

@@ -1543,3 +1543,47 @@ fn keyword_letters_dovecot_keywords_does_not_name_survive_copy_and_move() {
         "0 work\n"
     );
 }
+
+#[test]
+fn small_answers_as_dovecot_gives_them() {
+    let mut t = setup();
+    t.login();
+    // CHECK is for the selected state.
+    assert!(t.send("k CHECK\r\n").starts_with("k BAD "));
+    // A big literal outside APPEND names the limit it passed.
+    assert_eq!(
+        t.send("c CREATE {3000000}\r\n"),
+        "c NO [TOOBIG] literal larger than 2097152 bytes (only APPEND takes more)\r\n"
+    );
+    // A day the month does not have is a bad date.
+    assert!(
+        t.send("a APPEND INBOX \"29-Feb-2023 12:00:00 +0000\" {1+}\r\nx\r\n")
+            .starts_with("a BAD ")
+    );
+    t.send("s SELECT INBOX\r\n");
+    assert!(t.send("k CHECK\r\n").starts_with("k OK "));
+    assert!(
+        t.send("s SEARCH SINCE 31-Feb-2024\r\n")
+            .starts_with("s BAD ")
+    );
+    // \Recent and \* are no flags a client sets; nothing changes.
+    assert_eq!(
+        t.send("s STORE 2 FLAGS (\\Recent)\r\n"),
+        "s BAD Invalid system flag \\Recent\r\n"
+    );
+    assert_eq!(
+        t.send("s STORE 2 +FLAGS (\\*)\r\n"),
+        "s BAD Invalid system flag \\*\r\n"
+    );
+    assert!(t.send("f FETCH 2 FLAGS\r\n").contains("\\Seen"));
+    // The 27th keyword: refused, no path told.
+    let many: Vec<String> = (0..26).map(|i| format!("k{i}")).collect();
+    let r = t.send(&format!("s STORE 1 +FLAGS.SILENT ({})\r\n", many.join(" ")));
+    assert_eq!(r, "s OK STORE completed\r\n");
+    let r = t.send("s STORE 1 +FLAGS.SILENT (one-more)\r\n");
+    assert_eq!(
+        r,
+        "s NO [LIMIT] a folder holds 26 keywords at most (Maildir's letters a to z); one-more was not added\r\n"
+    );
+    assert!(!r.contains('/'));
+}
