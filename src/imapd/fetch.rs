@@ -353,7 +353,30 @@ fn extension(out: &mut Vec<u8>, part: &Part) {
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    nstring(out, part.language.as_deref().map(str::as_bytes));
+    // RFC 3501 body-fld-lang: the tags of Content-Language (RFC 3282, a
+    // comma-separated list) as a list of strings, as Dovecot writes them.
+    let tags: Vec<&str> = part
+        .language
+        .as_deref()
+        .map(|l| {
+            l.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if tags.is_empty() {
+        out.extend_from_slice(b"NIL");
+    } else {
+        out.push(b'(');
+        for (i, t) in tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            string(out, t.as_bytes());
+        }
+        out.push(b')');
+    }
     out.push(b' ');
     nstring(out, part.location.as_deref().map(str::as_bytes));
 }
@@ -475,7 +498,9 @@ pub fn section_name(section: &Section) -> String {
 pub fn literal(out: &mut Vec<u8>, bytes: &[u8], partial: Option<(u64, u64)>) {
     let (start, len) = clip(bytes.len() as u64, partial);
     out.extend_from_slice(format!("{{{len}}}\r\n").as_bytes());
+    let at = out.len();
     out.extend_from_slice(&bytes[start as usize..(start + len) as usize]);
+    super::no_nul(&mut out[at..]);
 }
 
 /// Offset and length of a partial within `total` bytes.
@@ -567,5 +592,32 @@ mod tests {
         assert_eq!(internal_date(0), "\"01-Jan-1970 00:00:00 +0000\"");
         assert_eq!(clip(10, Some((8, 5))), (8, 2));
         assert_eq!(clip(10, Some((80, 5))), (10, 0));
+    }
+
+    #[test]
+    fn bodystructure_merges_rfc2231_continuations() {
+        let msg = b"Content-Type: application/pdf; name*0=\"very long \"; name*1=\"name.pdf\"\r\nContent-Disposition: attachment; filename*0=\"very long \";\r\n filename*1=\"name.pdf\"\r\n\r\nx\r\n";
+        let top = crate::message::mime::parse(msg);
+        let mut bs = Vec::new();
+        body_structure(&mut bs, msg, &top, true);
+        let bs = String::from_utf8(bs).unwrap();
+        assert!(
+            bs.starts_with("(\"application\" \"pdf\" (\"name\" \"very long name.pdf\") "),
+            "{bs}"
+        );
+        assert!(
+            bs.contains(" (\"attachment\" (\"filename\" \"very long name.pdf\")) "),
+            "{bs}"
+        );
+    }
+
+    #[test]
+    fn content_language_is_a_list_of_tags() {
+        let msg = b"Content-Type: text/plain\r\nContent-Language: en, de\r\n\r\nx\r\n";
+        let top = crate::message::mime::parse(msg);
+        let mut bs = Vec::new();
+        body_structure(&mut bs, msg, &top, true);
+        let bs = String::from_utf8(bs).unwrap();
+        assert!(bs.ends_with(" NIL NIL (\"en\" \"de\") NIL)"), "{bs}");
     }
 }

@@ -189,8 +189,24 @@ impl Selected {
     /// Reads the disk again (through the shared listing: a folder nobody
     /// changed is not read). `allow_expunge`: whether expunges may be
     /// reported now (else they wait, RFC 3501 7.4.1).
+    ///
+    /// [`StoreError::FolderGone`] when the folder was renamed or deleted,
+    /// or is another folder now (a new UIDVALIDITY): what this view holds
+    /// can no longer be served, and nothing in it is changed.
     pub fn refresh(&mut self, allow_expunge: bool) -> Result<Changes, StoreError> {
-        let listing = self.shared.listing().map_err(uid_err)?;
+        let gone = || StoreError::FolderGone(self.name.clone());
+        if self.is_gone() {
+            return Err(gone());
+        }
+        let listing = match self.shared.listing() {
+            Ok(l) => l,
+            // Renamed while we read it.
+            Err(_) if self.is_gone() => return Err(gone()),
+            Err(e) => return Err(uid_err(e)),
+        };
+        if listing.uid_validity != self.uid_validity {
+            return Err(gone());
+        }
         let mut changes = Changes::default();
         if Arc::ptr_eq(&listing, &self.seen) {
             // Nothing touched the folder since the last look; expunges held
@@ -256,6 +272,11 @@ impl Selected {
             .map(|m| (m.uid, m.flags))
             .collect();
         self.sync_modseq(&all, true);
+    }
+
+    /// Whether the folder is no longer where it was opened (one stat).
+    pub fn is_gone(&self) -> bool {
+        !self.path.join("cur").is_dir()
     }
 
     /// Removes the messages marked gone; their sequence numbers, highest

@@ -73,8 +73,9 @@ impl FileRef {
 }
 
 /// Reads a message file as IMAP serves it, in chunks: a CR before every
-/// bare LF, `skip` such bytes skipped, exactly `len` bytes given (padded
-/// with spaces if the file turns out shorter). Memory: one chunk.
+/// bare LF, a NUL as 0x80 ([`no_nul`]), `skip` such bytes skipped, exactly
+/// `len` bytes given (padded with spaces if the file turns out shorter).
+/// Memory: one chunk.
 pub struct CrlfChunks {
     file: Option<File>,
     skip: u64,
@@ -147,8 +148,19 @@ impl CrlfChunks {
         self.skip -= skipped as u64;
         let rest = &bytes[skipped..];
         let kept = self.left.min(rest.len() as u64) as usize;
+        let at = out.len();
         out.extend_from_slice(&rest[..kept]);
+        no_nul(&mut out[at..]);
         self.left -= kept as u64;
+    }
+}
+
+/// RFC 3501 4.3: a literal is CHAR8 (%x01-ff), no NUL. As Dovecot does, a
+/// NUL in a message is sent as 0x80: one byte for one, so the sizes
+/// announced stay right.
+pub fn no_nul(bytes: &mut [u8]) {
+    for b in bytes.iter_mut().filter(|b| **b == 0) {
+        *b = 0x80;
     }
 }
 

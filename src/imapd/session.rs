@@ -104,21 +104,47 @@ type Res = Result<String, Reply>;
 enum Reply {
     No(String),
     Bad(String),
+    /// The session was closed with `* BYE`: no tagged answer.
+    Closed,
 }
+
+/// What Dovecot says when the selected folder is not the one the session
+/// knew (renamed, deleted, or replaced: a new UIDVALIDITY).
+const BYE_INCONSISTENT: &str = "IMAP session state is inconsistent, please relogin.";
 
 impl From<StoreError> for Reply {
     fn from(e: StoreError) -> Reply {
         match &e {
+            // The path and the cause are for the log: a client is told
+            // no file system paths.
             StoreError::Io { .. } => {
                 tracing::error!("imap: {e}");
-                Reply::No(format!("[SERVERBUG] {e}"))
+                Reply::No(SERVERBUG.into())
             }
             StoreError::NoSuchFolder(_) => Reply::No(format!("[NONEXISTENT] {e}")),
             StoreError::FolderExists(_) => Reply::No(format!("[ALREADYEXISTS] {e}")),
+            StoreError::NotMaildir { .. } => internal(&e),
+            StoreError::Keyword(_) => match e {
+                StoreError::Keyword(k) => keyword_err(k),
+                e => Reply::No(e.to_string()),
+            },
             _ => Reply::No(e.to_string()),
         }
     }
 }
+
+/// The answer to a fault on our side (Dovecot's words, without its time).
+const SERVERBUG: &str =
+    "[SERVERBUG] Internal error occurred. Refer to server log for more information.";
+
+/// A fault on our side: logged loudly with its paths, answered without.
+fn internal(e: impl std::fmt::Display) -> Reply {
+    tracing::error!("imap: {e}");
+    Reply::No(SERVERBUG.into())
+}
+
+/// COPY or MOVE of a message another session expunged (Dovecot's words).
+const EXPUNGEISSUED_COPY: &str = "[EXPUNGEISSUED] Some of the requested messages no longer exist.";
 
 fn no<T>(msg: impl Into<String>) -> Result<T, Reply> {
     Err(Reply::No(msg.into()))
@@ -304,12 +330,17 @@ impl Session {
                 Frame::LineTooLong { tag } => {
                     self.bad_reply(tag.as_deref(), "[TOOBIG] command line too long")
                 }
-                Frame::LiteralTooBig { tag } => {
+                Frame::LiteralTooBig { tag, limit } => {
                     let tag = tag.unwrap_or_else(|| "*".into());
-                    self.line(&format!(
-                        "{tag} NO [TOOBIG] literal larger than APPENDLIMIT={}",
-                        self.ctx.limits.max_literal
-                    ));
+                    if limit == self.ctx.limits.max_literal {
+                        self.line(&format!(
+                            "{tag} NO [TOOBIG] literal larger than APPENDLIMIT={limit}"
+                        ));
+                    } else {
+                        self.line(&format!(
+                            "{tag} NO [TOOBIG] literal larger than {limit} bytes (only APPEND takes more)"
+                        ));
+                    }
                 }
                 Frame::Fatal { reason, .. } => self.bye(&format!("[TOOBIG] {reason}")),
                 Frame::Command(bytes) => {
@@ -322,6 +353,18 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// The tagged answer to a command (none when it said all already, or
+    /// closed the session).
+    fn answer(&mut self, tag: &str, result: Res) {
+        match result {
+            Ok(text) if text.is_empty() => {}
+            Ok(text) => self.line(&format!("{tag} OK {text}")),
+            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
+            Err(Reply::Bad(text)) => self.bad_reply(Some(tag), &text),
+            Err(Reply::Closed) => {}
         }
     }
 
@@ -349,8 +392,9 @@ impl Session {
             Mode::Idle { tag } => {
                 if bytes.trim_ascii().eq_ignore_ascii_case(b"DONE") {
                     self.mode = Mode::Normal;
-                    self.updates(true);
-                    self.line(&format!("{tag} OK IDLE terminated"));
+                    if self.updates(true).is_ok() {
+                        self.line(&format!("{tag} OK IDLE terminated"));
+                    }
                 } else {
                     self.mode = Mode::Normal;
                     self.line(&format!("{tag} BAD expected DONE"));
@@ -372,12 +416,7 @@ impl Session {
         tracing::debug!(tag, command = tagged.command.name(), "imap command");
         let mut start_tls = false;
         let result = self.execute(&tag, tagged.command, &mut start_tls);
-        match result {
-            Ok(text) if text.is_empty() => {}
-            Ok(text) => self.line(&format!("{tag} OK {text}")),
-            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
-            Err(Reply::Bad(text)) => self.bad_reply(Some(&tag), &text),
-        }
+        self.answer(&tag, result);
         if start_tls {
             self.flush_buf();
             self.outs.push(Out::StartTls);
@@ -410,7 +449,11 @@ impl Session {
                 Ok("CAPABILITY completed".into())
             }
             Command::Noop | Command::Check => {
-                self.updates(true);
+                // RFC 3501 6.4.1: CHECK is for the selected state only.
+                if matches!(cmd, Command::Check) {
+                    needs(true, true)?;
+                }
+                self.updates(true)?;
                 Ok(format!(
                     "{} completed",
                     if matches!(cmd, Command::Noop) {
@@ -564,12 +607,14 @@ impl Session {
                 if from.is_inbox() {
                     return self.rename_inbox(&md, &to);
                 }
-                let from_path = self.folder_path(&from)?;
-                if md.folder_path(&to).exists() {
-                    return Err(StoreError::FolderExists(to).into());
+                let from_path = md.folder_path(&from);
+                // Children move with their parent: `.A.x` becomes `.B.x`. A
+                // parent that is only a name (LIST's \Noselect, `.A` never
+                // made) moves its children alone, as Dovecot does.
+                let mut moves = Vec::new();
+                if from_path.is_dir() {
+                    moves.push((from_path, md.folder_path(&to)));
                 }
-                // Children move with their parent: `.A.x` becomes `.B.x`.
-                let mut moves = vec![(from_path, md.folder_path(&to))];
                 for child in md.list_folders()? {
                     if let Some(rest) = child.as_str().strip_prefix(&format!("{}/", from.as_str()))
                     {
@@ -577,6 +622,14 @@ impl Session {
                             .map_err(|e| Reply::No(e.to_string()))?;
                         moves.push((md.folder_path(&child), md.folder_path(&new)));
                     }
+                }
+                if moves.is_empty() {
+                    return Err(StoreError::NoSuchFolder(from).into());
+                }
+                // Nothing is replaced: not `to`, and none of its children
+                // (`to` itself may be a name only).
+                if md.folder_path(&to).exists() || moves.iter().any(|(_, b)| b.exists()) {
+                    return Err(StoreError::FolderExists(to).into());
                 }
                 for (a, b) in moves {
                     fs::rename(&a, &b).map_err(StoreError::io(&a))?;
@@ -596,7 +649,7 @@ impl Session {
                 // subscribed; 6.3.7: unsubscribing one that is not is fine.
                 let root = self.maildir()?.root().to_owned();
                 subscriptions::set(&root, &name, on)
-                    .map_err(|e| Reply::No(format!("[SERVERBUG] subscriptions: {e}")))?;
+                    .map_err(|e| internal(format_args!("subscriptions: {e}")))?;
                 Ok(format!("{cmd_name} completed"))
             }
             Command::List {
@@ -631,10 +684,9 @@ impl Session {
             }
             Command::Close => {
                 needs(true, true)?;
-                if let Some(sel) = self.selected.as_mut()
-                    && !sel.read_only
-                {
-                    let _ = sel.refresh(false);
+                if self.selected.as_ref().is_some_and(|s| !s.read_only) {
+                    self.refresh_quietly()?;
+                    let sel = self.sel()?;
                     let del: Vec<usize> = (0..sel.msgs.len())
                         .filter(|&i| sel.msgs[i].flags.has_system(b'T'))
                         .collect();
@@ -650,11 +702,11 @@ impl Session {
             }
             Command::Expunge | Command::UidExpunge(_) => {
                 needs(true, true)?;
-                let sel = self.sel()?;
-                if sel.read_only {
+                if self.sel()?.read_only {
                     return no("the folder is read-only (EXAMINE)");
                 }
-                sel.refresh(false)?;
+                self.refresh_quietly()?;
+                let sel = self.sel()?;
                 let only = match &cmd {
                     Command::UidExpunge(set) => Some(sel.resolve(set, true)),
                     _ => None,
@@ -664,7 +716,7 @@ impl Session {
                     .filter(|i| only.as_ref().is_none_or(|o| o.contains(i)))
                     .collect();
                 sel.remove(&del)?;
-                self.updates(true);
+                self.updates(true)?;
                 Ok("EXPUNGE completed".into())
             }
             Command::Search {
@@ -683,7 +735,7 @@ impl Session {
                 if with_modseq {
                     self.enable_condstore();
                 }
-                self.updates(false);
+                self.updates(false)?;
                 let sel = self.sel()?;
                 let mut hits: Vec<u32> = Vec::new();
                 // RFC 7162 3.1.5: the highest mod-sequence of those found.
@@ -792,9 +844,16 @@ impl Session {
                 if items.contains(&FetchItem::ModSeq) {
                     self.enable_condstore();
                 }
-                self.updates(false);
-                self.fetch(uid, &set, &items, changed_since)?;
-                Ok(format!("{}FETCH completed", if uid { "UID " } else { "" }))
+                self.updates(false)?;
+                let expunged = self.fetch(uid, &set, &items, changed_since)?;
+                let name = if uid { "UID FETCH" } else { "FETCH" };
+                // RFC 2180 4.1.2: what another session expunged is not
+                // made up; the client is told why it is missing.
+                Ok(if expunged {
+                    format!("[EXPUNGEISSUED] {name} completed; some messages were expunged")
+                } else {
+                    format!("{name} completed")
+                })
             }
             Command::Store {
                 uid,
@@ -808,12 +867,16 @@ impl Session {
                 if unchanged_since.is_some() {
                     self.enable_condstore();
                 }
-                self.updates(false);
-                let modified = self.store(uid, &set, mode, silent, &flags, unchanged_since)?;
+                self.updates(false)?;
+                let (modified, expunged) =
+                    self.store(uid, &set, mode, silent, &flags, unchanged_since)?;
                 let name = if uid { "UID STORE" } else { "STORE" };
                 // RFC 7162 3.1.3: the messages changed since UNCHANGEDSINCE
-                // are named in MODIFIED and left alone.
-                Ok(if modified.is_empty() {
+                // are named in MODIFIED and left alone. RFC 2180 4.2.1: the
+                // ones another session expunged are skipped, and said so.
+                Ok(if modified.is_empty() && expunged {
+                    format!("[EXPUNGEISSUED] {name} completed; some messages were expunged")
+                } else if modified.is_empty() {
                     format!("{name} completed")
                 } else {
                     format!(
@@ -824,7 +887,7 @@ impl Session {
             }
             Command::Copy { uid, set, mailbox } | Command::Move { uid, set, mailbox } => {
                 needs(true, true)?;
-                self.updates(false);
+                self.updates(false)?;
                 self.copy(uid, &set, &mailbox, is_move)
             }
             Command::Idle => {
@@ -833,7 +896,7 @@ impl Session {
                 self.mode = Mode::Idle {
                     tag: tag.to_owned(),
                 };
-                self.updates(true);
+                self.updates(true)?;
                 Ok(String::new())
             }
             Command::Namespace => {
@@ -907,7 +970,7 @@ impl Session {
         }
         dest.sync_dirs(true, true)?;
         tracing::info!(to = %to, moved, "imap: INBOX renamed");
-        self.updates(false);
+        self.updates(false)?;
         Ok("RENAME completed".into())
     }
 
@@ -940,18 +1003,46 @@ impl Session {
     }
 
     /// Untagged news of what others changed. `expunge`: EXPUNGE may be sent.
-    pub fn updates(&mut self, expunge: bool) {
+    /// A selected folder that is gone ends the session ([`Reply::Closed`]).
+    fn updates(&mut self, expunge: bool) -> Result<(), Reply> {
         let Some(sel) = self.selected.as_mut() else {
-            return;
+            return Ok(());
         };
         let changes = match sel.refresh(expunge) {
             Ok(c) => c,
-            Err(e) => {
-                tracing::error!("imap: refreshing {}: {e}", sel.name);
-                return;
-            }
+            Err(e) => return self.refresh_failed(e),
         };
         self.report(changes);
+        Ok(())
+    }
+
+    /// The selected folder read again, nothing reported yet (EXPUNGE and
+    /// CLOSE act on the disk as it is, and report afterwards).
+    fn refresh_quietly(&mut self) -> Result<(), Reply> {
+        match self.sel()?.refresh(false) {
+            Ok(_) => Ok(()),
+            Err(e) => self.refresh_failed(e),
+        }
+    }
+
+    /// RFC 3501 has no answer for a selected folder that disappeared;
+    /// Dovecot's is to end the session (the client then logs in again and
+    /// sees the folders as they are): nothing is made up for messages that
+    /// are no longer there. Another fault leaves the view as it was.
+    fn refresh_failed(&mut self, e: StoreError) -> Result<(), Reply> {
+        match e {
+            StoreError::FolderGone(name) => {
+                tracing::info!("imap: selected folder {name} is gone: ending the session");
+                self.selected = None;
+                self.bye(BYE_INCONSISTENT);
+                Err(Reply::Closed)
+            }
+            e => {
+                let name = self.selected.as_ref().map(|s| s.name.to_string());
+                tracing::error!("imap: refreshing {}: {e}", name.unwrap_or_default());
+                Ok(())
+            }
+        }
     }
 
     fn report(&mut self, changes: Changes) {
@@ -1008,7 +1099,7 @@ impl Session {
             return;
         }
         self.idle_stamp = self.selected.as_ref().map(|s| s.stamp());
-        self.updates(true);
+        let _ = self.updates(true);
     }
 
     /// IDLE's poll: news now, written at once.
@@ -1024,7 +1115,7 @@ impl Session {
             return;
         }
         self.idle_stamp = stamp;
-        self.updates(true);
+        let _ = self.updates(true);
     }
 
     fn login(&mut self, user: &str, password: &Secret) -> Res {
@@ -1071,11 +1162,7 @@ impl Session {
             }
             Some((_, c, p)) => self.login(&c, &Secret::new(p)),
         };
-        match result {
-            Ok(text) => self.line(&format!("{tag} OK {text}")),
-            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
-            Err(Reply::Bad(text)) => self.bad_reply(Some(tag), &text),
-        }
+        self.answer(tag, result);
     }
 
     fn start_user(&mut self, user: UserName) -> Result<(), StoreError> {
@@ -1122,7 +1209,7 @@ impl Session {
         let mark_subscribed = subscribed_only || returns.iter().any(|r| r == "SUBSCRIBED");
         let subscribed: Vec<String> = if lsub || mark_subscribed {
             subscriptions::read(md.root())
-                .map_err(|e| Reply::No(format!("[SERVERBUG] subscriptions: {e}")))?
+                .map_err(|e| internal(format_args!("subscriptions: {e}")))?
                 .into_iter()
                 .map(|n| n.as_str().to_owned())
                 .collect()
@@ -1251,7 +1338,7 @@ impl Session {
 
     fn status_line(&mut self, name: &MailboxName, items: &[StatusItem]) -> Result<String, Reply> {
         let path = self.folder_path(name)?;
-        let snap = uidlist::sync(&path).map_err(|e| Reply::No(e.to_string()))?;
+        let snap = uidlist::sync(&path).map_err(internal)?;
         let mut parts = Vec::new();
         for item in items {
             parts.push(match item {
@@ -1322,6 +1409,7 @@ impl Session {
                     let t = t.clone();
                     self.bad_reply(Some(&tag), &t)
                 }
+                Reply::Closed => {}
             }
             return;
         }
@@ -1407,11 +1495,7 @@ impl Session {
                 }
             }
         };
-        match result {
-            Ok(text) => self.line(&format!("{tag} OK {text}")),
-            Err(Reply::No(text)) => self.line(&format!("{tag} NO {text}")),
-            Err(Reply::Bad(text)) => self.bad_reply(Some(&tag), &text),
-        }
+        self.answer(&tag, result);
     }
 
     fn append(
@@ -1454,13 +1538,17 @@ impl Session {
         let base = tmp.base().to_owned();
         // Durable before OK: file and directory fsynced (store::durable).
         tmp.commit(file_flags, false, Durability::Immediate)?;
-        let snap = uidlist::sync(folder.path()).map_err(|e| Reply::No(e.to_string()))?;
+        let snap = uidlist::sync(folder.path()).map_err(internal)?;
         let uid = snap
             .messages
             .iter()
             .find(|m| m.base().starts_with(&base))
             .map(|m| m.uid);
-        self.updates(false);
+        // A selected folder gone meanwhile is the next command's news: this
+        // one's is that the message is stored.
+        if self.selected.as_ref().is_some_and(|s| !s.is_gone()) {
+            let _ = self.updates(false);
+        }
         Ok(match uid {
             Some(uid) => format!("[APPENDUID {} {uid}] APPEND completed", snap.uid_validity),
             None => "APPEND completed".into(),
@@ -1475,7 +1563,7 @@ impl Session {
         silent: bool,
         flags: &[String],
         unchanged_since: Option<u64>,
-    ) -> Result<Vec<u32>, Reply> {
+    ) -> Result<(Vec<u32>, bool), Reply> {
         let sel = self.sel()?;
         if sel.read_only {
             return no("the folder is read-only (EXAMINE)");
@@ -1509,11 +1597,13 @@ impl Session {
         if sel.condstore {
             sel.record_modseq(&done);
         }
+        let expunged = done.iter().any(|&i| sel.msgs[i].gone);
         for &i in &done {
             let m = &sel.msgs[i];
             // .SILENT leaves nothing to say, unless CONDSTORE wants the
-            // MODSEQ (RFC 7162 3.2); a message gone meanwhile has none.
-            if (silent && !sel.condstore) || (m.gone && sel.condstore) {
+            // MODSEQ (RFC 7162 3.2); a message gone meanwhile has neither
+            // flags nor a MODSEQ to tell.
+            if (silent && !sel.condstore) || m.gone {
                 continue;
             }
             let mut items = Vec::with_capacity(3);
@@ -1531,7 +1621,7 @@ impl Session {
         for l in lines {
             self.line(&l);
         }
-        Ok(modified)
+        Ok((modified, expunged))
     }
 
     fn copy(&mut self, uid: bool, set: &command::SeqSet, mailbox: &[u8], is_move: bool) -> Res {
@@ -1544,11 +1634,13 @@ impl Session {
         if is_move && sel.read_only {
             return no("the folder is read-only (EXAMINE)");
         }
-        let indexes: Vec<usize> = sel
-            .resolve(set, uid)
-            .into_iter()
-            .filter(|&i| !sel.msgs[i].gone)
-            .collect();
+        let indexes: Vec<usize> = sel.resolve(set, uid);
+        // RFC 2180 4.4.1, as Dovecot: a copy that cannot be whole is not
+        // made (a client that goes on to set \Deleted and EXPUNGE would
+        // otherwise lose what was not copied).
+        if indexes.iter().any(|&i| sel.msgs[i].gone) {
+            return no(EXPUNGEISSUED_COPY);
+        }
         if indexes.is_empty() {
             return Ok(format!(
                 "{} completed, nothing matched",
@@ -1558,10 +1650,12 @@ impl Session {
         let dest_kw = Keywords::load(dest.path()).map_err(StoreError::io(dest.path()))?;
         let mut bases = Vec::new();
         let mut src_uids = Vec::new();
+        let mut vanished = false;
         for &i in &indexes {
             let m = sel.msgs[i].clone();
             let Some(mut file) = sel.open_file(i) else {
-                continue;
+                vanished = true;
+                break;
             };
             // Keywords are letters per folder: map by name.
             let mut flags = Flags::EMPTY;
@@ -1575,6 +1669,14 @@ impl Session {
                 .keyword_indexes()
                 .filter_map(|k| sel.keywords.name(k))
                 .collect();
+            // A letter dovecot-keywords does not name stays the letter it
+            // is (as Dovecot keeps it), where the destination gives that
+            // letter no other name.
+            for k in m.flags.keyword_indexes() {
+                if sel.keywords.name(k).is_none() && dest_kw.name(k).is_none() {
+                    flags.set_keyword(k);
+                }
+            }
             if !names.is_empty() {
                 let idx = if names.iter().all(|n| dest_kw.index_of(n).is_some()) {
                     names.iter().filter_map(|n| dest_kw.index_of(n)).collect()
@@ -1595,6 +1697,12 @@ impl Session {
             tmp.commit(&flags, true, Durability::Deferred)?;
             src_uids.push(m.uid);
         }
+        if vanished {
+            // Expunged by another process while we copied: the copies made
+            // go again (as a failed transaction leaves nothing in Dovecot).
+            remove_copies(dest.path(), &bases);
+            return no(EXPUNGEISSUED_COPY);
+        }
         // One fsync of the folder for the batch, before the answer.
         dest.sync()?;
         // Learning from the user: trains in the background, never fails this.
@@ -1610,7 +1718,7 @@ impl Session {
                 &bases,
             );
         }
-        let snap = uidlist::sync(dest.path()).map_err(|e| Reply::No(e.to_string()))?;
+        let snap = uidlist::sync(dest.path()).map_err(internal)?;
         let dest_uids: Vec<u32> = bases
             .iter()
             .filter_map(|b| {
@@ -1653,7 +1761,7 @@ impl Session {
         set: &command::SeqSet,
         items: &[FetchItem],
         changed_since: Option<u64>,
-    ) -> Result<(), Reply> {
+    ) -> Result<bool, Reply> {
         let sel = self
             .selected
             .as_mut()
@@ -1691,12 +1799,14 @@ impl Session {
         // index (in batches: bounded memory), for the next FETCH or SEARCH.
         let mut new_records: Vec<Record> = Vec::new();
         let mut new_bytes = 0;
+        let mut expunged = false;
         for i in indexes {
             let sel = self
                 .selected
                 .as_mut()
                 .ok_or_else(|| Reply::Bad("no folder selected".into()))?;
             if sel.msgs[i].gone {
+                expunged = true;
                 continue;
             }
             let mut seen_set = false;
@@ -1705,6 +1815,10 @@ impl Session {
                     f.set_system(b'S');
                     f
                 })?;
+                if sel.msgs[i].gone {
+                    expunged = true;
+                    continue;
+                }
                 seen_set = true;
                 if sel.condstore {
                     sel.record_modseq(&[i]);
@@ -1741,7 +1855,7 @@ impl Session {
         if let Some(idx) = guard.as_mut().and_then(|g| g.as_mut()) {
             let _ = idx.append(&new_records);
         }
-        Ok(())
+        Ok(expunged)
     }
 }
 
@@ -1980,6 +2094,45 @@ fn file_ref(sel: &Selected, i: usize) -> super::FileRef {
     }
 }
 
+/// Removes the files a COPY made that cannot stand (named by the base
+/// their temporary file had: the commit adds fields after it).
+fn remove_copies(folder: &std::path::Path, bases: &[String]) {
+    for sub in ["new", "cur"] {
+        let dir = folder.join(sub);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = bases.iter().any(|b| {
+                name.strip_prefix(b.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([',', ':']))
+            });
+            if ours && let Err(e) = fs::remove_file(entry.path()) {
+                tracing::error!(
+                    "imap: removing a partial copy {}: {e}",
+                    entry.path().display()
+                );
+            }
+        }
+        if let Err(e) = crate::store::durable::fsync_dir(&dir) {
+            tracing::error!("imap: {}: {e}", dir.display());
+        }
+    }
+}
+
+/// A keyword that cannot be added: the client is told why, without the
+/// folder's path (that goes to the log when the fault is ours).
+fn keyword_err(e: crate::store::KeywordError) -> Reply {
+    match e {
+        crate::store::KeywordError::Full { keyword, .. } => Reply::No(format!(
+            "[LIMIT] a folder holds 26 keywords at most (Maildir's letters a to z); {keyword} was not added"
+        )),
+        e => internal(e),
+    }
+}
+
 /// A mailbox name from the wire: modified UTF-7 decoded, then validated.
 fn wire_name(raw: &[u8]) -> Result<MailboxName, Reply> {
     let s = wire_string(raw)?;
@@ -2058,8 +2211,10 @@ fn resolve_flags(folder: &std::path::Path, names: &[String]) -> Result<Flags, Re
     let mut flags = Flags::EMPTY;
     let mut keywords = Vec::new();
     for n in names {
+        // RFC 3501 2.3.2: \Recent is the server's to set; `\*` is no flag
+        // (only PERMANENTFLAGS names it). Dovecot's words.
         if n.eq_ignore_ascii_case("\\Recent") || n == "\\*" {
-            continue;
+            return Err(Reply::Bad(format!("Invalid system flag {n}")));
         }
         match Flag::parse(n).map_err(|e| Reply::Bad(e.to_string()))? {
             Flag::System(l) => flags.set_system(l),
@@ -2068,7 +2223,7 @@ fn resolve_flags(folder: &std::path::Path, names: &[String]) -> Result<Flags, Re
     }
     if !keywords.is_empty() {
         let refs: Vec<&str> = keywords.iter().map(String::as_str).collect();
-        for i in Keywords::resolve(folder, &refs).map_err(|e| Reply::No(e.to_string()))? {
+        for i in Keywords::resolve(folder, &refs).map_err(keyword_err)? {
             flags.set_keyword(i);
         }
     }

@@ -79,6 +79,10 @@ fn setup() -> T {
 
 /// What the driver would send for `outs` (a pause noted in `sleeps`).
 fn render(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> String {
+    String::from_utf8(render_bytes(outs, sleeps)).unwrap()
+}
+
+fn render_bytes(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> Vec<u8> {
     let mut text = Vec::new();
     for o in outs {
         match o {
@@ -95,7 +99,7 @@ fn render(outs: Vec<Out>, sleeps: &mut Vec<Duration>) -> String {
             Out::Close => text.extend_from_slice(b"[CLOSE]"),
         }
     }
-    String::from_utf8(text).unwrap()
+    text
 }
 
 impl T {
@@ -351,15 +355,16 @@ fn create_rename_delete() {
     );
     assert!(t.send("c CREATE a.b\r\n").starts_with("c NO "));
     assert!(
-        t.send("r RENAME Lists Feeds\r\n")
+        t.send("r RENAME Nothing Feeds\r\n")
             .starts_with("r NO [NONEXISTENT]")
     );
-    t.send("c CREATE Lists\r\n");
+    // Lists is only a name (\Noselect): its child moves alone.
     assert_eq!(
         t.send("r RENAME Lists Feeds\r\n"),
         "r OK RENAME completed\r\n"
     );
     assert!(t.inbox().join(".Feeds.rust").is_dir());
+    assert!(!t.inbox().join(".Feeds").exists());
     assert!(!t.inbox().join(".Lists.rust").exists());
     assert_eq!(
         t.send("d DELETE Feeds/rust\r\n"),
@@ -614,9 +619,14 @@ fn another_sessions_changes_arrive_in_order_and_idle_reports_them() {
     b.send("x EXPUNGE\r\n");
     let r = a.send("f FETCH 1:* UID\r\n");
     // b heard of the new message first: \Recent is b's alone (RFC 3501 2.3.2).
+    // Message 1, expunged by b, is not made up (RFC 2180 4.1.2).
     assert_eq!(
         lines(&r),
-        vec!["* 2 EXISTS", "* 2 FETCH (UID 3)", "f OK FETCH completed"]
+        vec![
+            "* 2 EXISTS",
+            "* 2 FETCH (UID 3)",
+            "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged"
+        ]
     );
     assert_eq!(
         a.send("n NOOP\r\n"),
@@ -1022,10 +1032,6 @@ fn rename_inbox_moves_its_messages_and_subscriptions_follow() {
         "r NO [ALREADYEXISTS] folder \"Sent\" already exists\r\n"
     );
     // RENAME and DELETE take subscriptions along, children's too.
-    assert_eq!(
-        t.send("r RENAME Lists Feeds\r\n"),
-        "r NO [NONEXISTENT] folder \"Lists\" does not exist\r\n"
-    );
     t.send("c CREATE Lists\r\n");
     assert_eq!(
         t.send("r RENAME Lists Feeds\r\n"),
@@ -1308,4 +1314,276 @@ fn a_long_fetch_is_offered_early_in_order_and_refused_batches_come_later() {
     }
     assert_eq!(early + &t.out(), whole);
     assert!(t.sleeps.is_empty());
+}
+
+// Regressions found by comparing with Dovecot 2.3, one test per bug.
+const BYE_INCONSISTENT: &str =
+    "* BYE IMAP session state is inconsistent, please relogin.\r\n[CLOSE]";
+
+#[test]
+fn a_selected_folder_renamed_or_deleted_under_the_session_ends_it_without_invented_data() {
+    // By this session: RENAME, then every command that looks at the folder.
+    for (change, cmd) in [
+        ("RENAME T1 T2", "f FETCH 1 (UID BODY.PEEK[])"),
+        ("RENAME T1 T2", "s STORE 1 +FLAGS (\\Flagged)"),
+        ("RENAME T1 T2", "n NOOP"),
+        ("RENAME T1 T2", "x EXPUNGE"),
+        ("RENAME T1 T2", "c CLOSE"),
+    ] {
+        let mut t = setup();
+        t.login();
+        t.send("c CREATE T1\r\n");
+        let r = t.send("a APPEND T1 {10+}\r\nSubject: x\r\n");
+        assert!(r.starts_with("a OK "), "{r}");
+        assert!(t.send("s SELECT T1\r\n").contains("s OK "));
+        assert_eq!(
+            t.send(&format!("r {change}\r\n")),
+            "r OK RENAME completed\r\n"
+        );
+        assert_eq!(t.send(&format!("{cmd}\r\n")), BYE_INCONSISTENT, "{cmd}");
+        assert!(t.s.is_done());
+        // The flag was not stored anywhere.
+        let cur = t.inbox().join(".T2/cur");
+        for e in std::fs::read_dir(&cur).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            assert!(name.ends_with(":2,"), "{name}");
+        }
+    }
+    // By another session: RENAME or DELETE, or a new folder by the old name.
+    for change in [
+        "RENAME Ren1 Ren2",
+        "DELETE Ren1",
+        "RENAME Ren1 Ren2\r\nc2 CREATE Ren1",
+    ] {
+        for cmd in [
+            "n NOOP",
+            "f FETCH 1 (BODY[HEADER] ENVELOPE BODYSTRUCTURE)",
+            "x EXPUNGE",
+            "s SEARCH ALL",
+            "c COPY 1 INBOX",
+        ] {
+            let mut a = setup();
+            a.login();
+            a.send("c CREATE Ren1\r\n");
+            a.send("a APPEND Ren1 {10+}\r\nSubject: x\r\n");
+            let mut b = second_session(&a);
+            b.login();
+            assert!(b.send("s SELECT Ren1\r\n").contains("s OK "));
+            let r = a.send(&format!("r {change}\r\n"));
+            assert!(r.contains("r OK "), "{r}");
+            assert_eq!(
+                b.send(&format!("{cmd}\r\n")),
+                BYE_INCONSISTENT,
+                "{change}: {cmd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn what_another_session_expunged_is_not_fetched_stored_or_copied() {
+    let mut a = setup();
+    a.select();
+    let mut b = second_session(&a);
+    b.select();
+    assert!(
+        a.send("s STORE 2 +FLAGS.SILENT (\\Deleted)\r\n")
+            .contains("s OK")
+    );
+    assert!(a.send("x EXPUNGE\r\n").contains("* 2 EXPUNGE"));
+    // b has not been told: 2 is still its message 2.
+    assert_eq!(
+        b.send("f FETCH 2 (UID FLAGS)\r\n"),
+        "f OK [EXPUNGEISSUED] FETCH completed; some messages were expunged\r\n"
+    );
+    assert_eq!(
+        b.send("f FETCH 1:2 UID\r\n"),
+        "* 1 FETCH (UID 1)\r\nf OK [EXPUNGEISSUED] FETCH completed; some messages were expunged\r\n"
+    );
+    assert_eq!(
+        b.send("s STORE 2 +FLAGS (\\Flagged)\r\n"),
+        "s OK [EXPUNGEISSUED] STORE completed; some messages were expunged\r\n"
+    );
+    assert_eq!(
+        b.send("c COPY 1:2 Sent\r\n"),
+        "c NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
+    );
+    assert_eq!(
+        b.send("m MOVE 2 Sent\r\n"),
+        "m NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n"
+    );
+    // Nothing was copied, not even message 1.
+    assert_eq!(
+        lines(&a.send("s STATUS Sent (MESSAGES)\r\n")),
+        vec!["* STATUS \"Sent\" (MESSAGES 0)", "s OK STATUS completed"]
+    );
+    // Told at NOOP, and all is well again.
+    assert_eq!(
+        b.send("n NOOP\r\n"),
+        "* 2 EXPUNGE\r\nn OK NOOP completed\r\n"
+    );
+    assert!(b.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
+}
+
+#[test]
+fn a_folder_made_again_within_a_second_has_a_new_uidvalidity() {
+    let mut t = setup();
+    t.login();
+    let mut seen = Vec::new();
+    for step in [
+        "c CREATE F1",
+        "d DELETE F1\r\nc CREATE F1",
+        "r RENAME F1 F2\r\nc CREATE F1",
+    ] {
+        let r = t.send(&format!("{step}\r\n"));
+        assert!(r.ends_with("c OK CREATE completed\r\n"), "{r}");
+        let r = t.send("a APPEND F1 {10+}\r\nSubject: x\r\n");
+        assert!(r.contains("[APPENDUID "), "{r}");
+        let v = num_after(&r, "[APPENDUID ");
+        assert!(
+            !seen.contains(&v),
+            "{step}: UIDVALIDITY {v} again: {seen:?}"
+        );
+        seen.push(v);
+    }
+    // Kept where Dovecot keeps it, in its format.
+    let hint = std::fs::read_to_string(t.inbox().join("dovecot-uidvalidity")).unwrap();
+    assert_eq!(u32::from_str_radix(&hint, 16).unwrap() as u64, seen[2]);
+    assert!(
+        t.inbox()
+            .join(format!("dovecot-uidvalidity.{hint}"))
+            .exists()
+    );
+}
+
+#[test]
+fn a_nul_in_a_message_is_sent_as_0x80_byte_for_byte() {
+    let mut t = setup();
+    deliver(
+        &Maildir::open(t.inbox()).unwrap(),
+        "INBOX",
+        "Subject: nul\nX-N: a\0b\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nc\0d\n--b--\n",
+        "",
+    );
+    t.select();
+    for (cmd, want) in [
+        (
+            "f FETCH 3 BODY.PEEK[]\r\n",
+            &b"X-N: a\x80b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nc\x80d\r\n--b--\r\n"[..],
+        ),
+        ("f FETCH 3 BODY.PEEK[1]\r\n", b"{3}\r\nc\x80d)"),
+        ("f FETCH 3 BODY.PEEK[HEADER.FIELDS (X-N)]\r\n", b"{12}\r\nX-N: a\x80b\r\n\r\n)"),
+        ("f FETCH 3 BODY.PEEK[TEXT]\r\n", b"\r\nc\x80d\r\n--b--\r\n"),
+    ] {
+        t.s.feed(cmd.as_bytes());
+        let r = render_bytes(t.s.take_output(), &mut t.sleeps);
+        assert!(!r.contains(&0), "{cmd}: {}", String::from_utf8_lossy(&r));
+        assert!(
+            r.windows(want.len()).any(|w| w == want),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&r)
+        );
+        // The size announced is the size sent: the response ends right.
+        assert!(r.ends_with(b")\r\nf OK FETCH completed\r\n"), "{cmd}");
+    }
+    // In a string of the ENVELOPE or BODYSTRUCTURE too (a literal there).
+    let mut out = Vec::new();
+    crate::proto::imap::response::string(&mut out, b"a\0\xc3\xa9");
+    assert_eq!(out, b"{4}\r\na\x80\xc3\xa9");
+}
+
+#[test]
+fn a_parent_that_is_only_a_name_is_renamed_with_its_children() {
+    let mut t = setup();
+    t.login();
+    assert_eq!(t.send("c CREATE x/y\r\n"), "c OK CREATE completed\r\n");
+    t.send("c CREATE x/w/v\r\n");
+    assert!(!t.inbox().join(".x").exists());
+    assert!(
+        t.send("l LIST \"\" x\r\n")
+            .contains("* LIST (\\Noselect \\HasChildren) \"/\" \"x\"\r\n")
+    );
+    assert_eq!(t.send("r RENAME x z\r\n"), "r OK RENAME completed\r\n");
+    assert!(t.inbox().join(".z.y").is_dir());
+    assert!(t.inbox().join(".z.w.v").is_dir());
+    assert!(!t.inbox().join(".x.y").exists());
+    // Nothing replaced: a child of the new name exists already.
+    t.send("c CREATE q/y\r\n");
+    t.send("c CREATE z/q\r\n");
+    assert!(
+        t.send("r RENAME z q\r\n")
+            .starts_with("r NO [ALREADYEXISTS]")
+    );
+    assert!(t.inbox().join(".z.y").is_dir());
+    assert!(
+        t.send("r RENAME nothing q2\r\n")
+            .starts_with("r NO [NONEXISTENT]")
+    );
+}
+
+#[test]
+fn keyword_letters_dovecot_keywords_does_not_name_survive_copy_and_move() {
+    let mut t = setup();
+    // Keywords a (named) and z (not named in dovecot-keywords).
+    let folder = t.inbox().join(".Lists.rust");
+    std::fs::write(folder.join("dovecot-keywords"), "0 work\n").unwrap();
+    std::fs::write(folder.join("cur/1700000000.M1P1.test:2,Saz"), MSG1).unwrap();
+    t.login();
+    assert!(t.send("s SELECT Lists/rust\r\n").contains("s OK "));
+    assert!(t.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
+    assert!(t.send("m MOVE 1 Sent\r\n").contains("m OK MOVE completed"));
+    let sent: Vec<String> = std::fs::read_dir(t.inbox().join(".Sent/cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|n| n.ends_with(":2,Saz")), "{sent:?}");
+    assert_eq!(
+        std::fs::read_to_string(t.inbox().join(".Sent/dovecot-keywords")).unwrap(),
+        "0 work\n"
+    );
+}
+
+#[test]
+fn small_answers_as_dovecot_gives_them() {
+    let mut t = setup();
+    t.login();
+    // CHECK is for the selected state.
+    assert!(t.send("k CHECK\r\n").starts_with("k BAD "));
+    // A big literal outside APPEND names the limit it passed.
+    assert_eq!(
+        t.send("c CREATE {3000000}\r\n"),
+        "c NO [TOOBIG] literal larger than 2097152 bytes (only APPEND takes more)\r\n"
+    );
+    // A day the month does not have is a bad date.
+    assert!(
+        t.send("a APPEND INBOX \"29-Feb-2023 12:00:00 +0000\" {1+}\r\nx\r\n")
+            .starts_with("a BAD ")
+    );
+    t.send("s SELECT INBOX\r\n");
+    assert!(t.send("k CHECK\r\n").starts_with("k OK "));
+    assert!(
+        t.send("s SEARCH SINCE 31-Feb-2024\r\n")
+            .starts_with("s BAD ")
+    );
+    // \Recent and \* are no flags a client sets; nothing changes.
+    assert_eq!(
+        t.send("s STORE 2 FLAGS (\\Recent)\r\n"),
+        "s BAD Invalid system flag \\Recent\r\n"
+    );
+    assert_eq!(
+        t.send("s STORE 2 +FLAGS (\\*)\r\n"),
+        "s BAD Invalid system flag \\*\r\n"
+    );
+    assert!(t.send("f FETCH 2 FLAGS\r\n").contains("\\Seen"));
+    // The 27th keyword: refused, no path told.
+    let many: Vec<String> = (0..26).map(|i| format!("k{i}")).collect();
+    let r = t.send(&format!("s STORE 1 +FLAGS.SILENT ({})\r\n", many.join(" ")));
+    assert_eq!(r, "s OK STORE completed\r\n");
+    let r = t.send("s STORE 1 +FLAGS.SILENT (one-more)\r\n");
+    assert_eq!(
+        r,
+        "s NO [LIMIT] a folder holds 26 keywords at most (Maildir's letters a to z); one-more was not added\r\n"
+    );
+    assert!(!r.contains('/'));
 }

@@ -319,7 +319,93 @@ pub fn split_params(value: &str) -> (String, Vec<(String, String)>) {
         })
         .take(64)
         .collect();
-    (head, params)
+    (head, merge_rfc2231(params))
+}
+
+/// RFC 2231 3: `name*0="very long "; name*1="name.pdf"` is one parameter,
+/// `name` = `very long name.pdf`. As Dovecot's `rfc2231_parse` does it
+/// (what its BODYSTRUCTURE shows): the other parameters first, in their
+/// order, then the merged ones; sections in the order of their numbers.
+/// A value with a charset (RFC 2231 4: `name*0*=utf-8''%E2%82%AC`) stays
+/// encoded, under the name `name*`, its plain sections %-encoded to match
+/// (a lone `name*=...` is left as it is). Sections with a number missing
+/// are not merged.
+fn merge_rfc2231(params: Vec<(String, String)>) -> Vec<(String, String)> {
+    struct Section {
+        name: String,
+        index: u32,
+        extended: bool,
+        value: String,
+    }
+    let mut out = Vec::with_capacity(params.len());
+    let mut sections: Vec<Section> = Vec::new();
+    for (k, v) in params {
+        let (base, extended) = match k.strip_suffix('*') {
+            Some(b) => (b, true),
+            None => (k.as_str(), false),
+        };
+        let section = base.rsplit_once('*').and_then(|(name, index)| {
+            let digits = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
+            let index = index.parse::<u32>().ok().filter(|_| digits)?;
+            (!name.is_empty() && !name.contains('*')).then(|| (name.to_owned(), index))
+        });
+        match section {
+            Some((name, index)) => sections.push(Section {
+                name,
+                index,
+                extended,
+                value: v,
+            }),
+            None => out.push((k, v)),
+        }
+    }
+    // Stable: by name, then number; names in the order first seen.
+    let mut names: Vec<String> = Vec::new();
+    for s in &sections {
+        if !names.contains(&s.name) {
+            names.push(s.name.clone());
+        }
+    }
+    for name in names {
+        let mut group: Vec<&Section> = sections.iter().filter(|s| s.name == name).collect();
+        group.sort_by_key(|s| s.index);
+        let complete = group.iter().enumerate().all(|(i, s)| s.index as usize == i);
+        if !complete {
+            for s in group {
+                let star = if s.extended { "*" } else { "" };
+                out.push((format!("{}*{}{star}", s.name, s.index), s.value.clone()));
+            }
+            continue;
+        }
+        let extended = group.iter().any(|s| s.extended);
+        let mut value = String::new();
+        if extended && !group[0].extended {
+            // No charset and no language given.
+            value.push_str("''");
+        }
+        for s in &group {
+            if extended && !s.extended {
+                rfc2231_escape(&mut value, &s.value);
+            } else {
+                value.push_str(&s.value);
+            }
+        }
+        let key = if extended { format!("{name}*") } else { name };
+        out.push((key, value));
+    }
+    out
+}
+
+/// %-encodes what an RFC 2231 extended value may not hold as it is
+/// (RFC 2231 7: `attribute-char`).
+fn rfc2231_escape(out: &mut String, value: &str) {
+    for b in value.bytes() {
+        if b > b' ' && b < 0x7f && !b"*'%()<>@,;:\\\"/[]?=".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
 }
 
 fn strip_comments(value: &str) -> String {
@@ -796,5 +882,40 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\n<html>\r\n<head>\r\n<body>\r\
         let p = parse(msg);
         let text = leaf_text(msg, &p).unwrap();
         assert!(text.contains("Viagra (Sexual) K\u{e4}se"), "{text:?}");
+    }
+
+    #[test]
+    fn rfc2231_continuations_are_merged_as_dovecot_merges_them() {
+        let p = |v: &str| split_params(v).1;
+        let kv = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            p("attachment; filename*0=\"very long \"; filename*1=\"name.pdf\""),
+            kv(&[("filename", "very long name.pdf")])
+        );
+        // Out of order, after the plain ones; the others keep their order.
+        assert_eq!(
+            p("text/plain; a=1; name*1=\"b\"; name*0=a; c=2"),
+            kv(&[("a", "1"), ("c", "2"), ("name", "ab")])
+        );
+        // With a charset: kept encoded under `name*`, plain sections escaped.
+        assert_eq!(
+            p("x; name*0*=utf-8''%E2%82%AC; name*1=\" rates.pdf\""),
+            kv(&[("name*", "utf-8''%E2%82%AC%20rates.pdf")])
+        );
+        assert_eq!(
+            p("x; name*0=\"a b\"; name*1*=%E2%82%AC"),
+            kv(&[("name*", "''a%20b%E2%82%AC")])
+        );
+        // A lone extended value stays as it came; a gap is not merged.
+        assert_eq!(
+            p("x; name*=utf-8''%E2%82%AC.pdf"),
+            kv(&[("name*", "utf-8''%E2%82%AC.pdf")])
+        );
+        assert_eq!(p("x; n*0=a; n*2=c"), kv(&[("n*0", "a"), ("n*2", "c")]));
     }
 }

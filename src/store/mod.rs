@@ -17,6 +17,7 @@
 //!
 //! This module never speaks a protocol and never reads the configuration.
 //! - [`uidlist`]: IMAP UIDs in `dovecot-uidlist`, beside `dovecot-keywords`.
+//! - [`uidvalidity`]: the user's next UIDVALIDITY, in `<root>/dovecot-uidvalidity`.
 //! - [`subscriptions`]: subscribed folders in `<root>/subscriptions`, as Dovecot keeps them.
 //! - [`modseq`]: CONDSTORE mod-sequences in `ownmail-modseq`, beside `dovecot-uidlist`.
 
@@ -30,6 +31,7 @@ pub mod modseq;
 pub mod name;
 pub mod subscriptions;
 pub mod uidlist;
+pub mod uidvalidity;
 
 use std::io;
 use std::path::PathBuf;
@@ -52,6 +54,10 @@ pub enum StoreError {
     NoSuchFolder(MailboxName),
     #[error("folder {0:?} already exists")]
     FolderExists(MailboxName),
+    /// A folder someone had open was renamed or deleted meanwhile, or
+    /// replaced by another of the same name (a new UIDVALIDITY).
+    #[error("folder {0:?} was renamed or deleted meanwhile")]
+    FolderGone(MailboxName),
     #[error("{path} is not a Maildir (it has no cur/, new/ and tmp/)")]
     NotMaildir { path: PathBuf },
     #[error(transparent)]
@@ -73,6 +79,7 @@ impl ExitStatus for StoreError {
             StoreError::Name(_) => sysexits::USAGE,
             StoreError::NoSuchFolder(_) => sysexits::CANTCREAT,
             StoreError::FolderExists(_) => sysexits::CANTCREAT,
+            StoreError::FolderGone(_) => sysexits::TEMPFAIL,
             StoreError::NotMaildir { .. } => sysexits::CANTCREAT,
             StoreError::Keyword(KeywordError::Full { .. }) => sysexits::DATAERR,
             StoreError::Keyword(KeywordError::Io { source, .. }) => io_exit_code(source),

@@ -234,6 +234,21 @@ fn new_guid() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A new folder's UIDVALIDITY: from the user's `dovecot-uidvalidity`, so
+/// that a folder made again under an old name (even within a second) has a
+/// new one (RFC 3501 2.3.1.1). When that file cannot be used, the time (as
+/// Dovecot falls back to), with a warning.
+fn next_validity(folder: &Path) -> u32 {
+    let root = super::uidvalidity::root_of(folder);
+    match super::uidvalidity::next(root) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(root = %root.display(), "dovecot-uidvalidity: {e}: using the time");
+            now_secs()
+        }
+    }
+}
+
 fn now_secs() -> u32 {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -358,9 +373,9 @@ pub fn sync(folder: &Path) -> Result<Snapshot, UidError> {
         Some(Parsed::Ok(list)) => list,
         Some(Parsed::Damaged { old_validity }) => {
             tracing::warn!(path = %path.display(), "damaged uidlist: rebuilt with a new UIDVALIDITY");
-            UidList::new(now_secs().max(old_validity.unwrap_or(0).saturating_add(1)))
+            UidList::new(next_validity(folder).max(old_validity.unwrap_or(0).saturating_add(1)))
         }
-        None => UidList::new(now_secs()),
+        None => UidList::new(next_validity(folder)),
     };
     let found = scan_listed(folder, &list)?;
     if !fresh && let Some(snap) = match_all(&list, &found) {

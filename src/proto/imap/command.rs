@@ -1271,8 +1271,16 @@ fn parse_date(text: &[u8]) -> Option<Date> {
         return None;
     }
     let m = MONTHS.iter().position(|&x| x == mon)? as u32 + 1;
-    Some(Date(days_from_civil(y, m, d)))
+    let days = days_from_civil(y, m, d);
+    // A day the month does not have (29-Feb-2023, 31-Apr) is no date: it
+    // would otherwise become a day of the next month.
+    (civil_from_days(days) == (y, m, d)).then_some(Date(days))
 }
+
+/// The latest date-time APPEND takes: what a 32-bit file time holds
+/// (2106-02-07); file systems clamp later ones (ext4 to 2446), so the date
+/// a client is told back would not be the one it gave.
+const MAX_DATE_TIME: i64 = u32::MAX as i64;
 
 /// RFC 3501 date-time: `"dd-Mon-yyyy hh:mm:ss +zzzz"` (day may be space-padded).
 pub fn parse_date_time(text: &[u8]) -> Option<DateTime> {
@@ -1299,6 +1307,9 @@ pub fn parse_date_time(text: &[u8]) -> Option<DateTime> {
     let zm: i32 = digits[2..].parse().ok()?;
     let zone_minutes = sign * (zh * 60 + zm);
     let local = days * 86400 + (t[0] * 3600 + t[1] * 60 + t[2]) as i64;
+    if local - zone_minutes as i64 * 60 > MAX_DATE_TIME {
+        return None;
+    }
     Some(DateTime {
         unix: local - zone_minutes as i64 * 60,
         zone_minutes,
@@ -1641,5 +1652,26 @@ mod tests {
             })
         );
         assert_eq!(parse_date_time(b"01-Jan-1970 25:00:00 +0100"), None);
+    }
+
+    #[test]
+    fn days_a_month_does_not_have_are_bad_dates() {
+        assert!(parse_date(b"29-Feb-2024").is_some());
+        assert!(parse_date(b"31-Dec-9999").is_some());
+        for bad_date in [
+            "29-Feb-2023",
+            "31-Feb-2024",
+            "31-Apr-2024",
+            "29-Feb-1900",
+            "0-Jan-2024",
+        ] {
+            assert_eq!(parse_date(bad_date.as_bytes()), None, "{bad_date}");
+        }
+        assert!(bad("a SEARCH SINCE 31-Feb-2024\r\n").is_some());
+        assert!(bad("a APPEND INBOX \"29-Feb-2023 12:00:00 +0000\" {1+}\r\nx\r\n").is_some());
+        // Later than a file time holds: refused, not clamped.
+        assert!(bad("a APPEND INBOX \"31-Dec-9999 12:00:00 +0000\" {1+}\r\nx\r\n").is_some());
+        assert!(parse_date_time(b"07-Feb-2106 06:28:15 +0000").is_some());
+        assert!(parse_date_time(b"07-Feb-2106 06:28:16 +0000").is_none());
     }
 }

@@ -73,7 +73,9 @@ pub enum Frame {
     LineTooLong { tag: Option<String> },
     /// A synchronizing literal above the limit was announced: the client
     /// waits for our answer and sends nothing more of this command.
-    LiteralTooBig { tag: Option<String> },
+    /// `limit`: the limit it passed (APPENDLIMIT, or [`INLINE_MAX`] for
+    /// what is held in memory).
+    LiteralTooBig { tag: Option<String>, limit: u64 },
     /// A non-synchronizing literal above the limit (or too many literals):
     /// its bytes are on their way and cannot be told apart from commands.
     /// The only safe answer is to close the connection.
@@ -281,9 +283,15 @@ impl Framer {
                             if !spool {
                                 self.inline_bytes = self.inline_bytes.saturating_add(n);
                             }
-                            let too_big = n > self.limits.max_literal
-                                || self.literal_bytes > self.limits.max_literal
-                                || self.inline_bytes > INLINE_MAX.min(self.limits.max_literal);
+                            let over_max = n > self.limits.max_literal
+                                || self.literal_bytes > self.limits.max_literal;
+                            let inline_max = INLINE_MAX.min(self.limits.max_literal);
+                            let too_big = over_max || self.inline_bytes > inline_max;
+                            let limit = if over_max {
+                                self.limits.max_literal
+                            } else {
+                                inline_max
+                            };
                             let too_many = self.literals > self.limits.max_literals;
                             if too_big || too_many {
                                 let tag = tag_of(&self.command);
@@ -291,7 +299,7 @@ impl Framer {
                                 self.reset_counts();
                                 if sync && !too_many {
                                     self.compact();
-                                    return Some(Frame::LiteralTooBig { tag });
+                                    return Some(Frame::LiteralTooBig { tag, limit });
                                 }
                                 self.state = State::Dead;
                                 self.input.clear();
@@ -461,6 +469,7 @@ mod tests {
                 vec![
                     Frame::LiteralTooBig {
                         tag: Some("t1".into()),
+                        limit: 10,
                     },
                     cmd("t2 NOOP\r\n"),
                 ],
@@ -556,7 +565,8 @@ mod tests {
         assert_eq!(
             f.next_frame(),
             Some(Frame::LiteralTooBig {
-                tag: Some("a".into())
+                tag: Some("a".into()),
+                limit: INLINE_MAX,
             })
         );
     }

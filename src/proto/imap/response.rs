@@ -22,7 +22,8 @@ pub fn string(out: &mut Vec<u8>, bytes: &[u8]) {
         out.push(b'"');
     } else {
         out.extend_from_slice(format!("{{{}}}\r\n", bytes.len()).as_bytes());
-        out.extend_from_slice(bytes);
+        // RFC 3501 4.3: CHAR8 excludes NUL; 0x80 in its place, as Dovecot.
+        out.extend(bytes.iter().map(|&b| if b == 0 { 0x80 } else { b }));
     }
 }
 
