@@ -801,3 +801,102 @@ for M in (A, B):
     M.logout()
 print(json.dumps(out))
 "#;
+
+/// An address of this machine that is not loopback: a client that is not
+/// local, without another machine.
+fn non_loopback_address() -> std::net::IpAddr {
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    // A UDP connect sends nothing; it picks the route's source address.
+    udp.connect("192.0.2.1:9")
+        .expect("this test needs a network interface with a route (a non-loopback address)");
+    let ip = udp.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
+    ip
+}
+
+/// inetd on 993 (`--stdio --tls`) and on 143 (`--stdio`): the socket inetd
+/// hands over carries the session, TLS runs over it, and its peer is the
+/// client, so a remote one gets LOGINDISABLED without TLS, as on a
+/// listener. Regressions: TLS failed after the handshake ("operation would
+/// block"), and every stdio session took passwords in plain text.
+#[test]
+fn stdio_on_an_inetd_socket_speaks_tls_and_knows_its_client() {
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    let scratch = setup();
+    let script = r#"
+import imaplib, json, ssl, sys
+host, port, tls, password = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "tls", sys.argv[4]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+if tls:
+    c = imaplib.IMAP4_SSL(host, port, ssl_context=ctx, timeout=20)
+else:
+    c = imaplib.IMAP4(host, port, timeout=20)
+out = {"caps": sorted(c.capabilities)}
+try:
+    c.login("alice", password)
+    out["exists"] = int(c.select("INBOX")[1][0])
+except imaplib.IMAP4.error as e:
+    out["refused"] = str(e)
+c.logout()
+print(json.dumps(out))
+"#;
+    let remote = non_loopback_address();
+    let cases = [
+        ("127.0.0.1".parse().unwrap(), "tls"),
+        (remote, "tls"),
+        ("127.0.0.1".parse().unwrap(), "plain"),
+        (remote, "plain"),
+    ];
+    for (ip, mode) in cases {
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let python = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args([
+                ip.to_string(),
+                port.to_string(),
+                mode.into(),
+                PASSWORD.into(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3: install the Debian package python3");
+        let (tcp, _) = listener.accept().unwrap();
+        let mut server = scratch.cmd();
+        server.args(["serve-imap", "--stdio"]);
+        if mode == "tls" {
+            server.arg("--tls");
+        }
+        let server = server
+            .stdin(Stdio::from(OwnedFd::from(tcp.try_clone().unwrap())))
+            .stdout(Stdio::from(OwnedFd::from(tcp)))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let py = python.wait_with_output().unwrap();
+        let served = server.wait_with_output().unwrap();
+        let what = format!(
+            "{ip} {mode}: {}{}\nserver: {}",
+            String::from_utf8_lossy(&py.stdout),
+            String::from_utf8_lossy(&py.stderr),
+            String::from_utf8_lossy(&served.stderr)
+        );
+        assert!(py.status.success() && served.status.success(), "{what}");
+        let seen: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+        let disabled = seen["caps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "LOGINDISABLED");
+        if mode == "plain" && ip == remote {
+            assert!(disabled && seen["refused"].is_string(), "{what}");
+        } else {
+            assert!(!disabled && seen["exists"] == 5, "{what}");
+        }
+    }
+}

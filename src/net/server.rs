@@ -428,6 +428,21 @@ pub async fn serve_imap(
     Ok(())
 }
 
+/// `stream`, with TLS from the first byte when there is an acceptor.
+async fn tls_or_plain<S>(acceptor: &Option<TlsAcceptor>, stream: S) -> io::Result<Box<dyn Io>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Ok(match acceptor {
+        Some(a) => Box::new(
+            crate::net::tls::accept(a, stream)
+                .await
+                .map_err(io::Error::other)?,
+        ),
+        None => Box::new(stream),
+    })
+}
+
 type Tasks = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 
 fn tokio_util_tasks() -> Tasks {
@@ -436,26 +451,38 @@ fn tokio_util_tasks() -> Tasks {
 
 /// One session on stdin/stdout (inetd, `ssh host ownmail serve-imap
 /// --stdio --preauth`). With `acceptor`, TLS is spoken from the first byte.
+///
+/// A TCP socket on both (inetd, systemd `Accept=yes`) is used directly: its
+/// peer is the client, trusted with a plain-text password only from
+/// loopback, as on a listener. Pipes (ssh) and a Unix socket (stunnel
+/// `exec =`, socat) carry a session some program already made private:
+/// the invoking side is trusted like loopback. TLS needs the socket; over
+/// pipes it cannot run (see [`crate::net::Stdio`]).
 pub async fn serve_stdio(
     ctx: Arc<Context>,
     acceptor: Option<TlsAcceptor>,
     preauth: Option<UserName>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
     let implicit = acceptor.is_some();
-    let io: Box<dyn Io> = match &acceptor {
-        Some(a) => Box::new(
-            crate::net::tls::accept(a, stdio)
-                .await
-                .map_err(io::Error::other)?,
-        ),
-        None => Box::new(stdio),
+    let (io, ip): (Box<dyn Io>, Option<std::net::IpAddr>) = match crate::net::stdio() {
+        crate::net::Stdio::Tcp { stream, peer } => {
+            (tls_or_plain(&acceptor, stream).await?, Some(peer.ip()))
+        }
+        crate::net::Stdio::Unix(stream) => (tls_or_plain(&acceptor, stream).await?, None),
+        crate::net::Stdio::Pipes(_) if implicit => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--tls needs standard input and output to be a socket (inetd); over pipes, \
+                 as through ssh, leave it out: ssh encrypts",
+            ));
+        }
+        crate::net::Stdio::Pipes(pipes) => (Box::new(pipes), None),
     };
     let peer = Peer {
-        ip: None,
+        ip,
         tls: implicit,
-        local: true,
+        local: ip.is_none(),
     };
     let session = match preauth {
         Some(user) => blocking(move || Session::preauth(ctx, peer, user))
