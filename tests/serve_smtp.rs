@@ -468,3 +468,62 @@ fn sendmail_queues_and_the_server_delivers() {
     );
     assert!(!s.inbox("alice")[1].contains("Bcc"), "Bcc: is removed");
 }
+
+/// Regression: a users file that could not be read was taken for an empty
+/// one: `550 5.1.1` at RCPT for every local user, and mail already queued
+/// for them failed, bounced to a local sender, failed again: lost. Now the
+/// lookup fails temporarily (`451 4.3.0`), the queue defers, and once the
+/// file is readable again the mail arrives and nobody got a bounce.
+#[test]
+fn an_unreadable_users_file_defers_and_loses_nothing() {
+    let s = Server::start(UNTRUSTED, "");
+    let passwd = s.scratch.dir.path().join("data/passwd");
+    let saved = s.scratch.dir.path().join("passwd.saved");
+    std::fs::rename(&passwd, &saved).unwrap();
+    // A directory where the file should be: unreadable, even for root.
+    std::fs::create_dir(&passwd).unwrap();
+    let t = transcript(&s.swaks(
+        s.port,
+        &["--from", "a@example.net", "--to", "alice@example.org"],
+    ));
+    assert!(t.contains("451 4.3.0 Temporary lookup failure"), "{t}");
+    assert!(!t.contains("550"), "{t}");
+    assert!(
+        s.log().contains("cannot read the users file"),
+        "{}",
+        s.log()
+    );
+
+    let out = support::run(
+        s.scratch
+            .cmd()
+            .args(["sendmail", "-oi", "-f", "bob@example.org", "alice"]),
+        b"Subject: queued while broken\n\nx\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flush = s.scratch.cmd().args(["queue", "flush"]).output().unwrap();
+    assert_eq!(
+        flush.status.code(),
+        Some(75),
+        "deferred, not failed: {}",
+        String::from_utf8_lossy(&flush.stderr)
+    );
+    assert!(s.inbox("alice").is_empty() && s.inbox("bob").is_empty());
+
+    std::fs::remove_dir(&passwd).unwrap();
+    std::fs::rename(&saved, &passwd).unwrap();
+    let flush = s.scratch.cmd().args(["queue", "flush"]).output().unwrap();
+    assert!(
+        flush.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flush.stderr)
+    );
+    let alice = s.inbox("alice");
+    assert_eq!(alice.len(), 1, "{alice:?}\n{}", s.log());
+    assert!(alice[0].contains("Subject: queued while broken"));
+    assert!(s.inbox("bob").is_empty(), "no bounce: {:?}", s.inbox("bob"));
+}

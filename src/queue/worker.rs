@@ -280,11 +280,11 @@ async fn send_direct(
         .collect()
 }
 
+/// Regression: a users file that could not be read was an empty one, so
+/// every local recipient failed (550) and the bounce, local too, was lost.
+/// Now those recipients are deferred (see [`crate::smtp::directory`]).
 fn directory(config: &Config) -> Directory {
-    let users = crate::auth::Users::load(&config.users_file)
-        .map(|u| u.entries().map(|e| e.name.to_string()).collect::<Vec<_>>())
-        .unwrap_or_default();
-    Directory::new(config.domains.clone(), users, config.aliases.map.clone())
+    crate::smtp::directory(config).0
 }
 
 fn deliver_local(
@@ -300,11 +300,15 @@ fn deliver_local(
             text: format!("bad address {address}"),
         };
     };
-    let Some(users) = directory.resolve(local, domain) else {
-        return Outcome::Permanent {
-            status: "5.1.1".into(),
-            text: "550 5.1.1 No such user here".into(),
-        };
+    let users = match directory.resolve(local, domain) {
+        Ok(Some(users)) => users,
+        Ok(None) => {
+            return Outcome::Permanent {
+                status: "5.1.1".into(),
+                text: "550 5.1.1 No such user here".into(),
+            };
+        }
+        Err(e) => return Outcome::Temporary(e.to_string()),
     };
     let targets: Vec<(String, String)> =
         users.into_iter().map(|u| (u, address.to_owned())).collect();
