@@ -41,7 +41,14 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                     }
                 }
             }
-            if list.is_empty() && global.quiet == 0 {
+            let corrupt = queue.corrupt();
+            for (id, why) in &corrupt {
+                out!(
+                    "{id}  damaged, set aside in {}: {why}",
+                    queue.dir().join("corrupt").display()
+                )?;
+            }
+            if list.is_empty() && corrupt.is_empty() && global.quiet == 0 {
                 say!("the queue is empty");
             }
         }
@@ -72,6 +79,13 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                     s.deferred,
                     s.failed,
                     s.bounces
+                );
+            }
+            if s.corrupt > 0 {
+                say!(
+                    "{} damaged entries set aside in {} (see `ownmail queue list`)",
+                    s.corrupt,
+                    queue.dir().join("corrupt").display()
                 );
             }
             if s.deferred > 0 {

@@ -17,7 +17,6 @@
 //! never not at all.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -66,6 +65,8 @@ pub struct Summary {
     pub deferred: usize,
     pub failed: usize,
     pub bounces: usize,
+    /// Damaged entries moved to `queue/corrupt/`.
+    pub corrupt: usize,
 }
 
 /// Runs passes until `stop`.
@@ -102,32 +103,57 @@ pub async fn pass(config: &Config, queue: &Queue, force: bool) -> Result<Summary
         })??;
     let mut summary = Summary::default();
     let now = unix_now();
-    for env in queue.list()? {
-        if force || env.next_attempt <= now {
-            attempt(config, queue, env, &mut summary).await?;
+    let (envelopes, damaged) = queue.scan()?;
+    for (id, e) in damaged {
+        match e {
+            QueueError::Corrupt { .. } => set_aside(queue, &id, &e.to_string(), &mut summary),
+            // An I/O error may pass: leave the entry for the next pass.
+            e => tracing::error!(id, "queue: skipped: {e}"),
+        }
+    }
+    // Regression: `attempt(...)?` let one entry without its message file
+    // stop every pass, and with it all outbound mail. Each entry now fails
+    // alone.
+    for env in envelopes {
+        if !(force || env.next_attempt <= now) {
+            continue;
+        }
+        let id = env.id.clone();
+        match attempt(config, queue, env, &mut summary).await {
+            Ok(()) => {}
+            Err(e @ QueueError::MissingMessage { .. }) => {
+                set_aside(queue, &id, &e.to_string(), &mut summary)
+            }
+            Err(QueueError::NotFound(_)) => {
+                tracing::info!(id, "removed from the queue (queue delete) while being sent");
+            }
+            Err(e) => tracing::error!(id, "queue: this attempt failed, retried later: {e}"),
         }
     }
     Ok(summary)
 }
 
-fn lock(path: &std::path::Path) -> Result<File, QueueError> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|source| QueueError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    // SAFETY: a valid descriptor; the lock goes with the file.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(QueueError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::last_os_error(),
-        });
+/// Moves a damaged entry to `queue/corrupt/`, loudly.
+fn set_aside(queue: &Queue, id: &str, why: &str, summary: &mut Summary) {
+    match queue.move_aside(id, why) {
+        Ok(true) => {
+            tracing::error!(
+                id,
+                "queue: damaged entry moved to {}: {why}",
+                queue.dir().join("corrupt").display()
+            );
+            summary.corrupt += 1;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(
+            id,
+            "queue: damaged entry ({why}) could not be moved aside: {e}"
+        ),
     }
-    Ok(file)
+}
+
+fn lock(path: &std::path::Path) -> Result<File, QueueError> {
+    super::flock_exclusive(path)
 }
 
 async fn attempt(
@@ -136,8 +162,7 @@ async fn attempt(
     mut env: Envelope,
     summary: &mut Summary,
 ) -> Result<(), QueueError> {
-    let path = queue.message_path(&env.id);
-    let message = std::fs::read(&path).map_err(|source| QueueError::Io { path, source })?;
+    let message = queue.read_message(&env.id)?;
     let directory = directory(config);
     let pending: Vec<usize> = (0..env.recipients.len())
         .filter(|&i| env.recipients[i].status == Status::Pending)
@@ -200,7 +225,9 @@ async fn attempt(
         r.last_error = Some(text.clone());
         summary.failed += 1;
     }
-    if !failures.is_empty() && !env.is_bounce() {
+    // Deleted while we were sending (`queue delete`): no bounce either.
+    let deleted = matches!(queue.load(&env.id), Err(QueueError::NotFound(_)));
+    if !failures.is_empty() && !env.is_bounce() && !deleted {
         let list: Vec<Failure> = failures
             .iter()
             .map(|(i, status, text)| Failure {
@@ -222,7 +249,10 @@ async fn attempt(
         summary.bounces += 1;
     }
     if env.pending().next().is_none() {
-        queue.remove(&env.id)?;
+        match queue.remove(&env.id) {
+            Err(QueueError::NotFound(_)) => {}
+            r => r?,
+        }
     } else {
         env.attempts += 1;
         env.next_attempt = unix_now() + backoff(env.attempts).as_secs();
