@@ -35,9 +35,13 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                         Status::Delivered => "delivered",
                         Status::Failed => "failed",
                     };
+                    let to = match &r.local_user {
+                        Some(user) => format!("{} (for {user})", r.address),
+                        None => r.address.clone(),
+                    };
                     match &r.last_error {
-                        Some(e) => out!("    {} {status}: {e}", r.address)?,
-                        None => out!("    {} {status}", r.address)?,
+                        Some(e) => out!("    {to} {status}: {e}")?,
+                        None => out!("    {to} {status}")?,
                     }
                 }
             }

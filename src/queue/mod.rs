@@ -77,6 +77,24 @@ pub struct RecipientState {
     /// The last reply or error, for `queue show` and the bounce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Set when the server queued a local delivery: the user whose INBOX
+    /// it goes to, `address` being the address that reached them (for
+    /// `Delivered-To:`). Not looked up again: an alias that reaches several
+    /// users is queued once per user, so a retry gives no one a second copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_user: Option<String>,
+}
+
+impl RecipientState {
+    /// A recipient still to be sent to.
+    pub fn pending(address: &str) -> RecipientState {
+        RecipientState {
+            address: address.to_owned(),
+            status: Status::Pending,
+            last_error: None,
+            local_user: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,21 +171,36 @@ impl Queue {
         message: &[u8],
     ) -> Result<String, QueueError> {
         let id = new_id();
+        let recipients = recipients
+            .iter()
+            .map(|r| RecipientState::pending(r))
+            .collect();
+        self.enqueue_as(&id, sender, recipients, message, 0)?;
+        Ok(id)
+    }
+
+    /// Puts a message in the queue, durably, under `id` (from [`new_id`]),
+    /// not to be tried before `next_attempt` (Unix seconds; 0: now).
+    pub fn enqueue_as(
+        &self,
+        id: &str,
+        sender: &str,
+        recipients: Vec<RecipientState>,
+        message: &[u8],
+        next_attempt: u64,
+    ) -> Result<(), QueueError> {
+        if !is_id(id) {
+            return Err(QueueError::NotFound(id.to_owned()));
+        }
+        let id = id.to_owned();
         let now = unix_now();
         let env = Envelope {
             id: id.clone(),
             sender: sender.to_owned(),
-            recipients: recipients
-                .iter()
-                .map(|r| RecipientState {
-                    address: r.clone(),
-                    status: Status::Pending,
-                    last_error: None,
-                })
-                .collect(),
+            recipients,
             created: now,
             attempts: 0,
-            next_attempt: 0,
+            next_attempt,
         };
         let json = serde_json::to_vec_pretty(&env).map_err(|e| QueueError::Corrupt {
             path: self.envelope_path(&id),
@@ -194,7 +227,7 @@ impl Queue {
             let _ = fs::remove_file(&tmp_json);
             let _ = fs::remove_file(self.message_path(&id));
         }
-        result.map(|()| id)
+        result
     }
 
     pub fn message_path(&self, id: &str) -> PathBuf {

@@ -168,17 +168,20 @@ async fn attempt(
         .filter(|&i| env.recipients[i].status == Status::Pending)
         .collect();
     let (local, remote): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| {
-        let addr = &env.recipients[i].address;
-        addr.rsplit_once('@')
-            .is_some_and(|(_, d)| directory.is_local_domain(d))
+        let r = &env.recipients[i];
+        r.local_user.is_some()
+            || r.address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| directory.is_local_domain(d))
     });
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     for i in local {
-        let addr = env.recipients[i].address.clone();
-        outcomes.push((
-            i,
-            deliver_local(config, &directory, &env.sender, &addr, &message),
-        ));
+        let r = &env.recipients[i];
+        let outcome = match &r.local_user {
+            Some(user) => deliver_to_user(config, &env.sender, user, &r.address, &message),
+            None => deliver_local(config, &directory, &env.sender, &r.address, &message),
+        };
+        outcomes.push((i, outcome));
     }
     if !remote.is_empty() {
         let addrs: Vec<String> = remote
@@ -345,7 +348,42 @@ fn deliver_local(
     // Not through the spam filter: the queue holds what our own users
     // submitted (authenticated SMTP, sendmail); mail from outside is
     // filtered when serve-smtp delivers it.
-    match crate::smtp::local::deliver(&config.data_dir, b"", message, sender, &targets, None) {
+    local_outcome(crate::smtp::local::deliver(
+        &config.data_dir,
+        b"",
+        message,
+        sender,
+        &targets,
+        None,
+    ))
+}
+
+/// A local copy the server could not make when it accepted the message
+/// (see [`crate::smtp::conn`]): to that user, as `address`, through the
+/// spam filter as the server would have.
+fn deliver_to_user(
+    config: &Config,
+    sender: &str,
+    user: &str,
+    address: &str,
+    message: &[u8],
+) -> Outcome {
+    let targets = [(user.to_owned(), address.to_owned())];
+    let spam = Some(&config.spam).filter(|s| s.enabled);
+    local_outcome(crate::smtp::local::deliver(
+        &config.data_dir,
+        b"",
+        message,
+        sender,
+        &targets,
+        spam,
+    ))
+}
+
+fn local_outcome(
+    result: Result<Vec<std::path::PathBuf>, crate::smtp::local::LocalError>,
+) -> Outcome {
+    match result {
         Ok(_) => Outcome::Delivered,
         Err(e) if e.is_permanent() => Outcome::Permanent {
             status: "5.4.6".into(),
