@@ -653,3 +653,137 @@ print("ok")
         "{text}"
     );
 }
+
+/// Regression: a users file that could not be read was taken for an empty
+/// one: `550 5.1.1` at RCPT for every local user, and mail already queued
+/// for them failed, bounced to a local sender, failed again: lost. Now the
+/// lookup fails temporarily (`451 4.3.0`), the queue defers, and once the
+/// file is readable again the mail arrives and nobody got a bounce.
+#[test]
+fn an_unreadable_users_file_defers_and_loses_nothing() {
+    let s = Server::start(UNTRUSTED, "");
+    let passwd = s.scratch.dir.path().join("data/passwd");
+    let saved = s.scratch.dir.path().join("passwd.saved");
+    std::fs::rename(&passwd, &saved).unwrap();
+    // A directory where the file should be: unreadable, even for root.
+    std::fs::create_dir(&passwd).unwrap();
+    let t = transcript(&s.swaks(
+        s.port,
+        &["--from", "a@example.net", "--to", "alice@example.org"],
+    ));
+    assert!(t.contains("451 4.3.0 Temporary lookup failure"), "{t}");
+    assert!(!t.contains("550"), "{t}");
+    assert!(
+        s.log().contains("cannot read the users file"),
+        "{}",
+        s.log()
+    );
+
+    let out = support::run(
+        s.scratch
+            .cmd()
+            .args(["sendmail", "-oi", "-f", "bob@example.org", "alice"]),
+        b"Subject: queued while broken\n\nx\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flush = s.scratch.cmd().args(["queue", "flush"]).output().unwrap();
+    assert_eq!(
+        flush.status.code(),
+        Some(75),
+        "deferred, not failed: {}",
+        String::from_utf8_lossy(&flush.stderr)
+    );
+    assert!(s.inbox("alice").is_empty() && s.inbox("bob").is_empty());
+
+    std::fs::remove_dir(&passwd).unwrap();
+    std::fs::rename(&saved, &passwd).unwrap();
+    let flush = s.scratch.cmd().args(["queue", "flush"]).output().unwrap();
+    assert!(
+        flush.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flush.stderr)
+    );
+    let alice = s.inbox("alice");
+    assert_eq!(alice.len(), 1, "{alice:?}\n{}", s.log());
+    assert!(alice[0].contains("Subject: queued while broken"));
+    assert!(s.inbox("bob").is_empty(), "no bounce: {:?}", s.inbox("bob"));
+}
+
+/// Regression: with an alias for two users and one Maildir broken, DATA
+/// was answered `451` after the other user already had the message, so
+/// every retry of the sending MTA gave them another copy. Now the message
+/// is accepted once (`250`), the copy that failed waits in the queue, and
+/// arrives (once, to the right user, as sent to the alias) when the
+/// Maildir works again.
+#[test]
+fn a_failed_local_copy_is_retried_from_the_queue_without_duplicates() {
+    let s = Server::start(UNTRUSTED, "aliases:\n  info: [alice, bob]\n");
+    let bob_tmp = s.scratch.maildir("bob").join("tmp");
+    std::fs::remove_dir_all(&bob_tmp).unwrap();
+    std::fs::write(&bob_tmp, "in the way").unwrap();
+    let t = ok(&s.swaks(
+        s.port,
+        &[
+            "--from",
+            "sender@example.net",
+            "--to",
+            "info@example.org",
+            "--header",
+            "Subject: to both",
+        ],
+    ));
+    assert!(t.contains("250 2.0.0 OK id="), "{t}");
+    assert_eq!(s.inbox("alice").len(), 1);
+    assert!(s.inbox("bob").is_empty());
+    let list = s.scratch.cmd().args(["queue", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        list.contains("info@example.org (for bob) pending: delivery to bob failed")
+            && list.contains("info@example.org (for alice) delivered"),
+        "{list}"
+    );
+
+    std::fs::remove_file(&bob_tmp).unwrap();
+    std::fs::create_dir(&bob_tmp).unwrap();
+    let flush = s.scratch.cmd().args(["queue", "flush"]).output().unwrap();
+    assert!(
+        flush.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flush.stderr)
+    );
+    let bob = s.inbox("bob");
+    assert_eq!(bob.len(), 1, "{}", s.log());
+    assert!(
+        bob[0].starts_with("Return-Path: <sender@example.net>\nDelivered-To: info@example.org\nReceived: from client.example"),
+        "{}",
+        bob[0]
+    );
+    assert!(bob[0].contains("Subject: to both"));
+    assert_eq!(s.inbox("alice").len(), 1, "no second copy for alice");
+}
+
+/// Regression: when the remote part could not be queued, the local users
+/// already had the message and the `451` made the client send it again.
+/// Now a `451` means nobody got it.
+#[test]
+fn a_queue_failure_leaves_nothing_delivered() {
+    let s = Server::start("", "");
+    let tmp = s.scratch.dir.path().join("data/queue/tmp");
+    std::fs::remove_dir_all(&tmp).unwrap();
+    std::fs::write(&tmp, "in the way").unwrap();
+    let t = transcript(&s.swaks(
+        s.port,
+        &[
+            "--from",
+            "sender@example.org",
+            "--to",
+            "alice@example.org,bob@example.org,x@remote.example",
+        ],
+    ));
+    assert!(t.contains("451 4.3.0"), "{t}");
+    assert!(s.inbox("alice").is_empty() && s.inbox("bob").is_empty());
+}

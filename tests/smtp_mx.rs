@@ -95,3 +95,68 @@ fn mail_goes_to_the_best_reachable_mx_over_starttls() {
         "{bounce}"
     );
 }
+
+/// Regression: without a relay, `RCPT TO:<y@[192.0.2.55]>` was accepted,
+/// then looked up as an MX name ("Label contains invalid characters") and
+/// deferred until it expired. RFC 5321 5.1: an address literal is where
+/// to connect, no DNS. Here a bare SMTP server of the test's own listens
+/// on 127.0.25.3:25 and must receive the message; DNS goes to a port where
+/// nobody answers.
+#[test]
+fn an_address_literal_is_delivered_to_that_address() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.25.3:25").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut w = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        let _ = w.write_all(b"220 literal.test ESMTP\r\n");
+        let mut seen = String::new();
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            let upper = line.to_ascii_uppercase();
+            seen.push_str(&line);
+            let reply: &[u8] = if upper.starts_with("EHLO") {
+                b"250 literal.test\r\n"
+            } else if upper.starts_with("DATA") {
+                let _ = w.write_all(b"354 go ahead\r\n");
+                let mut l = String::new();
+                while r.read_line(&mut l).unwrap_or(0) > 0 && l != ".\r\n" {
+                    seen.push_str(&l);
+                    l.clear();
+                }
+                b"250 2.0.0 taken\r\n"
+            } else if upper.starts_with("QUIT") {
+                let _ = w.write_all(b"221 bye\r\n");
+                break;
+            } else {
+                b"250 2.0.0 OK\r\n"
+            };
+            let _ = w.write_all(reply);
+            line.clear();
+        }
+        let _ = tx.send(seen);
+    });
+    let s = Server::start("", "");
+    let out = s.swaks(
+        s.port,
+        &[
+            "--from",
+            "alice@example.org",
+            "--to",
+            "y@[127.0.25.3]",
+            "--header",
+            "Subject: to a literal",
+        ],
+    );
+    assert!(out.status.success(), "{}", transcript(&out));
+    let seen = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("never connected\n{}", s.log()));
+    assert!(seen.contains("RCPT TO:<y@[127.0.25.3]>"), "{seen}");
+    assert!(seen.contains("Subject: to a literal"), "{seen}");
+    assert!(!s.log().contains("DNS lookup"), "{}", s.log());
+}

@@ -2,10 +2,18 @@
 //! `name:{SCHEME}hash:uid:gid:gecos:home:shell:extra`, where everything
 //! after the password is kept as it is and otherwise ignored.
 //!
-//! Reading is lenient line by line: a line with a refused scheme (`{PLAIN}`)
-//! or a damaged hash makes that one user unable to log in, with the reason
-//! shown by `user list` and logged, while everyone else keeps working.
-//! Comments, blank lines and unknown fields survive every rewrite.
+//! Reading is lenient line by line: a line with a refused scheme (`{PLAIN}`),
+//! a damaged hash, or bytes that are not UTF-8 (a Latin-1 name in the GECOS
+//! field) makes that one user unable to log in, with the reason shown by
+//! `user list` and logged, while everyone else keeps working. Such a user
+//! still receives mail ([`Users::mail_names`]): the line names them, only
+//! their password is unusable. Dovecot's passwd-file fails the whole file
+//! instead; one damaged line deferring every user's mail and logins is a
+//! larger outage than the damage, and the other lines do not depend on it.
+//! A file that cannot be read at all is an error for the caller, which
+//! must treat it as temporary (SMTP `451 4.3.0`), never as "no users".
+//! Comments, blank lines, unknown fields and unreadable lines survive
+//! every rewrite byte for byte.
 //!
 //! Every change is a read-modify-write under an exclusive `flock` on
 //! `<file>.lock` (a separate file, so the rename does not drop the lock),
@@ -38,8 +46,10 @@ pub struct UserEntry {
 #[derive(Debug, Clone)]
 enum Line {
     User(UserEntry),
-    /// A comment, a blank line, or a line we could not read (kept as is).
+    /// A comment, a blank line, or a line we could not use (kept as is).
     Other(String),
+    /// A line that is not UTF-8, kept byte for byte.
+    NotUtf8(Vec<u8>),
 }
 
 /// The users file, as read.
@@ -91,11 +101,42 @@ impl Users {
                     path: path.to_owned(),
                 });
             }
-            Ok(_) => fs::read_to_string(path).map_err(io_err)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Ok(_) => fs::read(path).map_err(io_err)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err(e)),
         };
-        Ok(Users::parse(path, &text))
+        Ok(Users::parse_bytes(path, &text))
+    }
+
+    /// Like [`Users::parse`], line by line: a line that is not UTF-8 is
+    /// kept as it is and names a user who cannot log in.
+    pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Users {
+        let mut lines = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &[][..]),
+            };
+            rest = next;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            lines.push(match std::str::from_utf8(line) {
+                Ok(text) => parse_line(text),
+                Err(_) => {
+                    let name = String::from_utf8_lossy(line.split(|&b| b == b':').next().unwrap_or(b""))
+                        .into_owned();
+                    tracing::error!(
+                        users_file = %path.display(),
+                        "user {name:?}: the line is not UTF-8; this user cannot log in until it is fixed"
+                    );
+                    Line::NotUtf8(line.to_vec())
+                }
+            });
+        }
+        Users {
+            path: path.to_owned(),
+            lines,
+        }
     }
 
     pub fn parse(path: &Path, text: &str) -> Users {
@@ -117,8 +158,23 @@ impl Users {
     pub fn entries(&self) -> impl Iterator<Item = &UserEntry> {
         self.lines.iter().filter_map(|l| match l {
             Line::User(e) => Some(e),
-            Line::Other(_) => None,
+            Line::Other(_) | Line::NotUtf8(_) => None,
         })
+    }
+
+    /// Everyone who receives mail: the users who can log in, and those
+    /// whose line names them validly but whose password or another field
+    /// is unusable (see [`Users::problems`]). A damaged line must not turn
+    /// its user's mail into bounces.
+    pub fn mail_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.entries().map(|e| e.name.to_string()).collect();
+        names.extend(
+            self.problems()
+                .into_iter()
+                .filter(|(name, _)| UserName::new(name).is_ok())
+                .map(|(name, _)| name),
+        );
+        names
     }
 
     /// Checks a password. An unknown user costs a hash computation too, so
@@ -171,22 +227,23 @@ impl Users {
         }
     }
 
-    fn render(&self) -> String {
-        let mut out = String::new();
+    fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
         for line in &self.lines {
             match line {
-                Line::Other(text) => out.push_str(text),
+                Line::Other(text) => out.extend_from_slice(text.as_bytes()),
+                Line::NotUtf8(bytes) => out.extend_from_slice(bytes),
                 Line::User(e) => {
-                    out.push_str(e.name.as_str());
-                    out.push(':');
-                    out.push_str(&e.hash.to_string());
+                    out.extend_from_slice(e.name.as_str().as_bytes());
+                    out.push(b':');
+                    out.extend_from_slice(e.hash.to_string().as_bytes());
                     if !e.rest.is_empty() {
-                        out.push(':');
-                        out.push_str(&e.rest);
+                        out.push(b':');
+                        out.extend_from_slice(e.rest.as_bytes());
                     }
                 }
             }
-            out.push('\n');
+            out.push(b'\n');
         }
         out
     }
@@ -210,7 +267,7 @@ impl Users {
         let mode = fs::metadata(path)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o600);
-        durable::replace_file(path, users.render().as_bytes(), mode).map_err(io_err)?;
+        durable::replace_file(path, &users.render(), mode).map_err(io_err)?;
         Ok(result)
     }
 }
@@ -261,6 +318,13 @@ impl Users {
                             .unwrap_or_default(),
                     };
                     Some((name, why))
+                }
+                Line::NotUtf8(bytes) => {
+                    let name = bytes.split(|&b| b == b':').next().unwrap_or(b"");
+                    Some((
+                        String::from_utf8_lossy(name).into_owned(),
+                        "the line is not UTF-8 (the users file is read as UTF-8)".to_owned(),
+                    ))
                 }
                 _ => None,
             })
@@ -343,7 +407,55 @@ mod tests {
         assert!(!users.verify("nobody", &Secret::new("secret".into())));
         assert!(users.problem_of("bob").unwrap().contains("PLAIN"));
         // Comments, extra fields and refused lines survive a rewrite untouched.
-        assert_eq!(users.render(), text);
+        assert_eq!(users.render(), text.as_bytes());
+        assert_eq!(users.mail_names(), vec!["alice", "carol", "bob"]);
+    }
+
+    /// Regression: one Latin-1 byte made the whole file unreadable, and
+    /// with it every user unknown (550, bounces, lost mail). Now only that
+    /// line's user cannot log in; they still receive mail, everyone else
+    /// is untouched, and a rewrite keeps the line byte for byte.
+    #[test]
+    fn a_line_that_is_not_utf8_spoils_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passwd");
+        let carol = b"carol:{PLAIN}x:1000:1000:J\xfcrgen::\n";
+        let mut text = format!("alice:{SHA}\n").into_bytes();
+        text.extend_from_slice(carol);
+        fs::write(&path, &text).unwrap();
+        let users = Users::load(&path).unwrap();
+        assert!(users.verify("alice", &Secret::new("secret".into())));
+        assert_eq!(users.mail_names(), vec!["alice", "carol"]);
+        assert!(users.problem_of("carol").unwrap().contains("UTF-8"));
+        let h = PasswordHash::parse(SHA).unwrap();
+        Users::update(&path, |u| u.add(UserName::new("dave").unwrap(), h)).unwrap();
+        let after = fs::read(&path).unwrap();
+        assert!(
+            after.starts_with(&text),
+            "{}",
+            String::from_utf8_lossy(&after)
+        );
+        assert_eq!(
+            Users::load(&path).unwrap().mail_names(),
+            vec!["alice", "dave", "carol"]
+        );
+    }
+
+    /// A file that cannot be read is an error, never an empty list.
+    #[test]
+    fn an_unreadable_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Users::load(dir.path()),
+            Err(UsersError::Io { .. })
+        ));
+        assert_eq!(
+            Users::load(&dir.path().join("none"))
+                .unwrap()
+                .entries()
+                .count(),
+            0
+        );
     }
 
     #[test]

@@ -35,13 +35,24 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                         Status::Delivered => "delivered",
                         Status::Failed => "failed",
                     };
+                    let to = match &r.local_user {
+                        Some(user) => format!("{} (for {user})", r.address),
+                        None => r.address.clone(),
+                    };
                     match &r.last_error {
-                        Some(e) => out!("    {} {status}: {e}", r.address)?,
-                        None => out!("    {} {status}", r.address)?,
+                        Some(e) => out!("    {to} {status}: {e}")?,
+                        None => out!("    {to} {status}")?,
                     }
                 }
             }
-            if list.is_empty() && global.quiet == 0 {
+            let corrupt = queue.corrupt();
+            for (id, why) in &corrupt {
+                out!(
+                    "{id}  damaged, set aside in {}: {why}",
+                    queue.dir().join("corrupt").display()
+                )?;
+            }
+            if list.is_empty() && corrupt.is_empty() && global.quiet == 0 {
                 say!("the queue is empty");
             }
         }
@@ -72,6 +83,13 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                     s.deferred,
                     s.failed,
                     s.bounces
+                );
+            }
+            if s.corrupt > 0 {
+                say!(
+                    "{} damaged entries set aside in {} (see `ownmail queue list`)",
+                    s.corrupt,
+                    queue.dir().join("corrupt").display()
                 );
             }
             if s.deferred > 0 {

@@ -4,6 +4,12 @@
 //! queue/<id>.eml    the message as received (CR LF line ends), never changed
 //! queue/<id>.json   the envelope: sender, recipients and their state, retries
 //! queue/tmp/        files being written
+//! queue/corrupt/    entries set aside because they cannot be sent: an
+//!                   envelope that does not parse, or one whose message
+//!                   file is gone (with `<id>.reason`); never deleted
+//! queue/entries.lock  flock(2) held while an envelope is replaced or an
+//!                   entry removed, so that `queue delete` and the worker's
+//!                   update never interleave
 //! ```
 //!
 //! Durability (the `250` and `sendmail`'s exit 0 come after
@@ -12,7 +18,10 @@
 //! then the `.json`, and the directory fsynced again. The `.json` is the
 //! commit point: a crash before it leaves an `.eml` alone, which was never
 //! acknowledged and is removed by [`Queue::clean`]; after it, the message
-//! is whole. Envelope updates replace the `.json` atomically.
+//! is whole. Envelope updates replace the `.json` atomically, and only
+//! while it exists: an entry `queue delete` removed while the worker was
+//! sending it stays removed (regression: the worker's update wrote the
+//! envelope back without its message, and that entry stopped the queue).
 //!
 //! [`worker`] sends what is queued.
 
@@ -21,8 +30,9 @@ pub mod mx;
 pub mod submit;
 pub mod worker;
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,6 +77,24 @@ pub struct RecipientState {
     /// The last reply or error, for `queue show` and the bounce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Set when the server queued a local delivery: the user whose INBOX
+    /// it goes to, `address` being the address that reached them (for
+    /// `Delivered-To:`). Not looked up again: an alias that reaches several
+    /// users is queued once per user, so a retry gives no one a second copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_user: Option<String>,
+}
+
+impl RecipientState {
+    /// A recipient still to be sent to.
+    pub fn pending(address: &str) -> RecipientState {
+        RecipientState {
+            address: address.to_owned(),
+            status: Status::Pending,
+            last_error: None,
+            local_user: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,13 +114,15 @@ pub enum QueueError {
     Corrupt { path: PathBuf, reason: String },
     #[error("no queued message {0:?}")]
     NotFound(String),
+    #[error("queued message {id}: the envelope is there but the message file {} is missing", path.display())]
+    MissingMessage { id: String, path: PathBuf },
 }
 
 impl ExitStatus for QueueError {
     fn exit_code(&self) -> u8 {
         match self {
             QueueError::Io { source, .. } => io_exit_code(source),
-            QueueError::Corrupt { .. } => sysexits::DATAERR,
+            QueueError::Corrupt { .. } | QueueError::MissingMessage { .. } => sysexits::DATAERR,
             QueueError::NotFound(_) => sysexits::NOINPUT,
         }
     }
@@ -104,6 +134,10 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> QueueError + '_ {
         source,
     }
 }
+
+/// What [`Queue::scan`] found: the envelopes, and the ids of those that
+/// could not be read, with why.
+pub type Scan = (Vec<Envelope>, Vec<(String, QueueError)>);
 
 /// The queue folder.
 #[derive(Debug, Clone)]
@@ -137,21 +171,36 @@ impl Queue {
         message: &[u8],
     ) -> Result<String, QueueError> {
         let id = new_id();
+        let recipients = recipients
+            .iter()
+            .map(|r| RecipientState::pending(r))
+            .collect();
+        self.enqueue_as(&id, sender, recipients, message, 0)?;
+        Ok(id)
+    }
+
+    /// Puts a message in the queue, durably, under `id` (from [`new_id`]),
+    /// not to be tried before `next_attempt` (Unix seconds; 0: now).
+    pub fn enqueue_as(
+        &self,
+        id: &str,
+        sender: &str,
+        recipients: Vec<RecipientState>,
+        message: &[u8],
+        next_attempt: u64,
+    ) -> Result<(), QueueError> {
+        if !is_id(id) {
+            return Err(QueueError::NotFound(id.to_owned()));
+        }
+        let id = id.to_owned();
         let now = unix_now();
         let env = Envelope {
             id: id.clone(),
             sender: sender.to_owned(),
-            recipients: recipients
-                .iter()
-                .map(|r| RecipientState {
-                    address: r.clone(),
-                    status: Status::Pending,
-                    last_error: None,
-                })
-                .collect(),
+            recipients,
             created: now,
             attempts: 0,
-            next_attempt: 0,
+            next_attempt,
         };
         let json = serde_json::to_vec_pretty(&env).map_err(|e| QueueError::Corrupt {
             path: self.envelope_path(&id),
@@ -178,7 +227,7 @@ impl Queue {
             let _ = fs::remove_file(&tmp_json);
             let _ = fs::remove_file(self.message_path(&id));
         }
-        result.map(|()| id)
+        result
     }
 
     pub fn message_path(&self, id: &str) -> PathBuf {
@@ -187,6 +236,37 @@ impl Queue {
 
     fn envelope_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
+    }
+
+    fn corrupt_dir(&self) -> PathBuf {
+        self.dir.join("corrupt")
+    }
+
+    /// The lock that serialises envelope replacements and removals; held
+    /// only for the file operations, never while a message is sent.
+    fn lock_entries(&self) -> Result<File, QueueError> {
+        flock_exclusive(&self.dir.join("entries.lock"))
+    }
+
+    /// The message file of a queued entry; an entry whose envelope is there
+    /// without it is [`QueueError::MissingMessage`], one removed meanwhile
+    /// [`QueueError::NotFound`].
+    pub fn read_message(&self, id: &str) -> Result<Vec<u8>, QueueError> {
+        let path = self.message_path(id);
+        match fs::read(&path) {
+            Ok(m) => Ok(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if self.envelope_path(id).exists() {
+                    Err(QueueError::MissingMessage {
+                        id: id.to_owned(),
+                        path,
+                    })
+                } else {
+                    Err(QueueError::NotFound(id.to_owned()))
+                }
+            }
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// The envelope of one message.
@@ -211,7 +291,18 @@ impl Queue {
     /// Every queued envelope, oldest first. Unreadable ones are logged and
     /// left alone (never deleted: they may be someone's mail).
     pub fn list(&self) -> Result<Vec<Envelope>, QueueError> {
+        let (out, bad) = self.scan()?;
+        for (_, e) in bad {
+            tracing::error!("{e}");
+        }
+        Ok(out)
+    }
+
+    /// Every queued envelope, oldest first, and the ids of those that could
+    /// not be read, with why.
+    pub fn scan(&self) -> Result<Scan, QueueError> {
         let mut out = Vec::new();
+        let mut bad = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
             let entry = entry.map_err(io_err(&self.dir))?;
             let name = entry.file_name();
@@ -221,20 +312,83 @@ impl Queue {
             match self.load(id) {
                 Ok(e) => out.push(e),
                 Err(QueueError::NotFound(_)) => {}
-                Err(e) => tracing::error!("{e}"),
+                Err(e) => bad.push((id.to_owned(), e)),
             }
         }
         out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-        Ok(out)
+        Ok((out, bad))
     }
 
-    /// Replaces an envelope, atomically and durably.
+    /// Sets a damaged entry aside in `corrupt/`, with `why` in
+    /// `<id>.reason`, so that it neither stops nor slows the others and
+    /// nothing of it is lost (Postfix's `corrupt` queue). Returns whether
+    /// anything was moved (nothing: it was removed meanwhile).
+    pub fn move_aside(&self, id: &str, why: &str) -> Result<bool, QueueError> {
+        if !is_id(id) {
+            return Err(QueueError::NotFound(id.to_owned()));
+        }
+        let _lock = self.lock_entries()?;
+        let corrupt = self.corrupt_dir();
+        durable::create_dir_durable(&corrupt, 0o700).map_err(io_err(&corrupt))?;
+        let reason = corrupt.join(format!("{id}.reason"));
+        durable::replace_file(&reason, format!("{why}\n").as_bytes(), 0o600)
+            .map_err(io_err(&reason))?;
+        let mut moved = false;
+        // The message first: the envelope in `corrupt/` is the sign that
+        // the entry is complete there.
+        for from in [self.message_path(id), self.envelope_path(id)] {
+            let Some(name) = from.file_name() else {
+                continue;
+            };
+            let to = corrupt.join(name);
+            match fs::rename(&from, &to) {
+                Ok(()) => moved = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&from)(e)),
+            }
+        }
+        durable::fsync_dir(&corrupt).map_err(io_err(&corrupt))?;
+        durable::fsync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        Ok(moved)
+    }
+
+    /// The entries set aside in `corrupt/`: id and reason, oldest id first.
+    pub fn corrupt(&self) -> Vec<(String, String)> {
+        let Ok(entries) = fs::read_dir(self.corrupt_dir()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let id = name.to_str()?.strip_suffix(".reason")?.to_owned();
+                let why = fs::read_to_string(e.path()).unwrap_or_default();
+                Some((id, why.trim_end().to_owned()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Replaces an envelope, atomically and durably; never recreates one
+    /// that was removed ([`QueueError::NotFound`]: `queue delete` won).
     pub fn update(&self, env: &Envelope) -> Result<(), QueueError> {
+        if !is_id(&env.id) {
+            return Err(QueueError::NotFound(env.id.clone()));
+        }
         let path = self.envelope_path(&env.id);
         let json = serde_json::to_vec_pretty(env).map_err(|e| QueueError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        let _lock = self.lock_entries()?;
+        match fs::symlink_metadata(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QueueError::NotFound(env.id.clone()));
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        }
         durable::replace_file(&path, &json, 0o600).map_err(io_err(&path))
     }
 
@@ -244,6 +398,7 @@ impl Queue {
         if !is_id(id) {
             return Err(QueueError::NotFound(id.to_owned()));
         }
+        let _lock = self.lock_entries()?;
         let env = self.envelope_path(id);
         match fs::remove_file(&env) {
             Ok(()) => {}
@@ -287,6 +442,27 @@ impl Queue {
             }
         }
         removed
+    }
+}
+
+/// An exclusive flock(2) on `path` (created if needed), released when the
+/// file is dropped.
+pub(crate) fn flock_exclusive(path: &Path) -> Result<File, QueueError> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    loop {
+        // SAFETY: a valid descriptor; the lock goes with the file.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(io_err(path)(e));
+        }
     }
 }
 
@@ -350,6 +526,52 @@ mod tests {
             q.load("../../etc/passwd"),
             Err(QueueError::NotFound(_))
         ));
+    }
+
+    /// Regression: `queue delete` while the worker was sending, then the
+    /// worker's update, brought the envelope back without its message.
+    #[test]
+    fn update_never_recreates_a_removed_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        let id = q
+            .enqueue("a@example.org", &["b@example.net".into()], b"x")
+            .unwrap();
+        let mut env = q.load(&id).unwrap();
+        q.remove(&id).unwrap();
+        env.attempts += 1;
+        assert!(matches!(q.update(&env), Err(QueueError::NotFound(_))));
+        assert!(q.list().unwrap().is_empty());
+        assert!(!dir.path().join(format!("{id}.json")).exists());
+        assert!(matches!(q.read_message(&id), Err(QueueError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_damaged_entry_is_moved_aside_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        let id = q
+            .enqueue("a@example.org", &["b@example.net".into()], b"x")
+            .unwrap();
+        fs::remove_file(q.message_path(&id)).unwrap();
+        assert!(matches!(
+            q.read_message(&id),
+            Err(QueueError::MissingMessage { .. })
+        ));
+        fs::write(dir.path().join("9-9-9-9.json"), "{").unwrap();
+        fs::write(dir.path().join("9-9-9-9.eml"), "mail").unwrap();
+        let (ok, bad) = q.scan().unwrap();
+        assert_eq!((ok.len(), bad.len()), (1, 1));
+        assert!(q.move_aside(&id, "no message file").unwrap());
+        assert!(q.move_aside("9-9-9-9", "bad envelope").unwrap());
+        assert!(!q.move_aside("9-9-9-9", "again").unwrap());
+        assert_eq!(q.scan().unwrap().0.len(), 0);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("corrupt/9-9-9-9.eml")).unwrap(),
+            "mail"
+        );
+        assert_eq!(q.corrupt().len(), 2);
+        assert!(dir.path().join(format!("corrupt/{id}.json")).exists());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!
 //! - No MX record: the domain itself is the implicit MX (RFC 5321 5.1).
 //! - A null MX (`MX 0 .`, RFC 7505): the domain takes no mail: permanent.
+//! - An address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`, RFC 5321
+//!   4.1.3 and 5.1): that address, no DNS at all.
 //! - A host that cannot be reached, or breaks off before the recipients
 //!   were answered: the next one. Once a host has answered the recipients,
 //!   its answers stand.
@@ -102,6 +104,24 @@ pub async fn mx_hosts(resolver: &TokioResolver, domain: &str) -> Result<Vec<Stri
         .collect())
 }
 
+/// The address an address literal names (RFC 5321 4.1.3): `None` for a
+/// domain name, `Err` for a literal we cannot use (a general literal, or
+/// one that does not parse).
+pub fn address_literal(domain: &str) -> Option<Result<IpAddr, Outcome>> {
+    let inner = domain.strip_prefix('[')?.strip_suffix(']')?;
+    let ip = match inner.get(..5) {
+        Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => inner[5..]
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(IpAddr::V6),
+        _ => inner.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+    };
+    Some(ip.ok_or_else(|| Outcome::Permanent {
+        status: "5.1.2".into(),
+        text: format!("{domain}: not an IPv4 or IPv6 address literal"),
+    }))
+}
+
 /// Delivers to the recipients of one domain.
 pub async fn deliver_domain(
     config: &Config,
@@ -112,6 +132,18 @@ pub async fn deliver_domain(
     message: &[u8],
 ) -> Vec<Outcome> {
     let all = |o: Outcome| recipients.iter().map(|_| o.clone()).collect::<Vec<_>>();
+    // Regression: a literal was looked up as an MX name ("Label contains
+    // invalid characters") and deferred until it expired.
+    match address_literal(domain) {
+        Some(Ok(ip)) => {
+            return match send_to(config, &ip.to_string(), ip, sender, recipients, message).await {
+                Ok(outcomes) => outcomes,
+                Err(o) => all(o),
+            };
+        }
+        Some(Err(o)) => return all(o),
+        None => {}
+    }
     let hosts = match mx_hosts(resolver, domain).await {
         Ok(h) => h,
         Err(o) => return all(o),
@@ -129,14 +161,7 @@ pub async fn deliver_domain(
             },
         };
         for ip in addrs {
-            let target = Target {
-                host: host.clone(),
-                addr: Some(ip),
-                port: SMTP_PORT,
-                tls: TargetTls::Opportunistic,
-                credentials: None,
-            };
-            match send_over(config, &target, sender, recipients, message).await {
+            match send_to(config, &host, ip, sender, recipients, message).await {
                 Ok(outcomes) => return outcomes,
                 // A permanent refusal of MAIL FROM stands; anything else,
                 // try the next address.
@@ -146,4 +171,55 @@ pub async fn deliver_domain(
         }
     }
     all(last)
+}
+
+/// One attempt at one address of a mail host, port 25, opportunistic TLS.
+async fn send_to(
+    config: &Config,
+    host: &str,
+    ip: IpAddr,
+    sender: &str,
+    recipients: &[String],
+    message: &[u8],
+) -> Result<Vec<Outcome>, Outcome> {
+    let target = Target {
+        host: host.to_owned(),
+        addr: Some(ip),
+        port: SMTP_PORT,
+        tls: TargetTls::Opportunistic,
+        credentials: None,
+    };
+    send_over(config, &target, sender, recipients, message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_literals_name_an_address() {
+        let ok = |d: &str| address_literal(d).map(|r| r.ok());
+        assert_eq!(ok("example.org"), None);
+        assert_eq!(
+            ok("[192.0.2.55]"),
+            Some(Some("192.0.2.55".parse().unwrap()))
+        );
+        assert_eq!(
+            ok("[IPv6:2001:db8::1]"),
+            Some(Some("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(ok("[ipv6:::1]"), Some(Some("::1".parse().unwrap())));
+        for bad in [
+            "[2001:db8::1]",
+            "[IPv6:192.0.2.1]",
+            "[300.1.1.1]",
+            "[x-tag:abc]",
+            "[]",
+        ] {
+            assert!(
+                matches!(address_literal(bad), Some(Err(Outcome::Permanent { .. }))),
+                "{bad}"
+            );
+        }
+    }
 }

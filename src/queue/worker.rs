@@ -17,7 +17,6 @@
 //! never not at all.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -66,6 +65,8 @@ pub struct Summary {
     pub deferred: usize,
     pub failed: usize,
     pub bounces: usize,
+    /// Damaged entries moved to `queue/corrupt/`.
+    pub corrupt: usize,
 }
 
 /// Runs passes until `stop`.
@@ -102,32 +103,57 @@ pub async fn pass(config: &Config, queue: &Queue, force: bool) -> Result<Summary
         })??;
     let mut summary = Summary::default();
     let now = unix_now();
-    for env in queue.list()? {
-        if force || env.next_attempt <= now {
-            attempt(config, queue, env, &mut summary).await?;
+    let (envelopes, damaged) = queue.scan()?;
+    for (id, e) in damaged {
+        match e {
+            QueueError::Corrupt { .. } => set_aside(queue, &id, &e.to_string(), &mut summary),
+            // An I/O error may pass: leave the entry for the next pass.
+            e => tracing::error!(id, "queue: skipped: {e}"),
+        }
+    }
+    // Regression: `attempt(...)?` let one entry without its message file
+    // stop every pass, and with it all outbound mail. Each entry now fails
+    // alone.
+    for env in envelopes {
+        if !(force || env.next_attempt <= now) {
+            continue;
+        }
+        let id = env.id.clone();
+        match attempt(config, queue, env, &mut summary).await {
+            Ok(()) => {}
+            Err(e @ QueueError::MissingMessage { .. }) => {
+                set_aside(queue, &id, &e.to_string(), &mut summary)
+            }
+            Err(QueueError::NotFound(_)) => {
+                tracing::info!(id, "removed from the queue (queue delete) while being sent");
+            }
+            Err(e) => tracing::error!(id, "queue: this attempt failed, retried later: {e}"),
         }
     }
     Ok(summary)
 }
 
-fn lock(path: &std::path::Path) -> Result<File, QueueError> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|source| QueueError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    // SAFETY: a valid descriptor; the lock goes with the file.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(QueueError::Io {
-            path: path.to_owned(),
-            source: std::io::Error::last_os_error(),
-        });
+/// Moves a damaged entry to `queue/corrupt/`, loudly.
+fn set_aside(queue: &Queue, id: &str, why: &str, summary: &mut Summary) {
+    match queue.move_aside(id, why) {
+        Ok(true) => {
+            tracing::error!(
+                id,
+                "queue: damaged entry moved to {}: {why}",
+                queue.dir().join("corrupt").display()
+            );
+            summary.corrupt += 1;
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(
+            id,
+            "queue: damaged entry ({why}) could not be moved aside: {e}"
+        ),
     }
-    Ok(file)
+}
+
+fn lock(path: &std::path::Path) -> Result<File, QueueError> {
+    super::flock_exclusive(path)
 }
 
 async fn attempt(
@@ -136,24 +162,26 @@ async fn attempt(
     mut env: Envelope,
     summary: &mut Summary,
 ) -> Result<(), QueueError> {
-    let path = queue.message_path(&env.id);
-    let message = std::fs::read(&path).map_err(|source| QueueError::Io { path, source })?;
+    let message = queue.read_message(&env.id)?;
     let directory = directory(config);
     let pending: Vec<usize> = (0..env.recipients.len())
         .filter(|&i| env.recipients[i].status == Status::Pending)
         .collect();
     let (local, remote): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| {
-        let addr = &env.recipients[i].address;
-        addr.rsplit_once('@')
-            .is_some_and(|(_, d)| directory.is_local_domain(d))
+        let r = &env.recipients[i];
+        r.local_user.is_some()
+            || r.address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| directory.is_local_domain(d))
     });
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     for i in local {
-        let addr = env.recipients[i].address.clone();
-        outcomes.push((
-            i,
-            deliver_local(config, &directory, &env.sender, &addr, &message),
-        ));
+        let r = &env.recipients[i];
+        let outcome = match &r.local_user {
+            Some(user) => deliver_to_user(config, &env.sender, user, &r.address, &message),
+            None => deliver_local(config, &directory, &env.sender, &r.address, &message),
+        };
+        outcomes.push((i, outcome));
     }
     if !remote.is_empty() {
         let addrs: Vec<String> = remote
@@ -200,7 +228,9 @@ async fn attempt(
         r.last_error = Some(text.clone());
         summary.failed += 1;
     }
-    if !failures.is_empty() && !env.is_bounce() {
+    // Deleted while we were sending (`queue delete`): no bounce either.
+    let deleted = matches!(queue.load(&env.id), Err(QueueError::NotFound(_)));
+    if !failures.is_empty() && !env.is_bounce() && !deleted {
         let list: Vec<Failure> = failures
             .iter()
             .map(|(i, status, text)| Failure {
@@ -222,7 +252,10 @@ async fn attempt(
         summary.bounces += 1;
     }
     if env.pending().next().is_none() {
-        queue.remove(&env.id)?;
+        match queue.remove(&env.id) {
+            Err(QueueError::NotFound(_)) => {}
+            r => r?,
+        }
     } else {
         env.attempts += 1;
         env.next_attempt = unix_now() + backoff(env.attempts).as_secs();
@@ -280,11 +313,11 @@ async fn send_direct(
         .collect()
 }
 
+/// Regression: a users file that could not be read was an empty one, so
+/// every local recipient failed (550) and the bounce, local too, was lost.
+/// Now those recipients are deferred (see [`crate::smtp::directory`]).
 fn directory(config: &Config) -> Directory {
-    let users = crate::auth::Users::load(&config.users_file)
-        .map(|u| u.entries().map(|e| e.name.to_string()).collect::<Vec<_>>())
-        .unwrap_or_default();
-    Directory::new(config.domains.clone(), users, config.aliases.map.clone())
+    crate::smtp::directory(config).0
 }
 
 fn deliver_local(
@@ -300,18 +333,57 @@ fn deliver_local(
             text: format!("bad address {address}"),
         };
     };
-    let Some(users) = directory.resolve(local, domain) else {
-        return Outcome::Permanent {
-            status: "5.1.1".into(),
-            text: "550 5.1.1 No such user here".into(),
-        };
+    let users = match directory.resolve(local, domain) {
+        Ok(Some(users)) => users,
+        Ok(None) => {
+            return Outcome::Permanent {
+                status: "5.1.1".into(),
+                text: "550 5.1.1 No such user here".into(),
+            };
+        }
+        Err(e) => return Outcome::Temporary(e.to_string()),
     };
     let targets: Vec<(String, String)> =
         users.into_iter().map(|u| (u, address.to_owned())).collect();
     // Not through the spam filter: the queue holds what our own users
     // submitted (authenticated SMTP, sendmail); mail from outside is
     // filtered when serve-smtp delivers it.
-    match crate::smtp::local::deliver(&config.data_dir, b"", message, sender, &targets, None) {
+    local_outcome(crate::smtp::local::deliver(
+        &config.data_dir,
+        b"",
+        message,
+        sender,
+        &targets,
+        None,
+    ))
+}
+
+/// A local copy the server could not make when it accepted the message
+/// (see [`crate::smtp::conn`]): to that user, as `address`, through the
+/// spam filter as the server would have.
+fn deliver_to_user(
+    config: &Config,
+    sender: &str,
+    user: &str,
+    address: &str,
+    message: &[u8],
+) -> Outcome {
+    let targets = [(user.to_owned(), address.to_owned())];
+    let spam = Some(&config.spam).filter(|s| s.enabled);
+    local_outcome(crate::smtp::local::deliver(
+        &config.data_dir,
+        b"",
+        message,
+        sender,
+        &targets,
+        spam,
+    ))
+}
+
+fn local_outcome(
+    result: Result<Vec<std::path::PathBuf>, crate::smtp::local::LocalError>,
+) -> Outcome {
+    match result {
         Ok(_) => Outcome::Delivered,
         Err(e) if e.is_permanent() => Outcome::Permanent {
             status: "5.4.6".into(),

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::{Kind, Server, local, received};
 use crate::config::smtp::canonical;
 use crate::proto::smtp::{Event, Reply, Route, Session, Settings, TlsInfo, Transaction};
+use crate::queue::{RecipientState, Status, unix_now};
 
 /// RFC 5321 4.5.3.2.7: at least 5 minutes waiting for a command; we use
 /// the same for each read inside DATA (4.5.3.2.5's 3 minutes is the
@@ -195,7 +196,23 @@ fn tls_info(ssl: &openssl::ssl::SslRef) -> TlsInfo {
 }
 
 /// Delivers locally and queues what goes out; `250` only when all of it is
-/// durable.
+/// durable, and a `4xx` or `5xx` only when none of it was delivered, so the
+/// client's retry duplicates nothing (regression: with an alias for two
+/// users and one Maildir broken, the other user got a copy on every retry;
+/// the same when queueing the remote part failed after local delivery).
+///
+/// One local user and nothing remote: delivered directly, all or nothing.
+/// Anything more: the whole message goes into the queue first, one entry
+/// per local user and per remote address, held back from the worker; then
+/// the local copies are made here, marked delivered, and the entry released
+/// to the worker with only what is left (remote addresses, local users
+/// whose delivery failed: retried from the queue, bounced if it fails for
+/// good). Postfix does the same: accept once, retry only what failed.
+///
+/// Crash windows: between a local copy and the envelope update that marks
+/// it, the worker delivers that copy again after [`HOLD`] (a duplicate,
+/// never a loss); a `queue flush` run during those milliseconds may do the
+/// same.
 async fn deliver(
     server: &Arc<Server>,
     tx: Transaction,
@@ -232,36 +249,99 @@ async fn deliver(
             .as_ref()
             .map(|m| m.to_string())
             .unwrap_or_default();
-        let local = local::deliver(
-            &server2.config.data_dir,
-            trace.as_bytes(),
-            &tx.data,
-            &sender,
-            &targets,
-            Some(&server2.config.spam).filter(|s| s.enabled),
-        );
-        if let Err(e) = &local {
-            return Err(if e.is_permanent() {
-                if matches!(e.source, crate::deliver::DeliverError::Loop(_)) {
-                    Reply::MAIL_LOOP
-                } else {
-                    Reply::MESSAGE_REFUSED.with_text(e.to_string())
-                }
-            } else {
-                tracing::error!(id = id2, "{e}");
-                Reply::LOCAL_ERROR
-            });
+        let spam = Some(&server2.config.spam).filter(|s| s.enabled);
+        let data_dir = &server2.config.data_dir;
+        if remote.is_empty() && targets.len() <= 1 {
+            return match local::deliver(
+                data_dir,
+                trace.as_bytes(),
+                &tx.data,
+                &sender,
+                &targets,
+                spam,
+            ) {
+                Ok(_) => Ok(targets.len()),
+                Err(e) => Err(refusal(&id2, &e)),
+            };
         }
-        if !remote.is_empty() {
-            let mut message = trace.into_bytes();
-            message.extend_from_slice(&tx.data);
-            if let Err(e) = server2.queue.enqueue(&sender, &remote, &message) {
+        let mut message = trace.into_bytes();
+        message.extend_from_slice(&tx.data);
+        let queue = &server2.queue;
+        if targets.is_empty() {
+            // Nothing local: the queue alone, as soon as it is durable.
+            let recipients = remote.iter().map(|r| RecipientState::pending(r)).collect();
+            if let Err(e) = queue.enqueue_as(&id2, &sender, recipients, &message, 0) {
                 tracing::error!(id = id2, "queueing: {e}");
                 return Err(Reply::LOCAL_ERROR);
             }
             server2.queued.notify_one();
+            return Ok(0);
         }
-        Ok(targets.len())
+        let mut recipients: Vec<RecipientState> = targets
+            .iter()
+            .map(|(user, address)| RecipientState {
+                local_user: Some(user.clone()),
+                ..RecipientState::pending(address)
+            })
+            .collect();
+        recipients.extend(remote.iter().map(|r| RecipientState::pending(r)));
+        let hold = unix_now() + HOLD.as_secs();
+        if let Err(e) = queue.enqueue_as(&id2, &sender, recipients, &message, hold) {
+            tracing::error!(id = id2, "queueing: {e}");
+            return Err(Reply::LOCAL_ERROR);
+        }
+        let results = local::deliver_each(data_dir, b"", &message, &sender, &targets, spam);
+        let mut env = match queue.load(&id2) {
+            Ok(env) => env,
+            Err(e) => {
+                // Queued, and durable: the worker delivers what is left
+                // (the local copies again) once the hold is over.
+                tracing::error!(id = id2, "reading back the queued envelope: {e}");
+                return Ok(targets.len());
+            }
+        };
+        let mut delivered = 0;
+        let mut first_error: Option<&local::LocalError> = None;
+        for (r, result) in env.recipients.iter_mut().zip(&results) {
+            match result {
+                Ok(_) => {
+                    r.status = Status::Delivered;
+                    delivered += 1;
+                }
+                Err(e) => {
+                    tracing::error!(id = id2, "{e}; kept in the queue for a retry");
+                    r.last_error = Some(e.to_string());
+                    // A temporary failure wins: the client's retry may
+                    // then reach everyone.
+                    if first_error.is_none_or(|f| f.is_permanent() && !e.is_permanent()) {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        let released = if delivered == 0 && remote.is_empty() {
+            // Nothing went anywhere: take it back and let the client keep
+            // the message (its retry is no duplicate), as with one user.
+            match queue.remove(&id2) {
+                Ok(()) => {
+                    return Err(first_error.map_or(Reply::LOCAL_ERROR, |e| refusal(&id2, e)));
+                }
+                Err(e) => Err(e),
+            }
+        } else if env.pending().next().is_none() {
+            queue.remove(&id2)
+        } else {
+            env.next_attempt = 0;
+            queue.update(&env)
+        };
+        if let Err(e) = released {
+            // The message is durable in the queue; the worker sends what
+            // the envelope still calls pending once the hold is over.
+            tracing::error!(id = id2, "updating the queued envelope: {e}");
+        } else if env.pending().next().is_some() {
+            server2.queued.notify_one();
+        }
+        Ok(delivered)
     })
     .await;
     match result {
@@ -274,6 +354,24 @@ async fn deliver(
             tracing::error!(id, "delivery task failed: {e}");
             Reply::LOCAL_ERROR
         }
+    }
+}
+
+/// How long the worker leaves alone an entry the server is still
+/// delivering locally: a crash during that time is noticed after it.
+pub const HOLD: Duration = Duration::from_secs(10 * 60);
+
+/// The reply for a message no local copy of which was made.
+fn refusal(id: &str, e: &local::LocalError) -> Reply {
+    if e.is_permanent() {
+        if matches!(e.source, crate::deliver::DeliverError::Loop(_)) {
+            Reply::MAIL_LOOP
+        } else {
+            Reply::MESSAGE_REFUSED.with_text(e.to_string())
+        }
+    } else {
+        tracing::error!(id, "{e}");
+        Reply::LOCAL_ERROR
     }
 }
 

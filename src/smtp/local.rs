@@ -49,10 +49,10 @@ pub fn local_targets(tx: &Transaction) -> Vec<(String, String)> {
     out
 }
 
-/// Delivers `trace` + the message to every local target, durably. On an
-/// error, the copies already made stay: SMTP has one reply for all
-/// recipients of a DATA, so a retry after a temporary failure may give
-/// them a second copy (a duplicate SMTP cannot avoid; LMTP could).
+/// Delivers `trace` + the message to every local target, durably, and
+/// stops at the first error (the copies already made stay). For one
+/// target; with several, the server uses [`deliver_each`] behind the queue
+/// so that no retry duplicates a copy.
 ///
 /// With `spam` (the configuration's `spam:` when enabled), each copy is
 /// classified with the site's and that user's databases, tagged, and spam
@@ -67,49 +67,76 @@ pub fn deliver(
     targets: &[(String, String)],
     spam: Option<&SpamConfig>,
 ) -> Result<Vec<PathBuf>, LocalError> {
-    let mut paths = Vec::new();
-    for (user, address) in targets {
-        let err = |source| LocalError {
-            user: user.clone(),
-            source,
-        };
-        let name = UserName::new(user).map_err(|e| err(DeliverError::BadAddress(e.to_string())))?;
-        let mut target = Target {
-            maildir: data_dir.join("mail").join(name.as_str()),
-            folder: MailboxName::inbox(),
-            create: false,
-            flags: Vec::new(),
-        };
-        let tagged = spam.and_then(|settings| {
-            let whole = [trace, data].concat();
-            crate::spam::check_for_delivery(settings, Some(&name), &whole, &mut target)
-                .inspect_err(|e| tracing::warn!(user = %name, "spamcheck skipped: {e}"))
-                .ok()
-        });
-        let envelope = Envelope {
-            sender: Some(sender.to_owned()),
-            fallback_sender: None,
-            recipient: address.clone(),
-            refuse_loops: true,
-        };
-        let d = Deliverer::open(&target).map_err(err)?;
-        let tmp = match &tagged {
-            Some(t) => d.write(&t[..], Some(&envelope)),
-            None => d.write(trace.chain(data), Some(&envelope)),
-        }
-        .map_err(err)?;
-        // Made durable by a sync shared with other sessions (group_sync).
-        let delivered = d.commit(tmp, Durability::Deferred).map_err(err)?;
-        let dir = crate::store::durable::parent_dir(&delivered.path).to_owned();
-        GroupSync::for_dir(&dir).sync(&dir).map_err(|e| {
-            err(DeliverError::Store(crate::store::StoreError::Io {
-                path: dir.clone(),
-                source: e,
-            }))
-        })?;
-        paths.push(delivered.path);
+    targets
+        .iter()
+        .map(|(user, address)| deliver_one(data_dir, trace, data, sender, user, address, spam))
+        .collect()
+}
+
+/// Like [`deliver`], but tries every target whatever the others did: one
+/// result per target, in order.
+pub fn deliver_each(
+    data_dir: &Path,
+    trace: &[u8],
+    data: &[u8],
+    sender: &str,
+    targets: &[(String, String)],
+    spam: Option<&SpamConfig>,
+) -> Vec<Result<PathBuf, LocalError>> {
+    targets
+        .iter()
+        .map(|(user, address)| deliver_one(data_dir, trace, data, sender, user, address, spam))
+        .collect()
+}
+
+fn deliver_one(
+    data_dir: &Path,
+    trace: &[u8],
+    data: &[u8],
+    sender: &str,
+    user: &str,
+    address: &str,
+    spam: Option<&SpamConfig>,
+) -> Result<PathBuf, LocalError> {
+    let err = |source| LocalError {
+        user: user.to_owned(),
+        source,
+    };
+    let name = UserName::new(user).map_err(|e| err(DeliverError::BadAddress(e.to_string())))?;
+    let mut target = Target {
+        maildir: data_dir.join("mail").join(name.as_str()),
+        folder: MailboxName::inbox(),
+        create: false,
+        flags: Vec::new(),
+    };
+    let tagged = spam.and_then(|settings| {
+        let whole = [trace, data].concat();
+        crate::spam::check_for_delivery(settings, Some(&name), &whole, &mut target)
+            .inspect_err(|e| tracing::warn!(user = %name, "spamcheck skipped: {e}"))
+            .ok()
+    });
+    let envelope = Envelope {
+        sender: Some(sender.to_owned()),
+        fallback_sender: None,
+        recipient: address.to_owned(),
+        refuse_loops: true,
+    };
+    let d = Deliverer::open(&target).map_err(err)?;
+    let tmp = match &tagged {
+        Some(t) => d.write(&t[..], Some(&envelope)),
+        None => d.write(trace.chain(data), Some(&envelope)),
     }
-    Ok(paths)
+    .map_err(err)?;
+    // Made durable by a sync shared with other sessions (group_sync).
+    let delivered = d.commit(tmp, Durability::Deferred).map_err(err)?;
+    let dir = crate::store::durable::parent_dir(&delivered.path).to_owned();
+    GroupSync::for_dir(&dir).sync(&dir).map_err(|e| {
+        err(DeliverError::Store(crate::store::StoreError::Io {
+            path: dir.clone(),
+            source: e,
+        }))
+    })?;
+    Ok(delivered.path)
 }
 
 #[cfg(test)]

@@ -156,27 +156,12 @@ impl Server {
     }
 
     /// Who lives here, read afresh for each connection so that `ownmail
-    /// user add` takes effect without a restart.
+    /// user add` takes effect without a restart. A users file that cannot
+    /// be read is our fault, logged loudly: its users are then a temporary
+    /// lookup failure (`451 4.3.0` at RCPT), never unknown (`550`).
     pub fn directory(&self) -> (Directory, Option<Users>) {
-        let users = match Users::load(&self.config.users_file) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                tracing::error!("{e}");
-                None
-            }
-        };
-        let names: Vec<String> = users
-            .iter()
-            .flat_map(|u| u.entries().map(|e| e.name.to_string()))
-            .collect();
-        let dir = Directory::new(
-            self.config.domains.clone(),
-            names,
-            self.config.aliases.map.clone(),
-        );
-        (dir, users)
+        directory(&self.config)
     }
-
     /// Checks a password, with throttling per client address.
     pub async fn check_password(
         &self,
@@ -210,6 +195,31 @@ impl Server {
             AuthOutcome::Ok
         } else {
             AuthOutcome::Failed
+        }
+    }
+}
+
+/// Our domains, users and aliases from the configuration and the users
+/// file; the users as read, when they could be. Shared by the server and
+/// the queue worker, so both tell "nobody here" from "cannot tell".
+pub fn directory(config: &Config) -> (Directory, Option<Users>) {
+    match Users::load(&config.users_file) {
+        Ok(users) => {
+            let dir = Directory::new(
+                config.domains.clone(),
+                users.mail_names(),
+                config.aliases.map.clone(),
+            );
+            (dir, Some(users))
+        }
+        Err(e) => {
+            tracing::error!("cannot read the users file, local recipients are deferred: {e}");
+            let dir = Directory::unavailable(
+                config.domains.clone(),
+                config.aliases.map.clone(),
+                e.to_string(),
+            );
+            (dir, None)
         }
     }
 }

@@ -40,7 +40,7 @@ mod session;
 mod tests;
 
 pub use command::{Command, MailParams, Mailbox, Path, parse_path};
-pub use directory::Directory;
+pub use directory::{Directory, LookupFailed};
 pub use reply::Reply;
 pub use session::{AuthOutcome, Event, Recipient, Route, Session, Settings, TlsInfo, Transaction};
 

@@ -55,6 +55,9 @@ replies! {
     /// Our fault (disk full, I/O error): the client keeps the message and
     /// tries again later.
     LOCAL_ERROR = 451 "4.3.0" "Local error, message not accepted, try again later";
+    /// RFC 5321 4.2.5: the users could not be read, so whether a local
+    /// recipient exists is unknown: try again, never "no such user".
+    LOOKUP_FAILED = 451 "4.3.0" "Temporary lookup failure";
     /// RFC 5321 4.5.3.1.8: 100 recipients; the client sends the rest in
     /// another transaction.
     TOO_MANY_RECIPIENTS = 452 "4.5.3" "Too many recipients";

@@ -626,8 +626,10 @@ impl Session {
                 return Reply::ROUTING_REFUSED;
             }
             match self.directory.resolve(&mailbox.local, &mailbox.domain) {
-                Some(users) => Route::Local(users),
-                None => return Reply::NO_SUCH_USER,
+                Ok(Some(users)) => Route::Local(users),
+                Ok(None) => return Reply::NO_SUCH_USER,
+                // The driver logged why, loudly, when it read the users.
+                Err(_) => return Reply::LOOKUP_FAILED,
             }
         } else if relay_ok {
             Route::Remote

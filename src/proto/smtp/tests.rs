@@ -228,7 +228,7 @@ fn postmaster_always_exists() {
     let d = Directory::new(vec!["example.org".into()], Vec::new(), BTreeMap::new());
     assert_eq!(
         d.resolve("PostMaster", "example.org"),
-        Some(vec!["postmaster".into()])
+        Ok(Some(vec!["postmaster".into()]))
     );
 }
 
