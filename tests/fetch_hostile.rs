@@ -56,6 +56,43 @@ fn line(r: &mut BufReader<TcpStream>) -> String {
 }
 
 /// Writes `chunk` until the client goes away or `total` bytes are sent.
+/// What a fake IMAP server does with one command.
+enum Answer {
+    Say(String),
+    /// End the connection (after whatever was written).
+    Hang,
+}
+
+/// A fake IMAP server: greets, then gives each command (its tag, and the
+/// rest in upper case) to `answer`; CAPABILITY and LOGOUT are answered
+/// here.
+fn fake_imap(s: TcpStream, mut answer: impl FnMut(&str, &str, &mut TcpStream) -> Answer) {
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(b"* OK ready\r\n").unwrap();
+    loop {
+        let l = line(&mut r);
+        if l.is_empty() {
+            return;
+        }
+        let mut words = l.split_whitespace();
+        let tag = words.next().unwrap_or("").to_owned();
+        let cmd = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase();
+        let reply = if cmd.starts_with("CAPABILITY") {
+            format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
+        } else if cmd.starts_with("LOGOUT") {
+            let _ = w.write_all(format!("* BYE\r\n{tag} OK\r\n").as_bytes());
+            return;
+        } else {
+            match answer(&tag, &cmd, &mut w) {
+                Answer::Say(reply) => reply,
+                Answer::Hang => return,
+            }
+        };
+        w.write_all(reply.as_bytes()).unwrap();
+    }
+}
+
 fn flood(w: &mut TcpStream, chunk: &[u8], total: u64) {
     let mut sent = 0;
     while sent < total {
@@ -304,22 +341,10 @@ fn imap_a_server_that_never_stops_talking() {
 /// Two messages in one batch; on the first connection the second breaks
 /// off in the middle of its literal.
 fn imap_breaks_at_the_second(s: TcpStream, run: usize) {
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    w.write_all(b"* OK ready\r\n").unwrap();
     let one = "Subject: 1\r\n\r\none\r\n";
     let two = "Subject: 2\r\n\r\ntwo\r\n";
-    loop {
-        let l = line(&mut r);
-        if l.is_empty() {
-            return;
-        }
-        let mut words = l.split_whitespace();
-        let tag = words.next().unwrap_or("").to_owned();
-        let cmd = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase();
-        let reply = if cmd.starts_with("CAPABILITY") {
-            format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
-        } else if cmd.starts_with("SELECT") {
+    fake_imap(s, |tag, cmd, w| {
+        Answer::Say(if cmd.starts_with("SELECT") {
             let exists = if run == 0 { 2 } else { 1 };
             format!(
                 "* {exists} EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n"
@@ -342,7 +367,7 @@ fn imap_breaks_at_the_second(s: TcpStream, run: usize) {
                 .as_bytes(),
             )
             .unwrap();
-            return;
+            return Answer::Hang;
         } else if cmd.starts_with("UID FETCH 6 ") {
             format!(
                 "* 1 FETCH (UID 6 RFC822.SIZE 20 BODY[] {{{}}}\r\n{two})\r\n{tag} OK\r\n",
@@ -350,15 +375,10 @@ fn imap_breaks_at_the_second(s: TcpStream, run: usize) {
             )
         } else if cmd.starts_with("UID EXPUNGE") {
             format!("* 1 EXPUNGE\r\n{tag} OK\r\n")
-        } else if cmd.starts_with("LOGOUT") {
-            w.write_all(format!("* BYE\r\n{tag} OK\r\n").as_bytes())
-                .unwrap();
-            return;
         } else {
             format!("{tag} OK\r\n")
-        };
-        w.write_all(reply.as_bytes()).unwrap();
-    }
+        })
+    });
 }
 
 #[test]
@@ -383,20 +403,8 @@ fn imap_a_connection_lost_mid_batch_keeps_what_was_received() {
 /// An IMAP server whose FETCH of a 100-byte message announces a literal of
 /// `LITERAL` bytes and sends them.
 fn imap_literal<const LITERAL: u64>(s: TcpStream) {
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    w.write_all(b"* OK ready\r\n").unwrap();
-    loop {
-        let l = line(&mut r);
-        if l.is_empty() {
-            return;
-        }
-        let mut words = l.split_whitespace();
-        let tag = words.next().unwrap_or("").to_owned();
-        let cmd = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase();
-        let reply = if cmd.starts_with("CAPABILITY") {
-            format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
-        } else if cmd.starts_with("SELECT") {
+    fake_imap(s, |tag, cmd, w| {
+        Answer::Say(if cmd.starts_with("SELECT") {
             format!("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n")
         } else if cmd.starts_with("UID FETCH 1:* ") {
             format!("* 1 FETCH (UID 5 RFC822.SIZE 100)\r\n{tag} OK\r\n")
@@ -405,13 +413,12 @@ fn imap_literal<const LITERAL: u64>(s: TcpStream) {
                 format!("* 1 FETCH (UID 5 RFC822.SIZE 100 BODY[] {{{LITERAL}}}\r\n").as_bytes(),
             )
             .unwrap();
-            flood(&mut w, &[b'x'; 65536], LITERAL);
-            return;
+            flood(w, &[b'x'; 65536], LITERAL);
+            return Answer::Hang;
         } else {
             format!("{tag} OK\r\n")
-        };
-        w.write_all(reply.as_bytes()).unwrap();
-    }
+        })
+    });
 }
 
 #[test]
@@ -519,21 +526,9 @@ static IMAP_COMMANDS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec:
 /// Two messages: UID 5 marked \Deleted by another client (not expunged),
 /// UID 6 not.
 fn imap_with_a_deleted_message(s: TcpStream) {
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    w.write_all(b"* OK ready\r\n").unwrap();
-    loop {
-        let l = line(&mut r);
-        if l.is_empty() {
-            return;
-        }
-        let mut words = l.split_whitespace();
-        let tag = words.next().unwrap_or("").to_owned();
-        let cmd = words.collect::<Vec<_>>().join(" ").to_ascii_uppercase();
-        IMAP_COMMANDS.lock().unwrap().push(cmd.clone());
-        let reply = if cmd.starts_with("CAPABILITY") {
-            format!("* CAPABILITY IMAP4rev1 UIDPLUS\r\n{tag} OK\r\n")
-        } else if cmd.starts_with("SELECT") {
+    fake_imap(s, |tag, cmd, _| {
+        IMAP_COMMANDS.lock().unwrap().push(cmd.to_owned());
+        Answer::Say(if cmd.starts_with("SELECT") {
             format!("* 2 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] done\r\n")
         } else if cmd.starts_with("UID FETCH 1:* ") {
             format!(
@@ -548,17 +543,12 @@ fn imap_with_a_deleted_message(s: TcpStream) {
             )
         } else if cmd.starts_with("UID EXPUNGE 6") {
             format!("* 2 EXPUNGE\r\n{tag} OK\r\n")
-        } else if cmd.starts_with("LOGOUT") {
-            w.write_all(format!("* BYE\r\n{tag} OK\r\n").as_bytes())
-                .unwrap();
-            return;
         } else if cmd.starts_with("LOGIN") || cmd.starts_with("UID STORE 6 ") {
             format!("{tag} OK\r\n")
         } else {
             format!("{tag} BAD unexpected\r\n")
-        };
-        w.write_all(reply.as_bytes()).unwrap();
-    }
+        })
+    });
 }
 
 #[test]

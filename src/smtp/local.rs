@@ -67,10 +67,7 @@ pub fn deliver(
     targets: &[(String, String)],
     spam: Option<&SpamConfig>,
 ) -> Result<Vec<PathBuf>, LocalError> {
-    targets
-        .iter()
-        .map(|(user, address)| deliver_one(data_dir, trace, data, sender, user, address, spam))
-        .collect()
+    copies(data_dir, trace, data, sender, targets, spam).collect()
 }
 
 /// Like [`deliver`], but tries every target whatever the others did: one
@@ -83,10 +80,21 @@ pub fn deliver_each(
     targets: &[(String, String)],
     spam: Option<&SpamConfig>,
 ) -> Vec<Result<PathBuf, LocalError>> {
+    copies(data_dir, trace, data, sender, targets, spam).collect()
+}
+
+/// Each target's copy, made as the iterator is walked.
+fn copies<'a>(
+    data_dir: &'a Path,
+    trace: &'a [u8],
+    data: &'a [u8],
+    sender: &'a str,
+    targets: &'a [(String, String)],
+    spam: Option<&'a SpamConfig>,
+) -> impl Iterator<Item = Result<PathBuf, LocalError>> + 'a {
     targets
         .iter()
-        .map(|(user, address)| deliver_one(data_dir, trace, data, sender, user, address, spam))
-        .collect()
+        .map(move |(user, address)| deliver_one(data_dir, trace, data, sender, user, address, spam))
 }
 
 fn deliver_one(

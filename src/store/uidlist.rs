@@ -249,7 +249,8 @@ fn next_validity(folder: &Path) -> u32 {
     }
 }
 
-fn now_secs() -> u32 {
+/// Now, in seconds, as a UIDVALIDITY: never 0.
+pub(super) fn now_secs() -> u32 {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -20,12 +20,11 @@
 //!
 //! This module never speaks IMAP.
 
+use super::durable;
+use super::uidlist::now_secs;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use super::durable;
 
 pub const FILE_NAME: &str = "dovecot-uidvalidity";
 /// Races lost in a row before giving up (Dovecot tries 10 times).
@@ -121,14 +120,6 @@ pub fn next(root: &Path) -> io::Result<u32> {
     Err(io::Error::other(
         "dovecot-uidvalidity: too many processes taking values at once",
     ))
-}
-
-fn now_secs() -> u32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    u32::try_from(secs).unwrap_or(u32::MAX).max(1)
 }
 
 #[cfg(test)]

@@ -143,6 +143,15 @@ fn run(script: &str) -> Harness {
     h
 }
 
+/// A transaction up to DATA's 354, after [`EHLO`].
+const DATA_FOR_ALICE: &str = "
+    C: MAIL FROM:<a@example.net>
+    S: 250
+    C: RCPT TO:<alice@example.org>
+    S: 250
+    C: DATA
+    S: 354";
+
 const EHLO: &str = "
     S: 220 mx.example.org ESMTP
     C: EHLO client.example
@@ -590,15 +599,7 @@ fn bad_bytes_in_commands_have_answers() {
 
 #[test]
 fn bare_lf_in_data_is_refused_and_cannot_end_it() {
-    let mut h = run(&format!(
-        "{EHLO}
-         C: MAIL FROM:<a@example.net>
-         S: 250
-         C: RCPT TO:<alice@example.org>
-         S: 250
-         C: DATA
-         S: 354"
-    ));
+    let mut h = run(&format!("{EHLO}{DATA_FOR_ALICE}"));
     // SMTP smuggling: `<LF>.<CR><LF>` and `<CR><LF>.<LF>` end nothing.
     h.feed(b"Subject: a\r\n\r\nline\n.\r\nMAIL FROM:<evil@example.net>\r\n.\n");
     assert!(h.lines.is_empty(), "{:?}", h.lines);
@@ -625,15 +626,7 @@ fn bare_lf_in_data_is_refused_and_cannot_end_it() {
 fn data_split_anywhere_is_the_same_message() {
     let body = b"A: 1\r\n\r\n..a\r\n.\r\n";
     for split in 0..body.len() {
-        let mut h = run(&format!(
-            "{EHLO}
-             C: MAIL FROM:<a@example.net>
-             S: 250
-             C: RCPT TO:<alice@example.org>
-             S: 250
-             C: DATA
-             S: 354"
-        ));
+        let mut h = run(&format!("{EHLO}{DATA_FOR_ALICE}"));
         h.feed(&body[..split]);
         h.feed(&body[split..]);
         h.play("S: 250 2.0.0 Stored");
@@ -741,15 +734,7 @@ fn bare_lf_or_cr_in_bdat_is_refused_as_in_data() {
 
 #[test]
 fn bare_cr_in_data_is_refused() {
-    let mut h = run(&format!(
-        "{EHLO}
-         C: MAIL FROM:<a@example.net>
-         S: 250
-         C: RCPT TO:<alice@example.org>
-         S: 250
-         C: DATA
-         S: 354"
-    ));
+    let mut h = run(&format!("{EHLO}{DATA_FOR_ALICE}"));
     h.feed(b"Subject: a\r\n\r\nline\r.\rMAIL FROM:<evil@example.net>\r");
     h.feed(b"\r\n.\r\n");
     h.play("S: 554 5.6.0 Bare CR");
