@@ -282,6 +282,41 @@ fn an_mda_delivers_and_its_failures_are_temporary_or_permanent() {
         .collect();
     assert_same_messages(&stored(&md2), &expected, "ownmail deliver as the MDA");
     assert!(server.held(None).is_empty());
+
+    // An MDA that fails one message with a code that may be its own fault
+    // or the message's (exit 1, 67, 77): that one is reported and kept on
+    // the server, delete_rejected or not, and the others are delivered.
+    server.add(None, &msgs);
+    let md3 = local.maildir("Maildir3");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nmsg=$(cat)\ncase \"$msg\" in *'Subject: crlf'*) echo no such user >&2; exit 67;; esac\nprintf '%s\\n' \"$msg\" | {bin} deliver --maildir {} --recipient alice@example.org\n",
+            md3.display()
+        ),
+    )
+    .unwrap();
+    local.write(&pop3_account(
+        &server,
+        &local,
+        &format!(
+            "delete_rejected: true\ndeliver_to: {{mda: \"sh {}\"}}",
+            script.display()
+        ),
+    ));
+    for run in 0..2 {
+        let out = local.fetch(&[]);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "exited 67: no such user; left on the server, tried again on the next run"
+            ) && err.lines().count() == 1,
+            "run {run}: {err}"
+        );
+        assert_eq!(server.held(None).len(), 1, "run {run}");
+        assert_eq!(stored(&md3).len(), 3, "run {run}");
+    }
 }
 
 /// The SMTP sink: writes each message to DIR/N.eml and its envelope to

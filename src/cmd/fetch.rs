@@ -224,8 +224,10 @@ fn print_errors(r: &Report) {
     for rejected in &r.rejected {
         let fate = if rejected.deleted {
             "deleted from the server (delete_rejected: true)"
-        } else {
+        } else if rejected.deletable {
             "left on the server (set delete_rejected: true to delete such messages)"
+        } else {
+            "left on the server, tried again on the next run"
         };
         let _ = writeln!(
             err,
@@ -371,6 +373,7 @@ mod tests {
                 message: "m".into(),
                 reason: "r".into(),
                 deleted: false,
+                deletable: true,
             }],
             ..Report::new("b")
         };

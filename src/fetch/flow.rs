@@ -97,13 +97,16 @@ impl<'a> Flow<'a> {
             Err(DeliveryError {
                 temporary: true,
                 message,
-            }) => Err(FetchError::Delivery(DeliveryError {
-                temporary: true,
-                message: format!("{label}: {message}"),
-            })),
+                ..
+            }) => Err(FetchError::Delivery(DeliveryError::temporary(format!(
+                "{label}: {message}"
+            )))),
             Err(e) => {
-                tracing::debug!(%label, "refused for good: {e}");
-                if self.delete_rejected {
+                tracing::debug!(%label, "refused: {e}");
+                // Only a refusal about the message is deleted; one that
+                // may be ours stays on the server, tried again next run.
+                let delete = self.delete_rejected && e.deletable;
+                if delete {
                     // Recorded, so it is never fetched again, and deleted.
                     self.state.record(key.clone(), entry);
                     self.unsynced.push(key);
@@ -111,7 +114,8 @@ impl<'a> Flow<'a> {
                 report.rejected.push(Rejected {
                     message: label,
                     reason: e.message,
-                    deleted: self.delete_rejected,
+                    deleted: delete,
+                    deletable: e.deletable,
                 });
                 Ok(())
             }

@@ -139,6 +139,9 @@ pub struct Rejected {
     pub reason: String,
     /// Deleted from the server anyway (`delete_rejected: true`).
     pub deleted: bool,
+    /// About the message itself (an MDA's 65, an SMTP 5xx, a loop), which
+    /// `delete_rejected` deletes; else perhaps a fault of ours, kept.
+    pub deletable: bool,
 }
 
 /// How a run ended, for the exit code.

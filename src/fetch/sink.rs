@@ -4,16 +4,19 @@
 //! | --------- | ------------------------------------------ | ---------------------------- |
 //! | `user`    | the batch is fsynced into the Maildir      | disk full, I/O error         |
 //! | `maildir` | the same                                   | the same                     |
-//! | `mda`     | the command exits 0                        | any exit but 0 and 65, a signal, a timeout |
+//! | `mda`     | the command exits 0                        | 75, 126, 127, a signal, a timeout |
 //! | `smtp`    | the server answers 250 to the data         | 4xx, no connection           |
 //!
 //! A refusal for good (which `delete_rejected` deletes on the server) must
 //! be about the message, never a fault of ours: for the Maildir kinds an
 //! empty message or a mail loop; for an MDA exit 65 (EX_DATAERR); for SMTP
-//! a 5xx reply. A permission denied, a missing MDA (126, 127), an unknown
-//! user (the recipient is our configuration), any other exit code: the
-//! message stays on the server and the run ends with 75, as fetchmail
-//! never deletes a message its MDA failed on.
+//! a 5xx reply. A permission denied or a missing MDA (126, 127) would fail
+//! every message: the message stays on the server and the run ends with
+//! 75. Any other exit code of an MDA (1, 67 unknown user, 77) is about
+//! this message or about us, nobody can tell: it is reported and kept on
+//! the server, `delete_rejected` or not, and the run goes on with the next
+//! message, as fetchmail goes on after an MDA failed and never deletes
+//! what it failed on.
 //!
 //! The Maildir kinds are batched ([`Sink::write`] then a commit per
 //! message and one fsync per batch, see `fetch::flow`); the others deliver
@@ -47,15 +50,20 @@ const MDA_STDERR: usize = 2048;
 #[error("{message}")]
 pub struct DeliveryError {
     /// Whether the same delivery may succeed later (the message stays on
-    /// the server and is tried on the next run).
+    /// the server, the run stops and the message is tried on the next one).
     pub temporary: bool,
+    /// Refused, and about the message itself: `delete_rejected` may delete
+    /// it on the server. A refusal that may be a fault of ours is reported
+    /// and kept there, and the run goes on.
+    pub deletable: bool,
     pub message: String,
 }
 
 impl DeliveryError {
-    fn temporary(message: impl Into<String>) -> DeliveryError {
+    pub(super) fn temporary(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
             temporary: true,
+            deletable: false,
             message: message.into(),
         }
     }
@@ -63,6 +71,16 @@ impl DeliveryError {
     fn permanent(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
             temporary: false,
+            deletable: true,
+            message: message.into(),
+        }
+    }
+
+    /// Refused, but perhaps not for the message's sake: kept on the server.
+    fn kept(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            temporary: false,
+            deletable: false,
             message: message.into(),
         }
     }
@@ -72,6 +90,7 @@ impl From<DeliverError> for DeliveryError {
     fn from(e: DeliverError) -> Self {
         DeliveryError {
             temporary: !e.is_about_the_message(),
+            deletable: e.is_about_the_message(),
             message: e.to_string(),
         }
     }
@@ -181,6 +200,7 @@ impl Sink {
                 let users =
                     crate::auth::Users::load(&config.users_file).map_err(|e| DeliveryError {
                         temporary: e.exit_code() == sysexits::TEMPFAIL,
+                        deletable: false,
                         message: e.to_string(),
                     })?;
                 if users.get(name.as_str()).is_none() {
@@ -459,17 +479,22 @@ async fn run_mda(command: &str, account: &str, data: &[u8]) -> Result<(), Delive
         Some(code) if code == i32::from(sysexits::DATAERR) => Err(DeliveryError::permanent(
             format!("the MDA {command:?} exited {code}{said}"),
         )),
-        // The shell's "cannot execute" and "not found", and every other
-        // code: a fault of ours or of the MDA (a typo in its path, a
-        // wrong permission, an unknown user in its arguments) until shown
-        // otherwise. The message waits on the server.
-        Some(code) => Err(DeliveryError::temporary(format!(
-            "the MDA {command:?} exited {code}{}{said}",
-            match code {
-                126 => " (the command cannot be executed)",
-                127 => " (the command was not found)",
-                _ => "",
+        // The shell's "cannot execute" and "not found": a typo in its
+        // path, a wrong permission. Every message would fail: stop, and
+        // the messages wait on the server.
+        Some(code @ (126 | 127)) => Err(DeliveryError::temporary(format!(
+            "the MDA {command:?} exited {code} ({}){said}",
+            if code == 126 {
+                "the command cannot be executed"
+            } else {
+                "the command was not found"
             }
+        ))),
+        // Any other code (1, 67 unknown user, 77): this message's fault or
+        // ours, nobody can tell. It stays on the server, reported, and the
+        // next message is tried.
+        Some(code) => Err(DeliveryError::kept(format!(
+            "the MDA {command:?} exited {code}{said}"
         ))),
         None => Err(DeliveryError::temporary(format!(
             "the MDA {command:?} was killed by signal {}{said}",
@@ -596,20 +621,34 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!e.temporary && e.message.contains("exited 65"), "{e}");
+        assert!(e.deletable, "{e}");
         // Faults of ours, not the message's: never a refusal for good
-        // (delete_rejected would delete the message on the server).
+        // (delete_rejected would delete the message on the server). Those
+        // that would fail every message stop the run...
         for (mda, says) in [
             (
                 "/usr/bin/procmial -d alice",
                 "exited 127 (the command was not found)",
             ),
             ("/dev/null", "exited 126 (the command cannot be executed)"),
+        ] {
+            let e = run_mda(mda, "isp", msg).await.unwrap_err();
+            assert!(
+                e.temporary && !e.deletable && e.message.contains(says),
+                "{mda}: {e}"
+            );
+        }
+        // ...the others keep the message on the server and go on.
+        for (mda, says) in [
             ("cat >/dev/null; exit 67", "exited 67"),
             ("cat >/dev/null; exit 77", "exited 77"),
             ("cat >/dev/null; exit 1", "exited 1"),
         ] {
             let e = run_mda(mda, "isp", msg).await.unwrap_err();
-            assert!(e.temporary && e.message.contains(says), "{mda}: {e}");
+            assert!(
+                !e.temporary && !e.deletable && e.message.contains(says),
+                "{mda}: {e}"
+            );
         }
         let e = run_mda("kill -9 $$", "isp", msg).await.unwrap_err();
         assert!(e.temporary && e.message.contains("signal 9"), "{e}");
