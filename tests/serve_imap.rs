@@ -900,3 +900,60 @@ print(json.dumps(out))
         }
     }
 }
+
+/// Under inetd each connection is a process of its own, so failed logins
+/// are counted in a file: the wait before a failed LOGIN's answer doubles
+/// across connections as it does within one (1, 2, then 4 s). Regression:
+/// every connection started again at 1 s.
+#[test]
+fn failed_logins_count_across_stdio_sessions() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    let scratch = setup();
+    let login = |password: &str| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (tcp, _) = listener.accept().unwrap();
+        let mut server = scratch
+            .cmd()
+            .args(["serve-imap", "--stdio"])
+            .stdin(Stdio::from(OwnedFd::from(tcp.try_clone().unwrap())))
+            .stdout(Stdio::from(OwnedFd::from(tcp)))
+            .spawn()
+            .unwrap();
+        let mut r = BufReader::new(client.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let started = std::time::Instant::now();
+        (&client)
+            .write_all(format!("a LOGIN alice \"{password}\"\r\nb LOGOUT\r\n").as_bytes())
+            .unwrap();
+        let answer = loop {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0, "no answer to LOGIN");
+            if line.starts_with("a ") {
+                break line.clone();
+            }
+        };
+        let waited = started.elapsed();
+        server.wait().unwrap();
+        (answer, waited)
+    };
+    for (i, wait) in [1, 2, 4].into_iter().enumerate() {
+        let (answer, waited) = login("wrong");
+        assert!(
+            answer.starts_with("a NO [AUTHENTICATIONFAILED]"),
+            "{answer}"
+        );
+        assert!(
+            waited >= Duration::from_secs(wait) && waited < Duration::from_secs(wait * 2),
+            "connection {i}: waited {waited:?}, not {wait} s"
+        );
+    }
+    // The right password gets in, and forgets the failures.
+    let (answer, _) = login(PASSWORD);
+    assert!(answer.starts_with("a OK"), "{answer}");
+    let (_, waited) = login("wrong");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+}

@@ -787,3 +787,50 @@ fn a_queue_failure_leaves_nothing_delivered() {
     assert!(t.contains("451 4.3.0"), "{t}");
     assert!(s.inbox("alice").is_empty() && s.inbox("bob").is_empty());
 }
+
+/// Under inetd each connection is a process of its own, so failed logins
+/// are counted in a file: five connections that each guess once, and the
+/// sixth is refused even the right password. Regression: each connection
+/// started with a clean slate, so guessing was limited only by how fast
+/// connections could be made.
+#[test]
+fn failed_logins_count_across_stdio_sessions() {
+    use std::os::fd::OwnedFd;
+    let s = Server::start("", "");
+    let login = |password: &str| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (tcp, _) = listener.accept().unwrap();
+        let mut server = stdio_server(
+            &s,
+            Stdio::from(OwnedFd::from(tcp.try_clone().unwrap())),
+            Stdio::from(OwnedFd::from(tcp)),
+        );
+        let plain = base64_plain("alice", password);
+        let mut w = client.try_clone().unwrap();
+        w.write_all(format!("EHLO c\r\nAUTH PLAIN {plain}\r\nQUIT\r\n").as_bytes())
+            .unwrap();
+        let replies: Vec<String> = BufReader::new(client)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        server.wait().unwrap();
+        replies
+            .into_iter()
+            .find(|l| l.starts_with("235") || l.starts_with("535") || l.starts_with("454"))
+            .unwrap_or_default()
+    };
+    for i in 0..5 {
+        let reply = login("wrong");
+        assert!(reply.starts_with("535"), "guess {i}: {reply}");
+    }
+    let reply = login(PASSWORD);
+    assert!(reply.starts_with("454 4.7.0"), "{reply}");
+    let log = std::fs::read_to_string(s.scratch.dir.path().join("data/login-failures")).unwrap();
+    assert_eq!(log.lines().count(), 5, "{log}");
+}
+
+fn base64_plain(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}

@@ -82,13 +82,17 @@ pub(super) fn acceptor(config: &Config) -> anyhow::Result<Option<Arc<ServerIdent
 }
 
 fn context(config: &Config, tls: bool) -> Arc<Context> {
+    context_with(config, tls, Throttle::default())
+}
+
+fn context_with(config: &Config, tls: bool, throttle: Throttle) -> Arc<Context> {
     Arc::new(Context {
         hostname: config.hostname.clone(),
         users_file: config.users_file.clone(),
         mail_root: config.data_dir.join("mail"),
         tls,
         limits: Limits::default(),
-        throttle: Throttle::default(),
+        throttle,
         spam: config.spam.clone(),
     })
 }
@@ -116,7 +120,13 @@ fn run_stdio(config: &Config, args: &ServeImapArgs) -> anyhow::Result<u8> {
         None
     };
     // No STARTTLS on stdin/stdout: TLS is there from the start or not at all.
-    let ctx = context(config, false);
+    // One process per connection: failed logins are counted across them
+    // in a file.
+    let ctx = context_with(
+        config,
+        false,
+        Throttle::with_log(crate::smtp::login_failures(config)),
+    );
     let rt = super::runtime(Some(1))?;
     let served = rt.block_on(async {
         let shutdown = server::shutdown_on_signals()?;

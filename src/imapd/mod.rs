@@ -186,17 +186,44 @@ pub struct Context {
 #[derive(Debug, Default, Clone)]
 pub struct Throttle {
     inner: Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>,
+    /// Where failures are also written, for the next process (`--stdio`).
+    log: Option<crate::auth::throttle::FailureLog>,
 }
 
 const THROTTLE_FORGET: Duration = Duration::from_secs(3600);
 const THROTTLE_MAX_ENTRIES: usize = 100_000;
 
 impl Throttle {
+    /// A throttle that also writes failures and successes to `log`.
+    pub fn with_log(log: crate::auth::throttle::FailureLog) -> Throttle {
+        Throttle {
+            log: Some(log),
+            ..Throttle::default()
+        }
+    }
+
+    /// Takes in what the log holds of `ip`'s recent failures (a process
+    /// serving one connection, at its start): its first answer waits as
+    /// long as it would have in a server that saw them all.
+    pub fn seed(&self, ip: IpAddr) {
+        let Some(log) = &self.log else { return };
+        let failures = log.failures(ip, THROTTLE_FORGET);
+        if let (false, Ok(mut map)) = (failures.is_empty(), self.inner.lock()) {
+            let last = failures.iter().min().copied().unwrap_or_default();
+            let now = Instant::now();
+            let n = u32::try_from(failures.len()).unwrap_or(u32::MAX);
+            map.insert(ip, (n, now.checked_sub(last).unwrap_or(now)));
+        }
+    }
+
     /// Records a failure; the delay to impose before answering.
     pub fn failed(&self, ip: Option<IpAddr>) -> Duration {
         let Some(ip) = ip else {
             return Duration::from_secs(1);
         };
+        if let Some(log) = &self.log {
+            log.failed(ip);
+        }
         let Ok(mut map) = self.inner.lock() else {
             return Duration::from_secs(1);
         };
@@ -214,8 +241,11 @@ impl Throttle {
     }
 
     pub fn succeeded(&self, ip: Option<IpAddr>) {
-        if let (Some(ip), Ok(mut map)) = (ip, self.inner.lock()) {
-            map.remove(&ip);
+        if let (Some(ip), Ok(mut map)) = (ip, self.inner.lock())
+            && map.remove(&ip).is_some()
+            && let Some(log) = &self.log
+        {
+            log.succeeded(ip);
         }
     }
 }

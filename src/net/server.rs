@@ -479,6 +479,9 @@ pub async fn serve_stdio(
         }
         crate::net::Stdio::Pipes(pipes) => (Box::new(pipes), None),
     };
+    if let Some(ip) = ip {
+        ctx.throttle.seed(ip);
+    }
     let peer = Peer {
         ip,
         tls: implicit,

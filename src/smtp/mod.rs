@@ -27,7 +27,7 @@ use crate::net::tls_server::ServerIdentity;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{FailureLog, Throttle};
 use crate::auth::{Secret, Users};
 use crate::config::Config;
 use crate::error::{ExitStatus, sysexits};
@@ -340,6 +340,11 @@ async fn accept_loop(
     }
 }
 
+/// Where servers run once per connection (`--stdio`) keep failed logins.
+pub fn login_failures(config: &Config) -> FailureLog {
+    FailureLog::new(config.data_dir.join("login-failures"))
+}
+
 /// One session on standard input and output (inetd, `--stdio`). The peer
 /// is the TCP socket inetd hands us; on anything else (a Unix socket from
 /// socat or stunnel, a pipe) the client's address is unknown, and an unknown
@@ -356,6 +361,12 @@ pub async fn serve_stdio(config: Arc<Config>) -> Result<(), SmtpError> {
             (Box::new(io), None)
         }
     };
+    // One process per connection: failed logins are counted across them
+    // in a file, else each connection would bring new guesses.
+    server.throttle = Throttle::with_log(login_failures(&server.config));
+    if let Some(peer) = peer {
+        server.throttle.seed(peer.ip(), Instant::now());
+    }
     let (_tx, rx) = watch::channel(false);
     conn::handle(Arc::new(server), io, peer, Kind::Mx, rx).await;
     // Whatever was queued is sent by the long-running server; with none,
