@@ -128,6 +128,9 @@ pub struct Selected {
     /// it since (a SELECT copies nothing), copied when this view changes.
     pub msgs: Arc<Vec<Msg>>,
     pub keywords: Keywords,
+    /// How many keywords the last FLAGS response named: a client learns of
+    /// one added since (by this session or another) from a new FLAGS.
+    pub announced_keywords: usize,
     /// CONDSTORE (RFC 7162): the folder's mod-sequences, shared by the
     /// sessions of this process ([`super::condstore`]).
     pub modseqs: std::sync::Arc<std::sync::Mutex<crate::store::modseq::ModSeqs>>,
@@ -174,6 +177,7 @@ impl Selected {
             uid_validity: listing.uid_validity,
             next_uid: listing.next_uid,
             msgs,
+            announced_keywords: keywords.iter().count(),
             keywords,
             modseqs,
             condstore: false,

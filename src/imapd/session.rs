@@ -533,11 +533,7 @@ impl Session {
                 let n = sel.msgs.len();
                 let recent = sel.msgs.iter().filter(|m| m.recent).count();
                 let first_unseen = sel.msgs.iter().position(|m| !m.flags.has_system(b'S'));
-                let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-                for (_, k) in sel.keywords.iter() {
-                    flags.push(' ');
-                    flags.push_str(k);
-                }
+                let flags = flag_list(&sel);
                 self.line(&format!("* FLAGS ({flags})"));
                 self.line(&format!("* {n} EXISTS"));
                 self.line(&format!("* {recent} RECENT"));
@@ -1045,7 +1041,30 @@ impl Session {
         }
     }
 
+    /// A FLAGS response, and PERMANENTFLAGS, when the folder has keywords
+    /// the last one did not name (RFC 3501 7.2.6: as Dovecot, before the
+    /// FETCH that shows one), so that a client's list of tags is whole.
+    fn announce_new_keywords(&mut self) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        let count = sel.keywords.iter().count();
+        if count <= sel.announced_keywords {
+            return;
+        }
+        sel.announced_keywords = count;
+        let flags = flag_list(sel);
+        let read_only = sel.read_only;
+        self.line(&format!("* FLAGS ({flags})"));
+        if !read_only {
+            self.line(&format!(
+                "* OK [PERMANENTFLAGS ({flags} \\*)] flags permitted"
+            ));
+        }
+    }
+
     fn report(&mut self, changes: Changes) {
+        self.announce_new_keywords();
         for seq in &changes.expunged {
             self.line(&format!("* {seq} EXPUNGE"));
         }
@@ -1618,6 +1637,7 @@ impl Session {
             }
             lines.push(format!("* {} FETCH ({})", i + 1, items.join(" ")));
         }
+        self.announce_new_keywords();
         for l in lines {
             self.line(&l);
         }
@@ -2262,6 +2282,16 @@ fn write_lf(
 }
 
 /// What STORE makes of a message's flags.
+/// The system flags and the folder's keywords, as FLAGS names them.
+fn flag_list(sel: &Selected) -> String {
+    let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+    for (_, k) in sel.keywords.iter() {
+        flags.push(' ');
+        flags.push_str(k);
+    }
+    flags
+}
+
 fn store_apply(cur: Flags, wanted: Flags, mode: StoreMode) -> Flags {
     match mode {
         StoreMode::Replace => {

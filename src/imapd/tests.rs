@@ -451,7 +451,9 @@ fn store_search_expunge() {
     t.select();
     assert_eq!(
         t.send("s STORE 1 +FLAGS (\\Flagged work)\r\n"),
-        "* 1 FETCH (FLAGS (\\Flagged work \\Recent))\r\ns OK STORE completed\r\n"
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft work)\r\n\
+         * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft work \\*)] flags permitted\r\n\
+         * 1 FETCH (FLAGS (\\Flagged work \\Recent))\r\ns OK STORE completed\r\n"
     );
     assert_eq!(
         std::fs::read_to_string(t.inbox().join("dovecot-keywords")).unwrap(),
@@ -1579,11 +1581,53 @@ fn small_answers_as_dovecot_gives_them() {
     // The 27th keyword: refused, no path told.
     let many: Vec<String> = (0..26).map(|i| format!("k{i}")).collect();
     let r = t.send(&format!("s STORE 1 +FLAGS.SILENT ({})\r\n", many.join(" ")));
-    assert_eq!(r, "s OK STORE completed\r\n");
+    // .SILENT is about the messages: the folder's new FLAGS are still told.
+    assert!(r.starts_with("* FLAGS (") && r.contains(" k25)\r\n"), "{r}");
+    assert!(r.ends_with("flags permitted\r\ns OK STORE completed\r\n"), "{r}");
     let r = t.send("s STORE 1 +FLAGS.SILENT (one-more)\r\n");
     assert_eq!(
         r,
         "s NO [LIMIT] a folder holds 26 keywords at most (Maildir's letters a to z); one-more was not added\r\n"
     );
     assert!(!r.contains('/'));
+}
+
+/// Regression: a keyword new to the folder, set by this session or
+/// another, came only in a FETCH; clients that build their list of tags
+/// from FLAGS did not see it until they selected the folder again. As
+/// Dovecot: a new FLAGS and PERMANENTFLAGS first.
+#[test]
+fn a_new_keyword_is_announced_in_flags_before_it_is_shown() {
+    let mut a = setup();
+    a.login();
+    a.send("s SELECT INBOX\r\n");
+    let mut b = second_session(&a);
+    b.login();
+    b.send("s SELECT INBOX\r\n");
+    let got = a.send("t STORE 1 +FLAGS ($Label1)\r\n");
+    let flags = got.find("* FLAGS (").expect(&got);
+    let permanent = got.find("* OK [PERMANENTFLAGS (").expect(&got);
+    let fetch = got.find("* 1 FETCH (FLAGS (").expect(&got);
+    assert!(flags < permanent && permanent < fetch, "{got}");
+    assert!(
+        got[flags..].starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1)"),
+        "{got}"
+    );
+    // Once is enough.
+    let again = a.send("u STORE 2 +FLAGS ($Label1)\r\n");
+    assert!(!again.contains("* FLAGS"), "{again}");
+    // The other session hears of it at its next command.
+    let news = b.send("n NOOP\r\n");
+    let flags = news.find("* FLAGS (").expect(&news);
+    let fetch = news.find(" FETCH (").expect(&news);
+    assert!(flags < fetch && news[flags..].contains("$Label1"), "{news}");
+    // EXAMINE: FLAGS, and no PERMANENTFLAGS to offer.
+    b.send("e EXAMINE INBOX\r\n");
+    a.send("v STORE 1 +FLAGS (Urgent)\r\n");
+    let news = b.send("n NOOP\r\n");
+    assert!(
+        news.contains("* FLAGS (") && news.contains("Urgent"),
+        "{news}"
+    );
+    assert!(!news.contains("PERMANENTFLAGS"), "{news}");
 }
