@@ -161,7 +161,13 @@ impl Selected {
         let listing = shared.listing().map_err(uid_err)?;
         let keywords = Keywords::load(&path).map_err(StoreError::io(&path))?;
         let mut msgs = view(&listing);
-        if !read_only && msgs.iter().any(|m| m.in_new) {
+        if read_only && msgs.iter().any(|m| m.in_new) {
+            // EXAMINE claims nothing: what is in `new/` is recent to it,
+            // and stays there for the next SELECT to claim (as Dovecot).
+            for m in Arc::make_mut(&mut msgs).iter_mut().filter(|m| m.in_new) {
+                m.recent = true;
+            }
+        } else if !read_only && msgs.iter().any(|m| m.in_new) {
             for m in Arc::make_mut(&mut msgs).iter_mut().filter(|m| m.in_new) {
                 claim_recent(&path, m);
             }
@@ -248,8 +254,12 @@ impl Selected {
         let before = self.msgs.len();
         for f in listing.msgs.iter().filter(|f| f.uid > last) {
             let mut m = to_msg(f);
-            if f.sub == "new" && !self.read_only {
-                claim_recent(&self.path, &mut m);
+            if f.sub == "new" {
+                if self.read_only {
+                    m.recent = true;
+                } else {
+                    claim_recent(&self.path, &mut m);
+                }
             }
             changes.recent += usize::from(m.recent);
             Arc::make_mut(&mut self.msgs).push(m);

@@ -1583,7 +1583,10 @@ fn small_answers_as_dovecot_gives_them() {
     let r = t.send(&format!("s STORE 1 +FLAGS.SILENT ({})\r\n", many.join(" ")));
     // .SILENT is about the messages: the folder's new FLAGS are still told.
     assert!(r.starts_with("* FLAGS (") && r.contains(" k25)\r\n"), "{r}");
-    assert!(r.ends_with("flags permitted\r\ns OK STORE completed\r\n"), "{r}");
+    assert!(
+        r.ends_with("flags permitted\r\ns OK STORE completed\r\n"),
+        "{r}"
+    );
     let r = t.send("s STORE 1 +FLAGS.SILENT (one-more)\r\n");
     assert_eq!(
         r,
@@ -1630,4 +1633,42 @@ fn a_new_keyword_is_announced_in_flags_before_it_is_shown() {
         "{news}"
     );
     assert!(!news.contains("PERMANENTFLAGS"), "{news}");
+}
+
+/// Regression: EXAMINE said `* 0 RECENT` and SEARCH RECENT found nothing
+/// while mail sat unclaimed in `new/`. As Dovecot: it is recent to an
+/// EXAMINE, which claims none of it, so the next SELECT still does.
+#[test]
+fn examine_sees_new_mail_as_recent_and_leaves_it_to_select() {
+    let mut a = setup();
+    a.login();
+    let in_new = |t: &T| std::fs::read_dir(t.inbox().join("new")).unwrap().count();
+    let waiting = in_new(&a);
+    assert!(waiting > 0);
+    let ex = a.send("e EXAMINE INBOX\r\n");
+    assert!(ex.contains(&format!("* {waiting} RECENT\r\n")), "{ex}");
+    let found = a.send("r SEARCH RECENT\r\n");
+    let hits = found.lines().next().unwrap().split_whitespace().count() - 2;
+    assert_eq!(hits, waiting, "{found}");
+    // Mail arriving while it looks is recent too.
+    deliver(
+        &Maildir::open(a.inbox()).unwrap(),
+        "INBOX",
+        "Subject: late\n\nx\n",
+        "",
+    );
+    let news = a.send("n NOOP\r\n");
+    assert!(
+        news.contains(&format!("* {} RECENT\r\n", waiting + 1)),
+        "{news}"
+    );
+    assert_eq!(in_new(&a), waiting + 1, "EXAMINE claims nothing");
+    let mut b = second_session(&a);
+    b.login();
+    let sel = b.send("s SELECT INBOX\r\n");
+    assert!(
+        sel.contains(&format!("* {} RECENT\r\n", waiting + 1)),
+        "{sel}"
+    );
+    assert_eq!(in_new(&a), 0, "SELECT claims it");
 }
