@@ -957,3 +957,42 @@ fn failed_logins_count_across_stdio_sessions() {
     let (_, waited) = login("wrong");
     assert!(waited < Duration::from_secs(2), "{waited:?}");
 }
+
+/// inetd hands the client's socket over as stderr too: a log line there
+/// would land in the middle of the protocol. Regression: with `-vv` the
+/// client read the server's debug lines. They go to syslog instead.
+#[test]
+fn under_inetd_log_lines_never_reach_the_client() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    let scratch = setup();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (tcp, _) = listener.accept().unwrap();
+    let mut server = scratch
+        .cmd()
+        .args(["-vvv", "serve-imap", "--stdio"])
+        .stdin(Stdio::from(OwnedFd::from(tcp.try_clone().unwrap())))
+        .stdout(Stdio::from(OwnedFd::from(tcp.try_clone().unwrap())))
+        .stderr(Stdio::from(OwnedFd::from(tcp)))
+        .spawn()
+        .unwrap();
+    client
+        .write_all(
+            format!("a LOGIN alice nope\r\nb LOGIN alice \"{PASSWORD}\"\r\nc SELECT INBOX\r\nd LOGOUT\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut got = String::new();
+    client.read_to_string(&mut got).unwrap();
+    assert!(server.wait().unwrap().success());
+    assert!(got.contains("d OK LOGOUT"), "{got}");
+    for line in got.lines() {
+        let first = line.split(' ').next().unwrap_or("");
+        assert!(
+            ["*", "+", "a", "b", "c", "d"].contains(&first),
+            "not IMAP: {line:?}\n{got}"
+        );
+    }
+}

@@ -96,7 +96,11 @@ pub fn exit(result: anyhow::Result<u8>) -> std::process::ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            say!("ownmail: {}", one_line(&e));
+            if TO_SYSLOG.load(std::sync::atomic::Ordering::Relaxed) {
+                tracing::error!("{}", one_line(&e));
+            } else {
+                say!("ownmail: {}", one_line(&e));
+            }
             ExitCode::from(exit_code(&e))
         }
     }
@@ -186,8 +190,10 @@ pub fn init_logging(global: &GlobalArgs) {
     // RUST_LOG, when set, refines per module; otherwise the plain level
     // filter avoids building an EnvFilter on every start (deliver runs once
     // per message).
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.is_empty() => builder
@@ -195,6 +201,73 @@ pub fn init_logging(global: &GlobalArgs) {
             .init(),
         _ => builder.with_max_level(level).init(),
     }
+}
+
+/// Log lines go to syslog instead of stderr (see [`stderr_is_the_client`]).
+static TO_SYSLOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Where log lines go: stderr, or syslog (facility mail) once a server
+/// under inetd found its stderr to be the client's socket.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !TO_SYSLOG.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::io::stderr().write(buf);
+        }
+        for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = String::from_utf8_lossy(line);
+            let priority = if text.contains(" ERROR ") {
+                libc::LOG_ERR
+            } else if text.contains(" WARN ") {
+                libc::LOG_WARNING
+            } else {
+                libc::LOG_INFO
+            };
+            if let Ok(c) = std::ffi::CString::new(text.replace('\0', "")) {
+                // SAFETY: a constant format and a NUL-terminated string.
+                unsafe { libc::syslog(libc::LOG_MAIL | priority, c"%s".as_ptr(), c.as_ptr()) };
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A server run by inetd gets the client's socket on stdin, stdout and
+/// stderr alike: a log line on stderr would go to the client, in the middle
+/// of the protocol (or of its TLS). When stderr is the same socket as
+/// stdin, log lines go to syslog (facility mail, as Postfix's and
+/// Dovecot's) and stderr is pointed at /dev/null. Returns whether it was so.
+pub(crate) fn stderr_is_the_client() -> bool {
+    // SAFETY: fstat into zeroed structs of the right type.
+    let same = unsafe {
+        let mut a: libc::stat = std::mem::zeroed();
+        let mut b: libc::stat = std::mem::zeroed();
+        libc::fstat(0, &mut a) == 0
+            && libc::fstat(2, &mut b) == 0
+            && (a.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+            && a.st_dev == b.st_dev
+            && a.st_ino == b.st_ino
+    };
+    if !same {
+        return false;
+    }
+    // SAFETY: a constant identity (static, as openlog keeps the pointer),
+    // then a descriptor we open and place at 2.
+    unsafe {
+        libc::openlog(c"ownmail".as_ptr(), libc::LOG_PID, libc::LOG_MAIL);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 2);
+            libc::close(null);
+        }
+    }
+    TO_SYSLOG.store(true, std::sync::atomic::Ordering::Relaxed);
+    true
 }
 
 /// The sysexits code for an error: the first error in the chain that knows

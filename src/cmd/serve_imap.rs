@@ -14,6 +14,9 @@ use crate::net::tls_server::ServerIdentity;
 use crate::proto::imap::Limits;
 
 pub fn run(global: &GlobalArgs, args: ServeImapArgs) -> anyhow::Result<u8> {
+    if args.stdio {
+        super::stderr_is_the_client();
+    }
     let config = load_config(global)?;
     if args.stdio {
         return run_stdio(&config, &args);

@@ -10,6 +10,9 @@ use crate::error::sysexits;
 use crate::smtp::{Listeners, Server, serve_smtp, serve_stdio};
 
 pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
+    if args.stdio {
+        super::stderr_is_the_client();
+    }
     let config = Arc::new(load_config(global)?);
     let runtime = super::runtime(Some(2))?;
     runtime.block_on(async {
