@@ -184,14 +184,7 @@ fn an_mda_delivers_and_its_failures_are_temporary_or_permanent() {
     // A permanent refusal of one message: reported, left on the server,
     // the others delivered; exit 1.
     let script = local.dir.path().join("mda.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nmsg=$(cat)\ncase \"$msg\" in *'Subject: crlf'*) echo refused >&2; exit 65;; esac\nprintf '%s\\n' \"$msg\" | {bin} deliver --maildir {} --recipient alice@example.org\n",
-            md.display()
-        ),
-    )
-    .unwrap();
+    refuse_the_crlf_message(&script, &md, 65, "refused");
     local.write(&pop3_account(
         &server,
         &local,
@@ -288,14 +281,7 @@ fn an_mda_delivers_and_its_failures_are_temporary_or_permanent() {
     // the server, delete_rejected or not, and the others are delivered.
     server.add(None, &msgs);
     let md3 = local.maildir("Maildir3");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nmsg=$(cat)\ncase \"$msg\" in *'Subject: crlf'*) echo no such user >&2; exit 67;; esac\nprintf '%s\\n' \"$msg\" | {bin} deliver --maildir {} --recipient alice@example.org\n",
-            md3.display()
-        ),
-    )
-    .unwrap();
+    refuse_the_crlf_message(&script, &md3, 67, "no such user");
     local.write(&pop3_account(
         &server,
         &local,
@@ -317,6 +303,20 @@ fn an_mda_delivers_and_its_failures_are_temporary_or_permanent() {
         assert_eq!(server.held(None).len(), 1, "run {run}");
         assert_eq!(stored(&md3).len(), 3, "run {run}");
     }
+}
+
+/// Writes an MDA script that refuses the message whose subject is "crlf"
+/// (saying `says`, exiting `code`) and delivers the others into `maildir`.
+fn refuse_the_crlf_message(script: &Path, maildir: &Path, code: u8, says: &str) {
+    let bin = env!("CARGO_BIN_EXE_ownmail");
+    std::fs::write(
+        script,
+        format!(
+            "#!/bin/sh\nmsg=$(cat)\ncase \"$msg\" in *'Subject: crlf'*) echo {says} >&2; exit {code};; esac\nprintf '%s\\n' \"$msg\" | {bin} deliver --maildir {} --recipient alice@example.org\n",
+            maildir.display()
+        ),
+    )
+    .unwrap();
 }
 
 /// The SMTP sink: writes each message to DIR/N.eml and its envelope to
