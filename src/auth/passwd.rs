@@ -43,6 +43,55 @@ pub struct UserEntry {
     rest: String,
 }
 
+impl UserEntry {
+    /// Dovecot's extra fields: the eighth field of the line, `key=value`
+    /// (or a bare `key`) separated by spaces.
+    fn extra_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rest
+            .splitn(6, ':')
+            .nth(5)
+            .unwrap_or("")
+            .split_whitespace()
+            .map(|f| f.split_once('=').unwrap_or((f, "")))
+    }
+
+    /// Why this user may not log in from `ip` (`None`: an address not
+    /// known), as Dovecot's passwd-file reads the extra fields: `nologin`
+    /// refuses every login (its `reason=` said), `allow_nets=` every
+    /// address outside those networks. Mail is still delivered.
+    pub fn login_refusal(&self, ip: Option<std::net::IpAddr>) -> Option<String> {
+        let mut reason = None;
+        let mut nologin = false;
+        let mut nets = None;
+        for (key, value) in self.extra_fields() {
+            match key {
+                "nologin" => nologin = !matches!(value, "n" | "no" | "0" | "false"),
+                "reason" => reason = Some(value),
+                "allow_nets" => nets = Some(value),
+                _ => {}
+            }
+        }
+        if nologin {
+            return Some(match reason {
+                Some(r) if !r.is_empty() => format!("nologin ({r})"),
+                _ => "nologin".to_owned(),
+            });
+        }
+        let nets = nets?;
+        let allowed = ip.is_some_and(|ip| {
+            nets.split(',')
+                .filter_map(crate::config::smtp::IpNet::parse)
+                .any(|net| net.contains(ip))
+        });
+        (!allowed).then(|| {
+            format!(
+                "allow_nets={nets} does not include {}",
+                ip.map_or("an unknown address".to_owned(), |ip| ip.to_string())
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Line {
     User(UserEntry),
@@ -190,10 +239,30 @@ impl Users {
         false
     }
 
-    /// Adds a user; the name must be new.
+    /// As [`Users::verify`], and then the user's own limits (Dovecot's
+    /// `nologin` and `allow_nets`) for a client at `ip`.
+    pub fn verify_from(&self, name: &str, password: &Secret, ip: Option<std::net::IpAddr>) -> bool {
+        if !self.verify(name, password) {
+            return false;
+        }
+        match self.get(name).and_then(|e| e.login_refusal(ip)) {
+            Some(why) => {
+                tracing::warn!(user = name, users_file = %self.path.display(), "login refused: {why}");
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Adds a user; the name must be new, also ignoring case: mail
+    /// addresses are matched without it, so `Alice` and `alice` would
+    /// share one mailbox's mail.
     pub fn add(&mut self, name: UserName, hash: PasswordHash) -> Result<(), UsersError> {
-        if self.get(name.as_str()).is_some() {
-            return Err(UsersError::Exists(name.to_string()));
+        if let Some(e) = self
+            .entries()
+            .find(|e| e.name.as_str().eq_ignore_ascii_case(name.as_str()))
+        {
+            return Err(UsersError::Exists(e.name.to_string()));
         }
         self.lines.push(Line::User(UserEntry {
             name,
@@ -442,6 +511,49 @@ mod tests {
     }
 
     /// A file that cannot be read is an error, never an empty list.
+    /// Regression: Dovecot's `nologin` and `allow_nets` extra fields were
+    /// ignored, so a closed account migrated from Dovecot could log in
+    /// again, from anywhere. Mail is still theirs.
+    #[test]
+    fn nologin_and_allow_nets_are_honoured_as_dovecot_does() {
+        let text = format!(
+            "gina:{SHA}::::::nologin=y reason=closed\n\
+             ivan:{SHA}:1000:1000::/home/ivan::nologin\n\
+             hank:{SHA}::::::allow_nets=10.9.9.0/24,2001:db8::/32\n\
+             olga:{SHA}::::::nologin=n\n"
+        );
+        let users = Users::parse(Path::new("passwd"), &text);
+        let pw = Secret::new("secret".into());
+        let local = Some("127.0.0.1".parse().unwrap());
+        for name in ["gina", "ivan", "hank"] {
+            assert!(users.verify(name, &pw), "{name}: the password is right");
+            assert!(!users.verify_from(name, &pw, local), "{name}");
+        }
+        assert!(users.verify_from("hank", &pw, Some("10.9.9.7".parse().unwrap())));
+        assert!(users.verify_from("hank", &pw, Some("2001:db8::5".parse().unwrap())));
+        assert!(
+            !users.verify_from("hank", &pw, None),
+            "an unknown address is not in the nets"
+        );
+        assert!(users.verify_from("olga", &pw, local));
+        assert_eq!(
+            users.get("gina").unwrap().login_refusal(local).unwrap(),
+            "nologin (closed)"
+        );
+        assert_eq!(users.mail_names(), ["gina", "ivan", "hank", "olga"]);
+    }
+
+    /// Regression: `Alice` and `alice` could both be added, and SMTP, which
+    /// matches addresses without case, gave Alice's mail to alice.
+    #[test]
+    fn a_name_that_differs_only_in_case_is_taken() {
+        let mut users = Users::parse(Path::new("passwd"), &format!("alice:{SHA}\n"));
+        let h = || PasswordHash::parse(SHA).unwrap();
+        let e = users.add(UserName::new("Alice").unwrap(), h()).unwrap_err();
+        assert_eq!(e.to_string(), "user \"alice\" already exists");
+        users.add(UserName::new("bob").unwrap(), h()).unwrap();
+    }
+
     #[test]
     fn an_unreadable_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();

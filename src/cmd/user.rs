@@ -62,7 +62,17 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
         UserCommand::List => {
             let users = Users::load(&config.users_file)?;
             for entry in users.entries() {
-                out!("{}", entry.name)?;
+                match entry.login_refusal(None) {
+                    Some(why) if why.starts_with("nologin") => {
+                        out!("{}\t(cannot log in: {why})", entry.name)?
+                    }
+                    Some(why) => out!(
+                        "{}\t(logs in only from {})",
+                        entry.name,
+                        why.split(' ').next().unwrap_or("")
+                    )?,
+                    None => out!("{}", entry.name)?,
+                }
             }
             for (name, why) in users.problems() {
                 out!("{name}\t(cannot log in: {why})")?;

@@ -1145,7 +1145,7 @@ impl Session {
         let name = UserName::new(user).ok();
         // verify() runs for an invalid name too (a dummy hash): the time
         // taken tells nothing about which names exist.
-        let verified = users.verify(user, password);
+        let verified = users.verify_from(user, password, self.peer.ip);
         if let (Some(name), true) = (name, verified) {
             self.ctx.throttle.succeeded(self.peer.ip);
             self.start_user(name)?;

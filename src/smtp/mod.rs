@@ -180,7 +180,7 @@ impl Server {
         };
         let name = user.clone();
         // Password hashes are slow on purpose: off the async threads.
-        let ok = tokio::task::spawn_blocking(move || users.verify(&name, &password))
+        let ok = tokio::task::spawn_blocking(move || users.verify_from(&name, &password, ip))
             .await
             .unwrap_or(false);
         match (ok, ip) {
