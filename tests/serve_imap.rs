@@ -996,3 +996,41 @@ fn under_inetd_log_lines_never_reach_the_client() {
         );
     }
 }
+
+/// On a Unix socket (socat or stunnel `exec`) the client is unknown, so
+/// it gets no plain-text login, as serve-smtp does; over pipes (ssh) it
+/// does. Regression: both took plain-text passwords.
+#[test]
+fn stdio_on_a_unix_socket_takes_no_plain_text_password() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    let scratch = setup();
+    let session = format!("a CAPABILITY\r\nb LOGIN alice \"{PASSWORD}\"\r\nc LOGOUT\r\n");
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut server = scratch
+        .cmd()
+        .args(["serve-imap", "--stdio"])
+        .stdin(Stdio::from(OwnedFd::from(theirs.try_clone().unwrap())))
+        .stdout(Stdio::from(OwnedFd::from(theirs)))
+        .spawn()
+        .unwrap();
+    ours.write_all(session.as_bytes()).unwrap();
+    let mut got = String::new();
+    ours.read_to_string(&mut got).unwrap();
+    server.wait().unwrap();
+    assert!(
+        got.contains("LOGINDISABLED") && got.contains("b NO "),
+        "{got}"
+    );
+    // Pipes: ssh's, private already.
+    let out = support::run(
+        scratch.cmd().args(["serve-imap", "--stdio"]),
+        session.as_bytes(),
+    );
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !got.contains("LOGINDISABLED") && got.contains("b OK "),
+        "{got}"
+    );
+}

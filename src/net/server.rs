@@ -454,9 +454,10 @@ fn tokio_util_tasks() -> Tasks {
 ///
 /// A TCP socket on both (inetd, systemd `Accept=yes`) is used directly: its
 /// peer is the client, trusted with a plain-text password only from
-/// loopback, as on a listener. Pipes (ssh) and a Unix socket (stunnel
-/// `exec =`, socat) carry a session some program already made private:
-/// the invoking side is trusted like loopback. TLS needs the socket; over
+/// loopback, as on a listener. Over a Unix socket (socat or stunnel
+/// `exec`) the client is unknown: no plain-text password, as serve-smtp.
+/// Pipes are ssh's (or a mail client's tunnel command): a session ssh
+/// already made private, trusted like loopback. TLS needs a socket; over
 /// pipes it cannot run (see [`crate::net::Stdio`]).
 pub async fn serve_stdio(
     ctx: Arc<Context>,
@@ -465,11 +466,16 @@ pub async fn serve_stdio(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let implicit = acceptor.is_some();
-    let (io, ip): (Box<dyn Io>, Option<std::net::IpAddr>) = match crate::net::stdio() {
-        crate::net::Stdio::Tcp { stream, peer } => {
-            (tls_or_plain(&acceptor, stream).await?, Some(peer.ip()))
-        }
-        crate::net::Stdio::Unix(stream) => (tls_or_plain(&acceptor, stream).await?, None),
+    let (io, ip, local): (Box<dyn Io>, Option<std::net::IpAddr>, bool) = match crate::net::stdio() {
+        crate::net::Stdio::Tcp { stream, peer } => (
+            tls_or_plain(&acceptor, stream).await?,
+            Some(peer.ip()),
+            false,
+        ),
+        // socat or stunnel `exec`: whoever is on the other end of the
+        // program in front is unknown, as serve-smtp takes it: no plain-text
+        // password (`--tls` gives TLS over the socket).
+        crate::net::Stdio::Unix(stream) => (tls_or_plain(&acceptor, stream).await?, None, false),
         crate::net::Stdio::Pipes(_) if implicit => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -477,7 +483,7 @@ pub async fn serve_stdio(
                  as through ssh, leave it out: ssh encrypts",
             ));
         }
-        crate::net::Stdio::Pipes(pipes) => (Box::new(pipes), None),
+        crate::net::Stdio::Pipes(pipes) => (Box::new(pipes), None, true),
     };
     if let Some(ip) = ip {
         ctx.throttle.seed(ip);
@@ -485,7 +491,7 @@ pub async fn serve_stdio(
     let peer = Peer {
         ip,
         tls: implicit,
-        local: ip.is_none(),
+        local,
     };
     let session = match preauth {
         Some(user) => blocking(move || Session::preauth(ctx, peer, user))
