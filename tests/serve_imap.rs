@@ -246,6 +246,16 @@ fn sigterm_says_bye_to_every_session_and_exits() {
     line.clear();
     r.read_line(&mut line).unwrap();
     assert!(line.starts_with("a OK"), "{line}");
+    // SIGHUP (a reload, to a Postfix or Dovecot admin) is no reason to
+    // stop. Regression: it killed the server without a word.
+    // SAFETY: a PID this test started.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"n NOOP\r\n").unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("n OK"), "{line}");
+    assert!(server.child.try_wait().unwrap().is_none());
     // SAFETY: a PID this test started.
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     line.clear();

@@ -218,7 +218,13 @@ fn a_mail_server_that_goes_away_is_reported_with_ssh_own_words() {
         "{said}"
     );
     assert!(!alive(first));
-    assert_eq!(tunnel.stop(libc::SIGTERM).code(), Some(0));
+    // SIGHUP (its terminal closed) stops ssh too: no ssh is left holding
+    // the ports. Regression: the tunnel died of it and ssh ran on.
+    let running = tunnel.ssh_pids();
+    assert_eq!(tunnel.stop(libc::SIGHUP).code(), Some(0));
+    for pid in running {
+        assert!(!alive(pid), "ssh {pid} still runs after SIGHUP");
+    }
 }
 
 /// Runs a tunnel that must fail at once; its exit code and standard error.

@@ -21,6 +21,7 @@ pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
             return Ok(sysexits::OK);
         }
         let listeners = Listeners::bind(&config, &args.listen).await?;
+        crate::net::server::hangups_are_ignored().context("catching SIGHUP")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
         let shutdown = async move {

@@ -28,9 +28,10 @@ pub fn run(global: &GlobalArgs, args: TunnelArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// A future that completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are
-/// installed now, so a signal that comes before the future is first polled
-/// is not lost (nor does it kill us with ssh left running).
+/// A future that completes on Ctrl-C (SIGINT), SIGTERM or SIGHUP (the
+/// terminal closed). The handlers are installed now, so a signal that comes
+/// before the future is first polled is not lost (nor does it kill us with
+/// ssh, in its own process group, left running and holding the ports).
 fn stop_signal(
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
@@ -38,10 +39,12 @@ fn stop_signal(
     let _context = rt.enter();
     let mut term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("catching SIGHUP")?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
+            _ = hup.recv() => {}
         }
     })
 }

@@ -304,6 +304,7 @@ pub fn release_free_memory() {
 /// The shutdown signal: true after SIGTERM or SIGINT.
 pub fn shutdown_on_signals() -> io::Result<watch::Receiver<bool>> {
     use tokio::signal::unix::{SignalKind, signal};
+    hangups_are_ignored()?;
     let (tx, rx) = watch::channel(false);
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -316,6 +317,25 @@ pub fn shutdown_on_signals() -> io::Result<watch::Receiver<bool>> {
         let _ = tx.send(true);
     });
     Ok(rx)
+}
+
+/// SIGHUP, which admins of Postfix and Dovecot send to reload, and which a
+/// closed terminal sends, is not a reason to stop serving: it is logged
+/// and ignored (the certificate is reloaded when its files change; the
+/// configuration needs a restart). Its default would kill the server
+/// without a word to its clients.
+pub fn hangups_are_ignored() -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP: nothing to reload (the certificate is reloaded when its files \
+                 change); restart for a changed configuration"
+            );
+        }
+    });
+    Ok(())
 }
 
 /// Listens on `plain` (STARTTLS when `acceptor` is given) and `tls`
