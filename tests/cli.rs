@@ -397,3 +397,26 @@ fn output_with_nowhere_to_go_is_no_panic() {
     assert_eq!(out.status.code(), Some(75), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
 }
+
+/// With no terminal to prompt on (cron, a script, ssh without -t) and no
+/// --password-stdin, `user add` is a usage error that says what to do.
+/// Regression: it was exit 75, "try again later", which a script would.
+#[test]
+fn user_add_without_a_terminal_says_to_use_password_stdin() {
+    use std::os::unix::process::CommandExt;
+    let s = Scratch::new();
+    let mut cmd = s.cmd();
+    cmd.args(["user", "add", "zed"])
+        .stdin(std::process::Stdio::null());
+    // SAFETY: setsid in the child before exec: no controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--password-stdin"), "{stderr}");
+}

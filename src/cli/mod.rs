@@ -260,7 +260,9 @@ pub enum MboxFormat {
 Load and validate the configuration, then print it resolved: paths made
 absolute, defaults filled in. On an error, name the file, the line and the
 key that is wrong, and exit 78. Also checks that the users file can be read
-and that the TLS certificate and key exist.")]
+and that the TLS certificate and key exist: when one cannot, the exit code
+says why, as for any file (73: it is not a file, 75: it cannot be read now,
+for instance for want of permission).")]
 pub struct CheckConfigArgs {}
 
 /// Fetch mail from remote POP3 and IMAP accounts into local mailboxes

@@ -93,6 +93,18 @@ fn read_password(from_stdin: bool, user: &UserName) -> anyhow::Result<Secret> {
         line.truncate(line.trim_end_matches(['\r', '\n']).len());
         Secret::new(line)
     } else {
+        // The prompt reads the terminal itself (/dev/tty), not stdin.
+        if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_err()
+        {
+            return Err(UsageError(
+                "no terminal to ask for the password on: give it with --password-stdin".into(),
+            )
+            .into());
+        }
         let first = Secret::new(
             rpassword::prompt_password(format!("New password for {user}: "))
                 .context("reading the password (no terminal? use --password-stdin)")?,
