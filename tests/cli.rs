@@ -420,3 +420,27 @@ fn user_add_without_a_terminal_says_to_use_password_stdin() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("--password-stdin"), "{stderr}");
 }
+
+/// `user list` says who cannot log in, or only from where, by Dovecot's
+/// extra fields; both still receive mail.
+#[test]
+fn user_list_shows_nologin_and_allow_nets() {
+    let s = Scratch::new();
+    s.add_user("alice", "pw");
+    let users = s.dir.path().join("data/passwd");
+    let line = std::fs::read_to_string(&users).unwrap();
+    let hash = line.trim().split(':').nth(1).unwrap().to_owned();
+    std::fs::write(
+        &users,
+        format!(
+            "{}gina:{hash}::::::nologin reason=closed\nhank:{hash}::::::allow_nets=10.0.0.0/8\n",
+            line
+        ),
+    )
+    .unwrap();
+    let out = succeed(s.cmd().args(["user", "list"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "alice\ngina\t(cannot log in: nologin (closed))\nhank\t(logs in only from allow_nets=10.0.0.0/8)\n"
+    );
+}

@@ -55,29 +55,38 @@ impl UserEntry {
             .map(|f| f.split_once('=').unwrap_or((f, "")))
     }
 
+    /// The extra field `key`'s value, if the line has it.
+    fn extra(&self, key: &str) -> Option<&str> {
+        self.extra_fields().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Dovecot's `nologin`: no login at all, with its `reason=` if given
+    /// (`nologin=n` and the like turn it off).
+    pub fn nologin(&self) -> Option<String> {
+        let value = self.extra("nologin")?;
+        if matches!(value, "n" | "no" | "0" | "false") {
+            return None;
+        }
+        Some(match self.extra("reason") {
+            Some(r) if !r.is_empty() => format!("nologin ({r})"),
+            _ => "nologin".to_owned(),
+        })
+    }
+
+    /// Dovecot's `allow_nets`: the only networks logins may come from.
+    pub fn allow_nets(&self) -> Option<&str> {
+        self.extra("allow_nets")
+    }
+
     /// Why this user may not log in from `ip` (`None`: an address not
     /// known), as Dovecot's passwd-file reads the extra fields: `nologin`
-    /// refuses every login (its `reason=` said), `allow_nets=` every
-    /// address outside those networks. Mail is still delivered.
+    /// refuses every login, `allow_nets=` every address outside those
+    /// networks. Mail is still delivered.
     pub fn login_refusal(&self, ip: Option<std::net::IpAddr>) -> Option<String> {
-        let mut reason = None;
-        let mut nologin = false;
-        let mut nets = None;
-        for (key, value) in self.extra_fields() {
-            match key {
-                "nologin" => nologin = !matches!(value, "n" | "no" | "0" | "false"),
-                "reason" => reason = Some(value),
-                "allow_nets" => nets = Some(value),
-                _ => {}
-            }
+        if let Some(why) = self.nologin() {
+            return Some(why);
         }
-        if nologin {
-            return Some(match reason {
-                Some(r) if !r.is_empty() => format!("nologin ({r})"),
-                _ => "nologin".to_owned(),
-            });
-        }
-        let nets = nets?;
+        let nets = self.allow_nets()?;
         let allowed = ip.is_some_and(|ip| {
             nets.split(',')
                 .filter_map(crate::config::smtp::IpNet::parse)

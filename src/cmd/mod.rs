@@ -192,7 +192,7 @@ pub fn init_logging(global: &GlobalArgs) {
     // per message).
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        .with_writer(|| LogWriter)
+        .with_writer(LogWriters)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match std::env::var("RUST_LOG") {
@@ -207,8 +207,34 @@ pub fn init_logging(global: &GlobalArgs) {
 static TO_SYSLOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Where log lines go: stderr, or syslog (facility mail) once a server
-/// under inetd found its stderr to be the client's socket.
-struct LogWriter;
+/// under inetd found its stderr to be the client's socket. One writer per
+/// event, made knowing the event's level.
+struct LogWriters;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriters {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter {
+            priority: libc::LOG_INFO,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> LogWriter {
+        let priority = match *meta.level() {
+            tracing::Level::ERROR => libc::LOG_ERR,
+            tracing::Level::WARN => libc::LOG_WARNING,
+            tracing::Level::INFO => libc::LOG_INFO,
+            _ => libc::LOG_DEBUG,
+        };
+        LogWriter { priority }
+    }
+}
+
+struct LogWriter {
+    /// The syslog priority of the event being written.
+    priority: libc::c_int,
+}
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -216,17 +242,10 @@ impl std::io::Write for LogWriter {
             return std::io::stderr().write(buf);
         }
         for line in buf.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let text = String::from_utf8_lossy(line);
-            let priority = if text.contains(" ERROR ") {
-                libc::LOG_ERR
-            } else if text.contains(" WARN ") {
-                libc::LOG_WARNING
-            } else {
-                libc::LOG_INFO
-            };
-            if let Ok(c) = std::ffi::CString::new(text.replace('\0', "")) {
+            let text = String::from_utf8_lossy(line).replace('\0', "");
+            if let Ok(c) = std::ffi::CString::new(text) {
                 // SAFETY: a constant format and a NUL-terminated string.
-                unsafe { libc::syslog(libc::LOG_MAIL | priority, c"%s".as_ptr(), c.as_ptr()) };
+                unsafe { libc::syslog(libc::LOG_MAIL | self.priority, c"%s".as_ptr(), c.as_ptr()) };
             }
         }
         Ok(buf.len())
@@ -243,17 +262,7 @@ impl std::io::Write for LogWriter {
 /// stdin, log lines go to syslog (facility mail, as Postfix's and
 /// Dovecot's) and stderr is pointed at /dev/null. Returns whether it was so.
 pub(crate) fn stderr_is_the_client() -> bool {
-    // SAFETY: fstat into zeroed structs of the right type.
-    let same = unsafe {
-        let mut a: libc::stat = std::mem::zeroed();
-        let mut b: libc::stat = std::mem::zeroed();
-        libc::fstat(0, &mut a) == 0
-            && libc::fstat(2, &mut b) == 0
-            && (a.st_mode & libc::S_IFMT) == libc::S_IFSOCK
-            && a.st_dev == b.st_dev
-            && a.st_ino == b.st_ino
-    };
-    if !same {
+    if !crate::net::same_socket(0, 2) {
         return false;
     }
     // SAFETY: a constant identity (static, as openlog keeps the pointer),

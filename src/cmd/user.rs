@@ -62,16 +62,12 @@ pub fn run(global: &GlobalArgs, args: UserArgs) -> anyhow::Result<u8> {
         UserCommand::List => {
             let users = Users::load(&config.users_file)?;
             for entry in users.entries() {
-                match entry.login_refusal(None) {
-                    Some(why) if why.starts_with("nologin") => {
-                        out!("{}\t(cannot log in: {why})", entry.name)?
+                match (entry.nologin(), entry.allow_nets()) {
+                    (Some(why), _) => out!("{}\t(cannot log in: {why})", entry.name)?,
+                    (None, Some(nets)) => {
+                        out!("{}\t(logs in only from allow_nets={nets})", entry.name)?
                     }
-                    Some(why) => out!(
-                        "{}\t(logs in only from {})",
-                        entry.name,
-                        why.split(' ').next().unwrap_or("")
-                    )?,
-                    None => out!("{}", entry.name)?,
+                    (None, None) => out!("{}", entry.name)?,
                 }
             }
             for (name, why) in users.problems() {

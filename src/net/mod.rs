@@ -68,19 +68,24 @@ pub fn stdio() -> Stdio {
     }
 }
 
+/// Whether descriptors `a` and `b` are the same socket: inetd hands the
+/// connection over as standard input, output and error alike.
+pub fn same_socket(a: std::os::fd::RawFd, b: std::os::fd::RawFd) -> bool {
+    // SAFETY: fstat into zeroed structs of the right type.
+    unsafe {
+        let mut x: libc::stat = std::mem::zeroed();
+        let mut y: libc::stat = std::mem::zeroed();
+        libc::fstat(a, &mut x) == 0
+            && libc::fstat(b, &mut y) == 0
+            && (x.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+            && x.st_dev == y.st_dev
+            && x.st_ino == y.st_ino
+    }
+}
+
 fn stdio_socket() -> Option<Stdio> {
     use std::os::fd::{FromRawFd, OwnedFd};
-    // SAFETY: fstat into zeroed structs of the right type.
-    let (a, b) = unsafe {
-        let mut a: libc::stat = std::mem::zeroed();
-        let mut b: libc::stat = std::mem::zeroed();
-        if libc::fstat(0, &mut a) != 0 || libc::fstat(1, &mut b) != 0 {
-            return None;
-        }
-        (a, b)
-    };
-    let is_socket = (a.st_mode & libc::S_IFMT) == libc::S_IFSOCK;
-    if !is_socket || a.st_dev != b.st_dev || a.st_ino != b.st_ino {
+    if !same_socket(0, 1) {
         return None;
     }
     // SAFETY: getsockopt and getsockname on fd 0 with buffers of the right
