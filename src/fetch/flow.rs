@@ -94,18 +94,15 @@ impl<'a> Flow<'a> {
         };
         match result {
             Ok(()) => Ok(()),
-            Err(DeliveryError {
-                temporary: true,
-                message,
-                ..
-            }) => Err(FetchError::Delivery(DeliveryError::temporary(format!(
-                "{label}: {message}"
-            )))),
+            Err(e) if e.is_temporary() => Err(FetchError::Delivery(DeliveryError::temporary(
+                format!("{label}: {}", e.message),
+            ))),
             Err(e) => {
                 tracing::debug!(%label, "refused: {e}");
                 // Only a refusal about the message is deleted; one that
                 // may be ours stays on the server, tried again next run.
-                let delete = self.delete_rejected && e.deletable;
+                let deletable = e.is_deletable();
+                let delete = self.delete_rejected && deletable;
                 if delete {
                     // Recorded, so it is never fetched again, and deleted.
                     self.state.record(key.clone(), entry);
@@ -115,7 +112,7 @@ impl<'a> Flow<'a> {
                     message: label,
                     reason: e.message,
                     deleted: delete,
-                    deletable: e.deletable,
+                    deletable,
                 });
                 Ok(())
             }

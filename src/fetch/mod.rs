@@ -265,7 +265,7 @@ impl FetchError {
                 *temporary
             }
             FetchError::State(e) => e.exit_code() == sysexits::TEMPFAIL,
-            FetchError::Delivery(e) => e.temporary,
+            FetchError::Delivery(e) => e.is_temporary(),
             FetchError::Internal(_) => false,
             FetchError::Local { source, .. } => {
                 crate::error::io_exit_code(source) == sysexits::TEMPFAIL

@@ -49,49 +49,61 @@ const MDA_STDERR: usize = 2048;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct DeliveryError {
-    /// Whether the same delivery may succeed later (the message stays on
-    /// the server, the run stops and the message is tried on the next one).
-    pub temporary: bool,
-    /// Refused, and about the message itself: `delete_rejected` may delete
-    /// it on the server. A refusal that may be a fault of ours is reported
-    /// and kept there, and the run goes on.
-    pub deletable: bool,
+    pub kind: Failure,
     pub message: String,
+}
+
+/// What a failed delivery means for the message on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The same delivery may succeed later: the message stays on the
+    /// server, the run stops, and the next run tries it again.
+    Temporary,
+    /// Refused, and about the message itself: `delete_rejected` may delete
+    /// it on the server.
+    Refused,
+    /// Refused, perhaps through a fault of ours: reported and kept on the
+    /// server, and the run goes on.
+    Kept,
 }
 
 impl DeliveryError {
     pub(super) fn temporary(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
-            temporary: true,
-            deletable: false,
+            kind: Failure::Temporary,
             message: message.into(),
         }
     }
 
     fn permanent(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
-            temporary: false,
-            deletable: true,
+            kind: Failure::Refused,
             message: message.into(),
         }
     }
 
-    /// Refused, but perhaps not for the message's sake: kept on the server.
     fn kept(message: impl Into<String>) -> DeliveryError {
         DeliveryError {
-            temporary: false,
-            deletable: false,
+            kind: Failure::Kept,
             message: message.into(),
         }
+    }
+
+    pub fn is_temporary(&self) -> bool {
+        self.kind == Failure::Temporary
+    }
+
+    pub fn is_deletable(&self) -> bool {
+        self.kind == Failure::Refused
     }
 }
 
 impl From<DeliverError> for DeliveryError {
     fn from(e: DeliverError) -> Self {
-        DeliveryError {
-            temporary: !e.is_about_the_message(),
-            deletable: e.is_about_the_message(),
-            message: e.to_string(),
+        if e.is_about_the_message() {
+            DeliveryError::permanent(e.to_string())
+        } else {
+            DeliveryError::temporary(e.to_string())
         }
     }
 }
@@ -199,8 +211,11 @@ impl Sink {
                     .map_err(|e| DeliveryError::permanent(e.to_string()))?;
                 let users =
                     crate::auth::Users::load(&config.users_file).map_err(|e| DeliveryError {
-                        temporary: e.exit_code() == sysexits::TEMPFAIL,
-                        deletable: false,
+                        kind: if e.exit_code() == sysexits::TEMPFAIL {
+                            Failure::Temporary
+                        } else {
+                            Failure::Kept
+                        },
                         message: e.to_string(),
                     })?;
                 if users.get(name.as_str()).is_none() {
@@ -581,7 +596,7 @@ mod tests {
         ];
         for (e, temporary) in cases {
             let text = e.to_string();
-            assert_eq!(DeliveryError::from(e).temporary, temporary, "{text}");
+            assert_eq!(DeliveryError::from(e).is_temporary(), temporary, "{text}");
         }
     }
 
@@ -616,12 +631,12 @@ mod tests {
         let e = run_mda("cat >/dev/null; echo disk full >&2; exit 75", "isp", msg)
             .await
             .unwrap_err();
-        assert!(e.temporary && e.message.contains("disk full"), "{e}");
+        assert!(e.is_temporary() && e.message.contains("disk full"), "{e}");
         let e = run_mda("cat >/dev/null; exit 65", "isp", msg)
             .await
             .unwrap_err();
-        assert!(!e.temporary && e.message.contains("exited 65"), "{e}");
-        assert!(e.deletable, "{e}");
+        assert!(!e.is_temporary() && e.message.contains("exited 65"), "{e}");
+        assert!(e.is_deletable(), "{e}");
         // Faults of ours, not the message's: never a refusal for good
         // (delete_rejected would delete the message on the server). Those
         // that would fail every message stop the run...
@@ -634,7 +649,7 @@ mod tests {
         ] {
             let e = run_mda(mda, "isp", msg).await.unwrap_err();
             assert!(
-                e.temporary && !e.deletable && e.message.contains(says),
+                e.is_temporary() && !e.is_deletable() && e.message.contains(says),
                 "{mda}: {e}"
             );
         }
@@ -646,12 +661,12 @@ mod tests {
         ] {
             let e = run_mda(mda, "isp", msg).await.unwrap_err();
             assert!(
-                !e.temporary && !e.deletable && e.message.contains(says),
+                !e.is_temporary() && !e.is_deletable() && e.message.contains(says),
                 "{mda}: {e}"
             );
         }
         let e = run_mda("kill -9 $$", "isp", msg).await.unwrap_err();
-        assert!(e.temporary && e.message.contains("signal 9"), "{e}");
+        assert!(e.is_temporary() && e.message.contains("signal 9"), "{e}");
         let e = run_mda("echo $OWNMAIL_FETCH_ACCOUNT >&2; exit 1", "isp", msg)
             .await
             .unwrap_err();
