@@ -13,10 +13,14 @@
 //! Taking a value is renaming the empty file from the last value to the
 //! new one: of several processes racing, one rename succeeds and the
 //! others find the name gone and look again. The new value is the current
-//! time, or the last value plus one when that is not older (Dovecot's own
-//! first value is the time too, then it counts up). The first file
-//! is made with `O_EXCL`. `dovecot-uidvalidity` itself is only a hint for
-//! Dovecot's fast path, rewritten after every change.
+//! time, or the last value plus one when that is not older. Dovecot's
+//! first value is the time too, then it counts up by one; either way every
+//! value is higher than the last, which is all that either program relies
+//! on. The first file is made with `O_EXCL`, mode 0444, as Dovecot makes
+//! it. `dovecot-uidvalidity` itself is only a hint for Dovecot's fast
+//! path: 8 lower-case hex digits, no newline, rewritten after every change
+//! (Dovecot rescans the directory when it is missing or not 8 digits).
+//! Checked against Dovecot 2.3's `mailbox-uidvalidity.c`.
 //!
 //! This module never speaks IMAP.
 
