@@ -1714,7 +1714,10 @@ impl Session {
                 tmp.set_mtime(t);
             }
             bases.push(tmp.base().to_owned());
-            tmp.commit(&flags, true, Durability::Deferred)?;
+            // RFC 3501 6.4.7: the copy is \Recent. A copy without flags
+            // goes into `new/`, for the next SELECT to claim, as Dovecot
+            // stores it; one with flags needs `cur/` to carry them.
+            tmp.commit(&flags, false, Durability::Deferred)?;
             src_uids.push(m.uid);
         }
         if vanished {

@@ -1672,3 +1672,35 @@ fn examine_sees_new_mail_as_recent_and_leaves_it_to_select() {
     );
     assert_eq!(in_new(&a), 0, "SELECT claims it");
 }
+
+/// RFC 3501 6.4.7: a copy is recent in its new folder. As Dovecot stores
+/// it: a copy without flags goes into `new/`, so the next session to
+/// SELECT the folder is told it is recent; a copy with flags needs `cur/`
+/// for them, and, with no index beside the Maildir to say so, is not.
+#[test]
+fn a_copy_without_flags_is_recent_in_its_new_folder() {
+    let mut a = setup();
+    a.login();
+    a.send("s SELECT INBOX\r\n");
+    // Message 1 has no flags, message 2 is \Seen.
+    assert!(a.send("c COPY 1:2 Sent\r\n").contains("c OK [COPYUID "));
+    assert!(a.send("m MOVE 1 Lists/rust\r\n").contains("m OK"));
+    let sent = a.inbox().join(".Sent");
+    let count = |sub: &str| std::fs::read_dir(sent.join(sub)).unwrap().count();
+    assert_eq!((count("new"), count("cur")), (1, 1));
+    let mut b = second_session(&a);
+    b.login();
+    let sel = b.send("s SELECT Sent\r\n");
+    assert!(
+        sel.contains("* 2 EXISTS\r\n") && sel.contains("* 1 RECENT\r\n"),
+        "{sel}"
+    );
+    let flags = b.send("f FETCH 1:2 (FLAGS)\r\n");
+    assert!(
+        flags.contains("* 1 FETCH (FLAGS (\\Recent))")
+            && flags.contains("* 2 FETCH (FLAGS (\\Seen))"),
+        "{flags}"
+    );
+    let sel = b.send("s SELECT Lists/rust\r\n");
+    assert!(sel.contains("* 1 RECENT\r\n"), "{sel}");
+}
