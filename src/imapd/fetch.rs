@@ -473,10 +473,22 @@ pub fn section_name(section: &Section) -> String {
     let parts: Vec<String> = section.part.iter().map(u32::to_string).collect();
     s.push_str(&parts.join("."));
     let dot = if section.part.is_empty() { "" } else { "." };
+    // Each name as an atom where it can be one, as Dovecot echoes them
+    // (`(SUBJECT FROM)`): some clients match the section they asked for
+    // against the reply as text. Quoted otherwise (RFC 3501 9: astring).
     let list = |names: &[String]| {
         names
             .iter()
-            .map(|n| format!("\"{}\"", n.replace(['"', '\\'], "")))
+            .map(|n| {
+                let atom = !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
+                if atom {
+                    n.clone()
+                } else {
+                    format!("\"{}\"", n.replace(['"', '\\'], ""))
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     };

@@ -411,9 +411,14 @@ fn fetch_items_sections_and_implicit_seen() {
     assert_eq!(
         t.send("f FETCH 1 (BODY[TEXT]<6.3> BODY[HEADER.FIELDS (subject)])\r\n"),
         format!(
-            "* 1 FETCH (BODY[TEXT]<6> {{3}}\r\n{} BODY[HEADER.FIELDS (\"subject\")] {{40}}\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\n\r\n)\r\nf OK FETCH completed\r\n",
+            "* 1 FETCH (BODY[TEXT]<6> {{3}}\r\n{} BODY[HEADER.FIELDS (subject)] {{40}}\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\n\r\n)\r\nf OK FETCH completed\r\n",
             &crlf[body_start + 6..body_start + 9]
         )
+    );
+    // Names echoed as atoms where they can be, quoted where they cannot.
+    assert!(
+        t.send("f FETCH 1 BODY.PEEK[HEADER.FIELDS (\"Subject\" \"X(a)\" \"To\")]\r\n")
+            .starts_with("* 1 FETCH (BODY[HEADER.FIELDS (Subject \"X(a)\" To)] {")
     );
     // RFC822.HEADER and RFC822.TEXT split it at the blank line (the header
     // read once for both; the message is \Seen already, so no FLAGS).
@@ -1027,7 +1032,7 @@ fn rename_inbox_moves_its_messages_and_subscriptions_follow() {
     assert!(r.contains("* 2 EXISTS\r\n"), "{r}");
     assert_eq!(
         lines(&t.send("f FETCH 1:2 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"))[..1],
-        ["* 1 FETCH (FLAGS (Important) BODY[HEADER.FIELDS (\"SUBJECT\")] {40}".to_owned()]
+        ["* 1 FETCH (FLAGS (Important) BODY[HEADER.FIELDS (SUBJECT)] {40}".to_owned()]
     );
     assert_eq!(
         t.send("r RENAME INBOX Sent\r\n"),
