@@ -599,8 +599,8 @@ mod tests {
         let mut bs = Vec::new();
         body_structure(&mut bs, msg, &top, false);
         let bs = String::from_utf8(bs).unwrap();
-        assert!(bs.starts_with("((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 1)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "), "{bs}");
-        assert!(bs.ends_with(" \"alternative\") 11) \"mixed\")"), "{bs}");
+        assert!(bs.starts_with("((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 3 0)(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" "), "{bs}");
+        assert!(bs.ends_with(" \"alternative\") 10) \"mixed\")"), "{bs}");
         assert_eq!(internal_date(0), "\"01-Jan-1970 00:00:00 +0000\"");
         assert_eq!(clip(10, Some((8, 5))), (8, 2));
         assert_eq!(clip(10, Some((80, 5))), (10, 0));

@@ -438,9 +438,11 @@ fn fetch_items_sections_and_implicit_seen() {
         "* 2 FETCH (BODY[1] {19}\r\nK=E4se --b mid-line BODY[2.MIME] {42}\r\nContent-Type: application/octet-stream\r\n\r\n BODY[3] NIL)\r\nf OK FETCH completed\r\n"
     );
     let bs = t.send("f FETCH 2 BODYSTRUCTURE\r\n");
+    // Byte for byte what Dovecot 2.3 answers for the same file; the text
+    // part has no line end of its own, so 0 lines.
     assert_eq!(
         bs,
-        "* 2 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"iso-8859-1\") NIL NIL \"quoted-printable\" 19 1 NIL NIL NIL NIL)(\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" 4 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL))\r\nf OK FETCH completed\r\n"
+        "* 2 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"iso-8859-1\") NIL NIL \"quoted-printable\" 19 0 NIL NIL NIL NIL)(\"application\" \"octet-stream\" NIL NIL NIL \"7bit\" 4 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"b\") NIL NIL NIL))\r\nf OK FETCH completed\r\n"
     );
     let fast = t.send("f FETCH 2 FAST\r\n");
     assert!(

@@ -427,14 +427,12 @@ fn strip_comments(value: &str) -> String {
     out
 }
 
-/// Lines in a body (the number of line ends, plus one for a last line without).
+/// Lines in a body, for BODYSTRUCTURE (RFC 3501 7.4.2, body-fld-lines):
+/// the number of line ends, as Dovecot counts them. A last line with no
+/// line end (a part closed by the boundary's own CRLF) is not counted, so
+/// both servers give a client the same structure for the same file.
 pub fn count_lines(body: &[u8]) -> usize {
-    let n = memchr::memchr_iter(b'\n', body).count();
-    if body.last().is_some_and(|&b| b != b'\n') {
-        n + 1
-    } else {
-        n
-    }
+    memchr::memchr_iter(b'\n', body).count()
 }
 
 /// A message with every bare LF made CRLF: the bytes IMAP serves.
@@ -843,8 +841,9 @@ preamble\r\n--xyz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello --xyz 
         let plain = parse(b"\r\nonly a body");
         assert_eq!(plain.param("charset"), Some("us-ascii"));
         assert_eq!(plain.body, 2..13);
-        assert_eq!(count_lines(b"a\r\nb"), 2);
+        assert_eq!(count_lines(b"a\r\nb"), 1);
         assert_eq!(count_lines(b"a\r\nb\r\n"), 2);
+        assert_eq!(count_lines(b""), 0);
         assert_eq!(to_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
     }
 
