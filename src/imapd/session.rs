@@ -525,7 +525,12 @@ impl Session {
                     self.condstore = true;
                 }
                 // RFC 3501 6.3.1: a failed SELECT leaves nothing selected.
-                self.selected = None;
+                // RFC 7162 3.2.11 (and RFC 9051 7.1): say where the old
+                // folder's responses end, as Dovecot does, before anything
+                // about the new one (or the NO).
+                if self.selected.take().is_some() {
+                    self.line("* OK [CLOSED] previous folder closed");
+                }
                 let name = wire_name(&mailbox)?;
                 let path = self.folder_path(&name)?;
                 let mut sel = Selected::open(name, path, read_only)?;

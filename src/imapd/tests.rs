@@ -276,7 +276,7 @@ fn select_examine_status_and_list() {
     );
     assert_eq!(
         t.send("e EXAMINE Nope\r\n"),
-        "e NO [NONEXISTENT] folder \"Nope\" does not exist\r\n"
+        "* OK [CLOSED] previous folder closed\r\ne NO [NONEXISTENT] folder \"Nope\" does not exist\r\n"
     );
     assert_eq!(
         t.send("f FETCH 1 FLAGS\r\n"),
@@ -1710,4 +1710,24 @@ fn a_copy_without_flags_is_recent_in_its_new_folder() {
     );
     let sel = b.send("s SELECT Lists/rust\r\n");
     assert!(sel.contains("* 1 RECENT\r\n"), "{sel}");
+}
+
+/// RFC 7162 3.2.11: a SELECT or EXAMINE that replaces a selected folder
+/// first says `[CLOSED]`, so a client pipelining it knows which responses
+/// are the old folder's. Nothing was open before the first one.
+#[test]
+fn selecting_another_folder_says_the_old_one_closed() {
+    let mut t = setup();
+    t.login();
+    let first = t.send("s SELECT INBOX\r\n");
+    assert!(!first.contains("[CLOSED]"), "{first}");
+    let second = t.send("e EXAMINE Sent\r\n");
+    assert!(second.starts_with("* OK [CLOSED] "), "{second}");
+    let failed = t.send("s SELECT Nowhere\r\n");
+    assert!(
+        failed.starts_with("* OK [CLOSED] ") && failed.contains("s NO "),
+        "{failed}"
+    );
+    let after = t.send("s SELECT INBOX\r\n");
+    assert!(!after.contains("[CLOSED]"), "nothing was selected: {after}");
 }
