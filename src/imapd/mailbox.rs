@@ -429,6 +429,18 @@ impl Selected {
         Ok(())
     }
 
+    /// Where a message's file is now, following a rename by another
+    /// process; `None` when it is gone.
+    pub fn file_path(&self, index: usize) -> Option<PathBuf> {
+        let m = &self.msgs[index];
+        let p = m.path(&self.path);
+        if p.exists() {
+            return Some(p);
+        }
+        let (s, n) = uidlist::locate(&self.path, m.base())?;
+        Some(self.path.join(s).join(n))
+    }
+
     /// Opens a message's file, following a rename by another process.
     pub fn open_file(&self, index: usize) -> Option<fs::File> {
         let m = &self.msgs[index];

@@ -20,7 +20,7 @@ use crate::auth::{Secret, UserName, Users};
 use crate::proto::imap::command::{self, Command, FetchItem, SectionText, StatusItem, StoreMode};
 use crate::proto::imap::framer::{Frame, Framer};
 use crate::proto::imap::response::{mailbox as mailbox_name, sequence_set};
-use crate::store::delivery::Durability;
+use crate::store::delivery::{Adopt, Durability};
 use crate::store::flags::{Flag, Flags};
 use crate::store::keywords::Keywords;
 use crate::store::name::decode_mutf7;
@@ -1673,64 +1673,40 @@ impl Session {
             ));
         }
         let dest_kw = Keywords::load(dest.path()).map_err(StoreError::io(dest.path()))?;
-        let mut bases = Vec::new();
-        let mut src_uids = Vec::new();
+        // Each message is linked (COPY) or renamed (MOVE) into the new
+        // folder, as Dovecot links: no byte copied, and a MOVE that a crash
+        // interrupts leaves every message in exactly one of the two folders.
+        // Where that cannot be (another file system), the bytes are copied.
+        let how = if is_move { Adopt::Rename } else { Adopt::Link };
+        let mut done = Transfer::default();
         let mut vanished = false;
+        let mut failed = None;
         for &i in &indexes {
-            let m = sel.msgs[i].clone();
-            let Some(mut file) = sel.open_file(i) else {
-                vanished = true;
-                break;
-            };
-            // Keywords are letters per folder: map by name.
-            let mut flags = Flags::EMPTY;
-            for letter in [b'D', b'F', b'P', b'R', b'S', b'T'] {
-                if m.flags.has_system(letter) {
-                    flags.set_system(letter);
+            match transfer_one(sel, i, &dest, &dest_kw, how, &mut done) {
+                Ok(true) => {}
+                Ok(false) => {
+                    vanished = true;
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
             }
-            let names: Vec<&str> = m
-                .flags
-                .keyword_indexes()
-                .filter_map(|k| sel.keywords.name(k))
-                .collect();
-            // A letter dovecot-keywords does not name stays the letter it
-            // is (as Dovecot keeps it), where the destination gives that
-            // letter no other name.
-            for k in m.flags.keyword_indexes() {
-                if sel.keywords.name(k).is_none() && dest_kw.name(k).is_none() {
-                    flags.set_keyword(k);
-                }
-            }
-            if !names.is_empty() {
-                let idx = if names.iter().all(|n| dest_kw.index_of(n).is_some()) {
-                    names.iter().filter_map(|n| dest_kw.index_of(n)).collect()
-                } else {
-                    Keywords::resolve(dest.path(), &names).map_err(StoreError::from)?
-                };
-                for k in idx {
-                    flags.set_keyword(k);
-                }
-            }
-            let mut tmp = dest.create_tmp()?;
-            let mtime = file.metadata().and_then(|m| m.modified()).ok();
-            std::io::copy(&mut file, &mut tmp).map_err(StoreError::io(dest.path().join("tmp")))?;
-            if let Some(t) = mtime {
-                tmp.set_mtime(t);
-            }
-            bases.push(tmp.base().to_owned());
-            // RFC 3501 6.4.7: the copy is \Recent. A copy without flags
-            // goes into `new/`, for the next SELECT to claim, as Dovecot
-            // stores it; one with flags needs `cur/` to carry them.
-            tmp.commit(&flags, false, Durability::Deferred)?;
-            src_uids.push(m.uid);
         }
-        if vanished {
-            // Expunged by another process while we copied: the copies made
-            // go again (as a failed transaction leaves nothing in Dovecot).
-            remove_copies(dest.path(), &bases);
+        if vanished || failed.is_some() {
+            // Expunged by another process meanwhile, or a fault: nothing is
+            // copied or moved (as a failed transaction leaves nothing in
+            // Dovecot). What was renamed goes back; copies go.
+            done.undo(dest.path());
+            if let Some(e) = failed {
+                return Err(e);
+            }
             return no(EXPUNGEISSUED_COPY);
         }
+        let Transfer {
+            bases, src_uids, ..
+        } = done;
         // One fsync of the folder for the batch, before the answer.
         dest.sync()?;
         // Learning from the user: trains in the background, never fails this.
@@ -2124,6 +2100,119 @@ fn file_ref(sel: &Selected, i: usize) -> super::FileRef {
 
 /// Removes the files a COPY made that cannot stand (named by the base
 /// their temporary file had: the commit adds fields after it).
+/// What a COPY or MOVE has put into its destination so far, to report
+/// (COPYUID) or, when it fails half-way, to take back.
+#[derive(Default)]
+struct Transfer {
+    /// The base names the messages have in the destination.
+    bases: Vec<String>,
+    src_uids: Vec<u32>,
+    /// Messages renamed away (MOVE): where each is now and where it was.
+    moved: Vec<(String, std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Transfer {
+    /// Takes back what was done: renamed messages go back to their old
+    /// names, copies and links are removed. A message that cannot go back
+    /// stays where it is, in one folder still, never removed.
+    fn undo(self, dest: &std::path::Path) {
+        let mut stuck = Vec::new();
+        for (base, now, was) in &self.moved {
+            if let Err(e) = crate::store::durable::rename_noreplace(now, was) {
+                tracing::error!(
+                    "imap: a failed MOVE leaves {} where it went: {e}",
+                    now.display()
+                );
+                stuck.push(base);
+            }
+        }
+        let remove: Vec<String> = self
+            .bases
+            .into_iter()
+            .filter(|b| !stuck.contains(&b))
+            .collect();
+        remove_copies(dest, &remove);
+        if !self.moved.is_empty()
+            && let Some(src) = self.moved[0].2.parent()
+            && let Err(e) = crate::store::durable::fsync_dir(src)
+        {
+            tracing::error!("imap: fsync of {}: {e}", src.display());
+        }
+    }
+}
+
+/// Copies (or, `how` Rename, moves) message `i` of `sel` into `dest`, its
+/// keywords mapped by name to `dest`'s letters. `Ok(false)`: the message
+/// was expunged by another process.
+fn transfer_one(
+    sel: &Selected,
+    i: usize,
+    dest: &crate::store::Folder,
+    dest_kw: &Keywords,
+    how: Adopt,
+    done: &mut Transfer,
+) -> Result<bool, Reply> {
+    let m = &sel.msgs[i];
+    // Open first: the file stays readable through any rename by another
+    // session, for the byte copy when a link or rename cannot be made.
+    let Some(mut file) = sel.open_file(i) else {
+        return Ok(false);
+    };
+    // Keywords are letters per folder: map by name.
+    let mut flags = Flags::EMPTY;
+    for letter in [b'D', b'F', b'P', b'R', b'S', b'T'] {
+        if m.flags.has_system(letter) {
+            flags.set_system(letter);
+        }
+    }
+    let names: Vec<&str> = m
+        .flags
+        .keyword_indexes()
+        .filter_map(|k| sel.keywords.name(k))
+        .collect();
+    // A letter dovecot-keywords does not name stays the letter it is (as
+    // Dovecot keeps it), where the destination gives that letter no other
+    // name.
+    for k in m.flags.keyword_indexes() {
+        if sel.keywords.name(k).is_none() && dest_kw.name(k).is_none() {
+            flags.set_keyword(k);
+        }
+    }
+    if !names.is_empty() {
+        let idx = if names.iter().all(|n| dest_kw.index_of(n).is_some()) {
+            names.iter().filter_map(|n| dest_kw.index_of(n)).collect()
+        } else {
+            Keywords::resolve(dest.path(), &names).map_err(StoreError::from)?
+        };
+        for k in idx {
+            flags.set_keyword(k);
+        }
+    }
+    // RFC 3501 6.4.7: the copy is \Recent. A copy without flags goes into
+    // `new/`, for the next SELECT to claim, as Dovecot stores it; one with
+    // flags needs `cur/` to carry them.
+    if let Some(src) = sel.file_path(i)
+        && let Some((base, to)) = dest.adopt(&src, &flags, how)?
+    {
+        if how == Adopt::Rename {
+            done.moved.push((base.clone(), to.path, src));
+        }
+        done.bases.push(base);
+        done.src_uids.push(m.uid);
+        return Ok(true);
+    }
+    let mut tmp = dest.create_tmp()?;
+    let mtime = file.metadata().and_then(|m| m.modified()).ok();
+    std::io::copy(&mut file, &mut tmp).map_err(StoreError::io(dest.path().join("tmp")))?;
+    if let Some(t) = mtime {
+        tmp.set_mtime(t);
+    }
+    done.bases.push(tmp.base().to_owned());
+    tmp.commit(&flags, false, Durability::Deferred)?;
+    done.src_uids.push(m.uid);
+    Ok(true)
+}
+
 fn remove_copies(folder: &std::path::Path, bases: &[String]) {
     for sub in ["new", "cur"] {
         let dir = folder.join(sub);
@@ -2364,5 +2453,47 @@ mod wildcard_tests {
         let t = std::time::Instant::now();
         assert!(!wildcard_match(hostile.as_bytes(), name.as_bytes()));
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod transfer_tests {
+    use super::Transfer;
+    use std::fs;
+
+    /// A COPY or MOVE that fails half-way takes back what it did: renamed
+    /// messages go back under their old names, copies go; a message that
+    /// cannot go back (its old name taken meanwhile) stays where it went,
+    /// never removed.
+    #[test]
+    fn a_failed_transfer_puts_moved_messages_back_and_removes_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("src"), dir.path().join("dest"));
+        for d in [&src, &dest] {
+            for sub in ["cur", "new", "tmp"] {
+                fs::create_dir_all(d.join(sub)).unwrap();
+            }
+        }
+        let was = src.join("cur/1.a,S=1,W=1:2,S");
+        let now = dest.join("cur/9.x,S=1,W=1:2,S");
+        fs::write(&now, "a").unwrap();
+        let copy = dest.join("new/9.y,S=1,W=1");
+        fs::write(&copy, "b").unwrap();
+        let stuck_was = src.join("cur/2.b,S=1,W=1:2,");
+        let stuck_now = dest.join("cur/9.z,S=1,W=1:2,");
+        fs::write(&stuck_now, "c").unwrap();
+        fs::write(&stuck_was, "taken meanwhile").unwrap();
+        let done = Transfer {
+            bases: vec!["9.x".into(), "9.y".into(), "9.z".into()],
+            src_uids: vec![1, 2, 3],
+            moved: vec![
+                ("9.x".into(), now.clone(), was.clone()),
+                ("9.z".into(), stuck_now.clone(), stuck_was.clone()),
+            ],
+        };
+        done.undo(&dest);
+        assert_eq!(fs::read_to_string(&was).unwrap(), "a");
+        assert!(!now.exists() && !copy.exists());
+        assert_eq!(fs::read_to_string(&stuck_now).unwrap(), "c");
     }
 }

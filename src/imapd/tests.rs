@@ -1731,3 +1731,106 @@ fn selecting_another_folder_says_the_old_one_closed() {
     let after = t.send("s SELECT INBOX\r\n");
     assert!(!after.contains("[CLOSED]"), "nothing was selected: {after}");
 }
+
+/// The inode of the only message file in `folder` whose name starts with
+/// anything (new/ or cur/), with its link count.
+fn only_file(folder: &std::path::Path) -> (std::path::PathBuf, u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = Vec::new();
+    for sub in ["new", "cur"] {
+        for e in std::fs::read_dir(folder.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::metadata(&p).unwrap();
+            found.push((p, md.ino(), md.nlink()));
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.pop().unwrap()
+}
+
+/// As Dovecot (`maildir_copy_with_hardlinks`): COPY links the file into
+/// the new folder and MOVE renames it there, under a new name; no byte is
+/// copied, and a MOVE cut short by a crash leaves each message in exactly
+/// one folder, never in both.
+#[test]
+fn copy_links_and_move_renames_the_file() {
+    use std::os::unix::fs::MetadataExt;
+    let mut t = setup();
+    t.login();
+    t.send("s SELECT INBOX\r\n");
+    let inbox = t.inbox();
+    let files: Vec<(std::path::PathBuf, u64)> = ["new", "cur"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(inbox.join(sub)).unwrap())
+        .map(|e| {
+            let p = e.unwrap().path();
+            let ino = std::fs::metadata(&p).unwrap().ino();
+            (p, ino)
+        })
+        .collect();
+    let ino_of = |text: &str| {
+        files
+            .iter()
+            .find(|(p, _)| std::fs::read_to_string(p).unwrap().contains(text))
+            .unwrap()
+            .1
+    };
+    let (first, second) = (ino_of("Zebra"), ino_of("multipart"));
+    assert!(t.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
+    let (_, ino, links) = only_file(&inbox.join(".Sent"));
+    assert_eq!((ino, links), (first, 2), "a link, not a copy");
+    let moved = t.send("m MOVE 2 Lists/rust\r\n");
+    assert!(
+        moved.contains("* 2 EXPUNGE\r\n") && moved.contains("m OK"),
+        "{moved}"
+    );
+    let (path, ino, links) = only_file(&inbox.join(".Lists.rust"));
+    assert_eq!((ino, links), (second, 1), "renamed, not copied");
+    assert!(path.to_str().unwrap().ends_with(":2,S"), "{path:?}");
+    // Both read back whole, with their flags, in their new folders.
+    t.send("s SELECT Lists/rust\r\n");
+    let f = t.send("f FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
+    assert!(
+        f.contains("FLAGS (\\Seen)") && f.contains("Subject: multipart"),
+        "{f}"
+    );
+}
+
+/// Where a folder is on another file system (a symbolic link to another
+/// disk), a link or rename cannot be made: the bytes are copied, and MOVE
+/// still takes the message out of its old folder.
+#[test]
+fn copy_and_move_to_another_file_system_copy_the_bytes() {
+    use std::os::unix::fs::MetadataExt;
+    let mut t = setup();
+    t.login();
+    let elsewhere =
+        tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs) for a second file system");
+    let far = elsewhere.path().join("Far");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(far.join(sub)).unwrap();
+    }
+    std::fs::write(far.join("maildirfolder"), "").unwrap();
+    std::os::unix::fs::symlink(&far, t.inbox().join(".Far")).unwrap();
+    assert_ne!(
+        std::fs::metadata(&far).unwrap().dev(),
+        std::fs::metadata(t.inbox()).unwrap().dev(),
+        "the test needs /dev/shm on another file system than the temporary folder"
+    );
+    t.send("s SELECT INBOX\r\n");
+    assert!(t.send("c COPY 1 Far\r\n").contains("c OK [COPYUID "));
+    let moved = t.send("m MOVE 1:2 Far\r\n");
+    assert!(moved.contains("m OK"), "{moved}");
+    assert!(t.send("n NOOP\r\n").contains("n OK"));
+    let status = t.send("s STATUS INBOX (MESSAGES)\r\n");
+    assert!(status.contains("(MESSAGES 0)"), "{status}");
+    t.send("s SELECT Far\r\n");
+    let f = t.send("f FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
+    assert_eq!(f.matches("Subject: ").count(), 3, "{f}");
+    for e in std::fs::read_dir(far.join("cur"))
+        .unwrap()
+        .chain(std::fs::read_dir(far.join("new")).unwrap())
+    {
+        assert_eq!(std::fs::metadata(e.unwrap().path()).unwrap().nlink(), 1);
+    }
+}

@@ -406,6 +406,112 @@ fn final_name(
     Ok(("new", name))
 }
 
+/// How [`adopt`] takes a message file from another folder of the same
+/// Maildir (IMAP COPY and MOVE, as Dovecot's `maildir_copy_with_hardlinks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopt {
+    /// A hard link: the message is in both folders, no byte copied. The
+    /// file's modification time (INTERNALDATE) is the same inode's.
+    Link,
+    /// A rename: the message leaves its folder for this one in one step,
+    /// so a crash at any moment leaves it in exactly one of the two.
+    Rename,
+}
+
+/// Puts the message file `src` into `folder` under a new unique base name,
+/// in `new/` without flags and in `cur/` with them, by [`Adopt`]: no bytes
+/// copied, nothing to clean up if interrupted. The new name is not durable
+/// until the caller syncs the folder (and, for a rename, the source's).
+///
+/// `Ok(None)` when it cannot be done here and the caller should copy the
+/// bytes instead: the source is on another file system (a folder that is a
+/// symbolic link elsewhere), the file system refuses hard links, the file
+/// has too many, or `src` is gone (renamed by another process that changed
+/// its flags: the caller's open file still has it).
+pub(crate) fn adopt(
+    folder: &Path,
+    src: &Path,
+    flags: &Flags,
+    how: Adopt,
+) -> Result<Option<(String, Delivered)>, StoreError> {
+    let sizes = match src
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(sizes_in_name)
+    {
+        Some(sizes) => sizes,
+        None => match count_sizes(src) {
+            Ok(sizes) => sizes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(src)(e)),
+        },
+    };
+    for _ in 0..8 {
+        let base = unique_base();
+        let (sub, name) = final_name(&base, sizes, flags, false).map_err(StoreError::io(src))?;
+        let path = folder.join(sub).join(name);
+        let done = match how {
+            Adopt::Link => fs::hard_link(src, &path),
+            Adopt::Rename => durable::rename_noreplace(src, &path),
+        };
+        match done {
+            Ok(()) => return Ok(Some((base, sizes.delivered(path)))),
+            // Our pid in the same microsecond elsewhere: a fresh name.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || matches!(
+                        e.raw_os_error(),
+                        Some(libc::EXDEV | libc::EPERM | libc::EMLINK | libc::EOPNOTSUPP)
+                    ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(StoreError::io(&path)(e)),
+        }
+    }
+    Err(StoreError::io(folder)(io::Error::other(
+        "could not find a unique file name",
+    )))
+}
+
+/// The sizes a Maildir file name records (`,S=<bytes>,W=<bytes>` after the
+/// base, as Dovecot and we write them), when it records both.
+fn sizes_in_name(name: &str) -> Option<Sizes> {
+    let head = name.split(':').next()?;
+    let mut size = None;
+    let mut vsize = None;
+    for field in head.split(',').skip(1) {
+        if let Some(v) = field.strip_prefix("S=") {
+            size = v.parse::<u64>().ok();
+        } else if let Some(v) = field.strip_prefix("W=") {
+            vsize = v.parse::<u64>().ok();
+        }
+    }
+    let (size, vsize) = (size?, vsize?);
+    Some(Sizes {
+        size,
+        bare_lfs: vsize.checked_sub(size)?,
+        last_cr: false,
+    })
+}
+
+/// The sizes of a file whose name does not record them, by reading it.
+fn count_sizes(path: &Path) -> io::Result<Sizes> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut sizes = Sizes::default();
+    let mut buf = vec![0; WRITE_BUFFER];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(sizes),
+            Ok(n) => sizes.add(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Write for TmpMessage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.out.write(buf)?;

@@ -9,8 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use super::delivery::{self, FolderDirs, TmpMessage};
+use super::delivery::{self, Adopt, Delivered, FolderDirs, TmpMessage};
 use super::durable;
+use super::flags::Flags;
 use super::name::MailboxName;
 
 const DIR_MODE: u32 = 0o700;
@@ -145,6 +146,18 @@ impl Folder {
     /// As [`Folder::create_tmp`], with a write buffer of `capacity` bytes.
     pub fn create_tmp_with_buffer(&self, capacity: usize) -> Result<TmpMessage, StoreError> {
         TmpMessage::create_with_buffer(self.path.clone(), capacity)
+    }
+
+    /// Takes the message file `src`, from another folder of this Maildir
+    /// (or this one), by hard link or rename under a new name: see
+    /// [`delivery::adopt`]. `Ok(None)`: copy the bytes instead.
+    pub fn adopt(
+        &self,
+        src: &Path,
+        flags: &Flags,
+        how: Adopt,
+    ) -> Result<Option<(String, Delivered)>, StoreError> {
+        delivery::adopt(&self.path, src, flags, how)
     }
 
     /// Opens `new/` and `cur/` to create and name messages relative to

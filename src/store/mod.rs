@@ -36,7 +36,9 @@ pub mod uidvalidity;
 use std::io;
 use std::path::PathBuf;
 
-pub use delivery::{ClosedTmp, Delivered, Durability, FolderDirs, TmpMessage, UnnamedMessage};
+pub use delivery::{
+    Adopt, ClosedTmp, Delivered, Durability, FolderDirs, TmpMessage, UnnamedMessage,
+};
 pub use flags::{Flag, Flags};
 pub use keywords::{KeywordError, Keywords};
 pub use maildir::{Folder, Maildir};
