@@ -1044,3 +1044,108 @@ fn stdio_on_a_unix_socket_takes_no_plain_text_password() {
         "{got}"
     );
 }
+
+/// The numbers of the test messages (`Subject: move <n>`) in a folder's
+/// `new/` and `cur/`, one entry per file.
+fn numbers_in(folder: &Path) -> Vec<usize> {
+    support::messages(folder)
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let n = text
+                .lines()
+                .next()
+                .unwrap()
+                .strip_prefix("Subject: move ")
+                .unwrap();
+            n.parse().unwrap()
+        })
+        .collect()
+}
+
+/// "A crash at any instant leaves the old state or the new one": kill -9
+/// in the middle of a MOVE of 3,000 messages, at three different points.
+/// Every message is then in exactly one of the two folders, never in both
+/// (a MOVE made of a copy and an expunge left every copied one twice) and
+/// never in neither. The server serving them afterwards agrees.
+#[test]
+fn sigkill_during_a_move_leaves_each_message_in_exactly_one_folder() {
+    const N: usize = 3000;
+    for (round, cut) in [N / 10, N / 2, N * 9 / 10].into_iter().enumerate() {
+        let scratch = setup();
+        let inbox = scratch.maildir("alice");
+        for i in 0..5 {
+            deliver(&scratch, &format!("Subject: other {i}\n\nx\n"));
+        }
+        // The five messages of setup() and these are not moved: only ours,
+        // written straight into cur/ as another program would.
+        for f in support::messages(&inbox) {
+            std::fs::remove_file(f).unwrap();
+        }
+        for n in 0..N {
+            std::fs::write(
+                inbox
+                    .join("cur")
+                    .join(format!("1700000000.M{n}P1Q1.test:2,S")),
+                format!("Subject: move {n}\n\nbody {n}\n"),
+            )
+            .unwrap();
+        }
+        let archive = inbox.join(".Archive");
+        let mut child = scratch
+            .cmd()
+            .args(["serve-imap", "--stdio", "--preauth", "--user", "alice"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"c CREATE Archive\r\ns SELECT INBOX\r\nm MOVE 1:* Archive\r\n")
+            .unwrap();
+        // Kill as soon as `cut` messages have arrived in Archive.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let arrived = ["new", "cur"]
+                .iter()
+                .filter_map(|s| std::fs::read_dir(archive.join(s)).ok())
+                .map(|d| d.count())
+                .sum::<usize>();
+            if arrived >= cut {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the MOVE did not start"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut seen = numbers_in(&inbox);
+        let moved = numbers_in(&archive);
+        assert!(
+            !moved.is_empty() && moved.len() < N,
+            "round {round}: killed after {} of {N}: not in the middle",
+            moved.len()
+        );
+        seen.extend(moved);
+        let mut count = vec![0; N];
+        for n in seen {
+            count[n] += 1;
+        }
+        let twice: Vec<usize> = (0..N).filter(|&n| count[n] > 1).collect();
+        let lost: Vec<usize> = (0..N).filter(|&n| count[n] == 0).collect();
+        assert!(
+            twice.is_empty() && lost.is_empty(),
+            "round {round}: {} messages in both folders (first {:?}), {} in neither (first {:?})",
+            twice.len(),
+            &twice[..twice.len().min(5)],
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+    }
+}
