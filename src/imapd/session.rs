@@ -589,10 +589,11 @@ impl Session {
                 if self.selected.as_ref().is_some_and(|s| s.name == name) {
                     self.selected = None;
                 }
-                let path = self.folder_path(&name)?;
-                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
-                let root = self.maildir()?.root().to_owned();
-                crate::store::durable::fsync_dir(&root).map_err(StoreError::io(&root))?;
+                // Checks that it exists (NONEXISTENT otherwise).
+                self.folder_path(&name)?;
+                let md = self.maildir()?;
+                md.delete_folder(&name)?;
+                let root = md.root().to_owned();
                 // As Dovecot does: the deleted folder is unsubscribed (its
                 // children, which stay, keep theirs).
                 if let Err(e) = subscriptions::rename(&root, &name, None) {

@@ -16,6 +16,19 @@ use super::name::MailboxName;
 
 const DIR_MODE: u32 = 0o700;
 const SUBDIRS: [&str; 3] = ["cur", "new", "tmp"];
+/// Where a folder being deleted goes first (Dovecot's
+/// `MAILBOX_LIST_MAILDIR_TRASH_DIR_NAME`, so each cleans up the other's).
+const TRASH_DIR: &str = "DOVECOT-TRASHED";
+
+/// Removes a deleted folder's trash; gone already is fine (another
+/// process removed it).
+fn remove_trash(trash: &Path) -> Result<(), StoreError> {
+    match fs::remove_dir_all(trash) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(trash)(e)),
+    }
+}
 
 /// A user's Maildir++: INBOX at the root, folders as `.Name` directories.
 #[derive(Debug, Clone)]
@@ -102,6 +115,33 @@ impl Maildir {
             path,
             name: name.clone(),
         })
+    }
+
+    /// Deletes a folder (not INBOX; its subfolders stay), as Dovecot does:
+    /// renamed in one step to `DOVECOT-TRASHED` in the root (not a folder
+    /// name: no leading dot), the root fsynced, then removed. A crash leaves
+    /// the folder whole or gone, never half its messages; a trash left by a
+    /// crash, ours or Dovecot's, goes with the next delete.
+    pub fn delete_folder(&self, name: &MailboxName) -> Result<(), StoreError> {
+        let path = self.folder_path(name);
+        let trash = self.root.join(TRASH_DIR);
+        let mut tries = 0;
+        loop {
+            match durable::rename_noreplace(&path, &trash) {
+                Ok(()) => break,
+                Err(e)
+                    if tries < 3
+                        && (e.kind() == io::ErrorKind::AlreadyExists
+                            || e.kind() == io::ErrorKind::DirectoryNotEmpty) =>
+                {
+                    tries += 1;
+                    remove_trash(&trash)?;
+                }
+                Err(e) => return Err(StoreError::io(&path)(e)),
+            }
+        }
+        durable::fsync_dir(&self.root).map_err(StoreError::io(&self.root))?;
+        remove_trash(&trash)
     }
 
     /// The folders below the root (INBOX not included), sorted by name.
@@ -280,6 +320,38 @@ mod tests {
             md.folder(&MailboxName::new("Nope").unwrap()),
             Err(StoreError::NoSuchFolder(_))
         ));
+    }
+
+    /// DELETE goes through Dovecot's trash directory: one rename, so a
+    /// crash leaves the folder whole or gone. A trash a crash left behind
+    /// (here with a message in it) is no folder, and goes with the next
+    /// delete; the deleted folder's children stay.
+    #[test]
+    fn a_folder_is_deleted_whole_through_the_trash_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path().join("alice")).unwrap();
+        for name in ["Old", "Old/kept", "Other"] {
+            md.create_folder(&MailboxName::new(name).unwrap()).unwrap();
+        }
+        fs::write(md.root().join(".Old/cur/1.a:2,S"), "x").unwrap();
+        let left = md.root().join(TRASH_DIR);
+        fs::create_dir_all(left.join("cur")).unwrap();
+        fs::write(left.join("cur/2.b:2,"), "left by a crash").unwrap();
+        let names = |md: &Maildir| -> Vec<String> {
+            md.list_folders()
+                .unwrap()
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        assert_eq!(names(&md), vec!["Old", "Old/kept", "Other"]);
+        md.delete_folder(&MailboxName::new("Old").unwrap()).unwrap();
+        assert_eq!(names(&md), vec!["Old/kept", "Other"]);
+        assert!(!left.exists() && !md.root().join(".Old").exists());
+        md.delete_folder(&MailboxName::new("Other").unwrap())
+            .unwrap();
+        assert_eq!(names(&md), vec!["Old/kept"]);
+        assert!(!left.exists());
     }
 
     #[test]
