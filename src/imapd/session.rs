@@ -2133,11 +2133,16 @@ impl Transfer {
             .filter(|b| !stuck.contains(&b))
             .collect();
         remove_copies(dest, &remove);
-        if !self.moved.is_empty()
-            && let Some(src) = self.moved[0].2.parent()
-            && let Err(e) = crate::store::durable::fsync_dir(src)
-        {
-            tracing::error!("imap: fsync of {}: {e}", src.display());
+        let mut dirs: Vec<&std::path::Path> = self
+            .moved
+            .iter()
+            .filter_map(|(_, _, was)| was.parent())
+            .collect();
+        dirs.dedup();
+        for dir in dirs {
+            if let Err(e) = crate::store::durable::fsync_dir(dir) {
+                tracing::error!("imap: fsync of {}: {e}", dir.display());
+            }
         }
     }
 }
