@@ -526,3 +526,28 @@ fn user_commands_run_as_root_leave_files_owned_by_the_mail_user() {
     assert!(out.status.success());
     check("user del");
 }
+
+/// Regression: `tunnel tls --ca /missing/file` exited 75, a temporary
+/// failure, so cron or systemd would retry it for ever. A file named on the
+/// command line that cannot be read is 66, as convert-mbox and spamcheck
+/// answer for theirs, and the error names the file.
+#[test]
+fn tunnel_tls_with_a_missing_ca_file_is_exit_66_naming_it() {
+    let s = Scratch::new();
+    let missing = s.dir.path().join("missing/ca.pem");
+    for mode in [&["--stdio"][..], &["--listen", "127.0.0.1:0"][..]] {
+        let out = run(
+            ownmail()
+                .args(["tunnel", "tls", "--connect", "mail.example.org:993", "--ca"])
+                .arg(&missing)
+                .args(mode),
+            b"",
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(66), "{mode:?}: {err}");
+        assert!(
+            err.contains(&format!("--ca {}", missing.display())),
+            "{mode:?}: {err}"
+        );
+    }
+}
