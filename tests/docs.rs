@@ -26,4 +26,18 @@ fn committed_man_pages_and_completions_are_fresh() {
         stale.is_empty(),
         "stale: {stale:?}; run `cargo run -- generate-docs .` and commit"
     );
+    // Regression: clap_complete offers hidden subcommands too.
+    let completions: Vec<_> = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("completions/"))
+        .collect();
+    assert_eq!(completions.len(), 3, "bash, zsh and fish");
+    for (rel, contents) in completions {
+        let text = String::from_utf8_lossy(contents);
+        assert!(
+            !text.contains("generate-docs"),
+            "{rel} offers generate-docs"
+        );
+        assert!(text.contains("convert-mbox"), "{rel} lost a subcommand");
+    }
 }
