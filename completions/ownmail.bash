@@ -28,9 +28,6 @@ _ownmail() {
             ownmail,fetch)
                 cmd="ownmail__subcmd__fetch"
                 ;;
-            ownmail,generate-docs)
-                cmd="ownmail__subcmd__generate__subcmd__docs"
-                ;;
             ownmail,help)
                 cmd="ownmail__subcmd__help"
                 ;;
@@ -69,9 +66,6 @@ _ownmail() {
                 ;;
             ownmail__subcmd__help,fetch)
                 cmd="ownmail__subcmd__help__subcmd__fetch"
-                ;;
-            ownmail__subcmd__help,generate-docs)
-                cmd="ownmail__subcmd__help__subcmd__generate__subcmd__docs"
                 ;;
             ownmail__subcmd__help,help)
                 cmd="ownmail__subcmd__help__subcmd__help"
@@ -239,7 +233,7 @@ _ownmail() {
 
     case "${cmd}" in
         ownmail)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox fetch spamcheck tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
+            opts="-c -v -q -h -V --config --verbose --quiet --help --version deliver user check-config convert-mbox fetch spamcheck tunnel serve-imap serve serve-smtp queue sendmail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,30 +426,8 @@ _ownmail() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        ownmail__subcmd__generate__subcmd__docs)
-            opts="-c -v -q -h -V --config --verbose --quiet --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         ownmail__subcmd__help)
-            opts="deliver user check-config convert-mbox fetch spamcheck tunnel serve-imap serve serve-smtp queue sendmail generate-docs help"
+            opts="deliver user check-config convert-mbox fetch spamcheck tunnel serve-imap serve serve-smtp queue sendmail help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -511,20 +483,6 @@ _ownmail() {
             return 0
             ;;
         ownmail__subcmd__help__subcmd__fetch)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        ownmail__subcmd__help__subcmd__generate__subcmd__docs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

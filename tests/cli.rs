@@ -444,3 +444,110 @@ fn user_list_shows_nologin_and_allow_nets() {
         "alice\ngina\t(cannot log in: nologin (closed))\nhank\t(logs in only from allow_nets=10.0.0.0/8)\n"
     );
 }
+
+/// Regression: `sudo ownmail user add` left the users file, its lock and the
+/// new Maildir owned by root, which a server running as the mail user
+/// cannot read. As root, what is created takes the owner of the directory
+/// it is made in, and a replaced file keeps its owner, group and mode.
+#[test]
+fn user_commands_run_as_root_leave_files_owned_by_the_mail_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root: it checks what `user add` does when run as root \
+         (run it with sudo, or in the CI container, which runs as root)"
+    );
+    let (mail_uid, mail_gid) = (65534, 65534);
+    let s = Scratch::new();
+    let data = s.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(mail_uid), Some(mail_gid)).unwrap();
+    s.add_user("alice", "one");
+
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.clone());
+            if p.is_dir() {
+                walk(&p, out);
+            }
+        }
+    }
+    let mut made = Vec::new();
+    walk(&data, &mut made);
+    assert!(made.len() > 10, "{made:?}");
+    assert!(
+        !made
+            .iter()
+            .any(|p| p.to_string_lossy().contains("ownmail-mkdir")),
+        "a staging directory was left behind: {made:?}"
+    );
+    for p in [
+        data.join("passwd"),
+        data.join("mail"),
+        s.maildir("alice").join("new"),
+        s.maildir("alice").join(".Sent/maildirfolder"),
+    ] {
+        assert!(made.contains(&p), "{} was not made", p.display());
+    }
+    for p in &made {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (mail_uid, mail_gid),
+            "owner of {}",
+            p.display()
+        );
+    }
+
+    // An existing users file keeps its owner, group and mode, whoever that is.
+    let passwd = data.join("passwd");
+    std::os::unix::fs::chown(&passwd, Some(mail_uid - 1), Some(mail_gid - 2)).unwrap();
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let check = |what: &str| {
+        let m = std::fs::metadata(&passwd).unwrap();
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o7777),
+            (mail_uid - 1, mail_gid - 2, 0o640),
+            "users file after {what}"
+        );
+    };
+    s.add_user("bob", "two");
+    check("user add");
+    let out = run(
+        s.cmd().args(["user", "passwd", "bob", "--password-stdin"]),
+        b"three\n",
+    );
+    assert!(out.status.success());
+    check("user passwd");
+    let out = run(s.cmd().args(["user", "del", "bob", "--purge"]), b"");
+    assert!(out.status.success());
+    check("user del");
+}
+
+/// Regression: `tunnel tls --ca /missing/file` exited 75, a temporary
+/// failure, so cron or systemd would retry it for ever. A file named on the
+/// command line that cannot be read is 66, as convert-mbox and spamcheck
+/// answer for theirs, and the error names the file.
+#[test]
+fn tunnel_tls_with_a_missing_ca_file_is_exit_66_naming_it() {
+    let s = Scratch::new();
+    let missing = s.dir.path().join("missing/ca.pem");
+    for mode in [&["--stdio"][..], &["--listen", "127.0.0.1:0"][..]] {
+        let out = run(
+            ownmail()
+                .args(["tunnel", "tls", "--connect", "mail.example.org:993", "--ca"])
+                .arg(&missing)
+                .args(mode),
+            b"",
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(66), "{mode:?}: {err}");
+        assert!(
+            err.contains(&format!("--ca {}", missing.display())),
+            "{mode:?}: {err}"
+        );
+    }
+}

@@ -1149,3 +1149,57 @@ fn sigkill_during_a_move_leaves_each_message_in_exactly_one_folder() {
         );
     }
 }
+
+/// Regression: `ownmail serve` said "IMAP on ..." and "SMTP on ..." (and
+/// bound IMAP, logging "listening") before it found the SMTP port taken.
+/// Now it binds everything first: a taken port is an error naming that
+/// address, exit 75 as serve-smtp's own, and nothing was announced.
+#[test]
+fn serve_with_a_port_taken_announces_nothing_and_names_the_address() {
+    let s = Scratch::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap();
+    let imap_port = free_port();
+    std::fs::write(
+        s.config(),
+        format!(
+            "hostname: mail.example.org\ndomains: [example.org]\ndata_dir: data\n\
+             imap:\n  listen: [\"127.0.0.1:{imap_port}\"]\n\
+             smtp:\n  listen: [\"{taken_addr}\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut child = s
+        .cmd()
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running with {taken_addr} taken");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(75), "{said}");
+    assert!(
+        said.contains(&format!("cannot listen on {taken_addr}"))
+            && said.contains("another program"),
+        "{said}"
+    );
+    for announced in ["listening", "IMAP on", "SMTP on", &imap_port.to_string()] {
+        assert!(!said.contains(announced), "{announced:?} in: {said}");
+    }
+    drop(taken);
+}

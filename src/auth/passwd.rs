@@ -337,7 +337,7 @@ impl Users {
             source,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io_err)?;
+            durable::create_dir_all_durable(dir, 0o755).map_err(io_err)?;
         }
         let _lock = FileLock::acquire(path)?;
         let mut users = Users::load(path)?;
@@ -437,15 +437,19 @@ impl FileLock {
         use std::os::fd::AsRawFd;
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| UsersError::Io {
-                path: PathBuf::from(&lock_path),
-                source,
-            })?;
+        let lock_path = PathBuf::from(lock_path);
+        // As root, a new lock file is given to the owner of its directory,
+        // so that the mail user can take the lock next time.
+        let file = match durable::create_new_owned(&lock_path, 0o666) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                File::options().write(true).open(&lock_path)
+            }
+            other => other,
+        }
+        .map_err(|source| UsersError::Io {
+            path: PathBuf::from(&lock_path),
+            source,
+        })?;
         let deadline = Instant::now() + LOCK_TIMEOUT;
         loop {
             // SAFETY: a valid descriptor owned by `file`.

@@ -22,10 +22,55 @@ pub fn render_all() -> io::Result<Vec<(String, Vec<u8>)>> {
         (Shell::Fish, "ownmail.fish"),
     ] {
         let mut out = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "ownmail", &mut out);
+        clap_complete::generate(
+            shell,
+            &mut without_hidden(Cli::command()),
+            "ownmail",
+            &mut out,
+        );
         files.push((format!("completions/{name}"), out));
     }
     Ok(files)
+}
+
+/// `cmd` without its hidden subcommands, at every level: clap_complete
+/// offers every subcommand it is given, `hide = true` or not, and clap
+/// cannot remove one. A level with a hidden subcommand is rebuilt from its
+/// parts (what completions read: names, help, arguments, groups, version);
+/// the others are kept as they are.
+fn without_hidden(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_subcommands(without_hidden);
+    if !cmd.get_subcommands().any(|s| s.is_hide_set()) {
+        return cmd;
+    }
+    let mut out = clap::Command::new(cmd.get_name().to_owned())
+        .propagate_version(cmd.is_propagate_version_set())
+        .subcommand_required(cmd.is_subcommand_required_set())
+        .arg_required_else_help(cmd.is_arg_required_else_help_set())
+        .disable_help_subcommand(cmd.is_disable_help_subcommand_set())
+        .disable_help_flag(cmd.is_disable_help_flag_set())
+        .disable_version_flag(cmd.is_disable_version_flag_set())
+        .hide(cmd.is_hide_set());
+    if let Some(v) = cmd.get_version() {
+        out = out.version(v.to_owned());
+    }
+    if let Some(v) = cmd.get_long_version() {
+        out = out.long_version(v.to_owned());
+    }
+    if let Some(a) = cmd.get_about() {
+        out = out.about(a.clone());
+    }
+    if let Some(a) = cmd.get_long_about() {
+        out = out.long_about(a.clone());
+    }
+    if let Some(a) = cmd.get_after_help() {
+        out = out.after_help(a.clone());
+    }
+    out = out
+        .args(cmd.get_arguments().cloned())
+        .groups(cmd.get_groups().cloned())
+        .subcommands(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    out
 }
 
 /// Writes every generated file below `dir`.

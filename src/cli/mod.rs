@@ -36,7 +36,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// The configuration file (default: see below)
+    /// The configuration file (default: $OWNMAIL_CONFIG, else the first that exists of ./ownmail.yaml, $XDG_CONFIG_HOME/ownmail/ownmail.yaml, /etc/ownmail/ownmail.yaml)
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log more (-v: info, -vv: debug, -vvv: trace)

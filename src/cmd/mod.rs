@@ -308,6 +308,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             spamcheck::NoInput,
             crate::tunnel::TunnelError,
             crate::smtp::SmtpError,
+            crate::net::server::BindError,
             crate::queue::QueueError,
             crate::queue::submit::SubmitError
         );

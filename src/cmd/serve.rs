@@ -52,15 +52,61 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let starttls = if acceptor.is_some() {
+    let config = Arc::new(config);
+    crate::net::server::tune_allocator();
+    let rt = super::runtime(None)?;
+    rt.block_on(async {
+        // Every port is bound before any is announced: a port that cannot
+        // be had stops the start with an error naming it, and nothing was
+        // said to be listening.
+        // The signal handlers and the queue are ready before the ports
+        // open: a SIGTERM or a client may come the moment they do.
+        let shutdown = crate::net::server::shutdown_on_signals()?;
+        let smtp_server = if config.smtp.configured {
+            // One certificate for both: loaded once, reloaded once.
+            Some(Server::with_identity(config.clone(), acceptor.clone())?)
+        } else {
+            None
+        };
+        let imap_listeners = crate::net::server::bind_imap(&plain, &tls).await?;
+        let smtp_server = match smtp_server {
+            Some(server) => Some((server, Listeners::bind(&config, &[]).await?)),
+            None => None,
+        };
+        announce(&config, &plain, &tls, acceptor.is_some());
+        let imap =
+            super::serve_imap::serve_until(&config, imap_listeners, acceptor, shutdown.clone());
+        let smtp = async {
+            let Some((server, listeners)) = smtp_server else {
+                return Ok(());
+            };
+            let mut stop = shutdown.clone();
+            let stopped = async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            serve_smtp(server, listeners, stopped).await?;
+            anyhow::Ok(())
+        };
+        tokio::try_join!(imap, smtp)
+    })?;
+    Ok(sysexits::OK)
+}
+
+/// Says where each server listens (once all are bound).
+fn announce(config: &Config, plain: &[SocketAddr], tls: &[SocketAddr], has_certificate: bool) {
+    let starttls = if has_certificate {
         "offered"
     } else {
         "off: no tls: configured"
     };
-    for a in &plain {
+    for a in plain {
         say!("ownmail: IMAP on {a} (plain; STARTTLS {starttls})");
     }
-    for a in &tls {
+    for a in tls {
         say!("ownmail: IMAP over TLS on {a}");
     }
     let smtp = &config.smtp;
@@ -77,39 +123,6 @@ pub fn run(global: &GlobalArgs, _args: ServeArgs) -> anyhow::Result<u8> {
     } else {
         say!("ownmail: SMTP off (add an smtp: section to the configuration to receive mail)");
     }
-    let config = Arc::new(config);
-    crate::net::server::tune_allocator();
-    let rt = super::runtime(None)?;
-    rt.block_on(async {
-        let shutdown = crate::net::server::shutdown_on_signals()?;
-        let imap = super::serve_imap::serve_until(
-            &config,
-            &plain,
-            &tls,
-            acceptor.clone(),
-            shutdown.clone(),
-        );
-        let smtp = async {
-            if !config.smtp.configured {
-                return Ok(());
-            }
-            let listeners = Listeners::bind(&config, &[]).await?;
-            let mut stop = shutdown.clone();
-            let stopped = async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-            };
-            // One certificate for both: loaded once, reloaded once.
-            let server = Server::with_identity(config.clone(), acceptor)?;
-            serve_smtp(server, listeners, stopped).await?;
-            anyhow::Ok(())
-        };
-        tokio::try_join!(imap, smtp)
-    })?;
-    Ok(sysexits::OK)
 }
 
 /// Writes `./ownmail.yaml` (data in `./ownmail-data`) and loads it, so that

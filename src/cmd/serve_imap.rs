@@ -59,21 +59,21 @@ pub(super) fn serve(
     let rt = super::runtime(None)?;
     rt.block_on(async {
         let shutdown = server::shutdown_on_signals()?;
-        serve_until(config, plain, tls, acceptor, shutdown).await
+        let listeners = server::bind_imap(plain, tls).await?;
+        serve_until(config, listeners, acceptor, shutdown).await
     })
 }
 
-/// The IMAP listeners until `shutdown` (inside a runtime: `ownmail serve`
-/// runs this beside the SMTP server).
+/// The IMAP listeners (from [`server::bind_imap`]) until `shutdown`
+/// (inside a runtime: `ownmail serve` runs this beside the SMTP server).
 pub(super) async fn serve_until(
     config: &Config,
-    plain: &[SocketAddr],
-    tls: &[SocketAddr],
+    listeners: Vec<(tokio::net::TcpListener, bool)>,
     acceptor: Option<Arc<ServerIdentity>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let ctx = context(config, acceptor.is_some());
-    server::serve_imap(ctx, plain, tls, acceptor, shutdown).await?;
+    server::serve_imap(ctx, listeners, acceptor, shutdown).await?;
     Ok(())
 }
 

@@ -20,17 +20,21 @@ pub fn run(global: &GlobalArgs, args: ServeSmtpArgs) -> anyhow::Result<u8> {
             serve_stdio(config).await?;
             return Ok(sysexits::OK);
         }
-        let listeners = Listeners::bind(&config, &args.listen).await?;
+        // The queue and the signal handlers are ready before the ports
+        // open: a client or a SIGTERM may come the moment they do.
+        let server = Server::new(config.clone())?;
         crate::net::server::hangups_are_ignored().context("catching SIGHUP")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;
+        let interrupt = tokio::signal::ctrl_c();
         let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt => {}
             }
         };
-        serve_smtp(Server::new(config)?, listeners, shutdown).await?;
+        let listeners = Listeners::bind(&config, &args.listen).await?;
+        serve_smtp(server, listeners, shutdown).await?;
         Ok(sysexits::OK)
     })
 }

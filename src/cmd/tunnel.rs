@@ -175,9 +175,13 @@ fn run_tls(global: &GlobalArgs, a: TunnelTlsArgs) -> anyhow::Result<u8> {
     let (host, port) = ttls::parse_host_port(&connect)
         .ok_or_else(|| UsageError(format!("--connect {connect:?} is not HOST:PORT")))?;
     let trust = match (&a.ca, &a.pin) {
-        (Some(ca), _) => {
-            Trust::Ca(std::fs::read(ca).with_context(|| format!("reading --ca {}", ca.display()))?)
-        }
+        (Some(ca), _) => Trust::Ca(std::fs::read(ca).map_err(|source| {
+            crate::tunnel::TunnelError::Unreadable {
+                option: "--ca",
+                path: ca.clone(),
+                source,
+            }
+        })?),
         (None, Some(pin)) => Trust::Pin(Fingerprint::parse(pin).ok_or_else(|| {
             UsageError(format!(
                 "--pin {pin:?} is not a fingerprint: expected sha256: and 64 hex digits \

@@ -338,30 +338,87 @@ pub fn hangups_are_ignored() -> io::Result<()> {
     Ok(())
 }
 
-/// Listens on `plain` (STARTTLS when `acceptor` is given) and `tls`
-/// (implicit TLS) until `shutdown`; then tells every session `* BYE` and
-/// waits for them (at most [`SHUTDOWN_GRACE`]).
-pub async fn serve_imap(
-    ctx: Arc<Context>,
+/// A port a server could not listen on, with what to do about it.
+///
+/// The system's error is in the message, not the error chain: the advice
+/// comes after it, and a report of the chain would say it twice.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {error}{}", bind_hint(.error, .addr))]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub error: io::Error,
+}
+
+fn bind_hint(e: &io::Error, addr: &SocketAddr) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "; another program holds that port (`ss -ltnp 'sport = :{}'` shows which): \
+             stop it, or listen on another address",
+            addr.port()
+        ),
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            "; ports below 1024 need privileges: use a port of 1024 or more, run as root, \
+             or give the binary CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep)"
+                .to_owned()
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "; no network interface of this machine has that address: listen on one it has"
+                .to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
+impl crate::error::ExitStatus for BindError {
+    /// A port taken may be free again soon (a server that is stopping); a
+    /// port we may not have, or an address this machine lacks, will not be.
+    fn exit_code(&self) -> u8 {
+        match self.error.kind() {
+            io::ErrorKind::AddrInUse => crate::error::sysexits::TEMPFAIL,
+            _ => crate::error::sysexits::NOPERM,
+        }
+    }
+}
+
+/// Opens a listening socket on `addr`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| BindError { addr, error })
+}
+
+/// The IMAP listening sockets, bound before anything is announced: `plain`
+/// (STARTTLS when a certificate is configured) and `tls` (implicit TLS,
+/// marked `true`).
+pub async fn bind_imap(
     plain: &[SocketAddr],
     tls: &[SocketAddr],
+) -> Result<Vec<(TcpListener, bool)>, BindError> {
+    let mut listeners = Vec::new();
+    for (addrs, implicit) in [(plain, false), (tls, true)] {
+        for addr in addrs {
+            listeners.push((bind(*addr).await?, implicit));
+        }
+    }
+    Ok(listeners)
+}
+
+/// Serves IMAP on `listeners` (from [`bind_imap`]; STARTTLS when `acceptor`
+/// is given) until `shutdown`; then tells every session `* BYE` and waits
+/// for them (at most [`SHUTDOWN_GRACE`]).
+pub async fn serve_imap(
+    ctx: Arc<Context>,
+    listeners: Vec<(TcpListener, bool)>,
     acceptor: Option<TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut listeners = Vec::new();
-    for (addrs, implicit) in [(plain, false), (tls, true)] {
-        for addr in addrs {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            tracing::info!(
-                "serve-imap: listening on {}{}",
-                l.local_addr()?,
-                if implicit { " (TLS)" } else { "" }
-            );
-            listeners.push((l, implicit));
-        }
+    for (l, implicit) in &listeners {
+        tracing::info!(
+            "serve-imap: listening on {}{}",
+            l.local_addr()?,
+            if *implicit { " (TLS)" } else { "" }
+        );
     }
     let tasks = tokio_util_tasks();
     let trim = tokio::spawn(trim_while_busy());

@@ -18,7 +18,6 @@ pub mod local;
 pub mod received;
 
 use std::future::Future;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,8 +40,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Bind(#[from] crate::net::server::BindError),
     #[error("{0}")]
     Tls(#[from] TlsError),
     #[error("{0}")]
@@ -56,10 +55,7 @@ pub enum SmtpError {
 impl ExitStatus for SmtpError {
     fn exit_code(&self) -> u8 {
         match self {
-            SmtpError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse => {
-                sysexits::TEMPFAIL
-            }
-            SmtpError::Bind { .. } => sysexits::NOPERM,
+            SmtpError::Bind(e) => e.exit_code(),
             SmtpError::Tls(_) | SmtpError::NeedsTls { .. } | SmtpError::NoListeners => {
                 sysexits::CONFIG
             }
@@ -105,13 +101,7 @@ impl Listeners {
             (&s.submissions[..], &mut out.submissions),
         ] {
             for addr in addrs {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| SmtpError::Bind {
-                        addr: *addr,
-                        source,
-                    })?;
-                slot.push(l);
+                slot.push(crate::net::server::bind(*addr).await?);
             }
         }
         Ok(out)

@@ -295,6 +295,11 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// Replaces `path` with `contents` atomically and durably: a temporary file
 /// beside it, fsynced, renamed over it, and the directory fsynced. Readers
 /// see the old file or the new one, never a mix.
+///
+/// As root, the new file is given the owner, group and mode of the file it
+/// replaces (or, where there is none, the owner and group of its directory)
+/// before it is renamed into place, so that a server running as the mail
+/// user never sees a file it cannot read.
 pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_dir(path);
     let name = path
@@ -307,6 +312,18 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     ));
     let result = (|| {
         let mut file = create_new(&tmp, mode)?;
+        if running_as_root() {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            match fs::metadata(path) {
+                Ok(old) => {
+                    std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))?;
+                    // After the chown, which clears set-id bits.
+                    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => give_to_owner_of(&file, dir)?,
+                Err(e) => return Err(e),
+            }
+        }
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -316,6 +333,38 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Whether this process runs with an effective uid of 0. Only then can
+/// what it creates end up owned by someone a server running as the mail
+/// user is not, and only then can it give it away.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Gives an open file or directory the owner and group of directory `dir`
+/// (where it is, or is about to be, named). Only root may; call it only
+/// when [`running_as_root`].
+pub fn give_to_owner_of(file: &File, dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = fs::metadata(dir)?;
+    if file.metadata()?.uid() == owner.uid() && file.metadata()?.gid() == owner.gid() {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))
+}
+
+/// As [`create_new`], but as root the file is given the owner and group of
+/// its directory at once (a window of one system call where it is named
+/// and owned by root: use it only for files a reader does not open, such
+/// as markers and locks).
+pub fn create_new_owned(path: &Path, mode: u32) -> io::Result<File> {
+    let file = create_new(path, mode)?;
+    if running_as_root() {
+        give_to_owner_of(&file, parent_dir(path))?;
+    }
+    Ok(file)
 }
 
 /// Creates a file that must not exist yet, with the given permissions.
@@ -328,22 +377,126 @@ pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
         .open(path)
 }
 
-/// Creates a directory (and fsyncs its parent) unless it exists.
+/// Creates a directory (and fsyncs its parent) unless it exists. Returns
+/// whether this call made it.
+///
+/// As root, the directory is made under a temporary name in `dir`'s
+/// parent, given the owner and group of that parent, filled by `fill`
+/// (which sees the temporary path), and only then renamed into place, so a
+/// server running as the mail user never sees a directory named `dir`
+/// that it cannot enter. Otherwise it is made in place and `fill` runs on
+/// `dir` itself. `fill` runs only when this call made the directory.
 pub fn create_dir_durable(dir: &Path, mode: u32) -> io::Result<bool> {
+    create_dir_durable_with(dir, mode, parent_dir(dir), |_| Ok(()))
+}
+
+/// As [`create_dir_durable`], with the temporary name made in `staging`
+/// (on the same file system as `dir`; a directory whose entries nobody
+/// reads as names, for where a `.`-name in `dir`'s parent means something,
+/// as a folder does in a Maildir's root) and `fill` to put its contents in
+/// before it is named.
+pub fn create_dir_durable_with(
+    dir: &Path,
+    mode: u32,
+    staging: &Path,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<bool> {
     use std::os::unix::fs::DirBuilderExt;
-    match fs::DirBuilder::new().mode(mode).create(dir) {
+    let parent = parent_dir(dir);
+    if !running_as_root() {
+        return match fs::DirBuilder::new().mode(mode).create(dir) {
+            Ok(()) => {
+                fill(dir)?;
+                fsync_dir(parent)?;
+                Ok(true)
+            }
+            Err(e) => existing_dir(dir, e),
+        };
+    }
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = staging.join(format!(
+        ".ownmail-mkdir.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    fs::DirBuilder::new().mode(mode).create(&tmp)?;
+    let result = (|| {
+        give_to_owner_of(&File::open(&tmp)?, parent)?;
+        fill(&tmp)?;
+        rename_dir_noreplace(&tmp, dir)
+    })();
+    match result {
         Ok(()) => {
-            fsync_dir(parent_dir(dir))?;
+            fsync_dir(parent)?;
+            if staging != parent {
+                fsync_dir(staging)?;
+            }
             Ok(true)
         }
-        // Made by someone else meanwhile; but a file in the way is "not a
-        // directory", which says what is wrong, where "File exists" does not.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Err(io::Error::from_raw_os_error(libc::ENOTDIR))
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            existing_dir(dir, e)
         }
-        Err(e) => Err(e),
     }
+}
+
+/// The outcome of making a directory that failed with `e`: an existing
+/// directory is no failure (made by someone else meanwhile); but a file in
+/// the way is "not a directory", which says what is wrong, where "File
+/// exists" does not.
+fn existing_dir(dir: &Path, e: io::Error) -> io::Result<bool> {
+    match e.kind() {
+        io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty if dir.is_dir() => {
+            Ok(false)
+        }
+        io::ErrorKind::AlreadyExists => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+        _ => Err(e),
+    }
+}
+
+/// Renames directory `from` to `to` unless `to` exists.
+fn rename_dir_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    match rename_noreplace(from, to) {
+        // No renameat2 on this file system, and link(2) cannot name a
+        // directory: rename(2) replaces only an empty directory, which a
+        // concurrent creator may just have made; ours is as good.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            if to.exists() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        other => other,
+    }
+}
+
+/// Creates a directory and its missing parents, each with
+/// [`create_dir_durable`] (so, as root, each owned by the owner of the
+/// directory it is made in).
+pub fn create_dir_all_durable(dir: &Path, mode: u32) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_all_durable(parent, mode)?;
+    }
+    create_dir_durable(dir, mode).map(|_| ())
+}
+
+/// Makes a directory in place that nobody can be waiting for (inside one
+/// made by [`create_dir_durable_with`] before it is named, or a Maildir
+/// subdirectory lost in a crash); as root, gives it the owner and group of
+/// its parent.
+pub fn create_dir_owned(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(mode).create(dir)?;
+    if running_as_root() {
+        give_to_owner_of(&File::open(dir)?, parent_dir(dir))?;
+    }
+    Ok(())
 }
 
 /// The directory a path lives in (`.` for a bare file name).

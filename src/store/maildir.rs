@@ -57,7 +57,19 @@ impl Maildir {
     pub fn create(root: impl Into<PathBuf>) -> Result<Maildir, StoreError> {
         let root = root.into();
         if !root.is_dir() {
-            create_dir_all_durable(&root)?;
+            if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                durable::create_dir_all_durable(parent, DIR_MODE)
+                    .map_err(StoreError::io(parent))?;
+            }
+            // As root, the new Maildir gets its subdirectories and its
+            // owner before it is named: see create_dir_durable_with.
+            durable::create_dir_durable_with(
+                &root,
+                DIR_MODE,
+                durable::parent_dir(&root),
+                ensure_subdirs_io,
+            )
+            .map_err(StoreError::io(&root))?;
         }
         ensure_subdirs(&root)?;
         Ok(Maildir { root })
@@ -102,14 +114,18 @@ impl Maildir {
     pub fn folder_or_create(&self, name: &MailboxName) -> Result<Folder, StoreError> {
         let path = self.folder_path(name);
         if !name.is_inbox() {
-            durable::create_dir_durable(&path, DIR_MODE).map_err(StoreError::io(&path))?;
+            // Staged in the Maildir's tmp/, where a `.`-name is not a folder.
+            let tmp = self.root.join("tmp");
+            let staging = if tmp.is_dir() { &tmp } else { &self.root };
+            durable::create_dir_durable_with(&path, DIR_MODE, staging, |dir| {
+                ensure_subdirs_io(dir)?;
+                make_folder_marker(dir)
+            })
+            .map_err(StoreError::io(&path))?;
+            // A folder made by someone else, or half made before a crash.
             ensure_subdirs(&path)?;
             let marker = path.join("maildirfolder");
-            match durable::create_new(&marker, 0o600) {
-                Ok(_) => durable::fsync_dir(&path).map_err(StoreError::io(&path))?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(StoreError::io(&marker)(e)),
-            }
+            make_folder_marker(&path).map_err(StoreError::io(&marker))?;
         }
         Ok(Folder {
             path,
@@ -258,34 +274,44 @@ impl Folder {
 }
 
 fn ensure_subdirs(dir: &Path) -> Result<(), StoreError> {
+    make_subdirs(dir).map_err(|(path, e)| StoreError::io(path)(e))
+}
+
+/// [`ensure_subdirs`] for a directory that is not named yet.
+fn ensure_subdirs_io(dir: &Path) -> io::Result<()> {
+    make_subdirs(dir).map_err(|(_, e)| e)
+}
+
+/// Makes whichever of `cur/`, `new/` and `tmp/` is missing. As root they
+/// are made in place and given to the owner of `dir` at once: either `dir`
+/// is not named yet, or one was lost in a crash and the window of one
+/// system call where it is root's is a window of an already broken folder.
+fn make_subdirs(dir: &Path) -> Result<(), (PathBuf, io::Error)> {
     let mut created = false;
     for sub in SUBDIRS {
         let p = dir.join(sub);
         if p.is_dir() {
             continue;
         }
-        use std::os::unix::fs::DirBuilderExt;
-        match fs::DirBuilder::new().mode(DIR_MODE).create(&p) {
+        match durable::create_dir_owned(&p, DIR_MODE) {
             Ok(()) => created = true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StoreError::io(&p)(e)),
+            Err(e) => return Err((p, e)),
         }
     }
     if created {
-        durable::fsync_dir(dir).map_err(StoreError::io(dir))?;
+        durable::fsync_dir(dir).map_err(|e| (dir.to_owned(), e))?;
     }
     Ok(())
 }
 
-fn create_dir_all_durable(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
-        return Ok(());
+/// The `maildirfolder` file of the Maildir++ spec, unless it is there.
+fn make_folder_marker(dir: &Path) -> io::Result<()> {
+    match durable::create_new_owned(&dir.join("maildirfolder"), 0o600) {
+        Ok(_) => durable::fsync_dir(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dir_all_durable(parent)?;
-    }
-    durable::create_dir_durable(dir, DIR_MODE).map_err(StoreError::io(dir))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -352,6 +378,41 @@ mod tests {
             .unwrap();
         assert_eq!(names(&md), vec!["Old/kept"]);
         assert!(!left.exists());
+    }
+
+    /// Creators racing for one Maildir and one folder all succeed, and
+    /// (as root, where each is made under a temporary name and renamed)
+    /// no temporary directory is left behind.
+    #[test]
+    fn concurrent_creators_all_succeed_and_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mail/alice");
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let md = Maildir::create(&root).unwrap();
+                    md.folder_or_create(&MailboxName::new("Sent").unwrap())
+                        .unwrap();
+                });
+            }
+        });
+        let md = Maildir::open(&root).unwrap();
+        for sub in ["cur", "new", "tmp", "maildirfolder"] {
+            assert!(root.join(".Sent").join(sub).exists(), "{sub}");
+        }
+        let names = |d: &Path| -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&root), [".Sent", "cur", "new", "tmp"]);
+        assert!(names(&root.join("tmp")).is_empty());
+        assert_eq!(names(&dir.path().join("mail")), ["alice"]);
+        assert_eq!(names(dir.path()), ["mail"]);
+        assert_eq!(md.list_folders().unwrap().len(), 1);
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub enum TunnelError {
     Tls(TlsError),
     #[error("relaying: {0}")]
     Relay(std::io::Error),
+    /// A file named on the command line that cannot be read: not a
+    /// temporary failure, so that cron or systemd do not retry for ever.
+    #[error("cannot read {option} {}: {source}", path.display())]
+    Unreadable {
+        option: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The TLS errors in the tunnel's words: the hints name its options.
@@ -92,6 +100,14 @@ impl ExitStatus for TunnelError {
             TunnelError::Tls(e) if e.is_temporary() => sysexits::TEMPFAIL,
             TunnelError::Tls(TlsError::Setup(_)) => sysexits::CONFIG,
             TunnelError::Tls(_) => sysexits::NOPERM,
+            // As convert-mbox and spamcheck answer for the files they are given.
+            TunnelError::Unreadable { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::NotADirectory
+                | std::io::ErrorKind::IsADirectory => sysexits::NOINPUT,
+                _ => sysexits::IOERR,
+            },
         }
     }
 }
