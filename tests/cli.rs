@@ -465,6 +465,23 @@ fn user_commands_run_as_root_leave_files_owned_by_the_mail_user() {
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(mail_uid), Some(mail_gid)).unwrap();
     s.add_user("alice", "one");
+    // An admin trying `deliver` by hand, as root: the message is the mail
+    // user's too, or the IMAP server could not read it.
+    let out = run(
+        s.cmd().args(["deliver", "--user", "alice"]),
+        b"Subject: delivered by root\n\nx\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(s.maildir("alice").join("new"))
+            .unwrap()
+            .count(),
+        1
+    );
 
     fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {

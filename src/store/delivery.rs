@@ -88,6 +88,15 @@ impl TmpMessage {
             let tmp_path = tmp_dir.join(&base);
             match durable::create_new(&tmp_path, 0o600) {
                 Ok(file) => {
+                    // As root (an admin trying `deliver` by hand), the
+                    // message is the folder owner's, or a server running
+                    // as the mail user could not read it.
+                    if durable::running_as_root()
+                        && let Err(e) = durable::give_to_owner_of(&file, &folder)
+                    {
+                        let _ = fs::remove_file(&tmp_path);
+                        return Err(StoreError::io(&tmp_path)(e));
+                    }
                     return Ok(TmpMessage {
                         folder,
                         tmp_path,
