@@ -2,12 +2,17 @@
 //! autossh does it. We never speak SSH ourselves: the user's keys, agent,
 //! `~/.ssh/config` and known_hosts are OpenSSH's business.
 //!
-//! The loop: start `ssh -N -L ...`; poll the forwards until each answers
-//! (the SMTP `220` or IMAP `* OK` greeting read through it); then check them
-//! every `check_interval`. ssh is started again when it exits, or when a
-//! forward fails two checks in a row (a frozen connection that ssh's own
-//! keepalives have not noticed yet). Restarts back off from 1 s to 60 s,
-//! and the delay starts again at 1 s after a run of a minute or more.
+//! The loop: start `ssh -N -L ...`; poll the forwards until the link
+//! answers (see [`link_answers`]: a forward's SMTP `220` or IMAP `* OK`
+//! greeting read through it); then check them every `check_interval`. ssh
+//! is started again when it exits, or when the link fails two checks in a
+//! row (a frozen connection that ssh's own keepalives have not noticed
+//! yet). While one forward answers, the link is fine: a forward whose
+//! server is down is reported (once, and once when it is back), and ssh,
+//! with the connections of the other forwards, is left alone (autossh too
+//! restarts only when its link monitor fails). Restarts back off from 1 s
+//! to 60 s, and the delay starts again at 1 s after a run of a minute or
+//! more.
 //!
 //! ssh's own words (its standard error) are kept, the last
 //! [`MAX_WORDS`] lines, and shown when it exits. A failure that trying
@@ -27,7 +32,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::TunnelError;
-use super::forward::Forward;
+use super::forward::{Forward, Service};
 
 /// The first restart delay, and the delay after a good run.
 pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -171,11 +176,24 @@ impl Backoff {
 pub enum Event {
     /// ssh was started (its process id).
     Started { pid: u32 },
-    /// Every forward answered: the tunnel is usable.
+    /// The link answered: the tunnel is usable (a forward that did not
+    /// answer follows as [`Event::ForwardDown`]).
     Up { after: Duration },
+    /// A forward does not answer while another does: its server is down,
+    /// not the link, so ssh keeps running. Said once, until it is back.
+    /// `words`: what ssh said meanwhile.
+    ForwardDown {
+        forward: String,
+        reason: String,
+        words: Vec<String>,
+    },
+    /// A forward reported down answers again.
+    ForwardBack { forward: String },
     /// ssh exited on its own; `words` is the end of its standard error.
     Exited { status: String, words: Vec<String> },
-    /// A forward failed two checks in a row; ssh is stopped and restarted.
+    /// The link failed two checks in a row (no forward answered, or the
+    /// only one); ssh is stopped and restarted. `forward`: the first that
+    /// failed.
     /// `words`: what ssh said meanwhile (e.g. "open failed: connect
     /// failed: Connection refused" when the mail server is down).
     Unhealthy {
@@ -276,7 +294,7 @@ where
             .stderr
             .take()
             .map(|stderr| tokio::spawn(words.clone().collect(stderr)));
-        let outcome = watch(&mut child, opts, &mut stop, &mut on).await;
+        let outcome = watch(&mut child, opts, &words, &mut stop, &mut on).await;
         match outcome {
             Outcome::Stop => {
                 terminate(&mut child, STOP_GRACE).await;
@@ -334,11 +352,12 @@ enum Outcome {
     StartTimedOut,
 }
 
-/// Watches one ssh process until it exits, we are asked to stop, or a
-/// forward fails.
+/// Watches one ssh process until it exits, we are asked to stop, or the
+/// link fails.
 async fn watch<F>(
     child: &mut Child,
     opts: &SshOptions,
+    words: &Words,
     stop: &mut std::pin::Pin<&mut F>,
     on: &mut impl FnMut(Event),
 ) -> Outcome
@@ -348,6 +367,7 @@ where
     let started = tokio::time::Instant::now();
     let mut up = false;
     let mut failures = 0;
+    let mut down = vec![false; opts.forwards.len()];
     let mut next = started + START_POLL;
     loop {
         let check = async {
@@ -363,42 +383,87 @@ where
                 };
             }
             _ = stop.as_mut() => return Outcome::Stop,
-            result = check => {
+            results = check => {
                 let now = tokio::time::Instant::now();
-                match (up, result) {
-                    (false, Ok(())) => {
+                let alive = link_answers(&opts.forwards, &results);
+                match (up, alive) {
+                    (false, true) => {
                         up = true;
                         on(Event::Up { after: now - started });
-                        next = now + opts.check_interval;
                     }
-                    (false, Err(_)) if now - started >= START_TIMEOUT => return Outcome::StartTimedOut,
-                    (false, Err(_)) => next = now + START_POLL,
-                    (true, Ok(())) => {
-                        failures = 0;
-                        next = now + opts.check_interval;
+                    (false, false) if now - started >= START_TIMEOUT => return Outcome::StartTimedOut,
+                    (false, false) => {
+                        next = now + START_POLL;
+                        continue;
                     }
-                    (true, Err((forward, reason))) => {
+                    (true, true) => failures = 0,
+                    (true, false) => {
                         failures += 1;
                         if failures >= 2 {
+                            let (forward, reason) = first_failure(&opts.forwards, results);
                             return Outcome::Unhealthy { forward, reason };
                         }
                         // One failure may be the server's hiccup: look again soon.
                         next = now + opts.check_interval.min(Duration::from_secs(1));
+                        continue;
                     }
                 }
+                // The link is fine: say which forwards changed.
+                for ((f, result), down) in opts.forwards.iter().zip(results).zip(&mut down) {
+                    match result {
+                        Err(reason) if !*down => {
+                            *down = true;
+                            on(Event::ForwardDown {
+                                forward: f.to_string(),
+                                reason,
+                                words: words.take(),
+                            });
+                        }
+                        Ok(()) if *down => {
+                            *down = false;
+                            on(Event::ForwardBack { forward: f.to_string() });
+                        }
+                        _ => {}
+                    }
+                }
+                next = now + opts.check_interval;
             }
         }
     }
 }
 
-/// Checks every forward; the first failure names the forward and the reason.
-async fn check_all(forwards: &[Forward], timeout: Duration) -> Result<(), (String, String)> {
-    for f in forwards {
-        f.check(timeout)
-            .await
-            .map_err(|reason| (f.to_string(), reason))?;
+/// Checks every forward, all at once; each result in the order of
+/// `forwards`, an `Err` saying why it failed.
+async fn check_all(forwards: &[Forward], timeout: Duration) -> Vec<Result<(), String>> {
+    futures::future::join_all(forwards.iter().map(|f| f.check(timeout))).await
+}
+
+/// Whether the checks show the ssh link working. A greeting (SMTP, IMAP)
+/// can only have come through the link: one is enough, and the forwards
+/// that failed have their server to blame. A forward without a protocol
+/// (`--forward`) is answered by ssh's own listener, even when the link is
+/// frozen: it proves nothing, unless there is nothing else, in which case
+/// every forward must answer. With a single forward, the link and its
+/// server cannot be told apart: its failure is the link's.
+pub fn link_answers(forwards: &[Forward], results: &[Result<(), String>]) -> bool {
+    let greets = |f: &Forward| f.service != Service::Other;
+    if forwards.iter().any(greets) {
+        forwards
+            .iter()
+            .zip(results)
+            .any(|(f, r)| greets(f) && r.is_ok())
+    } else {
+        results.iter().all(Result::is_ok)
     }
-    Ok(())
+}
+
+/// The first forward that failed, and why.
+fn first_failure(forwards: &[Forward], results: Vec<Result<(), String>>) -> (String, String) {
+    forwards
+        .iter()
+        .zip(results)
+        .find_map(|(f, r)| r.err().map(|reason| (f.to_string(), reason)))
+        .unwrap_or_else(|| ("link".into(), "no check answered".into()))
 }
 
 /// Before the first start: a local port already taken would make ssh exit
@@ -593,6 +658,40 @@ mod tests {
         o3.forwards.push(fw(Service::Other, "2525:587"));
         let e = o3.validate().unwrap_err().to_string();
         assert!(e.contains("both want 127.0.0.1:2525"), "{e}");
+    }
+
+    #[test]
+    fn one_answering_greeting_proves_the_link() {
+        let smtp = fw(Service::Smtp, "2525:25");
+        let imap = fw(Service::Imap, "1143:143");
+        let other = fw(Service::Other, "4190:4190");
+        let ok = || Ok(());
+        let no = || Err("refused".to_owned());
+        type Row<'a> = (Vec<&'a Forward>, Vec<Result<(), String>>, bool);
+        let table: Vec<Row> = vec![
+            // Two greeting forwards: one answering is enough.
+            (vec![&smtp, &imap], vec![no(), ok()], true),
+            (vec![&smtp, &imap], vec![ok(), no()], true),
+            (vec![&smtp, &imap], vec![ok(), ok()], true),
+            (vec![&smtp, &imap], vec![no(), no()], false),
+            // One forward: its failure is the link's.
+            (vec![&smtp], vec![no()], false),
+            (vec![&smtp], vec![ok()], true),
+            // ssh's listener answers a --forward even on a frozen link.
+            (vec![&smtp, &other], vec![no(), ok()], false),
+            (vec![&smtp, &other], vec![ok(), no()], true),
+            // Nothing but --forward: every one must answer.
+            (vec![&other], vec![ok()], true),
+            (vec![&other, &other], vec![ok(), no()], false),
+        ];
+        for (forwards, results, want) in table {
+            let forwards: Vec<Forward> = forwards.into_iter().cloned().collect();
+            assert_eq!(
+                link_answers(&forwards, &results),
+                want,
+                "{forwards:?} {results:?}"
+            );
+        }
     }
 
     #[test]
