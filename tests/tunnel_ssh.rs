@@ -259,13 +259,22 @@ fn ssh_that_cannot_start_is_reported_in_its_own_words() {
     let (code, said) = failing(&mut t);
     assert_eq!(code, Some(77), "{said}");
     assert!(said.contains("Host key verification failed."), "{said}");
+    // The command to run keeps the user's options (port, key, the
+    // known_hosts to check), and lets ssh ask although they say not to.
+    // Regression: it was `ssh DESTINATION`, which reached port 22 and
+    // checked ~/.ssh/known_hosts.
+    let mut command = "ssh -o StrictHostKeyChecking=ask".to_owned();
+    for o in &options {
+        command.push_str(&format!(" -o {o}"));
+    }
     assert!(
         said.contains(&format!(
-            "by running `ssh {}` at a terminal",
+            "by running `{command} {}` at a terminal",
             sshd.destination()
         )),
         "{said}"
     );
+    assert!(command.contains(&format!("UserKnownHostsFile={}", no_hosts.display())));
 
     // A key the server does not accept.
     let options = sshd.ssh_options_with(&sshd.stranger_key(), &sshd.known_hosts());
@@ -274,6 +283,13 @@ fn ssh_that_cannot_start_is_reported_in_its_own_words() {
     assert_eq!(code, Some(77), "{said}");
     assert!(said.contains("Permission denied (publickey)"), "{said}");
     assert!(said.contains("BatchMode=yes"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "-o IdentityFile={} ",
+            sshd.stranger_key().display()
+        )) && said.contains(&format!("{}` at a terminal", sshd.destination())),
+        "{said}"
+    );
 
     // An option ssh does not know.
     let mut options = sshd.ssh_options();

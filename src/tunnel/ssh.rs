@@ -146,6 +146,57 @@ impl SshOptions {
     }
 }
 
+impl SshOptions {
+    /// The ssh command for the user to run at a terminal, to see and accept
+    /// the host key or try the login: the user's `--ssh-option` values (the
+    /// port, key and known_hosts of the tunnel's ssh: without them it would
+    /// check another known_hosts, or reach another server), shell-quoted.
+    /// Where those forbid the questions it is run for (BatchMode,
+    /// StrictHostKeyChecking), an option before them lets ssh ask: ssh takes
+    /// the first value it sees.
+    pub fn terminal_command(&self) -> String {
+        let sets = |key: &str| {
+            self.ssh_options
+                .iter()
+                .any(|o| option_key(o).eq_ignore_ascii_case(key))
+        };
+        let mut words = vec!["ssh".to_owned()];
+        for (key, ask) in [
+            ("BatchMode", "BatchMode=no"),
+            ("StrictHostKeyChecking", "StrictHostKeyChecking=ask"),
+        ] {
+            if sets(key) {
+                words.extend(["-o".to_owned(), ask.to_owned()]);
+            }
+        }
+        for o in &self.ssh_options {
+            words.extend(["-o".to_owned(), shell_quote(o)]);
+        }
+        words.push(shell_quote(&self.destination));
+        words.join(" ")
+    }
+}
+
+/// The keyword of an ssh option (`Port=22`, `Port 22`, ` port = 22`).
+fn option_key(option: &str) -> &str {
+    let o = option.trim_start();
+    o.split(|c: char| c == '=' || c.is_whitespace())
+        .next()
+        .unwrap_or(o)
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds nothing
+/// the shell treats specially, else in single quotes (a single quote
+/// itself written `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// The restart delay: doubles from [`MIN_BACKOFF`] to [`MAX_BACKOFF`], and
 /// starts again after a run of [`GOOD_RUN`].
 #[derive(Debug, Clone)]
@@ -247,17 +298,20 @@ impl Permanent {
         }
     }
 
-    /// What to do about it.
-    pub fn hint(self, destination: &str) -> String {
+    /// What to do about it, for the tunnel `opts` (whose ssh command the
+    /// hint names).
+    pub fn hint(self, opts: &SshOptions) -> String {
         match self {
             Permanent::HostKey => format!(
                 "ssh does not know (or no longer trusts) the server's host key: check it and \
-                 accept it once by running `ssh {destination}` at a terminal"
+                 accept it once by running `{}` at a terminal",
+                opts.terminal_command()
             ),
             Permanent::Auth => format!(
                 "ssh could not log in: the tunnel runs ssh with BatchMode=yes (no password \
                  prompt), so a key must work: load it with ssh-add or name it with \
-                 --ssh-option IdentityFile=PATH, and try `ssh {destination}` at a terminal"
+                 --ssh-option IdentityFile=PATH, and try `{}` at a terminal",
+                opts.terminal_command()
             ),
             Permanent::BadOption => "ssh did not accept its options: check --ssh-option".into(),
             Permanent::PortInUse => {
@@ -311,7 +365,7 @@ where
                 if let Some(why) = Permanent::classify(&words) {
                     return Err(TunnelError::SshRefused {
                         why,
-                        hint: why.hint(&opts.destination),
+                        hint: why.hint(opts),
                         words: words.join("\n"),
                     });
                 }
@@ -658,6 +712,64 @@ mod tests {
         o3.forwards.push(fw(Service::Other, "2525:587"));
         let e = o3.validate().unwrap_err().to_string();
         assert!(e.contains("both want 127.0.0.1:2525"), "{e}");
+    }
+
+    #[test]
+    fn shell_quoting() {
+        let table = [
+            ("Port=2222", "Port=2222"),
+            ("alice@mail.example.org", "alice@mail.example.org"),
+            ("IdentityFile=~/.ssh/mail", "'IdentityFile=~/.ssh/mail'"),
+            ("IdentityFile=/my keys/mail", "'IdentityFile=/my keys/mail'"),
+            ("ProxyJump=bob@jump:22", "ProxyJump=bob@jump:22"),
+            ("ProxyCommand=nc %h $PORT", "'ProxyCommand=nc %h $PORT'"),
+            ("User=o'brien", r"'User=o'\''brien'"),
+            ("a;rm -rf /", "'a;rm -rf /'"),
+            ("", "''"),
+        ];
+        for (word, want) in table {
+            assert_eq!(shell_quote(word), want, "{word}");
+            // What sh reads back is the word itself.
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {want}")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), word);
+        }
+    }
+
+    #[test]
+    fn the_command_to_run_at_a_terminal_keeps_the_ssh_options() {
+        let mut o = SshOptions::new("alice@mail.example.org", vec![fw(Service::Smtp, "2525:25")]);
+        assert_eq!(o.terminal_command(), "ssh alice@mail.example.org");
+        o.ssh_options = vec![
+            "Port=2222".into(),
+            "IdentityFile=/home/alice/my keys/mail".into(),
+            "ProxyJump=bob@jump.example.org".into(),
+            "UserKnownHostsFile=/home/alice/.ssh/mail_hosts".into(),
+        ];
+        assert_eq!(
+            o.terminal_command(),
+            "ssh -o Port=2222 -o 'IdentityFile=/home/alice/my keys/mail' \
+             -o ProxyJump=bob@jump.example.org -o UserKnownHostsFile=/home/alice/.ssh/mail_hosts \
+             alice@mail.example.org"
+        );
+        // Options that forbid the questions are overridden first.
+        o.ssh_options = vec![
+            "strictHostKeyChecking yes".into(),
+            "BatchMode=yes".into(),
+            "Port=2222".into(),
+        ];
+        assert_eq!(
+            o.terminal_command(),
+            "ssh -o BatchMode=no -o StrictHostKeyChecking=ask \
+             -o 'strictHostKeyChecking yes' -o BatchMode=yes -o Port=2222 alice@mail.example.org"
+        );
+        assert!(
+            Permanent::HostKey
+                .hint(&o)
+                .contains("by running `ssh -o BatchMode=no")
+        );
     }
 
     #[test]
