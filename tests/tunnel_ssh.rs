@@ -418,3 +418,36 @@ fn a_dead_server_behind_one_forward_leaves_ssh_and_the_other_forward_alone() {
     assert!(line(&mut reader).starts_with("* BYE"), "{said}");
     assert_eq!(tunnel.stop(libc::SIGTERM).code(), Some(0));
 }
+
+#[test]
+fn a_server_down_from_the_start_does_not_keep_the_other_forward_from_coming_up() {
+    // Regression: the tunnel waited for every forward before it called
+    // itself up, and restarted ssh after a minute without, again and again.
+    let sink = SmtpSink::start();
+    let nobody = free_port();
+    let sshd = Sshd::start();
+    let (smtp_local, imap_local) = (free_port(), free_port());
+    let mut tunnel = Tunnel::ssh(
+        &sshd,
+        &[
+            "--smtp",
+            &format!("{smtp_local}:{}", sink.port()),
+            "--imap",
+            &format!("{imap_local}:{nobody}"),
+        ],
+    );
+    tunnel.wait_greeting(smtp_local, "220 ", UP);
+    tunnel.wait_said("ownmail tunnel: up: connected", 1, UP);
+    let dead = format!(
+        "the IMAP forward 127.0.0.1:{imap_local} -> 127.0.0.1:{nobody} does not answer \
+         (the connection was closed without a greeting)"
+    );
+    tunnel.wait_said(&dead, 1, Duration::from_secs(5));
+    let first = tunnel.ssh_pid(Duration::ZERO);
+    std::thread::sleep(Duration::from_secs(4));
+    let said = tunnel.stderr();
+    assert_eq!(tunnel.ssh_pid(Duration::ZERO), first, "{said}");
+    assert_eq!(said.matches(&dead).count(), 1, "{said}");
+    assert!(!said.contains("restarting"), "{said}");
+    assert_eq!(tunnel.stop(libc::SIGTERM).code(), Some(0));
+}
