@@ -259,13 +259,22 @@ fn ssh_that_cannot_start_is_reported_in_its_own_words() {
     let (code, said) = failing(&mut t);
     assert_eq!(code, Some(77), "{said}");
     assert!(said.contains("Host key verification failed."), "{said}");
+    // The command to run keeps the user's options (port, key, the
+    // known_hosts to check), and lets ssh ask although they say not to.
+    // Regression: it was `ssh DESTINATION`, which reached port 22 and
+    // checked ~/.ssh/known_hosts.
+    let mut command = "ssh -o StrictHostKeyChecking=ask".to_owned();
+    for o in &options {
+        command.push_str(&format!(" -o {o}"));
+    }
     assert!(
         said.contains(&format!(
-            "by running `ssh {}` at a terminal",
+            "by running `{command} {}` at a terminal",
             sshd.destination()
         )),
         "{said}"
     );
+    assert!(command.contains(&format!("UserKnownHostsFile={}", no_hosts.display())));
 
     // A key the server does not accept.
     let options = sshd.ssh_options_with(&sshd.stranger_key(), &sshd.known_hosts());
@@ -274,6 +283,13 @@ fn ssh_that_cannot_start_is_reported_in_its_own_words() {
     assert_eq!(code, Some(77), "{said}");
     assert!(said.contains("Permission denied (publickey)"), "{said}");
     assert!(said.contains("BatchMode=yes"), "{said}");
+    assert!(
+        said.contains(&format!(
+            "-o IdentityFile={} ",
+            sshd.stranger_key().display()
+        )) && said.contains(&format!("{}` at a terminal", sshd.destination())),
+        "{said}"
+    );
 
     // An option ssh does not know.
     let mut options = sshd.ssh_options();
@@ -329,4 +345,109 @@ fn an_unreachable_server_is_retried_with_growing_delays() {
         "{said}"
     );
     assert_eq!(t.stop(libc::SIGTERM).code(), Some(0));
+}
+
+#[test]
+fn a_dead_server_behind_one_forward_leaves_ssh_and_the_other_forward_alone() {
+    // Regression: with SMTP and IMAP forwarded and only the SMTP server
+    // down, ssh was restarted every minute, cutting the IMAP connections
+    // that worked; the ssh link itself was fine.
+    let imap = dovecot_with_one_message();
+    let sink = SmtpSink::start();
+    let sink_port = sink.port();
+    let sshd = Sshd::start();
+    let (smtp_local, imap_local) = (free_port(), free_port());
+    let mut tunnel = Tunnel::ssh(
+        &sshd,
+        &[
+            "--smtp",
+            &format!("{smtp_local}:{sink_port}"),
+            "--imap",
+            &format!("{imap_local}:{}", imap.imap_port()),
+        ],
+    );
+    tunnel.wait_greeting(smtp_local, "220 ", UP);
+    tunnel.wait_said("ownmail tunnel: up: connected", 1, UP);
+    let first = tunnel.ssh_pid(Duration::ZERO);
+
+    // A mail client's IMAP connection, open before the SMTP server goes.
+    let client = std::net::TcpStream::connect(("127.0.0.1", imap_local)).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = std::io::BufReader::new(&client);
+    let line = |reader: &mut std::io::BufReader<&std::net::TcpStream>| {
+        let mut l = String::new();
+        std::io::BufRead::read_line(reader, &mut l).unwrap();
+        l
+    };
+    assert!(line(&mut reader).starts_with("* OK"));
+    std::io::Write::write_all(&mut &client, b"a1 NOOP\r\n").unwrap();
+    assert!(line(&mut reader).starts_with("a1 OK"));
+
+    drop(sink);
+    let dead = format!(
+        "the SMTP forward 127.0.0.1:{smtp_local} -> 127.0.0.1:{sink_port} does not answer \
+         (the connection was closed without a greeting)"
+    );
+    tunnel.wait_said(&dead, 1, Duration::from_secs(10));
+    // Several check intervals (1 s each) later: the same ssh, no restart,
+    // the warning said once.
+    std::thread::sleep(Duration::from_secs(6));
+    let said = tunnel.stderr();
+    assert_eq!(tunnel.ssh_pid(Duration::ZERO), first, "{said}");
+    assert!(!said.contains("restarting"), "{said}");
+    assert_eq!(said.matches(&dead).count(), 1, "{said}");
+    assert!(said.contains("ssh keeps running"), "{said}");
+    // The IMAP connection opened before still works.
+    std::io::Write::write_all(&mut &client, b"a2 NOOP\r\n").unwrap();
+    assert!(line(&mut reader).starts_with("a2 OK"), "{said}");
+    tunnel.wait_greeting(imap_local, "* OK", Duration::from_secs(2));
+
+    // The SMTP server comes back: said once, still the same ssh.
+    let _sink = SmtpSink::start_on(sink_port);
+    let back =
+        format!("the SMTP forward 127.0.0.1:{smtp_local} -> 127.0.0.1:{sink_port} answers again");
+    tunnel.wait_said(&back, 1, Duration::from_secs(10));
+    tunnel.wait_greeting(smtp_local, "220 sink.test", Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(3));
+    let said = tunnel.stderr();
+    assert_eq!(said.matches(&back).count(), 1, "{said}");
+    assert_eq!(tunnel.ssh_pid(Duration::ZERO), first, "{said}");
+    std::io::Write::write_all(&mut &client, b"a3 LOGOUT\r\n").unwrap();
+    assert!(line(&mut reader).starts_with("* BYE"), "{said}");
+    assert_eq!(tunnel.stop(libc::SIGTERM).code(), Some(0));
+}
+
+#[test]
+fn a_server_down_from_the_start_does_not_keep_the_other_forward_from_coming_up() {
+    // Regression: the tunnel waited for every forward before it called
+    // itself up, and restarted ssh after a minute without, again and again.
+    let sink = SmtpSink::start();
+    let nobody = free_port();
+    let sshd = Sshd::start();
+    let (smtp_local, imap_local) = (free_port(), free_port());
+    let mut tunnel = Tunnel::ssh(
+        &sshd,
+        &[
+            "--smtp",
+            &format!("{smtp_local}:{}", sink.port()),
+            "--imap",
+            &format!("{imap_local}:{nobody}"),
+        ],
+    );
+    tunnel.wait_greeting(smtp_local, "220 ", UP);
+    tunnel.wait_said("ownmail tunnel: up: connected", 1, UP);
+    let dead = format!(
+        "the IMAP forward 127.0.0.1:{imap_local} -> 127.0.0.1:{nobody} does not answer \
+         (the connection was closed without a greeting)"
+    );
+    tunnel.wait_said(&dead, 1, Duration::from_secs(5));
+    let first = tunnel.ssh_pid(Duration::ZERO);
+    std::thread::sleep(Duration::from_secs(4));
+    let said = tunnel.stderr();
+    assert_eq!(tunnel.ssh_pid(Duration::ZERO), first, "{said}");
+    assert_eq!(said.matches(&dead).count(), 1, "{said}");
+    assert!(!said.contains("restarting"), "{said}");
+    assert_eq!(tunnel.stop(libc::SIGTERM).code(), Some(0));
 }

@@ -10,6 +10,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -129,6 +130,156 @@ fn client_mode_pins_verifies_and_refuses_against_dovecot_imaps() {
         said.contains("--pin") && said.contains("--ca FILE"),
         "{said}"
     );
+    // The fingerprint to check and pin, as --pin takes it. Regression: only
+    // a pin's mismatch named it.
+    assert!(
+        said.contains(&format!("its fingerprint is {fp}")) && said.contains(&format!("--pin {fp}")),
+        "{said}"
+    );
+}
+
+/// A certificate made here: for `name` (a DNS name or an IP address),
+/// valid from `from` to `to` days from now, self-signed. Its certificate
+/// and key files, and its fingerprint.
+fn certificate(
+    dir: &std::path::Path,
+    name: &str,
+    from: i64,
+    to: i64,
+) -> (PathBuf, PathBuf, String) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut subject = X509NameBuilder::new().unwrap();
+    subject.append_entry_by_text("CN", name).unwrap();
+    let subject = subject.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    // Each its own serial number and files.
+    static SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let serial = BigNum::from_u32(n).unwrap().to_asn1_integer().unwrap();
+    b.set_serial_number(&serial).unwrap();
+    b.set_subject_name(&subject).unwrap();
+    b.set_issuer_name(&subject).unwrap();
+    b.set_pubkey(&key).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    b.set_not_before(&Asn1Time::from_unix(now + from * 86400).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::from_unix(now + to * 86400).unwrap())
+        .unwrap();
+    let mut san = SubjectAlternativeName::new();
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        san.ip(name);
+    } else {
+        san.dns(name);
+    }
+    let san = san.build(&b.x509v3_context(None, None)).unwrap();
+    b.append_extension(san).unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let cert = b.build();
+    let (cert_file, key_file) = (dir.join(format!("{n}.pem")), dir.join(format!("{n}.key")));
+    std::fs::write(&cert_file, cert.to_pem().unwrap()).unwrap();
+    std::fs::write(&key_file, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let fp = openssl_fingerprint(&cert_file);
+    (cert_file, key_file, fp)
+}
+
+/// A TLS server on 127.0.0.1 with `cert` that greets like IMAP; its port.
+async fn tls_server(cert: &std::path::Path, key: &std::path::Path) -> u16 {
+    use ownmail::net::tls_server::ServerIdentity;
+    use tokio::io::AsyncWriteExt;
+    let identity = std::sync::Arc::new(ServerIdentity::load(cert, key).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let identity = std::sync::Arc::clone(&identity);
+            tokio::spawn(async move {
+                // A refusing client ends the handshake: nothing to serve.
+                if let Ok(mut tls) = ownmail::net::tls::accept(&identity, tcp).await {
+                    let _ = tls.write_all(b"* OK ready\r\n").await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Every certificate the client refuses (self-signed, another name,
+/// expired, not from the given CA) is refused with OpenSSL's reason and
+/// the fingerprint to pin, as --pin takes it. Regression: only a pin's
+/// mismatch named the fingerprint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_certificate_is_named_by_its_reason_and_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (good, _, _) = certificate(d, "127.0.0.1", -1, 2);
+    let cases = [
+        (
+            certificate(d, "127.0.0.1", -1, 30),
+            None,
+            "self-signed certificate",
+        ),
+        (
+            certificate(d, "mail.example.org", -1, 30),
+            Some(0),
+            "IP address mismatch",
+        ),
+        (
+            certificate(d, "127.0.0.1", -10, -1),
+            Some(0),
+            "certificate has expired",
+        ),
+        (
+            certificate(d, "127.0.0.1", -1, 30),
+            Some(1),
+            "self-signed certificate",
+        ),
+    ];
+    for ((cert, key, fp), ca, why) in cases {
+        let port = tls_server(&cert, &key).await;
+        let mut args = vec![
+            "tunnel".to_owned(),
+            "tls".into(),
+            "--stdio".into(),
+            "--connect".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        match ca {
+            // --ca: the certificate itself (so only the name or the dates
+            // fail), or another one.
+            Some(0) => args.extend(["--ca".into(), cert.display().to_string()]),
+            Some(_) => args.extend(["--ca".into(), good.display().to_string()]),
+            None => {}
+        }
+        let out = tokio::task::spawn_blocking(move || run(ownmail().args(&args), b"a LOGOUT\r\n"))
+            .await
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(77), "{why}: {err}");
+        assert!(out.stdout.is_empty(), "{why}: relayed");
+        assert!(
+            err.contains(&format!("127.0.0.1's certificate is not trusted: {why}")),
+            "{why}: {err}"
+        );
+        assert!(
+            err.contains(&format!("its fingerprint is {fp}"))
+                && err.contains(&format!("--pin {fp}")),
+            "{why}: {err}"
+        );
+    }
 }
 
 /// Connections to `port` are closed without a byte of the server's

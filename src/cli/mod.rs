@@ -359,12 +359,17 @@ no ISP in the way.
 The tunnel watches ssh the way autossh does: it starts ssh again when it
 exits (after 1 s, doubling to at most 60 s; back to 1 s after a run of a
 minute), and every --check-interval reads the SMTP `220` and IMAP `* OK`
-greeting through each forward; a forward that fails two checks in a row
-gets ssh restarted. ssh runs with BatchMode=yes (no prompts),
+greeting through each forward. While one forward answers, the ssh link is
+fine: a forward whose server does not answer is reported once (and once
+when it answers again), and ssh keeps running, with the connections of the
+other forwards. When no forward answers two checks in a row (with a single
+forward, when it fails), as with a frozen link, ssh is restarted. Forwards
+without a known protocol (--forward) are only checked to be listening,
+which ssh's own listener does even on a frozen link: they do not count as
+answering. ssh runs with BatchMode=yes (no prompts),
 ExitOnForwardFailure=yes, ServerAliveInterval=15, ServerAliveCountMax=3,
 ConnectTimeout=15 and no ControlMaster; --ssh-option values come first and
-win. Forwards without a known protocol (--forward) are only checked to be
-listening.
+win.
 
 When ssh cannot log in (host key unknown or changed, key refused), has a
 bad option, or a local port is taken, the tunnel stops and shows ssh's own

@@ -114,6 +114,16 @@ fn say(quiet: bool, destination: &str, event: Event) {
                 said(&words)
             )
         }
+        Event::ForwardDown {
+            forward,
+            reason,
+            words,
+        } => format!(
+            "the {forward} does not answer ({reason}); another forward does, so the ssh link \
+             is fine and ssh keeps running: check the mail server behind this forward{}",
+            said(&words)
+        ),
+        Event::ForwardBack { forward } => format!("the {forward} answers again"),
         Event::StartTimedOut { words } => format!(
             "ssh to {destination} did not bring the forwards up in {} s: restarting it{}",
             ssh::START_TIMEOUT.as_secs(),

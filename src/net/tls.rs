@@ -82,10 +82,19 @@ pub enum TlsError {
     #[error("TLS with {host}: no answer in {} seconds", HANDSHAKE_TIMEOUT.as_secs())]
     Timeout { host: String },
     #[error(
-        "{host}'s certificate is not trusted: {reason} (if it is self-signed and you trust it, \
-         pin it with tls_fingerprint)"
+        "{host}'s certificate is not trusted: {reason}{} (if it is self-signed and you trust \
+         it, pin it with tls_fingerprint)",
+        match .got { Some(fp) => format!("; its fingerprint is {fp}"), None => String::new() }
     )]
-    Untrusted { host: String, reason: String },
+    Untrusted {
+        host: String,
+        /// OpenSSL's verification error ("self-signed certificate",
+        /// "hostname mismatch", "certificate has expired", ...).
+        reason: String,
+        /// The refused certificate's fingerprint, for a person to check and
+        /// pin; `None` where the TLS library does not show it.
+        got: Option<Fingerprint>,
+    },
     #[error(
         "{host}'s certificate has fingerprint {got}, not the pinned {expected}: refused \
          (if the server's certificate was replaced, check the new one and update tls_fingerprint)"
@@ -176,6 +185,8 @@ fn handshake_error(host: String, e: &native_tls::Error) -> TlsError {
         TlsError::Untrusted {
             host,
             reason: verify_reason(&reason),
+            // native-tls keeps the refused certificate to itself.
+            got: None,
         }
     } else {
         TlsError::Handshake { host, reason }
@@ -308,6 +319,7 @@ impl Connector {
                     TlsError::Untrusted {
                         host,
                         reason: verify.error_string().to_owned(),
+                        got: refused_fingerprint(tls.ssl()),
                     }
                 } else {
                     TlsError::Handshake {
@@ -332,6 +344,19 @@ impl Connector {
         }
         Ok(tls)
     }
+}
+
+/// The fingerprint of the certificate a failed verification refused. The
+/// server sent it before OpenSSL judged it, and OpenSSL keeps the chain it
+/// received (the server's own certificate first, on a client) even when
+/// the handshake is abandoned; nothing was sent or read over the
+/// connection, and it is closed.
+fn refused_fingerprint(ssl: &openssl::ssl::SslRef) -> Option<Fingerprint> {
+    let cert = match ssl.peer_certificate() {
+        Some(cert) => cert.to_der().ok()?,
+        None => ssl.peer_cert_chain()?.iter().next()?.to_der().ok()?,
+    };
+    Some(Fingerprint::of_der(&cert))
 }
 
 /// What a server's certificate says about itself, for a person deciding

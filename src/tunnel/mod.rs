@@ -76,10 +76,25 @@ fn tls_message(e: &TlsError) -> String {
              (if the server's certificate was replaced, check the new one on a network you \
              trust with `ownmail tunnel fingerprint`, and pin it with --pin)"
         ),
-        TlsError::Untrusted { host, reason } => format!(
-            "{host}'s certificate is not trusted: {reason} (for a self-signed certificate, \
-             pin it: --pin with the fingerprint from `ownmail tunnel fingerprint`; for a \
-             private CA: --ca FILE)"
+        TlsError::Untrusted {
+            host,
+            reason,
+            got: Some(got),
+        } => format!(
+            "{host}'s certificate is not trusted: {reason}; its fingerprint is {got}: refused \
+             (if you trust this certificate, e.g. your own self-signed one, check the \
+             fingerprint on a network you trust with `ownmail tunnel fingerprint` or `openssl \
+             x509 -noout -fingerprint -sha256` on the server, and pin it with --pin {got}; for \
+             a private CA: --ca FILE)"
+        ),
+        TlsError::Untrusted {
+            host,
+            reason,
+            got: None,
+        } => format!(
+            "{host}'s certificate is not trusted: {reason}: refused (for a self-signed \
+             certificate, pin it: --pin with the fingerprint from `ownmail tunnel fingerprint`; \
+             for a private CA: --ca FILE)"
         ),
         other => other.to_string(),
     }

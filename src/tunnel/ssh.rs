@@ -2,12 +2,17 @@
 //! autossh does it. We never speak SSH ourselves: the user's keys, agent,
 //! `~/.ssh/config` and known_hosts are OpenSSH's business.
 //!
-//! The loop: start `ssh -N -L ...`; poll the forwards until each answers
-//! (the SMTP `220` or IMAP `* OK` greeting read through it); then check them
-//! every `check_interval`. ssh is started again when it exits, or when a
-//! forward fails two checks in a row (a frozen connection that ssh's own
-//! keepalives have not noticed yet). Restarts back off from 1 s to 60 s,
-//! and the delay starts again at 1 s after a run of a minute or more.
+//! The loop: start `ssh -N -L ...`; poll the forwards until the link
+//! answers (see [`link_answers`]: a forward's SMTP `220` or IMAP `* OK`
+//! greeting read through it); then check them every `check_interval`. ssh
+//! is started again when it exits, or when the link fails two checks in a
+//! row (a frozen connection that ssh's own keepalives have not noticed
+//! yet). While one forward answers, the link is fine: a forward whose
+//! server is down is reported (once, and once when it is back), and ssh,
+//! with the connections of the other forwards, is left alone (autossh too
+//! restarts only when its link monitor fails). Restarts back off from 1 s
+//! to 60 s, and the delay starts again at 1 s after a run of a minute or
+//! more.
 //!
 //! ssh's own words (its standard error) are kept, the last
 //! [`MAX_WORDS`] lines, and shown when it exits. A failure that trying
@@ -27,7 +32,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::TunnelError;
-use super::forward::Forward;
+use super::forward::{Forward, Service};
 
 /// The first restart delay, and the delay after a good run.
 pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
@@ -141,6 +146,57 @@ impl SshOptions {
     }
 }
 
+impl SshOptions {
+    /// The ssh command for the user to run at a terminal, to see and accept
+    /// the host key or try the login: the user's `--ssh-option` values (the
+    /// port, key and known_hosts of the tunnel's ssh: without them it would
+    /// check another known_hosts, or reach another server), shell-quoted.
+    /// Where those forbid the questions it is run for (BatchMode,
+    /// StrictHostKeyChecking), an option before them lets ssh ask: ssh takes
+    /// the first value it sees.
+    pub fn terminal_command(&self) -> String {
+        let sets = |key: &str| {
+            self.ssh_options
+                .iter()
+                .any(|o| option_key(o).eq_ignore_ascii_case(key))
+        };
+        let mut words = vec!["ssh".to_owned()];
+        for (key, ask) in [
+            ("BatchMode", "BatchMode=no"),
+            ("StrictHostKeyChecking", "StrictHostKeyChecking=ask"),
+        ] {
+            if sets(key) {
+                words.extend(["-o".to_owned(), ask.to_owned()]);
+            }
+        }
+        for o in &self.ssh_options {
+            words.extend(["-o".to_owned(), shell_quote(o)]);
+        }
+        words.push(shell_quote(&self.destination));
+        words.join(" ")
+    }
+}
+
+/// The keyword of an ssh option (`Port=22`, `Port 22`, ` port = 22`).
+fn option_key(option: &str) -> &str {
+    let o = option.trim_start();
+    o.split(|c: char| c == '=' || c.is_whitespace())
+        .next()
+        .unwrap_or(o)
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds nothing
+/// the shell treats specially, else in single quotes (a single quote
+/// itself written `'\''`).
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// The restart delay: doubles from [`MIN_BACKOFF`] to [`MAX_BACKOFF`], and
 /// starts again after a run of [`GOOD_RUN`].
 #[derive(Debug, Clone)]
@@ -171,11 +227,24 @@ impl Backoff {
 pub enum Event {
     /// ssh was started (its process id).
     Started { pid: u32 },
-    /// Every forward answered: the tunnel is usable.
+    /// The link answered: the tunnel is usable (a forward that did not
+    /// answer follows as [`Event::ForwardDown`]).
     Up { after: Duration },
+    /// A forward does not answer while another does: its server is down,
+    /// not the link, so ssh keeps running. Said once, until it is back.
+    /// `words`: what ssh said meanwhile.
+    ForwardDown {
+        forward: String,
+        reason: String,
+        words: Vec<String>,
+    },
+    /// A forward reported down answers again.
+    ForwardBack { forward: String },
     /// ssh exited on its own; `words` is the end of its standard error.
     Exited { status: String, words: Vec<String> },
-    /// A forward failed two checks in a row; ssh is stopped and restarted.
+    /// The link failed two checks in a row (no forward answered, or the
+    /// only one); ssh is stopped and restarted. `forward`: the first that
+    /// failed.
     /// `words`: what ssh said meanwhile (e.g. "open failed: connect
     /// failed: Connection refused" when the mail server is down).
     Unhealthy {
@@ -229,17 +298,20 @@ impl Permanent {
         }
     }
 
-    /// What to do about it.
-    pub fn hint(self, destination: &str) -> String {
+    /// What to do about it, for the tunnel `opts` (whose ssh command the
+    /// hint names).
+    pub fn hint(self, opts: &SshOptions) -> String {
         match self {
             Permanent::HostKey => format!(
                 "ssh does not know (or no longer trusts) the server's host key: check it and \
-                 accept it once by running `ssh {destination}` at a terminal"
+                 accept it once by running `{}` at a terminal",
+                opts.terminal_command()
             ),
             Permanent::Auth => format!(
                 "ssh could not log in: the tunnel runs ssh with BatchMode=yes (no password \
                  prompt), so a key must work: load it with ssh-add or name it with \
-                 --ssh-option IdentityFile=PATH, and try `ssh {destination}` at a terminal"
+                 --ssh-option IdentityFile=PATH, and try `{}` at a terminal",
+                opts.terminal_command()
             ),
             Permanent::BadOption => "ssh did not accept its options: check --ssh-option".into(),
             Permanent::PortInUse => {
@@ -276,7 +348,7 @@ where
             .stderr
             .take()
             .map(|stderr| tokio::spawn(words.clone().collect(stderr)));
-        let outcome = watch(&mut child, opts, &mut stop, &mut on).await;
+        let outcome = watch(&mut child, opts, &words, &mut stop, &mut on).await;
         match outcome {
             Outcome::Stop => {
                 terminate(&mut child, STOP_GRACE).await;
@@ -293,7 +365,7 @@ where
                 if let Some(why) = Permanent::classify(&words) {
                     return Err(TunnelError::SshRefused {
                         why,
-                        hint: why.hint(&opts.destination),
+                        hint: why.hint(opts),
                         words: words.join("\n"),
                     });
                 }
@@ -334,11 +406,12 @@ enum Outcome {
     StartTimedOut,
 }
 
-/// Watches one ssh process until it exits, we are asked to stop, or a
-/// forward fails.
+/// Watches one ssh process until it exits, we are asked to stop, or the
+/// link fails.
 async fn watch<F>(
     child: &mut Child,
     opts: &SshOptions,
+    words: &Words,
     stop: &mut std::pin::Pin<&mut F>,
     on: &mut impl FnMut(Event),
 ) -> Outcome
@@ -348,6 +421,7 @@ where
     let started = tokio::time::Instant::now();
     let mut up = false;
     let mut failures = 0;
+    let mut down = vec![false; opts.forwards.len()];
     let mut next = started + START_POLL;
     loop {
         let check = async {
@@ -363,42 +437,87 @@ where
                 };
             }
             _ = stop.as_mut() => return Outcome::Stop,
-            result = check => {
+            results = check => {
                 let now = tokio::time::Instant::now();
-                match (up, result) {
-                    (false, Ok(())) => {
+                let alive = link_answers(&opts.forwards, &results);
+                match (up, alive) {
+                    (false, true) => {
                         up = true;
                         on(Event::Up { after: now - started });
-                        next = now + opts.check_interval;
                     }
-                    (false, Err(_)) if now - started >= START_TIMEOUT => return Outcome::StartTimedOut,
-                    (false, Err(_)) => next = now + START_POLL,
-                    (true, Ok(())) => {
-                        failures = 0;
-                        next = now + opts.check_interval;
+                    (false, false) if now - started >= START_TIMEOUT => return Outcome::StartTimedOut,
+                    (false, false) => {
+                        next = now + START_POLL;
+                        continue;
                     }
-                    (true, Err((forward, reason))) => {
+                    (true, true) => failures = 0,
+                    (true, false) => {
                         failures += 1;
                         if failures >= 2 {
+                            let (forward, reason) = first_failure(&opts.forwards, results);
                             return Outcome::Unhealthy { forward, reason };
                         }
                         // One failure may be the server's hiccup: look again soon.
                         next = now + opts.check_interval.min(Duration::from_secs(1));
+                        continue;
                     }
                 }
+                // The link is fine: say which forwards changed.
+                for ((f, result), down) in opts.forwards.iter().zip(results).zip(&mut down) {
+                    match result {
+                        Err(reason) if !*down => {
+                            *down = true;
+                            on(Event::ForwardDown {
+                                forward: f.to_string(),
+                                reason,
+                                words: words.take(),
+                            });
+                        }
+                        Ok(()) if *down => {
+                            *down = false;
+                            on(Event::ForwardBack { forward: f.to_string() });
+                        }
+                        _ => {}
+                    }
+                }
+                next = now + opts.check_interval;
             }
         }
     }
 }
 
-/// Checks every forward; the first failure names the forward and the reason.
-async fn check_all(forwards: &[Forward], timeout: Duration) -> Result<(), (String, String)> {
-    for f in forwards {
-        f.check(timeout)
-            .await
-            .map_err(|reason| (f.to_string(), reason))?;
+/// Checks every forward, all at once; each result in the order of
+/// `forwards`, an `Err` saying why it failed.
+async fn check_all(forwards: &[Forward], timeout: Duration) -> Vec<Result<(), String>> {
+    futures::future::join_all(forwards.iter().map(|f| f.check(timeout))).await
+}
+
+/// Whether the checks show the ssh link working. A greeting (SMTP, IMAP)
+/// can only have come through the link: one is enough, and the forwards
+/// that failed have their server to blame. A forward without a protocol
+/// (`--forward`) is answered by ssh's own listener, even when the link is
+/// frozen: it proves nothing, unless there is nothing else, in which case
+/// every forward must answer. With a single forward, the link and its
+/// server cannot be told apart: its failure is the link's.
+pub fn link_answers(forwards: &[Forward], results: &[Result<(), String>]) -> bool {
+    let greets = |f: &Forward| f.service != Service::Other;
+    if forwards.iter().any(greets) {
+        forwards
+            .iter()
+            .zip(results)
+            .any(|(f, r)| greets(f) && r.is_ok())
+    } else {
+        results.iter().all(Result::is_ok)
     }
-    Ok(())
+}
+
+/// The first forward that failed, and why.
+fn first_failure(forwards: &[Forward], results: Vec<Result<(), String>>) -> (String, String) {
+    forwards
+        .iter()
+        .zip(results)
+        .find_map(|(f, r)| r.err().map(|reason| (f.to_string(), reason)))
+        .unwrap_or_else(|| ("link".into(), "no check answered".into()))
 }
 
 /// Before the first start: a local port already taken would make ssh exit
@@ -593,6 +712,98 @@ mod tests {
         o3.forwards.push(fw(Service::Other, "2525:587"));
         let e = o3.validate().unwrap_err().to_string();
         assert!(e.contains("both want 127.0.0.1:2525"), "{e}");
+    }
+
+    #[test]
+    fn shell_quoting() {
+        let table = [
+            ("Port=2222", "Port=2222"),
+            ("alice@mail.example.org", "alice@mail.example.org"),
+            ("IdentityFile=~/.ssh/mail", "'IdentityFile=~/.ssh/mail'"),
+            ("IdentityFile=/my keys/mail", "'IdentityFile=/my keys/mail'"),
+            ("ProxyJump=bob@jump:22", "ProxyJump=bob@jump:22"),
+            ("ProxyCommand=nc %h $PORT", "'ProxyCommand=nc %h $PORT'"),
+            ("User=o'brien", r"'User=o'\''brien'"),
+            ("a;rm -rf /", "'a;rm -rf /'"),
+            ("", "''"),
+        ];
+        for (word, want) in table {
+            assert_eq!(shell_quote(word), want, "{word}");
+            // What sh reads back is the word itself.
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {want}")])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), word);
+        }
+    }
+
+    #[test]
+    fn the_command_to_run_at_a_terminal_keeps_the_ssh_options() {
+        let mut o = SshOptions::new("alice@mail.example.org", vec![fw(Service::Smtp, "2525:25")]);
+        assert_eq!(o.terminal_command(), "ssh alice@mail.example.org");
+        o.ssh_options = vec![
+            "Port=2222".into(),
+            "IdentityFile=/home/alice/my keys/mail".into(),
+            "ProxyJump=bob@jump.example.org".into(),
+            "UserKnownHostsFile=/home/alice/.ssh/mail_hosts".into(),
+        ];
+        assert_eq!(
+            o.terminal_command(),
+            "ssh -o Port=2222 -o 'IdentityFile=/home/alice/my keys/mail' \
+             -o ProxyJump=bob@jump.example.org -o UserKnownHostsFile=/home/alice/.ssh/mail_hosts \
+             alice@mail.example.org"
+        );
+        // Options that forbid the questions are overridden first.
+        o.ssh_options = vec![
+            "strictHostKeyChecking yes".into(),
+            "BatchMode=yes".into(),
+            "Port=2222".into(),
+        ];
+        assert_eq!(
+            o.terminal_command(),
+            "ssh -o BatchMode=no -o StrictHostKeyChecking=ask \
+             -o 'strictHostKeyChecking yes' -o BatchMode=yes -o Port=2222 alice@mail.example.org"
+        );
+        assert!(
+            Permanent::HostKey
+                .hint(&o)
+                .contains("by running `ssh -o BatchMode=no")
+        );
+    }
+
+    #[test]
+    fn one_answering_greeting_proves_the_link() {
+        let smtp = fw(Service::Smtp, "2525:25");
+        let imap = fw(Service::Imap, "1143:143");
+        let other = fw(Service::Other, "4190:4190");
+        let ok = || Ok(());
+        let no = || Err("refused".to_owned());
+        type Row<'a> = (Vec<&'a Forward>, Vec<Result<(), String>>, bool);
+        let table: Vec<Row> = vec![
+            // Two greeting forwards: one answering is enough.
+            (vec![&smtp, &imap], vec![no(), ok()], true),
+            (vec![&smtp, &imap], vec![ok(), no()], true),
+            (vec![&smtp, &imap], vec![ok(), ok()], true),
+            (vec![&smtp, &imap], vec![no(), no()], false),
+            // One forward: its failure is the link's.
+            (vec![&smtp], vec![no()], false),
+            (vec![&smtp], vec![ok()], true),
+            // ssh's listener answers a --forward even on a frozen link.
+            (vec![&smtp, &other], vec![no(), ok()], false),
+            (vec![&smtp, &other], vec![ok(), no()], true),
+            // Nothing but --forward: every one must answer.
+            (vec![&other], vec![ok()], true),
+            (vec![&other, &other], vec![ok(), no()], false),
+        ];
+        for (forwards, results, want) in table {
+            let forwards: Vec<Forward> = forwards.into_iter().cloned().collect();
+            assert_eq!(
+                link_answers(&forwards, &results),
+                want,
+                "{forwards:?} {results:?}"
+            );
+        }
     }
 
     #[test]

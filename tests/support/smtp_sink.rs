@@ -22,44 +22,56 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts one; fails the test (naming the package) when it is missing.
     pub fn start() -> SmtpSink {
+        for _ in 0..5 {
+            // The port may be taken meanwhile: another one.
+            if let Some(sink) = SmtpSink::try_start(free_port()) {
+                return sink;
+            }
+        }
+        panic!("smtp-sink could not start");
+    }
+
+    /// Starts one on `port` (e.g. again, after a stopped one); fails the
+    /// test when the port is taken.
+    pub fn start_on(port: u16) -> SmtpSink {
+        SmtpSink::try_start(port).unwrap_or_else(|| panic!("smtp-sink could not start on {port}"))
+    }
+
+    fn try_start(port: u16) -> Option<SmtpSink> {
         assert!(
             Path::new(SMTP_SINK).exists(),
             "{SMTP_SINK} is missing: install the Debian package postfix (scripts/install-peers.sh)"
         );
-        for _ in 0..5 {
-            let port = free_port();
-            let mut cmd = Command::new(SMTP_SINK);
-            // Run as root, it must be told whom to become (-u).
-            if is_root() {
-                cmd.args(["-u", "nobody"]);
-            }
-            let mut child = cmd
-                .args(["-h", "sink.test", &format!("127.0.0.1:{port}"), "64"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {SMTP_SINK}: {e}"));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if child.try_wait().unwrap().is_some() {
-                    break; // the port was taken meanwhile: another one
-                }
-                if probe(port, Some(b"220 ")) {
-                    return SmtpSink {
-                        child: Some(child),
-                        port,
-                    };
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "smtp-sink did not greet on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        let mut cmd = Command::new(SMTP_SINK);
+        // Run as root, it must be told whom to become (-u).
+        if is_root() {
+            cmd.args(["-u", "nobody"]);
         }
-        panic!("smtp-sink could not start");
+        let mut child = cmd
+            .args(["-h", "sink.test", &format!("127.0.0.1:{port}"), "64"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {SMTP_SINK}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                return None;
+            }
+            if probe(port, Some(b"220 ")) {
+                return Some(SmtpSink {
+                    child: Some(child),
+                    port,
+                });
+            }
+            assert!(
+                Instant::now() < deadline,
+                "smtp-sink did not greet on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn port(&self) -> u16 {
