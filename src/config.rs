@@ -26,6 +26,7 @@ pub mod fetch;
 pub mod imap;
 pub mod smtp;
 pub mod spam;
+mod yaml_error;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -109,8 +110,16 @@ pub enum ConfigError {
     },
     #[error("{}: the file is {size} bytes; a configuration may have at most {MAX_CONFIG_BYTES}", path.display())]
     TooBig { path: PathBuf, size: u64 },
-    #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    /// The file is not YAML, or not of the configuration's shape.
+    #[error("{}: {}{message}", path.display(), place(*line, *column, key.as_deref()))]
+    Parse {
+        path: PathBuf,
+        line: Option<u64>,
+        column: Option<u64>,
+        /// The key path, `smtp.listen[1]`, where it can be told.
+        key: Option<String>,
+        message: String,
+    },
     #[error("{}: line {line}: {key}: {message}", path.display())]
     Invalid {
         path: PathBuf,
@@ -131,6 +140,23 @@ impl ExitStatus for ConfigError {
     fn exit_code(&self) -> u8 {
         sysexits::CONFIG
     }
+}
+
+/// `line 3 column 5: smtp.relay: `, as much of it as is known.
+fn place(line: Option<u64>, column: Option<u64>, key: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(l) = line {
+        out.push_str(&format!("line {l}"));
+        if let Some(c) = column {
+            out.push_str(&format!(" column {c}"));
+        }
+        out.push_str(": ");
+    }
+    if let Some(k) = key {
+        out.push_str(k);
+        out.push_str(": ");
+    }
+    out
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
@@ -222,7 +248,11 @@ impl Config {
                 size: meta.len(),
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(read_err)?;
+        let bytes = std::fs::read(&path).map_err(read_err)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            parse_error(&path, yaml_error::not_utf8(e.as_bytes(), valid))
+        })?;
         Config::parse(&text, &path)
     }
 
@@ -249,17 +279,8 @@ impl Config {
                 aliases: None,
             }
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-                path: path.to_owned(),
-                message: {
-                    let text = e
-                        .to_string()
-                        .replace("<input>", &path.display().to_string());
-                    text.strip_prefix("error: ")
-                        .map(str::to_owned)
-                        .unwrap_or(text)
-                },
-            })?
+            serde_saphyr::from_str(text)
+                .map_err(|e| parse_error(path, yaml_error::describe(&e, text)))?
         };
         let base = path.parent().unwrap_or(Path::new("/"));
         raw.resolve(path, base)
@@ -388,6 +409,16 @@ impl RawConfig {
             smtp,
             aliases,
         })
+    }
+}
+
+fn parse_error(path: &Path, d: yaml_error::Described) -> ConfigError {
+    ConfigError::Parse {
+        path: path.to_owned(),
+        line: d.line,
+        column: d.column,
+        key: d.key,
+        message: d.message,
     }
 }
 

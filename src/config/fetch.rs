@@ -220,7 +220,10 @@ struct RawDeliverTo {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a size such as 50M, or a number of bytes"
+)]
 pub(super) enum RawSize {
     Bytes(u64),
     Text(String),
