@@ -20,6 +20,70 @@ use crate::store::MailboxName;
 const SOME_ERRORS: u8 = 1;
 
 pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
+    let json = args.json;
+    let started = std::time::Instant::now();
+    let mut done = Summary {
+        dry_run: args.dry_run,
+        ..Summary::default()
+    };
+    let (summary, maildir) = match convert(global, args, &mut done) {
+        Ok(done) => done,
+        Err(e) => {
+            if json {
+                // A script reading stdout gets its object whatever happened;
+                // the error line still goes to stderr, with its exit code,
+                // from `exit`.
+                if done.seconds == 0.0 {
+                    done.seconds = started.elapsed().as_secs_f64();
+                }
+                let report = Report {
+                    summary: &done,
+                    error: Some(super::one_line(&e)),
+                };
+                let mut out = super::stdout();
+                if serde_json::to_writer(&mut out, &report).is_ok() {
+                    let _ = writeln!(out);
+                    let _ = out.flush();
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut out = super::stdout();
+    if json {
+        let report = Report {
+            summary: &summary,
+            error: None,
+        };
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", human(&summary, &maildir))?;
+    }
+    out.flush()?;
+    Ok(if summary.errors > 0 {
+        SOME_ERRORS
+    } else {
+        sysexits::OK
+    })
+}
+
+/// The `--json` object: the summary, and the error that ended the run.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The run: its summary and the Maildir, or the error that ended it with
+/// what it had done by then in `done`.
+fn convert(
+    global: &GlobalArgs,
+    args: ConvertMboxArgs,
+    done: &mut Summary,
+) -> anyhow::Result<(Summary, PathBuf)> {
     let prefix = match &args.folder {
         Some(f) => Some(MailboxName::new(f).map_err(|e| UsageError(format!("--folder: {e}")))?),
         None => None,
@@ -58,20 +122,18 @@ pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
     let display = Display::new(std::io::stderr().is_terminal(), global.quiet);
     let result = convert::convert(&args.sources, &maildir, &options, &display);
     display.clear();
-    let summary = result?;
-    let mut out = super::stdout();
-    if args.json {
-        serde_json::to_writer(&mut out, &summary)?;
-        writeln!(out)?;
-    } else {
-        writeln!(out, "{}", human(&summary, &maildir))?;
-    }
-    out.flush()?;
-    Ok(if summary.errors > 0 {
-        SOME_ERRORS
-    } else {
-        sysexits::OK
-    })
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(failed) => {
+            let convert::Failed {
+                error,
+                done: so_far,
+            } = *failed;
+            *done = so_far;
+            return Err(error.into());
+        }
+    };
+    Ok((summary, maildir))
 }
 
 /// Root converting into a Maildir another user owns (the server's
