@@ -1922,3 +1922,55 @@ fn json_is_printed_when_the_run_fails() {
     assert!(json.get("error").is_none(), "{json}");
     assert_eq!(json["skipped"].as_u64(), Some(3), "{json}");
 }
+
+/// With --json, SIGINT in the middle of a run: the run stops in order,
+/// stdout has the JSON object counting exactly the messages stored, with
+/// the error, and the process still ends by SIGINT as before.
+#[test]
+fn json_is_printed_when_the_run_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("big");
+    let mut text = String::new();
+    for n in 0..300_000 {
+        text.push_str(&format!(
+            "From a@b Thu Aug 22 12:36:00 2002\nSubject: {n}\n\nbody {n}\n\n"
+        ));
+    }
+    fs::write(&mbox, text).unwrap();
+    let md = dir.path().join("md");
+    let child = support::ownmail()
+        .args(["convert-mbox", mbox.to_str().unwrap(), "--maildir"])
+        .arg(&md)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once the first messages are stored, long before the end.
+    let started = std::time::Instant::now();
+    while support::messages(&md.join(".big")).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "nothing stored in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: a signal to our own child, by its id.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGINT), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)));
+    let stored = support::messages(&md.join(".big")).len() as u64;
+    assert!(stored > 0 && stored < 300_000, "{stored}");
+    assert_eq!(json["messages"].as_u64(), Some(stored), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted"),
+        "{json}"
+    );
+}

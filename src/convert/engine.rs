@@ -245,6 +245,18 @@ impl Shared<'_> {
         }
     }
 
+    /// Whether readers should stop: after a fatal error, or once the
+    /// run was interrupted (which then counts as the fatal error).
+    fn stopping(&self) -> bool {
+        if let Some(flag) = self.options.interrupt
+            && flag.load(Ordering::Relaxed)
+            && !self.stop.load(Ordering::Relaxed)
+        {
+            self.fail(ConvertError::Interrupted, false);
+        }
+        self.stop.load(Ordering::SeqCst)
+    }
+
     fn problem(&self, p: Problem) {
         if p.error {
             self.counts.errors.fetch_add(1, Ordering::Relaxed);
@@ -496,7 +508,7 @@ impl Writers {
 
 fn reader(shared: &Shared, mut out: Writers) {
     let tx = &mut out;
-    while !shared.stop.load(Ordering::SeqCst) {
+    while !shared.stopping() {
         let Some(i) = lock(&shared.queue).pop_front() else {
             break;
         };
@@ -600,7 +612,7 @@ fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertE
     let mut reader = MboxReader::new(file, shared.options.format);
     let mut count = 0u64;
     let result = loop {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.stopping() {
             break Ok(());
         }
         let step = next_message(

@@ -150,6 +150,10 @@ pub struct Options {
     /// Reader threads, and half the writer threads; 0: one per core. At
     /// most [`MAX_THREADS`].
     pub threads: usize,
+    /// Set from outside (by a signal handler) to end the run early: what
+    /// was read is written and synced, as after a fatal error, and the run
+    /// ends with [`ConvertError::Interrupted`].
+    pub interrupt: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// What a run did. With `dry_run`, what it would have done.
@@ -261,6 +265,11 @@ pub enum ConvertError {
     /// `--strict` met a problem in a source tree.
     #[error("{0} (stopped there: --strict)")]
     Stopped(Problem),
+    #[error(
+        "interrupted; the messages stored so far are kept, and the same command \
+         run again converts the rest"
+    )]
+    Interrupted,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -274,6 +283,7 @@ impl ExitStatus for ConvertError {
             },
             ConvertError::NotMbox { .. } | ConvertError::Damaged { .. } => sysexits::DATAERR,
             ConvertError::Stopped(_) => sysexits::DATAERR,
+            ConvertError::Interrupted => sysexits::TEMPFAIL,
             ConvertError::Read { .. } => sysexits::IOERR,
             ConvertError::Busy { .. } => sysexits::TEMPFAIL,
             ConvertError::Store(e) => e.exit_code(),
