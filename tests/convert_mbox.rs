@@ -1832,6 +1832,19 @@ fn a_full_disk_stops_the_run_and_the_next_run_completes_it() {
     // (the writers' failure can stop it from being named first, under load).
     let first = got["stored"];
     assert!(first < want, "{first} of {want} before the disk filled");
+    // --json still says what was done, and why it stopped: the messages it
+    // counts are durable, so at most those named in the folder.
+    let first_json = fs::read(dir.path().join("first.json")).unwrap();
+    let first_json: serde_json::Value = serde_json::from_slice(&first_json)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&first_json)));
+    let counted = first_json["messages"].as_u64().unwrap() as usize;
+    assert!(counted <= first, "{first_json} with {first} stored");
+    assert!(
+        first_json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left on device")),
+        "{first_json}"
+    );
 
     assert_eq!(got["second"], 0);
     let second = fs::read(dir.path().join("second.json")).unwrap();
