@@ -67,6 +67,10 @@ pub struct Config {
     pub smtp: SmtpConfig,
     #[serde(skip_serializing_if = "Aliases::is_empty")]
     pub aliases: Aliases,
+    /// The lines where the file names the files [`Config::check_files`]
+    /// opens, by key path, for its errors.
+    #[serde(skip)]
+    file_lines: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,10 +131,11 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("{}: {key}: cannot use {}: {source}", path.display(), file.display())]
+    #[error("{}: {}{key}: cannot use {}: {source}", path.display(), place(*line, None, None), file.display())]
     Unusable {
         path: PathBuf,
-        key: &'static str,
+        line: Option<u64>,
+        key: String,
         file: PathBuf,
         source: std::io::Error,
     },
@@ -299,17 +304,20 @@ impl Config {
             for (key, file) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
                 std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
                     path: path.clone(),
-                    key,
+                    line: self.file_lines.get(key).copied(),
+                    key: key.to_owned(),
                     file: file.clone(),
                     source,
                 })?;
             }
         }
-        for account in &self.fetch.accounts {
+        for (i, account) in self.fetch.accounts.iter().enumerate() {
             if let fetch::Credential::PasswordFile(file) = &account.credential {
+                let key = format!("fetch.accounts[{i}].password_file");
                 std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
                     path: path.clone(),
-                    key: "fetch.accounts.password_file",
+                    line: self.file_lines.get(&key).copied(),
+                    key,
                     file: file.clone(),
                     source,
                 })?;
@@ -380,6 +388,16 @@ impl RawConfig {
             }),
             None => None,
         };
+        let mut file_lines = std::collections::BTreeMap::new();
+        if let Some(t) = &self.tls {
+            file_lines.insert("tls.cert".to_owned(), t.cert.referenced.line());
+            file_lines.insert("tls.key".to_owned(), t.key.referenced.line());
+        }
+        if let Some(raw) = &self.fetch {
+            for (i, line) in fetch::password_file_lines(raw) {
+                file_lines.insert(format!("fetch.accounts[{i}].password_file"), line);
+            }
+        }
         let fetch = match self.fetch {
             Some(raw) => fetch::resolve(raw, &fetch::Context { path, base })?,
             None => FetchConfig::default(),
@@ -408,6 +426,7 @@ impl RawConfig {
             imap,
             smtp,
             aliases,
+            file_lines,
         })
     }
 }

@@ -543,6 +543,18 @@ fn check_config_errors_name_the_place_and_no_library_internals() {
             "line 2 column 16:",
             &["data_dir:", "0xff", "UTF-8"],
         ),
+        (
+            "a certificate file that is not there",
+            b"tls:\n  cert: nope.pem\n  key: nope.key\n",
+            "line 2:",
+            &["tls.cert:", "nope.pem", "No such file"],
+        ),
+        (
+            "a password file that is not there",
+            b"fetch:\n  accounts:\n    - name: a\n      protocol: pop3\n      host: pop.isp.example\n      username: me\n      password_command: cat a.pass\n      deliver_to: {user: alice}\n    - name: b\n      protocol: pop3\n      host: pop.isp.example\n      username: me\n      password_file: b.pass\n      deliver_to: {user: alice}\n",
+            "line 13:",
+            &["fetch.accounts[1].password_file:", "b.pass", "No such file"],
+        ),
     ];
     // What the library says of itself and of our Rust types.
     let internals = [
