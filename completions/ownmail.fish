@@ -110,7 +110,7 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s c -l co
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l dry-run -d 'Read everything and report, but write nothing'
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l keep-headers -d 'Keep Status:, X-Status:, X-Keywords: and the like in the messages'
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l strict -d 'Stop at the first damaged message or file that is not an mbox'
-complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l json -d 'Print the summary as JSON'
+complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -l json -d 'Print the summary as JSON, also when the run fails or is interrupted (then with an "error" field)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand convert-mbox" -s h -l help -d 'Print help (see more with \'--help\')'

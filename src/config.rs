@@ -26,6 +26,7 @@ pub mod fetch;
 pub mod imap;
 pub mod smtp;
 pub mod spam;
+mod yaml_error;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,10 @@ pub struct Config {
     pub smtp: SmtpConfig,
     #[serde(skip_serializing_if = "Aliases::is_empty")]
     pub aliases: Aliases,
+    /// The lines where the file names the files [`Config::check_files`]
+    /// opens, by key path, for its errors.
+    #[serde(skip)]
+    file_lines: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -109,8 +114,16 @@ pub enum ConfigError {
     },
     #[error("{}: the file is {size} bytes; a configuration may have at most {MAX_CONFIG_BYTES}", path.display())]
     TooBig { path: PathBuf, size: u64 },
-    #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    /// The file is not YAML, or not of the configuration's shape.
+    #[error("{}: {}{message}", path.display(), place(*line, *column, key.as_deref()))]
+    Parse {
+        path: PathBuf,
+        line: Option<u64>,
+        column: Option<u64>,
+        /// The key path, `smtp.listen[1]`, where it can be told.
+        key: Option<String>,
+        message: String,
+    },
     #[error("{}: line {line}: {key}: {message}", path.display())]
     Invalid {
         path: PathBuf,
@@ -118,10 +131,11 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    #[error("{}: {key}: cannot use {}: {source}", path.display(), file.display())]
+    #[error("{}: {}{key}: cannot use {}: {source}", path.display(), place(*line, None, None), file.display())]
     Unusable {
         path: PathBuf,
-        key: &'static str,
+        line: Option<u64>,
+        key: String,
         file: PathBuf,
         source: std::io::Error,
     },
@@ -131,6 +145,23 @@ impl ExitStatus for ConfigError {
     fn exit_code(&self) -> u8 {
         sysexits::CONFIG
     }
+}
+
+/// `line 3 column 5: smtp.relay: `, as much of it as is known.
+fn place(line: Option<u64>, column: Option<u64>, key: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(l) = line {
+        out.push_str(&format!("line {l}"));
+        if let Some(c) = column {
+            out.push_str(&format!(" column {c}"));
+        }
+        out.push_str(": ");
+    }
+    if let Some(k) = key {
+        out.push_str(k);
+        out.push_str(": ");
+    }
+    out
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
@@ -222,7 +253,11 @@ impl Config {
                 size: meta.len(),
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(read_err)?;
+        let bytes = std::fs::read(&path).map_err(read_err)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            parse_error(&path, yaml_error::not_utf8(e.as_bytes(), valid))
+        })?;
         Config::parse(&text, &path)
     }
 
@@ -249,17 +284,8 @@ impl Config {
                 aliases: None,
             }
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-                path: path.to_owned(),
-                message: {
-                    let text = e
-                        .to_string()
-                        .replace("<input>", &path.display().to_string());
-                    text.strip_prefix("error: ")
-                        .map(str::to_owned)
-                        .unwrap_or(text)
-                },
-            })?
+            serde_saphyr::from_str(text)
+                .map_err(|e| parse_error(path, yaml_error::describe(&e, text)))?
         };
         let base = path.parent().unwrap_or(Path::new("/"));
         raw.resolve(path, base)
@@ -278,17 +304,20 @@ impl Config {
             for (key, file) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
                 std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
                     path: path.clone(),
-                    key,
+                    line: self.file_lines.get(key).copied(),
+                    key: key.to_owned(),
                     file: file.clone(),
                     source,
                 })?;
             }
         }
-        for account in &self.fetch.accounts {
+        for (i, account) in self.fetch.accounts.iter().enumerate() {
             if let fetch::Credential::PasswordFile(file) = &account.credential {
+                let key = format!("fetch.accounts[{i}].password_file");
                 std::fs::File::open(file).map_err(|source| ConfigError::Unusable {
                     path: path.clone(),
-                    key: "fetch.accounts.password_file",
+                    line: self.file_lines.get(&key).copied(),
+                    key,
                     file: file.clone(),
                     source,
                 })?;
@@ -359,6 +388,16 @@ impl RawConfig {
             }),
             None => None,
         };
+        let mut file_lines = std::collections::BTreeMap::new();
+        if let Some(t) = &self.tls {
+            file_lines.insert("tls.cert".to_owned(), t.cert.referenced.line());
+            file_lines.insert("tls.key".to_owned(), t.key.referenced.line());
+        }
+        if let Some(raw) = &self.fetch {
+            for (i, line) in fetch::password_file_lines(raw) {
+                file_lines.insert(format!("fetch.accounts[{i}].password_file"), line);
+            }
+        }
         let fetch = match self.fetch {
             Some(raw) => fetch::resolve(raw, &fetch::Context { path, base })?,
             None => FetchConfig::default(),
@@ -387,7 +426,18 @@ impl RawConfig {
             imap,
             smtp,
             aliases,
+            file_lines,
         })
+    }
+}
+
+fn parse_error(path: &Path, d: yaml_error::Described) -> ConfigError {
+    ConfigError::Parse {
+        path: path.to_owned(),
+        line: d.line,
+        column: d.column,
+        key: d.key,
+        message: d.message,
     }
 }
 

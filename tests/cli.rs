@@ -568,3 +568,147 @@ fn tunnel_tls_with_a_missing_ca_file_is_exit_66_naming_it() {
         );
     }
 }
+
+/// Each broken configuration, through `check-config`: one line on stderr
+/// naming the file, the place, the key path and what was wrong, in words
+/// about the file, never the YAML library's own option or type names.
+#[test]
+fn check_config_errors_name_the_place_and_no_library_internals() {
+    let s = Scratch::new();
+    // (what is broken, the file, where, words the message must hold)
+    let cases: &[(&str, &[u8], &str, &[&str])] = &[
+        (
+            "tab indentation after a scalar",
+            b"hostname: a.org\ntls:\n  cert: a\n\tkey: b\n",
+            "line 4 column 1:",
+            &["YAML does not allow tabs for indentation; indent with spaces"],
+        ),
+        (
+            "tab indentation of a section",
+            b"smtp:\n\tlisten: [\"0.0.0.0:25\"]\n",
+            "line 2 column 1:",
+            &["YAML does not allow tabs for indentation; indent with spaces"],
+        ),
+        (
+            "unknown key at the top level",
+            b"hostname: a.org\nhostnme: x\n",
+            "line 2 column 1:",
+            &["hostnme", "top level", "hostname, domains, data_dir"],
+        ),
+        (
+            "unknown nested key",
+            b"smtp:\n  listen: [\"0.0.0.0:25\"]\n  lisen: 3\n",
+            "line 3 column 3:",
+            &["smtp.lisen:", "in smtp", "listen, submission"],
+        ),
+        (
+            "unknown key in a list item",
+            b"fetch:\n  accounts:\n    - name: a\n      hots: x\n",
+            "line 4 column 7:",
+            &["fetch.accounts[0].hots:", "host"],
+        ),
+        (
+            "a word for a number",
+            b"smtp:\n  max_connections: lots\n",
+            "line 2 column 20:",
+            &["smtp.max_connections:", "whole number", "\"lots\""],
+        ),
+        (
+            "a word for true or false",
+            b"smtp:\n  reverse_dns: maybe\n",
+            "line 2 column 16:",
+            &["smtp.reverse_dns:", "true or false", "\"maybe\""],
+        ),
+        (
+            "a number for a section",
+            b"hostname: a.org\nsmtp: 5\n",
+            "line 2 column 7:",
+            &["smtp:", "mapping"],
+        ),
+        (
+            "a list for a user name",
+            b"aliases:\n  postmaster: [1, [2]]\n",
+            "line 2 column 15:",
+            &["aliases.postmaster:", "user name"],
+        ),
+        (
+            "a missing key",
+            b"smtp:\n  relay:\n    port: 25\n",
+            "line 3 column 5:",
+            &["smtp.relay.host:", "missing"],
+        ),
+        (
+            "a bad duration",
+            b"smtp:\n  queue_lifetime: 5 fortnights\n",
+            "line 2:",
+            &["smtp.queue_lifetime:", "duration"],
+        ),
+        (
+            "a bad address",
+            b"smtp:\n  listen:\n    - \"0.0.0.0:25\"\n    - \"nowhere\"\n",
+            "line 4:",
+            &["smtp.listen[1]:", "\"nowhere\""],
+        ),
+        (
+            "a duplicate key",
+            b"hostname: a.org\nhostname: b.org\n",
+            "line 2 column 1:",
+            &["hostname:", "twice"],
+        ),
+        (
+            "two documents",
+            b"hostname: a.org\n---\nhostname: b.org\n",
+            "line 3 column 1:",
+            &["one document"],
+        ),
+        (
+            "a byte that is not UTF-8",
+            b"hostname: a.org\ndata_dir: /var/\xff\n",
+            "line 2 column 16:",
+            &["data_dir:", "0xff", "UTF-8"],
+        ),
+        (
+            "a certificate file that is not there",
+            b"tls:\n  cert: nope.pem\n  key: nope.key\n",
+            "line 2:",
+            &["tls.cert:", "nope.pem", "No such file"],
+        ),
+        (
+            "a password file that is not there",
+            b"fetch:\n  accounts:\n    - name: a\n      protocol: pop3\n      host: pop.isp.example\n      username: me\n      password_command: cat a.pass\n      deliver_to: {user: alice}\n    - name: b\n      protocol: pop3\n      host: pop.isp.example\n      username: me\n      password_file: b.pass\n      deliver_to: {user: alice}\n",
+            "line 13:",
+            &["fetch.accounts[1].password_file:", "b.pass", "No such file"],
+        ),
+    ];
+    // What the library says of itself and of our Rust types.
+    let internals = [
+        "Options", "Policy", "from_str", "Raw", "struct ", "enum ", "u64", "u16", "scalar",
+        "budget", "saphyr", "serde", "-->",
+    ];
+    let file = s.config().display().to_string();
+    for (what, text, place, words) in cases {
+        std::fs::write(s.config(), text).unwrap();
+        let out = run(s.cmd().arg("check-config"), b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{what}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{what}: one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("ownmail: {file}: {place}")),
+            "{what}: wants {place}: {stderr}"
+        );
+        for w in *words {
+            assert!(stderr.contains(w), "{what}: wants {w:?}: {stderr}");
+        }
+        for w in internals {
+            assert!(!stderr.contains(w), "{what}: says {w:?}: {stderr}");
+        }
+    }
+    // An empty file is all defaults, not an error.
+    std::fs::write(s.config(), "").unwrap();
+    let out = run(s.cmd().arg("check-config"), b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

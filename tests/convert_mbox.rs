@@ -1832,6 +1832,19 @@ fn a_full_disk_stops_the_run_and_the_next_run_completes_it() {
     // (the writers' failure can stop it from being named first, under load).
     let first = got["stored"];
     assert!(first < want, "{first} of {want} before the disk filled");
+    // --json still says what was done, and why it stopped: the messages it
+    // counts are durable, so at most those named in the folder.
+    let first_json = fs::read(dir.path().join("first.json")).unwrap();
+    let first_json: serde_json::Value = serde_json::from_slice(&first_json)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&first_json)));
+    let counted = first_json["messages"].as_u64().unwrap() as usize;
+    assert!(counted <= first, "{first_json} with {first} stored");
+    assert!(
+        first_json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left on device")),
+        "{first_json}"
+    );
 
     assert_eq!(got["second"], 0);
     let second = fs::read(dir.path().join("second.json")).unwrap();
@@ -1841,4 +1854,136 @@ fn a_full_disk_stops_the_run_and_the_next_run_completes_it() {
     // Every message once (`stored` refuses two from one offset), whole.
     let got = stored(&dir.path().join("md"));
     assert_same_messages(&got, &expected, "after a full disk and a second run");
+}
+
+/// With --json, a run that ends on an error still prints one JSON object:
+/// what was done before the error, and the error; the exit code and the
+/// line on stderr are those of the error.
+#[test]
+fn json_is_printed_when_the_run_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.mbox");
+    let file = dir.path().join("file");
+    fs::write(&file, "not a folder").unwrap();
+    let good = dir.path().join("good.mbox");
+    let message =
+        |n: u32| format!("From a@b Thu Aug 22 12:36:{n:02} 2002\nSubject: {n}\n\nbody\n\n");
+    fs::write(&good, (0..3).map(message).collect::<String>()).unwrap();
+    let not_mbox = dir.path().join("notes.txt");
+    fs::write(&not_mbox, "hello\n").unwrap();
+    let md = dir.path().join("md");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    // (arguments, exit code, messages done, words of the error)
+    let cases: Vec<(Vec<String>, i32, u64, String)> = vec![
+        (
+            vec![s(&missing), "--maildir".into(), s(&md)],
+            66,
+            0,
+            format!("{}: No such file or directory", missing.display()),
+        ),
+        (
+            vec![s(&good), "--maildir".into(), s(&file.join("Maildir"))],
+            73,
+            0,
+            format!("{}: Not a directory", file.display()),
+        ),
+        (
+            // One reader takes the larger file first: its three messages
+            // are stored before the other stops the run.
+            vec![
+                s(&good),
+                s(&not_mbox),
+                "--maildir".into(),
+                s(&md),
+                "--strict".into(),
+                "--threads".into(),
+                "1".into(),
+            ],
+            65,
+            3,
+            format!("{}: not an mbox", not_mbox.display()),
+        ),
+    ];
+    for (args, code, messages, words) in cases {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.push("--json");
+        let out = convert(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(&words), "{args:?}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "one object: {stdout}");
+        let json: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: stdout {stdout:?}, stderr {stderr}"));
+        for field in ["messages", "folders", "bytes", "skipped", "errors"] {
+            assert!(json[field].is_u64(), "{field} in {json}");
+        }
+        assert!(json["seconds"].is_f64(), "{json}");
+        assert_eq!(json["messages"].as_u64(), Some(messages), "{json}");
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains(&words), "{json}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!("ownmail: {error}"),
+            "the same words on stderr"
+        );
+    }
+    // A run that succeeds has no "error".
+    let out = convert(&[&s(&good), "--maildir", &s(&md), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json.get("error").is_none(), "{json}");
+    assert_eq!(json["skipped"].as_u64(), Some(3), "{json}");
+}
+
+/// With --json, SIGINT in the middle of a run: the run stops in order,
+/// stdout has the JSON object counting exactly the messages stored, with
+/// the error, and the process still ends by SIGINT as before.
+#[test]
+fn json_is_printed_when_the_run_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("big");
+    let mut text = String::new();
+    for n in 0..300_000 {
+        text.push_str(&format!(
+            "From a@b Thu Aug 22 12:36:00 2002\nSubject: {n}\n\nbody {n}\n\n"
+        ));
+    }
+    fs::write(&mbox, text).unwrap();
+    let md = dir.path().join("md");
+    let child = support::ownmail()
+        .args(["convert-mbox", mbox.to_str().unwrap(), "--maildir"])
+        .arg(&md)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupted once the first messages are stored, long before the end.
+    let started = std::time::Instant::now();
+    while support::messages(&md.join(".big")).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "nothing stored in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: a signal to our own child, by its id.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGINT), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&out.stdout)));
+    let stored = support::messages(&md.join(".big")).len() as u64;
+    assert!(stored > 0 && stored < 300_000, "{stored}");
+    assert_eq!(json["messages"].as_u64(), Some(stored), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted"),
+        "{json}"
+    );
 }

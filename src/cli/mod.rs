@@ -235,7 +235,7 @@ pub struct ConvertMboxArgs {
     /// Stop at the first damaged message or file that is not an mbox
     #[arg(long)]
     pub strict: bool,
-    /// Print the summary as JSON
+    /// Print the summary as JSON, also when the run fails or is interrupted (then with an "error" field)
     #[arg(long)]
     pub json: bool,
     /// Reader threads, and twice as many writer threads, 1 to 64 (default:

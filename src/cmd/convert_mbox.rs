@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -20,6 +21,74 @@ use crate::store::MailboxName;
 const SOME_ERRORS: u8 = 1;
 
 pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
+    let json = args.json;
+    let started = std::time::Instant::now();
+    let mut done = Summary {
+        dry_run: args.dry_run,
+        ..Summary::default()
+    };
+    let (summary, maildir) = match convert(global, args, &mut done) {
+        Ok(done) => done,
+        Err(e) => {
+            if json {
+                // A script reading stdout gets its object whatever happened;
+                // the error line still goes to stderr, with its exit code,
+                // from `exit`.
+                if done.seconds == 0.0 {
+                    done.seconds = started.elapsed().as_secs_f64();
+                }
+                let report = Report {
+                    summary: &done,
+                    error: Some(super::one_line(&e)),
+                };
+                let mut out = super::stdout();
+                if serde_json::to_writer(&mut out, &report).is_ok() {
+                    let _ = writeln!(out);
+                    let _ = out.flush();
+                }
+                if let Some(convert::ConvertError::Interrupted) = e.downcast_ref() {
+                    say!("ownmail: {}", super::one_line(&e));
+                    die_of_signal(SIGNAL.load(Ordering::SeqCst));
+                }
+            }
+            return Err(e);
+        }
+    };
+    let mut out = super::stdout();
+    if json {
+        let report = Report {
+            summary: &summary,
+            error: None,
+        };
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", human(&summary, &maildir))?;
+    }
+    out.flush()?;
+    Ok(if summary.errors > 0 {
+        SOME_ERRORS
+    } else {
+        sysexits::OK
+    })
+}
+
+/// The `--json` object: the summary, and the error that ended the run.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The run: its summary and the Maildir, or the error that ended it with
+/// what it had done by then in `done`.
+fn convert(
+    global: &GlobalArgs,
+    args: ConvertMboxArgs,
+    done: &mut Summary,
+) -> anyhow::Result<(Summary, PathBuf)> {
     let prefix = match &args.folder {
         Some(f) => Some(MailboxName::new(f).map_err(|e| UsageError(format!("--folder: {e}")))?),
         None => None,
@@ -54,24 +123,71 @@ pub fn run(global: &GlobalArgs, args: ConvertMboxArgs) -> anyhow::Result<u8> {
         keep_headers: args.keep_headers,
         strict: args.strict,
         threads: args.threads.unwrap_or(0),
+        // With --json, an interrupt ends the run in order, so that the
+        // object says what was done; without, it kills it, which is safe.
+        interrupt: if args.json {
+            catch_interrupts()?;
+            Some(&INTERRUPTED)
+        } else {
+            None
+        },
     };
     let display = Display::new(std::io::stderr().is_terminal(), global.quiet);
     let result = convert::convert(&args.sources, &maildir, &options, &display);
     display.clear();
-    let summary = result?;
-    let mut out = super::stdout();
-    if args.json {
-        serde_json::to_writer(&mut out, &summary)?;
-        writeln!(out)?;
-    } else {
-        writeln!(out, "{}", human(&summary, &maildir))?;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(failed) => {
+            let convert::Failed {
+                error,
+                done: so_far,
+            } = *failed;
+            *done = so_far;
+            return Err(error.into());
+        }
+    };
+    Ok((summary, maildir))
+}
+
+/// Set by the SIGINT and SIGTERM handler (with --json).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`INTERRUPTED`].
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    SIGNAL.store(signal, Ordering::SeqCst);
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT and SIGTERM set [`INTERRUPTED`] instead of killing the process;
+/// a second one kills it (the handler resets itself).
+fn catch_interrupts() -> std::io::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid; the handler only stores
+        // to atomics, which is async-signal-safe.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
-    out.flush()?;
-    Ok(if summary.errors > 0 {
-        SOME_ERRORS
-    } else {
-        sysexits::OK
-    })
+    Ok(())
+}
+
+/// Ends the process by `signal`, as if it had not been caught: the exit
+/// status a caller sees is the one an interrupt always gave.
+fn die_of_signal(signal: libc::c_int) -> ! {
+    // SAFETY: restoring the default action and raising a signal.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+    std::process::exit(128 + signal)
 }
 
 /// Root converting into a Maildir another user owns (the server's

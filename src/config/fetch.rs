@@ -220,10 +220,27 @@ struct RawDeliverTo {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a size such as 50M, or a number of bytes"
+)]
 pub(super) enum RawSize {
     Bytes(u64),
     Text(String),
+}
+
+/// The line of each account's `password_file`, by the account's place in
+/// the list, for errors about the file it names.
+pub(super) fn password_file_lines(raw: &RawFetch) -> Vec<(usize, u64)> {
+    raw.accounts
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let f = a.value.password_file.as_ref()?;
+            Some((i, f.referenced.line()))
+        })
+        .collect()
 }
 
 /// What resolving needs from the file around the section.

@@ -237,7 +237,7 @@ struct RawRelay {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a user name, or a list of user names")]
 pub(super) enum RawTargets {
     One(String),
     Many(Vec<String>),
@@ -269,11 +269,11 @@ pub(super) fn resolve(raw: Option<RawSmtp>, cx: &Context) -> Result<SmtpConfig, 
      -> Result<Option<Vec<SocketAddr>>, ConfigError> {
         let Some(list) = list else { return Ok(None) };
         let mut v = Vec::new();
-        for a in list {
+        for (i, a) in list.iter().enumerate() {
             let addr = a.value.trim().parse::<SocketAddr>().map_err(|_| {
                 cx.invalid(
                     &a.referenced,
-                    &format!("smtp.{key}"),
+                    &format!("smtp.{key}[{i}]"),
                     format!(
                         "{:?} is not an address and port such as 0.0.0.0:25 or [::]:25",
                         a.value

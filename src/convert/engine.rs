@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::identity::{self, Index, Key, MessageDigest};
 use super::status::{self, Status};
-use super::{ConvertError, Job, MAX_THREADS, Observer, Options, Problem, Summary, sources};
+use super::{ConvertError, Failed, Job, MAX_THREADS, Observer, Options, Problem, Summary, sources};
 use crate::message::mbox::{FromDate, MboxError, MboxReader, MessageHead};
 use crate::store::{
     ClosedTmp, Flags, Folder, FolderDirs, KeywordError, Keywords, MailboxName, Maildir, StoreError,
@@ -245,6 +245,18 @@ impl Shared<'_> {
         }
     }
 
+    /// Whether readers should stop: after a fatal error, or once the
+    /// run was interrupted (which then counts as the fatal error).
+    fn stopping(&self) -> bool {
+        if let Some(flag) = self.options.interrupt
+            && flag.load(Ordering::Relaxed)
+            && !self.stop.load(Ordering::Relaxed)
+        {
+            self.fail(ConvertError::Interrupted, false);
+        }
+        self.stop.load(Ordering::SeqCst)
+    }
+
     fn problem(&self, p: Problem) {
         if p.error {
             self.counts.errors.fetch_add(1, Ordering::Relaxed);
@@ -293,7 +305,7 @@ pub(super) fn run(
     root: &Path,
     options: &Options,
     observer: &dyn Observer,
-) -> Result<Summary, ConvertError> {
+) -> Result<Summary, Box<Failed>> {
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(MAX_THREADS)),
         n => n.min(MAX_THREADS),
@@ -301,8 +313,8 @@ pub(super) fn run(
     let (maildir, _lock) = if options.dry_run {
         (Maildir::open(root).ok(), None)
     } else {
-        let md = Maildir::create(root)?;
-        let lock = lock_maildir(md.root())?;
+        let md = Maildir::create(root).map_err(|e| Failed::before_anything(e.into()))?;
+        let lock = lock_maildir(md.root()).map_err(Failed::before_anything)?;
         (Some(md), Some(lock))
     };
     let readers = threads.min(jobs.len()).max(1);
@@ -367,16 +379,27 @@ pub(super) fn run(
         }
         drop(txs);
     });
+    let failed = |error| {
+        Box::new(Failed {
+            error,
+            done: counted(&shared, options),
+        })
+    };
     if let Some(e) = lock(&shared.fatal).take() {
         // What the writers committed before is synced: --strict promises it.
         if !shared.broken.load(Ordering::SeqCst) {
-            sync_targets(&shared)?;
+            sync_targets(&shared).map_err(failed)?;
         }
-        return Err(e);
+        return Err(failed(e));
     }
-    sync_targets(&shared)?;
+    sync_targets(&shared).map_err(failed)?;
+    Ok(counted(&shared, options))
+}
+
+/// What the run has stored (durably) and read so far.
+fn counted(shared: &Shared, options: &Options) -> Summary {
     let c = &shared.counts;
-    Ok(Summary {
+    Summary {
         messages: c.messages.load(Ordering::SeqCst),
         folders: lock(&shared.targets).len() as u64,
         bytes: c.bytes.load(Ordering::SeqCst),
@@ -386,7 +409,7 @@ pub(super) fn run(
         files: c.files.load(Ordering::SeqCst),
         source_bytes: c.source_bytes.load(Ordering::SeqCst),
         dry_run: options.dry_run,
-    })
+    }
 }
 
 /// fsyncs every target folder: what this run stored is durable already,
@@ -485,7 +508,7 @@ impl Writers {
 
 fn reader(shared: &Shared, mut out: Writers) {
     let tx = &mut out;
-    while !shared.stop.load(Ordering::SeqCst) {
+    while !shared.stopping() {
         let Some(i) = lock(&shared.queue).pop_front() else {
             break;
         };
@@ -589,7 +612,7 @@ fn read_job(shared: &Shared, job: &Job, tx: &mut Writers) -> Result<(), ConvertE
     let mut reader = MboxReader::new(file, shared.options.format);
     let mut count = 0u64;
     let result = loop {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.stopping() {
             break Ok(());
         }
         let step = next_message(

@@ -150,6 +150,10 @@ pub struct Options {
     /// Reader threads, and half the writer threads; 0: one per core. At
     /// most [`MAX_THREADS`].
     pub threads: usize,
+    /// Set from outside (by a signal handler) to end the run early: what
+    /// was read is written and synced, as after a fatal error, and the run
+    /// ends with [`ConvertError::Interrupted`].
+    pub interrupt: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// What a run did. With `dry_run`, what it would have done.
@@ -261,6 +265,11 @@ pub enum ConvertError {
     /// `--strict` met a problem in a source tree.
     #[error("{0} (stopped there: --strict)")]
     Stopped(Problem),
+    #[error(
+        "interrupted; the messages stored so far are kept, and the same command \
+         run again converts the rest"
+    )]
+    Interrupted,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -274,10 +283,46 @@ impl ExitStatus for ConvertError {
             },
             ConvertError::NotMbox { .. } | ConvertError::Damaged { .. } => sysexits::DATAERR,
             ConvertError::Stopped(_) => sysexits::DATAERR,
+            ConvertError::Interrupted => sysexits::TEMPFAIL,
             ConvertError::Read { .. } => sysexits::IOERR,
             ConvertError::Busy { .. } => sysexits::TEMPFAIL,
             ConvertError::Store(e) => e.exit_code(),
         }
+    }
+}
+
+/// A run that stopped on a fault: the fault, and what was done before it
+/// (durable, as in a [`Summary`] of a run that ended well).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: ConvertError,
+    pub done: Summary,
+}
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl ExitStatus for Failed {
+    fn exit_code(&self) -> u8 {
+        self.error.exit_code()
+    }
+}
+
+impl Failed {
+    fn before_anything(error: ConvertError) -> Box<Failed> {
+        Box::new(Failed {
+            error,
+            done: Summary::default(),
+        })
     }
 }
 
@@ -287,27 +332,43 @@ impl ExitStatus for ConvertError {
 /// Problems that concern one message or one file are reported to the
 /// observer and counted in [`Summary::errors`]; the rest goes on. An `Err`
 /// is a fault that stops everything (the Maildir cannot be written, a
-/// source does not exist, or `--strict` met a problem); everything stored
-/// before it is durable.
+/// source does not exist, or `--strict` met a problem), with what was
+/// done before it; everything stored before it is durable.
 pub fn convert(
     sources: &[PathBuf],
     maildir: &Path,
     options: &Options,
     observer: &dyn Observer,
-) -> Result<Summary, ConvertError> {
+) -> Result<Summary, Box<Failed>> {
     let started = std::time::Instant::now();
+    let finish = |mut summary: Summary, problems: &[Problem]| {
+        summary.errors += problems.iter().filter(|p| p.error).count() as u64;
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.dry_run = options.dry_run;
+        summary
+    };
     let mut problems = Vec::new();
-    let jobs = sources::plan(sources, options.prefix.as_ref(), &mut problems)?;
+    let planned = sources::plan(sources, options.prefix.as_ref(), &mut problems);
+    let fail = |error, done, problems: &[Problem]| {
+        Box::new(Failed {
+            error,
+            done: finish(done, problems),
+        })
+    };
+    let jobs = planned.map_err(|e| fail(e, Summary::default(), &problems))?;
     for p in &problems {
         if p.error && options.strict {
-            return Err(ConvertError::Stopped(p.clone()));
+            return Err(fail(
+                ConvertError::Stopped(p.clone()),
+                Summary::default(),
+                &problems,
+            ));
         }
         observer.problem(p);
     }
     observer.planned(&jobs);
-    let mut summary = engine::run(&jobs, maildir, options, observer)?;
-    summary.errors += problems.iter().filter(|p| p.error).count() as u64;
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.dry_run = options.dry_run;
-    Ok(summary)
+    match engine::run(&jobs, maildir, options, observer) {
+        Ok(summary) => Ok(finish(summary, &problems)),
+        Err(failed) => Err(fail(failed.error, failed.done, &problems)),
+    }
 }
