@@ -38,22 +38,31 @@ struct Site {
 }
 
 impl Site {
+    /// alice and carol, delivered to by the example's pipe transport.
     fn start() -> Site {
+        Site::start_with(&["alice", "carol"], example_lines)
+    }
+
+    /// ownmail's `users`, and a Postfix configured by `postfix_cf`, which
+    /// is given ownmail's configuration file and returns the main.cf and
+    /// master.cf lines to add.
+    fn start_with(users: &[&str], postfix_cf: impl FnOnce(&Path) -> (String, String)) -> Site {
         let scratch = Scratch::new();
         std::fs::write(
             scratch.config(),
             "hostname: mx.example.test\ndomains: [example.test]\ndata_dir: data\n",
         )
         .unwrap();
-        scratch.add_user("alice", "secret");
-        scratch.add_user("carol", "secret");
+        for user in users {
+            scratch.add_user(user, "secret");
+        }
         // The pipe user reads the configuration and the users file and
         // writes the Maildirs.
         std::fs::set_permissions(scratch.dir.path(), std::fs::Permissions::from_mode(0o711))
             .unwrap();
         give_to_mail_owner(&scratch.dir.path().join("data"));
 
-        let (main_cf, master_cf) = example_lines(&scratch.config());
+        let (main_cf, master_cf) = postfix_cf(&scratch.config());
         let postfix = Postfix::start(&main_cf, &master_cf);
         Site { postfix, scratch }
     }
@@ -360,4 +369,63 @@ fn unknown_user_is_bounced_to_the_sender() {
         "no Maildir may be made for an unknown user"
     );
     assert!(site.inbox("alice").is_empty());
+}
+
+/// The example's first form: local(8) runs `mailbox_command` as the
+/// recipient's system account (here `nobody`, also an ownmail user) for a
+/// domain in mydestination.
+#[test]
+fn mailbox_command_delivers_for_a_system_account() {
+    let (uid, _) = mail_owner();
+    let account = user_name(uid);
+    let site = Site::start_with(&[&account, "carol"], |config| {
+        // The example's settings for this form: its lines not commented out.
+        let text = std::fs::read_to_string(EXAMPLE).unwrap();
+        let settings: String = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            settings.starts_with("mailbox_command = /usr/bin/ownmail "),
+            "{EXAMPLE} no longer sets mailbox_command first:\n{settings}"
+        );
+        let settings = settings.replace(
+            "/usr/bin/ownmail ",
+            &format!(
+                "{} --config {} ",
+                env!("CARGO_BIN_EXE_ownmail"),
+                config.display()
+            ),
+        );
+        (
+            format!("mydestination = example.test\n{settings}"),
+            "local unix - n n - - local\n".to_owned(),
+        )
+    });
+    let recipient = format!("{account}@example.test");
+    let sent = message("mailbox command delivery");
+    site.send("carol@example.test", &recipient, &sent);
+
+    let line = site
+        .postfix
+        .wait_log(&[&format!("to=<{recipient}>"), "status="], WAIT);
+    assert!(
+        line.contains("relay=local") && line.contains("status=sent"),
+        "local(8) should have delivered through mailbox_command: {line}"
+    );
+    site.wait_queue_empty();
+    let inbox = site.inbox(&account);
+    assert_eq!(inbox.len(), 1, "exactly one copy: {inbox:?}");
+    let stored = String::from_utf8_lossy(&std::fs::read(&inbox[0]).unwrap()).into_owned();
+    assert!(
+        stored.starts_with(&format!(
+            "Return-Path: <carol@example.test>\nDelivered-To: {recipient}\n"
+        )),
+        "{stored}"
+    );
+    assert!(
+        stored.ends_with(std::str::from_utf8(&lf(&sent)).unwrap()),
+        "{stored}"
+    );
 }
