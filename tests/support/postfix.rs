@@ -130,7 +130,13 @@ impl Postfix {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             if !text.contains("Address already in use") {
-                panic!("postfix did not start: {text}");
+                // What postfix finds wrong before it has read maillog_file
+                // goes to syslog only; `postfix check` on a terminal shows it.
+                panic!(
+                    "postfix did not start: {text}\n(nothing above? run \
+                     `script -qc 'postfix -c {} check' /dev/null` to see its complaint)",
+                    conf.display()
+                );
             }
             last_failure = text;
         }
