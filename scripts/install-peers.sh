@@ -2,7 +2,8 @@
 # Installs, from Debian's packages, the programs the tests talk to: the real
 # peers nobody here wrote (Dovecot, maildrop, procmail, mb2md, mbsync, mutt;
 # fetchmail and getmail6 for benches/fetch.sh; OpenSSH's server and client,
-# Postfix (smtp-sink, smtp-source), swaks, dnsmasq; stunnel4 for
+# Postfix (smtp-sink, smtp-source, and postfix and postqueue for the
+# instance tests/postfix_deliver.rs runs), swaks, dnsmasq; stunnel4 for
 # benches/tunnel.sh), plus what the tests need to drive them (python3,
 # openssl, npm for the corpus, script for mutt).
 # Does nothing when everything is there already. Needs root (or sudo).
@@ -39,6 +40,8 @@ peers=(
   "swaks:swaks"
   "stunnel4:stunnel4"
   "/usr/sbin/smtp-source:postfix"
+  "/usr/sbin/postfix:postfix"
+  "/usr/sbin/postqueue:postfix"
   "/usr/sbin/dnsmasq:dnsmasq-base"
   "mutt:mutt"
 )
@@ -58,8 +61,9 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # Debian starts services on install; the tests start their own on loopback
 # high ports, so a system Dovecot is neither needed nor in the way.
-# Postfix: only its smtp-sink and smtp-source (and, for benches/serve_smtp.sh,
-# an instance of its own on loopback); "No configuration" keeps the
+# Postfix: only its smtp-sink and smtp-source (and, for benches/serve_smtp.sh
+# and tests/postfix_deliver.rs, instances of their own on loopback, each with
+# its own configuration and queue); "No configuration" keeps the
 # distribution's service unconfigured and stopped.
 echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

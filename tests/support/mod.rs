@@ -4,6 +4,7 @@
 
 pub mod dovecot;
 pub mod fetch;
+pub mod postfix;
 pub mod smtp;
 pub mod smtp_sink;
 pub mod sshd;
