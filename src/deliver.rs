@@ -339,11 +339,20 @@ impl<R: Read> Parsed<R> {
             return Err(DeliverError::Empty);
         }
         let recipient = envelope.recipient.trim();
+        // The MTA that runs us has just put its own trace fields on top
+        // (Postfix's local(8) prepends Delivered-To: to what it pipes into
+        // `mailbox_command`, pipe(8) does with its D flag), after its own
+        // loop check: those are not a loop, and counting them would bounce
+        // every message. A loop is our Delivered-To: below a later hop's
+        // fields.
         let looped = envelope.refuse_loops
-            && headers.fields().any(|(name, value)| {
-                name.eq_ignore_ascii_case(b"Delivered-To")
-                    && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
-            });
+            && headers
+                .fields()
+                .skip_while(|(name, _)| is_final_delivery_trace(name))
+                .any(|(name, value)| {
+                    name.eq_ignore_ascii_case(b"Delivered-To")
+                        && strip_angles(value).eq_ignore_ascii_case(recipient.as_bytes())
+                });
         if looped {
             return Err(DeliverError::Loop(recipient.to_owned()));
         }
@@ -353,6 +362,14 @@ impl<R: Read> Parsed<R> {
             from_line_sender,
         })
     }
+}
+
+/// The fields an MTA prepends at final delivery, right above the message
+/// it hands to the delivery agent.
+fn is_final_delivery_trace(name: &[u8]) -> bool {
+    [&b"Delivered-To"[..], b"Return-Path", b"X-Original-To"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
 }
 
 /// Reads the first line: an mbox `From sender date` envelope line is
@@ -616,9 +633,14 @@ mod tests {
             (b"From a@b Mon Jan  1 00:00:00 2024\n", |e| {
                 matches!(e, DeliverError::Empty)
             }),
-            (b"Delivered-To: <Alice@Example.org>\nX: 1\n\n", |e| {
-                matches!(e, DeliverError::Loop(_))
-            }),
+            (
+                b"Received: by x\nDelivered-To: <Alice@Example.org>\nX: 1\n\n",
+                |e| matches!(e, DeliverError::Loop(_)),
+            ),
+            (
+                b"Delivered-To: x@y\nReceived: by x\ndelivered-to: alice@example.org\n\n",
+                |e| matches!(e, DeliverError::Loop(_)),
+            ),
             (b"X: 1\ndelivered-to:alice@example.org\n\n", |e| {
                 matches!(e, DeliverError::Loop(_))
             }),
@@ -646,15 +668,33 @@ mod tests {
         let mut env = envelope(None);
         env.refuse_loops = false;
         let d = deliver(
-            &b"Delivered-To: alice@example.org\n\nx"[..],
+            &b"Received: by x\nDelivered-To: alice@example.org\n\nx"[..],
             &env,
             &target(dir.path()),
         )
         .unwrap();
         assert_eq!(
             std::fs::read(&d.path).unwrap(),
-            b"Delivered-To: alice@example.org\nDelivered-To: alice@example.org\n\nx"
+            b"Delivered-To: alice@example.org\nReceived: by x\nDelivered-To: alice@example.org\n\nx"
         );
+    }
+
+    /// Postfix's local(8) prepends `Delivered-To:` (and pipe(8), with its D
+    /// and R flags, `Return-Path:` too) to the message it pipes into us,
+    /// after its own loop check: that is no loop. Counting it bounced every
+    /// message of a `mailbox_command = ownmail deliver` setup.
+    #[test]
+    fn the_trace_fields_the_delivering_mta_prepends_are_no_loop() {
+        for input in [
+            &b"Delivered-To: alice@example.org\nReceived: by mx\nSubject: hi\n\nbody\n"[..],
+            b"Return-Path: <s@x>\nDelivered-To: <alice@example.org>\nX-Original-To: a@x\nReceived: by mx\n\nbody\n",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = deliver(input, &envelope(None), &target(dir.path()))
+                .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(input)));
+            let stored = std::fs::read_to_string(&d.path).unwrap();
+            assert!(stored.contains("Received: by mx\n"), "{stored}");
+        }
     }
 
     #[test]
@@ -792,7 +832,8 @@ mod tests {
     fn a_deliverer_batches_and_can_store_a_message_as_it_came() {
         let dir = tempfile::tempdir().unwrap();
         let d = Deliverer::open(&target(dir.path())).unwrap();
-        let raw: &[u8] = b"From x\r\nDelivered-To: alice@example.org\r\nSubject: 1\r\n\r\nbody\r\n";
+        let raw: &[u8] =
+            b"From x\r\nReceived: by y\r\nDelivered-To: alice@example.org\r\nSubject: 1\r\n\r\nbody\r\n";
         // Without an envelope: nothing added, nothing refused, LF line ends.
         let a = d.write(raw, None).unwrap();
         let base = a.base().to_owned();
@@ -822,7 +863,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read(&a.path).unwrap(),
-            b"From x\nDelivered-To: alice@example.org\nSubject: 1\n\nbody\n"
+            b"From x\nReceived: by y\nDelivered-To: alice@example.org\nSubject: 1\n\nbody\n"
         );
         assert_eq!(
             std::fs::read(&b.path).unwrap(),

@@ -26,7 +26,7 @@ fn deliver_exit_codes_follow_sysexits() {
         (&["deliver", "--user", "alice"], b"", 65, "empty"),
         (
             &["deliver", "--user", "alice"],
-            b"Delivered-To: alice@example.org\n\nx",
+            b"Received: by mx\nDelivered-To: alice@example.org\n\nx",
             65,
             "mail loop",
         ),
@@ -78,13 +78,25 @@ fn deliver_exit_codes_follow_sysexits() {
 fn a_missing_or_broken_config_is_exit_78_naming_the_problem() {
     let s = Scratch::new();
     std::fs::write(s.config(), "hostname: mail.example.org\ndata_dri: /x\n").unwrap();
-    let out = run(s.cmd().args(["deliver", "--user", "alice"]), b"X: 1\n\nx");
+    let out = run(s.cmd().args(["check-config"]), b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78));
     assert!(
         stderr.contains("ownmail.yaml") && stderr.contains("line 2") && stderr.contains("data_dri"),
         "{stderr}"
     );
+    // `deliver` says the same but exits 75: Postfix bounces on 78, and one
+    // typo in the configuration would bounce every message (dovecot-lda
+    // defers too). Fixed, the mail follows.
+    for args in [&["--user", "alice"][..], &["--maildir", "md"][..]] {
+        let out = run(s.cmd().arg("deliver").args(args), b"X: 1\n\nx");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("line 2") && stderr.contains("data_dri") && stderr.contains("retries"),
+            "{args:?}: {stderr}"
+        );
+    }
 
     let out = run(
         ownmail()

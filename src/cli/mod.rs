@@ -77,14 +77,17 @@ Deliver one message from standard input into a Maildir folder, durably: the
 exit status is 0 only when the message file and its folder are on disk
 (fsynced). A leading mbox `From ` line is removed; Return-Path: and
 Delivered-To: are added; CRLF line ends become LF. A message that already has
-our Delivered-To: for this recipient is refused as a mail loop.
+our Delivered-To: for this recipient below another hop's fields is refused as
+a mail loop (the Delivered-To: the MTA running us has just put on top is not
+one).
 
 Exit codes (sysexits): 0 delivered; 64 bad arguments; 65 empty message or
 mail loop; 67 unknown user; 73 folder missing or cannot be created;
 75 temporary failure (disk full, I/O error, lock timeout, permission denied
-on the Maildir or the users file): the MTA keeps the mail and retries, so a
-wrong owner delays mail until it is fixed instead of bouncing it;
-78 bad configuration.",
+on the Maildir or the users file, a configuration that cannot be used): the
+MTA keeps the mail and retries, so a wrong owner or a typo in the
+configuration delays mail until it is fixed instead of bouncing it (Postfix
+bounces on 78).",
     after_help = "\
 Examples:
   ownmail deliver --user alice < message.eml

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 
-use super::{UsageError, known_user, load_config, load_config_if_any};
+use super::{RetryLater, UsageError, known_user, load_config, load_config_if_any};
 use crate::cli::{DeliverArgs, GlobalArgs};
 use crate::deliver::{self, Envelope, Target};
 use crate::error::sysexits;
@@ -15,14 +15,26 @@ pub fn run(global: &GlobalArgs, args: DeliverArgs) -> anyhow::Result<u8> {
         Some(list) => Flag::parse_list(list).map_err(|e| UsageError(format!("--flags: {e}")))?,
         None => Vec::new(),
     };
+    // A configuration that cannot be used is 75, not 78: the MTA keeps
+    // the mail until it is fixed (Postfix bounces on 78).
+    let retry = |e: crate::config::ConfigError| {
+        RetryLater(format!(
+            "{e} (exit 75: the MTA keeps the message and retries; fix the configuration \
+             and the mail follows)"
+        ))
+    };
     // With --maildir the configuration is optional; with --user it says where mail lives.
     let (maildir, config, user) = match (&args.user, &args.maildir) {
         (Some(name), _) => {
-            let config = load_config(global)?;
+            let config = load_config(global).map_err(retry)?;
             let user = known_user(&config, name)?;
             (config.user_maildir(&user), Some(config), Some(user))
         }
-        (None, Some(dir)) => (std::path::absolute(dir)?, load_config_if_any(global)?, None),
+        (None, Some(dir)) => (
+            std::path::absolute(dir)?,
+            load_config_if_any(global).map_err(retry)?,
+            None,
+        ),
         (None, None) => unreachable!("clap requires --user or --maildir"),
     };
 

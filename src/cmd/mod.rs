@@ -292,6 +292,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             )*};
         }
         known!(
+            RetryLater,
             ConfigError,
             crate::store::StoreError,
             crate::deliver::DeliverError,
@@ -317,6 +318,20 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
     }
     sysexits::TEMPFAIL
+}
+
+/// A failure the MTA must retry whatever it is underneath (exit 75):
+/// `deliver` answers this for a configuration it cannot use, as
+/// dovecot-lda does, because Postfix bounces a message on 78 (only 75 and
+/// 71 are temporary to it), and one typo would bounce every message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RetryLater(pub String);
+
+impl ExitStatus for RetryLater {
+    fn exit_code(&self) -> u8 {
+        sysexits::TEMPFAIL
+    }
 }
 
 /// A mistake in the command line that clap could not see (exit 64).
