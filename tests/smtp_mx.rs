@@ -26,6 +26,10 @@ impl Drop for Dnsmasq {
 fn mail_goes_to_the_best_reachable_mx_over_starttls() {
     let dns_port = free_port();
     let dnsmasq = require("dnsmasq", "dnsmasq-base");
+    // Its pid file in a folder of the test's own: dnsmasq, as root, unlinks
+    // the pid file before creating it, and given /dev/null it replaced the
+    // machine's /dev/null with a regular file.
+    let run = tempfile::tempdir().unwrap();
     let _dns = Dnsmasq(
         Command::new(dnsmasq)
             .args([
@@ -34,11 +38,11 @@ fn mail_goes_to_the_best_reachable_mx_over_starttls() {
                 "--no-hosts",
                 "--bind-interfaces",
             ])
-            .args([
-                "--listen-address=127.0.0.1",
-                "--user=root",
-                "--pid-file=/dev/null",
-            ])
+            .args(["--listen-address=127.0.0.1", "--user=root"])
+            .arg(format!(
+                "--pid-file={}",
+                run.path().join("dnsmasq.pid").display()
+            ))
             .arg(format!("--port={dns_port}"))
             // Everything under .example is answered here, never forwarded.
             .arg("--local=/example/")
@@ -75,6 +79,17 @@ fn mail_goes_to_the_best_reachable_mx_over_starttls() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // dnsmasq has written its pid file by now: the machine's /dev/null is
+    // still the device (it was once given as the pid file, and replaced).
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device(),
+        "/dev/null is no longer a device"
+    );
+    assert!(run.path().join("dnsmasq.pid").exists());
     let m = &mx.inbox("alice")[0];
     assert!(
         m.contains("by mx.remote.example (ownmail) with ESMTPS\n\t(using TLSv1."),
