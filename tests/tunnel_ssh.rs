@@ -38,21 +38,29 @@ fn dovecot_with_one_message() -> dovecot::Dovecot {
     setup.start()
 }
 
+/// `tunnel ssh` through `sshd` with an SMTP forward to `smtp_remote` and
+/// an IMAP forward to `imap_remote` (ports on the server), from two free
+/// local ports: the tunnel and those two ports.
+fn smtp_and_imap(sshd: &Sshd, smtp_remote: u16, imap_remote: u16) -> (Tunnel, u16, u16) {
+    let (smtp_local, imap_local) = (free_port(), free_port());
+    let tunnel = Tunnel::ssh(
+        sshd,
+        &[
+            "--smtp",
+            &format!("{smtp_local}:{smtp_remote}"),
+            "--imap",
+            &format!("{imap_local}:{imap_remote}"),
+        ],
+    );
+    (tunnel, smtp_local, imap_local)
+}
+
 #[test]
 fn swaks_and_imap_go_through_and_the_tunnel_is_back_within_5_s_after_ssh_dies() {
     let imap = dovecot_with_one_message();
     let sink = SmtpSink::start();
     let sshd = Sshd::start();
-    let (smtp_local, imap_local) = (free_port(), free_port());
-    let mut tunnel = Tunnel::ssh(
-        &sshd,
-        &[
-            "--smtp",
-            &format!("{smtp_local}:{}", sink.port()),
-            "--imap",
-            &format!("{imap_local}:{}", imap.imap_port()),
-        ],
-    );
+    let (mut tunnel, smtp_local, imap_local) = smtp_and_imap(&sshd, sink.port(), imap.imap_port());
     tunnel.wait_greeting(smtp_local, "220 sink.test", UP);
     tunnel.wait_greeting(imap_local, "* OK", UP);
     // The settings to type into a mail client, exactly.
@@ -356,16 +364,7 @@ fn a_dead_server_behind_one_forward_leaves_ssh_and_the_other_forward_alone() {
     let sink = SmtpSink::start();
     let sink_port = sink.port();
     let sshd = Sshd::start();
-    let (smtp_local, imap_local) = (free_port(), free_port());
-    let mut tunnel = Tunnel::ssh(
-        &sshd,
-        &[
-            "--smtp",
-            &format!("{smtp_local}:{sink_port}"),
-            "--imap",
-            &format!("{imap_local}:{}", imap.imap_port()),
-        ],
-    );
+    let (mut tunnel, smtp_local, imap_local) = smtp_and_imap(&sshd, sink_port, imap.imap_port());
     tunnel.wait_greeting(smtp_local, "220 ", UP);
     tunnel.wait_said("ownmail tunnel: up: connected", 1, UP);
     let first = tunnel.ssh_pid(Duration::ZERO);
@@ -426,16 +425,7 @@ fn a_server_down_from_the_start_does_not_keep_the_other_forward_from_coming_up()
     let sink = SmtpSink::start();
     let nobody = free_port();
     let sshd = Sshd::start();
-    let (smtp_local, imap_local) = (free_port(), free_port());
-    let mut tunnel = Tunnel::ssh(
-        &sshd,
-        &[
-            "--smtp",
-            &format!("{smtp_local}:{}", sink.port()),
-            "--imap",
-            &format!("{imap_local}:{nobody}"),
-        ],
-    );
+    let (mut tunnel, smtp_local, imap_local) = smtp_and_imap(&sshd, sink.port(), nobody);
     tunnel.wait_greeting(smtp_local, "220 ", UP);
     tunnel.wait_said("ownmail tunnel: up: connected", 1, UP);
     let dead = format!(
