@@ -265,6 +265,7 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s t -d 'Take 
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s i -d 'A line with a single dot does not end the message'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s G -d 'Accepted and ignored (a gateway submission)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s U -d 'Accepted and ignored (an initial user submission)'
+complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -l flush-queue -d 'sendmail\'s -q (and -qINTERVAL, -qR..., -qS...): run the queue once now, as `ownmail queue flush` (see [`sendmail_argv`])'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s h -l help -d 'Print help (see more with \'--help\')'

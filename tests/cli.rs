@@ -724,3 +724,56 @@ fn check_config_errors_name_the_place_and_no_library_internals() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `sendmail -q` (and `-q1h`), which cron jobs and scripts written for
+/// Postfix or sendmail run, runs the queue now and says nothing; it was
+/// ownmail's global "quiet" and then a usage error (no recipients). Called
+/// as `sendmail` or as `ownmail sendmail`.
+#[test]
+fn sendmail_minus_q_runs_the_queue_quietly() {
+    let s = Scratch::new();
+    s.add_user("alice", "one");
+    let queued = run(
+        s.cmd().args(["sendmail", "-i", "alice"]),
+        b"Subject: queued\n\nx\n",
+    );
+    assert!(
+        queued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&queued.stderr)
+    );
+    assert!(
+        support::messages(&s.maildir("alice")).is_empty(),
+        "no server runs"
+    );
+    let link = s.dir.path().join("sendmail");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ownmail"), &link).unwrap();
+    let mut called_as_sendmail = std::process::Command::new(&link);
+    called_as_sendmail
+        .env_remove("OWNMAIL_CONFIG")
+        .arg("--config")
+        .arg(s.config());
+    for (cmd, q) in [
+        (&mut called_as_sendmail, "-q"),
+        (&mut s.cmd().arg("sendmail"), "-q1h"),
+    ] {
+        let out = run(cmd.arg(q), b"");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{q}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{q}: {out:?}"
+        );
+    }
+    let inbox = support::messages(&s.maildir("alice"));
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        std::fs::read_to_string(&inbox[0])
+            .unwrap()
+            .contains("Subject: queued")
+    );
+}

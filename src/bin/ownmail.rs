@@ -7,15 +7,9 @@ use clap::Parser;
 use ownmail::cli::Cli;
 
 fn main() -> ExitCode {
-    // Called as `sendmail` (a symlink): the sendmail interface.
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let called = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map(|n| n.to_os_string());
-    if called.is_some_and(|n| n == "sendmail") {
-        args.insert(1, "sendmail".into());
-    }
+    // Called as `sendmail` (a symlink): the sendmail interface, with
+    // sendmail's own -q.
+    let args = ownmail::cli::sendmail_argv(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return ownmail::cmd::usage_exit(&e),

@@ -698,7 +698,8 @@ Without -i, a line with a single dot ends the message, as in sendmail.
 A message without a From:, Date: or Message-ID: field gets one; where its
 first lines are not header fields (`echo text | sendmail alice`), they
 are the body, after an added empty line. The options cron and other
-programs pass to Postfix's sendmail are understood (-F, -r, -oi) or
+programs pass to Postfix's sendmail are understood (-F, -r, -oi; -q and
+-qINTERVAL run the queue now, quietly, as `ownmail queue flush`) or
 accepted and ignored (-B, -N, -R, -X, -C, -G, -U, other -o options).",
     after_help = "\
 Examples:
@@ -752,8 +753,53 @@ pub struct SendmailArgs {
     /// Accepted and ignored (an initial user submission)
     #[arg(short = 'U', hide = true)]
     pub initial: bool,
+    /// sendmail's -q (and -qINTERVAL, -qR..., -qS...): run the queue once
+    /// now, as `ownmail queue flush` (see [`sendmail_argv`])
+    #[arg(long = "flush-queue", hide = true)]
+    pub flush_queue: bool,
     /// The recipients
     pub recipients: Vec<String>,
+}
+
+/// The command line of the sendmail interface (`ownmail sendmail ARGS`, or
+/// the binary called as `sendmail`): sendmail's `-q`, `-q1h`, `-qRsite`
+/// (run the queue, what cron jobs and scripts written for Postfix or
+/// sendmail call) would be ownmail's global "quiet" option, so after the
+/// subcommand they become the hidden `--flush-queue`. `ownmail -q sendmail`
+/// is still quiet.
+pub fn sendmail_argv(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let called_as_sendmail = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "sendmail");
+    if called_as_sendmail {
+        args.insert(1, "sendmail".into());
+    }
+    // The subcommand: the first word that is neither a global option nor
+    // the value of --config / -c.
+    let mut at = 1;
+    while at < args.len() {
+        let a = args[at].to_string_lossy();
+        if a == "--config" || a == "-c" {
+            at += 2;
+        } else if a.starts_with('-') {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    if args.get(at).is_none_or(|a| a != "sendmail") {
+        return args;
+    }
+    for a in &mut args[at + 1..] {
+        if a == "--" {
+            break;
+        }
+        if a.to_string_lossy().starts_with("-q") {
+            *a = "--flush-queue".into();
+        }
+    }
+    args
 }
 
 #[cfg(test)]
@@ -855,6 +901,42 @@ mod tests {
         assert_eq!(s.recipients, ["x"]);
         assert_eq!(parse(&["-bi"]).mode, "i");
         assert_eq!(parse(&["-bs"]).mode, "s");
+        // -q and its sendmail forms run the queue; `ownmail -q` is quiet.
+        let argv = |args: &[&str]| -> Vec<String> {
+            sendmail_argv(args.iter().map(Into::into).collect())
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        for q in ["-q", "-q1h", "-qRexample.org", "-q30m"] {
+            assert_eq!(
+                argv(&["/usr/sbin/sendmail", q]),
+                ["/usr/sbin/sendmail", "sendmail", "--flush-queue"]
+            );
+            assert_eq!(
+                argv(&["ownmail", "--config", "/c.yaml", "sendmail", q]),
+                [
+                    "ownmail",
+                    "--config",
+                    "/c.yaml",
+                    "sendmail",
+                    "--flush-queue"
+                ]
+            );
+        }
+        assert!(parse(&["--flush-queue"]).flush_queue);
+        assert_eq!(
+            argv(&["ownmail", "-q", "sendmail", "alice"]),
+            ["ownmail", "-q", "sendmail", "alice"]
+        );
+        assert_eq!(
+            argv(&["ownmail", "deliver", "--user", "sendmail", "-q"]),
+            ["ownmail", "deliver", "--user", "sendmail", "-q"]
+        );
+        assert_eq!(
+            argv(&["sendmail", "-i", "--", "-q"]),
+            ["sendmail", "sendmail", "-i", "--", "-q"]
+        );
     }
 
     #[test]

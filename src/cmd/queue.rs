@@ -6,6 +6,7 @@ use anyhow::Context;
 
 use super::load_config;
 use crate::cli::{GlobalArgs, QueueArgs, QueueCommand};
+use crate::config::Config;
 use crate::error::sysexits;
 use crate::queue::{Queue, Status, unix_now, worker};
 
@@ -71,11 +72,7 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
             )?;
         }
         QueueCommand::Flush => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            let s = runtime.block_on(worker::pass(&config, &queue, true))?;
+            let s = flush(&config, &queue)?;
             if global.quiet == 0 {
                 say!(
                     "delivered {}, deferred {}, failed {}, bounces {}",
@@ -83,13 +80,6 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
                     s.deferred,
                     s.failed,
                     s.bounces
-                );
-            }
-            if s.corrupt > 0 {
-                say!(
-                    "{} damaged entries set aside in {} (see `ownmail queue list`)",
-                    s.corrupt,
-                    queue.dir().join("corrupt").display()
                 );
             }
             if s.deferred > 0 {
@@ -101,6 +91,24 @@ pub fn run(global: &GlobalArgs, args: QueueArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(sysexits::OK)
+}
+
+/// One pass over the whole queue now, retry times or not (`queue flush`,
+/// `sendmail -q`); damaged entries set aside are said.
+pub(super) fn flush(config: &Config, queue: &Queue) -> anyhow::Result<worker::Summary> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let s = runtime.block_on(worker::pass(config, queue, true))?;
+    if s.corrupt > 0 {
+        say!(
+            "{} damaged entries set aside in {} (see `ownmail queue list`)",
+            s.corrupt,
+            queue.dir().join("corrupt").display()
+        );
+    }
+    Ok(s)
 }
 
 fn age(secs: u64) -> String {

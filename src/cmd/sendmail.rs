@@ -11,6 +11,14 @@ use crate::queue::submit::{self, Options};
 use crate::queue::{Queue, new_id};
 
 pub fn run(global: &GlobalArgs, args: SendmailArgs) -> anyhow::Result<u8> {
+    if args.flush_queue {
+        // sendmail -q: run the queue now, quietly, as Postfix's does (mail
+        // that cannot go yet stays queued for serve-smtp's next try).
+        let config = load_config(global)?;
+        let queue = Queue::open(&config.data_dir.join("queue"))?;
+        super::queue::flush(&config, &queue)?;
+        return Ok(sysexits::OK);
+    }
     match args.mode.as_str() {
         "m" => {}
         // newaliases: aliases are read from the configuration at each use.
