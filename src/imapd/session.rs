@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use mail_parser::decoders::charsets::map::charset_decoder;
 
 use super::condstore;
 use super::fetch;
@@ -728,11 +729,28 @@ impl Session {
                 charset,
             } => {
                 needs(true, true)?;
-                if let Some(cs) = &charset
-                    && !matches!(cs.as_str(), "UTF-8" | "US-ASCII")
-                {
-                    return no("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset");
-                }
+                // RFC 3501 6.4.4: the search strings are in `charset`; the
+                // search runs on UTF-8, so they are decoded first (as
+                // Dovecot takes any charset it knows: older clients send
+                // their locale's, ISO-8859-1 or windows-1252).
+                let key = match charset.as_deref() {
+                    None => key,
+                    Some(cs)
+                        if cs.eq_ignore_ascii_case("UTF-8")
+                            || cs.eq_ignore_ascii_case("US-ASCII") =>
+                    {
+                        key
+                    }
+                    Some(cs) => match charset_decoder(cs.as_bytes()) {
+                        Some(decode) => search::recode(key, decode),
+                        None => {
+                            return no(&format!(
+                                "[BADCHARSET (UTF-8 US-ASCII ISO-8859-1 WINDOWS-1252)] \
+                                 unknown charset {cs}"
+                            ));
+                        }
+                    },
+                };
                 let with_modseq = condstore::uses_modseq(&key);
                 if with_modseq {
                     self.enable_condstore();

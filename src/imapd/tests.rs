@@ -1834,3 +1834,29 @@ fn copy_and_move_to_another_file_system_copy_the_bytes() {
         assert_eq!(std::fs::metadata(e.unwrap().path()).unwrap().nlink(), 1);
     }
 }
+
+/// RFC 3501 6.4.4: SEARCH CHARSET names the charset of the search strings.
+/// Older clients send their locale's (ISO-8859-1, windows-1252): the
+/// strings are decoded, and the search finds what UTF-8 would. An unknown
+/// charset is NO [BADCHARSET], as before; `utf-8` in lower case is UTF-8.
+#[test]
+fn search_strings_in_another_charset_are_decoded() {
+    let mut t = setup();
+    t.select();
+    for charset in ["ISO-8859-1", "windows-1252"] {
+        // "Käse" in that charset: E4 is ä. Message 2 has it, quoted-printable.
+        t.s.feed(format!("s SEARCH CHARSET {charset} BODY {{4+}}\r\n").as_bytes());
+        t.s.feed(b"K\xe4se\r\n");
+        assert_eq!(
+            t.out(),
+            "* SEARCH 2\r\ns OK SEARCH completed\r\n",
+            "{charset}"
+        );
+    }
+    assert_eq!(
+        t.send("s SEARCH CHARSET utf-8 BODY \"K\u{e4}se\"\r\n"),
+        "* SEARCH 2\r\ns OK SEARCH completed\r\n"
+    );
+    let bad = t.send("s SEARCH CHARSET X-BOGUS TEXT x\r\n");
+    assert!(bad.starts_with("s NO [BADCHARSET ("), "{bad}");
+}
