@@ -449,6 +449,24 @@ pub fn matches(c: &mut Candidate<'_>, key: &SearchKey) -> bool {
     }
 }
 
+/// `key` with its strings (HEADER's value, BODY, TEXT) decoded from a
+/// SEARCH CHARSET by `decode` into the UTF-8 the search runs on.
+pub fn recode(key: SearchKey, decode: fn(&[u8]) -> String) -> SearchKey {
+    match key {
+        SearchKey::And(keys) => {
+            SearchKey::And(keys.into_iter().map(|k| recode(k, decode)).collect())
+        }
+        SearchKey::Not(k) => SearchKey::Not(Box::new(recode(*k, decode))),
+        SearchKey::Or(a, b) => {
+            SearchKey::Or(Box::new(recode(*a, decode)), Box::new(recode(*b, decode)))
+        }
+        SearchKey::Header(name, value) => SearchKey::Header(name, decode(&value).into_bytes()),
+        SearchKey::Body(v) => SearchKey::Body(decode(&v).into_bytes()),
+        SearchKey::Text(v) => SearchKey::Text(decode(&v).into_bytes()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::header_text;
@@ -483,23 +501,5 @@ X-Bad line without a colon\r\n\
             text.matches('\n').count() + 2
         );
         assert!(!header_text(&with_body).contains("looks like"));
-    }
-}
-
-/// `key` with its strings (HEADER's value, BODY, TEXT) decoded from a
-/// SEARCH CHARSET by `decode` into the UTF-8 the search runs on.
-pub fn recode(key: SearchKey, decode: fn(&[u8]) -> String) -> SearchKey {
-    match key {
-        SearchKey::And(keys) => {
-            SearchKey::And(keys.into_iter().map(|k| recode(k, decode)).collect())
-        }
-        SearchKey::Not(k) => SearchKey::Not(Box::new(recode(*k, decode))),
-        SearchKey::Or(a, b) => {
-            SearchKey::Or(Box::new(recode(*a, decode)), Box::new(recode(*b, decode)))
-        }
-        SearchKey::Header(name, value) => SearchKey::Header(name, decode(&value).into_bytes()),
-        SearchKey::Body(v) => SearchKey::Body(decode(&v).into_bytes()),
-        SearchKey::Text(v) => SearchKey::Text(decode(&v).into_bytes()),
-        other => other,
     }
 }

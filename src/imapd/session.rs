@@ -744,7 +744,7 @@ impl Session {
                     Some(cs) => match charset_decoder(cs.as_bytes()) {
                         Some(decode) => search::recode(key, decode),
                         None => {
-                            return no(&format!(
+                            return no(format!(
                                 "[BADCHARSET (UTF-8 US-ASCII ISO-8859-1 WINDOWS-1252)] \
                                  unknown charset {cs}"
                             ));
