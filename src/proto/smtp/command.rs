@@ -128,8 +128,18 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
         }
         "MAIL" => {
             let rest = strip_prefix_ci(rest, "FROM:").ok_or(Reply::PARAM_SYNTAX)?;
-            let (path, params) = split_path(rest)?;
-            let path = parse_path(path, true)?;
+            // RFC 3463 3.2: a bad reverse path is the sender's X.1.7, not
+            // the recipient's X.1.3 that the path parser answers.
+            let sender = |r: Reply| {
+                if r.code == Reply::ADDRESS_SYNTAX.code && r.status == Reply::ADDRESS_SYNTAX.status
+                {
+                    Reply::SENDER_SYNTAX
+                } else {
+                    r
+                }
+            };
+            let (path, params) = split_path(rest).map_err(sender)?;
+            let path = parse_path(path, true).map_err(sender)?;
             Ok(Command::Mail {
                 path,
                 params: parse_mail_params(params)?,
@@ -447,9 +457,9 @@ mod tests {
                 Err(Reply::PARAM_NOT_IMPLEMENTED),
             ),
             ("MAIL FROM:<a@b.org> SIZE=x", Err(Reply::PARAM_SYNTAX)),
-            ("MAIL FROM:a@b.org", Err(Reply::ADDRESS_SYNTAX)),
+            ("MAIL FROM:a@b.org", Err(Reply::SENDER_SYNTAX)),
             ("MAIL TO:<a@b.org>", Err(Reply::PARAM_SYNTAX)),
-            ("MAIL FROM:<a@b.org>x", Err(Reply::ADDRESS_SYNTAX)),
+            ("MAIL FROM:<a@b.org>x", Err(Reply::SENDER_SYNTAX)),
         ];
         for (line, expected) in cases {
             assert_eq!(&parse(line.as_bytes()), expected, "{line}");

@@ -814,3 +814,23 @@ fn refused_recipients_do_not_end_the_session_before_the_hard_limit() {
     h.play("C: BOGUS\nS: 500 5.5.2\nS: 421 4.7.0 Too many errors");
     assert!(h.closed);
 }
+
+/// Regression (differential test against Postfix): a sender's bad syntax
+/// was answered `501 5.1.3`, the status of a bad *destination* address.
+/// RFC 3463 3.2: X.1.7 is the sender's, X.1.3 the recipient's.
+#[test]
+fn a_bad_sender_address_is_5_1_7_and_a_bad_recipient_5_1_3() {
+    run(&format!(
+        "{EHLO}
+         C: MAIL FROM:<a@@example.net>
+         S: 501 5.1.7
+         C: MAIL FROM:a@example.net
+         S: 501 5.1.7
+         C: MAIL FROM:<a@example..net>
+         S: 501 5.1.7
+         C: MAIL FROM:<a@example.net>
+         S: 250 2.1.0
+         C: RCPT TO:<alice@@example.org>
+         S: 501 5.1.3"
+    ));
+}
