@@ -834,3 +834,30 @@ fn a_bad_sender_address_is_5_1_7_and_a_bad_recipient_5_1_3() {
          S: 501 5.1.3"
     ));
 }
+
+/// Regression (differential test against Postfix): a sender whose local
+/// part was over 64 octets was refused, and with it the VERP and SRS
+/// bounce addresses of real mailing lists and forwarders. RFC 5321
+/// 4.5.3.1: 64 is what every server must take, not a limit to enforce
+/// ("implementation techniques that impose no limits ... should be used").
+/// The command line still bounds it.
+#[test]
+fn senders_with_local_parts_over_64_octets_are_accepted() {
+    let verp = format!("list-bounces+{}=example.org", "a".repeat(80));
+    run(&format!(
+        "{EHLO}
+         C: MAIL FROM:<{verp}@lists.example.net>
+         S: 250 2.1.0
+         C: RCPT TO:<{}@example.org>
+         S: 550 5.1.1
+         C: RCPT TO:<alice@example.org>
+         S: 250 2.1.5
+         C: DATA
+         S: 354
+         C: Subject: hi
+         C:
+         C: .
+         S: 250",
+        "b".repeat(65)
+    ));
+}
