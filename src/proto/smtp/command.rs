@@ -192,6 +192,8 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
         // RFC 5321 4.1.1.9: NOOP may have an argument, which is ignored.
         "NOOP" => Ok(Command::Noop),
         "QUIT" => no_args(Command::Quit),
+        // RFC 5321 4.1.1.6: `"VRFY" SP String`; the string is required.
+        "VRFY" if rest.trim().is_empty() => Err(Reply::PARAM_SYNTAX),
         "VRFY" => Ok(Command::Vrfy),
         "HELP" => Ok(Command::Help),
         "STARTTLS" => no_args(Command::StartTls),
@@ -438,6 +440,8 @@ mod tests {
             ("NOOP anything", Ok(Command::Noop)),
             ("quit", Ok(Command::Quit)),
             ("VRFY alice", Ok(Command::Vrfy)),
+            ("VRFY", Err(Reply::PARAM_SYNTAX)),
+            ("VRFY  ", Err(Reply::PARAM_SYNTAX)),
             ("EXPN staff", Ok(Command::NotImplemented)),
             ("FOO", Err(Reply::SYNTAX_ERROR)),
             (

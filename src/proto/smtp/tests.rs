@@ -861,3 +861,17 @@ fn senders_with_local_parts_over_64_octets_are_accepted() {
         "b".repeat(65)
     ));
 }
+
+/// Regression (differential test against Postfix): VRFY without an
+/// argument got `252`, as if something had been asked. RFC 5321 4.1.1.6:
+/// `"VRFY" SP String CRLF`.
+#[test]
+fn vrfy_without_an_argument_is_a_syntax_error() {
+    run(&format!(
+        "{EHLO}
+         C: VRFY
+         S: 501 5.5.4
+         C: VRFY alice
+         S: 252 2.5.0"
+    ));
+}
