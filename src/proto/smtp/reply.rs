@@ -72,7 +72,10 @@ replies! {
     BARE_LF_COMMAND = 500 "5.5.2" "Bare LF in command, lines end with CR LF";
     NUL_IN_COMMAND = 500 "5.5.2" "NUL byte in command";
     PARAM_SYNTAX = 501 "5.5.4" "Syntax error in parameters";
+    /// A recipient's address (RFC 3463 3.2: X.1.3, bad destination syntax).
     ADDRESS_SYNTAX = 501 "5.1.3" "Bad address syntax";
+    /// The sender's address (RFC 3463 3.2: X.1.7, bad sender syntax).
+    SENDER_SYNTAX = 501 "5.1.7" "Bad sender address syntax";
     AUTH_CANCELLED = 501 "5.0.0" "Authentication cancelled";
     BASE64_ERROR = 501 "5.5.2" "Cannot decode base64";
     NOT_IMPLEMENTED = 502 "5.5.1" "Command not implemented";

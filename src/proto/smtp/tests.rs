@@ -814,3 +814,64 @@ fn refused_recipients_do_not_end_the_session_before_the_hard_limit() {
     h.play("C: BOGUS\nS: 500 5.5.2\nS: 421 4.7.0 Too many errors");
     assert!(h.closed);
 }
+
+/// Regression (differential test against Postfix): a sender's bad syntax
+/// was answered `501 5.1.3`, the status of a bad *destination* address.
+/// RFC 3463 3.2: X.1.7 is the sender's, X.1.3 the recipient's.
+#[test]
+fn a_bad_sender_address_is_5_1_7_and_a_bad_recipient_5_1_3() {
+    run(&format!(
+        "{EHLO}
+         C: MAIL FROM:<a@@example.net>
+         S: 501 5.1.7
+         C: MAIL FROM:a@example.net
+         S: 501 5.1.7
+         C: MAIL FROM:<a@example..net>
+         S: 501 5.1.7
+         C: MAIL FROM:<a@example.net>
+         S: 250 2.1.0
+         C: RCPT TO:<alice@@example.org>
+         S: 501 5.1.3"
+    ));
+}
+
+/// Regression (differential test against Postfix): a sender whose local
+/// part was over 64 octets was refused, and with it the VERP and SRS
+/// bounce addresses of real mailing lists and forwarders. RFC 5321
+/// 4.5.3.1: 64 is what every server must take, not a limit to enforce
+/// ("implementation techniques that impose no limits ... should be used").
+/// The command line still bounds it.
+#[test]
+fn senders_with_local_parts_over_64_octets_are_accepted() {
+    let verp = format!("list-bounces+{}=example.org", "a".repeat(80));
+    run(&format!(
+        "{EHLO}
+         C: MAIL FROM:<{verp}@lists.example.net>
+         S: 250 2.1.0
+         C: RCPT TO:<{}@example.org>
+         S: 550 5.1.1
+         C: RCPT TO:<alice@example.org>
+         S: 250 2.1.5
+         C: DATA
+         S: 354
+         C: Subject: hi
+         C:
+         C: .
+         S: 250",
+        "b".repeat(65)
+    ));
+}
+
+/// Regression (differential test against Postfix): VRFY without an
+/// argument got `252`, as if something had been asked. RFC 5321 4.1.1.6:
+/// `"VRFY" SP String CRLF`.
+#[test]
+fn vrfy_without_an_argument_is_a_syntax_error() {
+    run(&format!(
+        "{EHLO}
+         C: VRFY
+         S: 501 5.5.4
+         C: VRFY alice
+         S: 252 2.5.0"
+    ));
+}
