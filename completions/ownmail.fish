@@ -254,18 +254,9 @@ complete -c ownmail -n "__fish_ownmail_using_subcommand queue; and __fish_seen_s
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s f -d 'The envelope sender (default: the user running the command @ the first domain); -r is the same' -r
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s F -d 'The sender\'s full name, for the From: field added to a message without one' -r
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s b -d 'The mode: m (the default: read a message and queue it) or i (rebuild the aliases: nothing to do here)' -r
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s o -d 'sendmail\'s -o options: -oi is -i; the others (-oem, -odb, ...) are accepted and ignored' -r
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s B -d 'Accepted and ignored, as Postfix\'s sendmail does (the body type, -B8BITMIME)' -r
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s N -d 'Accepted and ignored (the DSN notifications)' -r
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s R -d 'Accepted and ignored (the DSN return: hdrs or full)' -r
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s X -d 'Accepted and ignored (sendmail\'s log file)' -r
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s C -d 'Accepted and ignored (sendmail\'s and Postfix\'s configuration: ownmail\'s is --config)' -r
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s c -l config -d 'The configuration file (default: $OWNMAIL_CONFIG, else the first that exists of ./ownmail.yaml, $XDG_CONFIG_HOME/ownmail/ownmail.yaml, /etc/ownmail/ownmail.yaml)' -r -F
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s t -d 'Take the recipients from the To:, Cc: and Bcc: fields (Bcc: is removed)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s i -d 'A line with a single dot does not end the message'
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s G -d 'Accepted and ignored (a gateway submission)'
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s U -d 'Accepted and ignored (an initial user submission)'
-complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -l flush-queue -d 'sendmail\'s -q (and -qINTERVAL, -qR..., -qS...): run the queue once now, as `ownmail queue flush` (see [`sendmail_argv`])'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s v -l verbose -d 'Log more (-v: info, -vv: debug, -vvv: trace)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s q -l quiet -d 'Log less (-q: errors only, -qq: nothing)'
 complete -c ownmail -n "__fish_ownmail_using_subcommand sendmail" -s h -l help -d 'Print help (see more with \'--help\')'

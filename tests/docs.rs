@@ -72,3 +72,156 @@ fn the_config_option_says_what_its_default_is() {
         }
     }
 }
+
+/// Whether the completion script `text` for `shell` offers `flag` (`-o`,
+/// `--long`) to the subcommand at `path` (`["sendmail"]`, `["queue",
+/// "list"]`): read from the script's own section for that subcommand.
+fn offers(shell: &str, text: &str, path: &[&str], flag: &str) -> bool {
+    match shell {
+        "bash" => {
+            let mut cmd = "ownmail".to_owned();
+            for name in path {
+                cmd.push_str(&format!("__subcmd__{}", name.replace('-', "__subcmd__")));
+            }
+            let arm = format!("{cmd})");
+            let mut lines = text.lines().skip_while(|l| l.trim() != arm);
+            assert!(lines.next().is_some(), "bash: no section {arm}");
+            lines
+                .take_while(|l| !(l.starts_with("        ownmail") && l.ends_with(')')))
+                .any(|l| {
+                    let l = l.trim();
+                    l == format!("{flag})")
+                        || l.strip_prefix("opts=\"").is_some_and(|o| {
+                            o.trim_end_matches('"')
+                                .split_whitespace()
+                                .any(|w| w == flag)
+                        })
+                })
+        }
+        "zsh" => {
+            let name = path.last().unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let mut found = false;
+            let mut sections = 0;
+            for (i, l) in lines.iter().enumerate() {
+                if l.trim() != format!("({name})")
+                    || !lines
+                        .get(i + 1)
+                        .is_some_and(|n| n.starts_with("_arguments"))
+                {
+                    continue;
+                }
+                sections += 1;
+                for spec in lines[i + 1..]
+                    .iter()
+                    .take_while(|s| !s.contains("&& ret=0"))
+                {
+                    for before in ["'", "'*", ")"] {
+                        for after in ["[", "+[", "=[", "=-[", "+'", "'"] {
+                            found |= spec.contains(&format!("{before}{flag}{after}"));
+                        }
+                    }
+                }
+            }
+            assert!(sections > 0, "zsh: no section ({name})");
+            found
+        }
+        "fish" => {
+            let condition = match path {
+                [one] => vec![
+                    format!("using_subcommand {one}\""),
+                    format!("using_subcommand {one}; and not"),
+                ],
+                [one, two] => vec![format!(
+                    "using_subcommand {one}; and __fish_seen_subcommand_from {two}\""
+                )],
+                _ => panic!("fish: extend offers() for {path:?}"),
+            };
+            let (kind, name) = match flag.strip_prefix("--") {
+                Some(long) => (["-l", "-o"], long),
+                None => (["-s", "-s"], &flag[1..]),
+            };
+            text.lines()
+                .filter(|l| condition.iter().any(|c| l.contains(c.as_str())))
+                .any(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    words
+                        .windows(2)
+                        .any(|w| kind.contains(&w[0]) && w[1] == name)
+                })
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Every argument's flags: `-o`, `--long`, and their aliases.
+fn flags(arg: &clap::Arg) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in arg.get_short_and_visible_aliases().unwrap_or_default() {
+        out.push(format!("-{s}"));
+    }
+    for s in arg.get_all_short_aliases().unwrap_or_default() {
+        out.push(format!("-{s}"));
+    }
+    for l in arg.get_long_and_visible_aliases().unwrap_or_default() {
+        out.push(format!("--{l}"));
+    }
+    for l in arg.get_all_aliases().unwrap_or_default() {
+        out.push(format!("--{l}"));
+    }
+    out
+}
+
+/// Regression: the completions offered hidden arguments, e.g. sendmail's
+/// ignored compatibility options (-o, -B, ...), as hidden subcommands
+/// were once offered.
+#[test]
+fn the_completions_offer_no_hidden_argument() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            path.push(sub.get_name().to_owned());
+            for arg in sub.get_arguments().filter(|a| a.is_hide_set()) {
+                for flag in flags(arg) {
+                    out.push((path.clone(), flag));
+                }
+            }
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut cmd = ownmail::cli::Cli::command();
+    cmd.build();
+    let mut hidden = Vec::new();
+    walk(&cmd, &mut Vec::new(), &mut hidden);
+    assert!(
+        hidden.iter().any(|(p, f)| p == &["sendmail"] && f == "-B"),
+        "{hidden:?}"
+    );
+    let files = ownmail::cli::docs::render_all().unwrap();
+    for (shell, rel) in [
+        ("bash", "completions/ownmail.bash"),
+        ("zsh", "completions/_ownmail"),
+        ("fish", "completions/ownmail.fish"),
+    ] {
+        let text = String::from_utf8_lossy(&files.iter().find(|(p, _)| p == rel).unwrap().1);
+        // The check sees what is offered: sendmail's visible -t and -F.
+        for visible in ["-t", "-F"] {
+            assert!(
+                offers(shell, &text, &["sendmail"], visible),
+                "{shell} {visible}"
+            );
+        }
+        assert!(
+            offers(shell, &text, &["queue", "list"], "--config"),
+            "{shell}"
+        );
+        for (path, flag) in &hidden {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            assert!(
+                !offers(shell, &text, &path, flag),
+                "{rel} offers the hidden {flag} of {path:?}"
+            );
+        }
+    }
+}

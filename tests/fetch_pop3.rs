@@ -324,7 +324,15 @@ fn tls_stls_implicit_verified_pinned_and_refused() {
                 "{err}"
             );
         } else {
+            // The refused certificate's fingerprint, to check and pin.
+            // Regression: fetch did not show it (native-tls keeps it).
             assert!(err.contains("tls_fingerprint"), "{err}");
+            assert!(
+                err.contains(&format!(
+                    "self-signed certificate; its fingerprint is {fingerprint}"
+                )),
+                "{err}"
+            );
         }
     }
     assert_eq!(server.held(None).len(), 1);

@@ -326,6 +326,50 @@ fn ssh_that_cannot_start_is_reported_in_its_own_words() {
 }
 
 #[test]
+fn a_changed_host_key_is_told_apart_from_an_unknown_one() {
+    // Regression: a changed key got the unknown key's hint (accept it at a
+    // terminal), but ssh does not ask about a changed key: it refuses.
+    let sshd = Sshd::start();
+    let port = free_port().to_string();
+    let only_imap = ["--smtp", "none", "--imap", &format!("{port}:143")];
+    // known_hosts holds another key for the server.
+    let changed = sshd.dir().join("changed_known_hosts");
+    let other = std::fs::read_to_string(sshd.stranger_key().with_extension("pub")).unwrap();
+    let mut fields = other.split_whitespace();
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    let host = format!("[127.0.0.1]:{}", sshd.port());
+    std::fs::write(&changed, format!("{host} {kind} {key}\n")).unwrap();
+    let options = sshd.ssh_options_with(&sshd.user_key(), &changed);
+    let mut t = Tunnel::ssh_with(&sshd, &options, &only_imap);
+    let (code, said) = failing(&mut t);
+    assert_eq!(code, Some(77), "{said}");
+    assert!(
+        said.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{said}"
+    );
+    assert!(said.contains("host key has changed"), "{said}");
+    assert!(!said.contains("does not know"), "{said}");
+    assert!(said.contains("server's administrator"), "{said}");
+    // The command removes the old key from the known_hosts the tunnel uses.
+    let remove = format!("ssh-keygen -f {} -R '{host}'", changed.display());
+    assert!(said.contains(&format!("`{remove}`")), "{said}");
+    // And the command given does remove it.
+    let out = std::process::Command::new("sh")
+        .args(["-c", &remove])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&changed).unwrap().trim(), "");
+    assert!(
+        said.contains(&format!(
+            "`ssh -o StrictHostKeyChecking=ask -o Port={}",
+            sshd.port()
+        )),
+        "{said}"
+    );
+}
+
+#[test]
 fn an_unreachable_server_is_retried_with_growing_delays() {
     // Nothing listens on this port: ssh fails, temporarily, again and again.
     let port = free_port();

@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_native_tls::TlsStream;
 
 pub use tls::{TlsError, TlsSettings};
 
@@ -192,7 +191,7 @@ pub async fn connect(host: &str, port: u16, tls: Option<&TlsSettings>) -> Result
 #[derive(Debug)]
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<tokio_openssl::SslStream<TcpStream>>),
 }
 
 impl Stream {

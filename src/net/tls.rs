@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio_native_tls::TlsStream;
 
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -120,36 +119,20 @@ impl TlsError {
     }
 }
 
-/// Runs the TLS handshake on a connection and checks the certificate.
+/// Runs the TLS handshake on a connection and checks the certificate (or
+/// the pin), for one connection (fetch's POP3 and IMAP, STLS and
+/// STARTTLS). On OpenSSL directly, as [`Connector`], and not native-tls:
+/// native-tls keeps a refused certificate to itself, and the user needs
+/// its fingerprint to check and pin it.
 pub async fn handshake(
     tcp: TcpStream,
     settings: &TlsSettings,
-) -> Result<TlsStream<TcpStream>, TlsError> {
-    let host = settings.host.clone();
-    let mut builder = native_tls::TlsConnector::builder();
-    builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
-    if settings.fingerprint.is_some() {
-        // The pin replaces the trust store and the name check; it is
-        // checked below, before a single byte of the protocol is read.
-        builder
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true);
-    }
-    let connector = builder
-        .build()
-        .map_err(|e| TlsError::Setup(e.to_string()))?;
-    let connector = tokio_native_tls::TlsConnector::from(connector);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(&host, tcp)).await {
-        Err(_) => return Err(TlsError::Timeout { host }),
-        Ok(Err(e)) => {
-            return Err(handshake_error(host, &e));
-        }
-        Ok(Ok(tls)) => tls,
+) -> Result<tokio_openssl::SslStream<TcpStream>, TlsError> {
+    let trust = match settings.fingerprint {
+        Some(fp) => Trust::Pin(fp),
+        None => Trust::System,
     };
-    if let Some(expected) = settings.fingerprint {
-        check_pin(host, expected, peer_fingerprint(&tls))?;
-    }
-    Ok(tls)
+    Connector::new(&settings.host, &trust)?.connect(tcp).await
 }
 
 /// A pinned certificate's check: `got` (the fingerprint of the
@@ -170,12 +153,6 @@ fn check_pin(
     }
 }
 
-/// The fingerprint of the certificate the server presented.
-pub fn peer_fingerprint(tls: &TlsStream<TcpStream>) -> Option<Fingerprint> {
-    let cert = tls.get_ref().peer_certificate().ok()??;
-    Some(Fingerprint::of_der(&cert.to_der().ok()?))
-}
-
 /// A failed client handshake, told apart: an untrusted certificate is not
 /// the network's fault.
 fn handshake_error(host: String, e: &native_tls::Error) -> TlsError {
@@ -185,7 +162,8 @@ fn handshake_error(host: String, e: &native_tls::Error) -> TlsError {
         TlsError::Untrusted {
             host,
             reason: verify_reason(&reason),
-            // native-tls keeps the refused certificate to itself.
+            // native-tls keeps the refused certificate to itself ([`inspect`]
+            // accepts every certificate: this is not reached there).
             got: None,
         }
     } else {
@@ -261,8 +239,8 @@ impl Connector {
                 b.set_cert_store(store.build());
             }
             Trust::Pin(fp) => {
-                // As in [`handshake`]: the pin replaces the store and the
-                // name; it is checked before a byte is relayed.
+                // The pin replaces the store and the name; it is checked
+                // after the handshake, before a byte is relayed or read.
                 b.set_verify(SslVerifyMode::NONE);
                 pin = Some(*fp);
             }

@@ -106,7 +106,9 @@ impl ExitStatus for TunnelError {
             TunnelError::Usage(_) => sysexits::USAGE,
             TunnelError::SshMissing { .. } | TunnelError::SshSpawn { .. } => sysexits::UNAVAILABLE,
             TunnelError::SshRefused { why, .. } => match why {
-                ssh::Permanent::HostKey | ssh::Permanent::Auth => sysexits::NOPERM,
+                ssh::Permanent::HostKey | ssh::Permanent::HostKeyChanged | ssh::Permanent::Auth => {
+                    sysexits::NOPERM
+                }
                 ssh::Permanent::BadOption => sysexits::USAGE,
                 ssh::Permanent::PortInUse => sysexits::UNAVAILABLE,
             },

@@ -177,6 +177,68 @@ impl SshOptions {
     }
 }
 
+impl SshOptions {
+    /// The `ssh-keygen -R` command that removes the server's key from the
+    /// known_hosts the tunnel's ssh reads: the `UserKnownHostsFile` of
+    /// `--ssh-option` (its first file), else ssh's default. The host is
+    /// the name ssh looked up, from its `words` ("Host key for HOST has
+    /// changed"); without them, `HostKeyAlias`, or the destination's host
+    /// with a `Port` other than 22 as `[host]:port`.
+    pub fn forget_host_key_command(&self, words: &[String]) -> String {
+        // ssh takes the first value it is given.
+        let option = |key: &str| {
+            self.ssh_options
+                .iter()
+                .find(|o| option_key(o).eq_ignore_ascii_case(key))
+                .map(|o| option_value(o))
+        };
+        let host = changed_host(words).map(str::to_owned).unwrap_or_else(|| {
+            if let Some(alias) = option("HostKeyAlias") {
+                return alias.to_owned();
+            }
+            let host = self
+                .destination
+                .rsplit_once('@')
+                .map_or(self.destination.as_str(), |(_, h)| h);
+            match option("Port") {
+                Some(port) if port != "22" => format!("[{host}]:{port}"),
+                _ => host.to_owned(),
+            }
+        });
+        let mut words = vec!["ssh-keygen".to_owned()];
+        if let Some(file) = option("UserKnownHostsFile").and_then(|v| v.split_whitespace().next()) {
+            // ssh expands a leading ~; so does the shell, unquoted.
+            let file = match file.strip_prefix("~/") {
+                Some(rest) => format!("~/{}", shell_quote(rest)),
+                None => shell_quote(file),
+            };
+            words.extend(["-f".to_owned(), file]);
+        }
+        words.extend(["-R".to_owned(), shell_quote(&host)]);
+        words.join(" ")
+    }
+}
+
+/// The host ssh names in "Host key for HOST has changed and you have
+/// requested strict checking." (OpenSSH's sshconnect.c).
+fn changed_host(words: &[String]) -> Option<&str> {
+    words.iter().find_map(|w| {
+        w.trim()
+            .strip_prefix("Host key for ")?
+            .split_once(" has changed")
+            .map(|(host, _)| host)
+            .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+    })
+}
+
+/// The value of an ssh option (`Port=22`, `Port 22`, ` port = 22`: `22`).
+fn option_value(option: &str) -> &str {
+    let o = option.trim_start();
+    let rest = &o[option_key(o).len()..];
+    let rest = rest.trim_start();
+    rest.strip_prefix('=').unwrap_or(rest).trim()
+}
+
 /// The keyword of an ssh option (`Port=22`, `Port 22`, ` port = 22`).
 fn option_key(option: &str) -> &str {
     let o = option.trim_start();
@@ -263,7 +325,12 @@ pub enum Event {
 /// Why ssh failed in a way that trying again will not cure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permanent {
+    /// The server's host key is not in known_hosts (ssh would ask at a
+    /// terminal).
     HostKey,
+    /// known_hosts holds another key for the server: ssh refuses, and
+    /// does not ask, until the old key is removed.
+    HostKeyChanged,
     Auth,
     BadOption,
     PortInUse,
@@ -273,10 +340,11 @@ impl Permanent {
     /// Recognises a permanent failure in ssh's words (OpenSSH 9's wording).
     pub fn classify(words: &[String]) -> Option<Permanent> {
         let has = |needle: &str| words.iter().any(|w| w.contains(needle));
-        if has("Host key verification failed")
-            || has("REMOTE HOST IDENTIFICATION HAS CHANGED")
-            || has("host key is known for")
-        {
+        // Before the unknown key: ssh ends both with "Host key verification
+        // failed".
+        if has("REMOTE HOST IDENTIFICATION HAS CHANGED") || changed_host(words).is_some() {
+            Some(Permanent::HostKeyChanged)
+        } else if has("Host key verification failed") || has("host key is known for") {
             Some(Permanent::HostKey)
         } else if has("Permission denied (") || has("Too many authentication failures") {
             Some(Permanent::Auth)
@@ -299,12 +367,20 @@ impl Permanent {
     }
 
     /// What to do about it, for the tunnel `opts` (whose ssh command the
-    /// hint names).
-    pub fn hint(self, opts: &SshOptions) -> String {
+    /// hint names) after ssh said `words`.
+    pub fn hint(self, opts: &SshOptions, words: &[String]) -> String {
         match self {
             Permanent::HostKey => format!(
-                "ssh does not know (or no longer trusts) the server's host key: check it and \
+                "ssh does not know the server's host key: check it and \
                  accept it once by running `{}` at a terminal",
+                opts.terminal_command()
+            ),
+            Permanent::HostKeyChanged => format!(
+                "the server's host key has changed since ssh last saw it (a new server, or \
+                 someone in between): ssh refuses to connect and will not ask. Check the new \
+                 key with the server's administrator; if it is right, remove the old one with \
+                 `{}`, then accept the new one by running `{}` at a terminal",
+                opts.forget_host_key_command(words),
                 opts.terminal_command()
             ),
             Permanent::Auth => format!(
@@ -365,7 +441,7 @@ where
                 if let Some(why) = Permanent::classify(&words) {
                     return Err(TunnelError::SshRefused {
                         why,
-                        hint: why.hint(opts),
+                        hint: why.hint(opts, &words),
                         words: words.join("\n"),
                     });
                 }
@@ -767,9 +843,55 @@ mod tests {
         );
         assert!(
             Permanent::HostKey
-                .hint(&o)
+                .hint(&o, &[])
                 .contains("by running `ssh -o BatchMode=no")
         );
+    }
+
+    #[test]
+    fn the_command_to_forget_a_changed_host_key() {
+        let mut o = SshOptions::new("alice@mail.example.org", vec![fw(Service::Smtp, "2525:25")]);
+        let table: &[(&[&str], &[&str], &str)] = &[
+            (&[], &[], "ssh-keygen -R mail.example.org"),
+            (&["Port=22"], &[], "ssh-keygen -R mail.example.org"),
+            (
+                &["Port 2222"],
+                &[],
+                "ssh-keygen -R '[mail.example.org]:2222'",
+            ),
+            (
+                &["HostKeyAlias=mail", "Port=2222"],
+                &[],
+                "ssh-keygen -R mail",
+            ),
+            (
+                &["UserKnownHostsFile = /home/alice/my hosts", "Port=2222"],
+                &[],
+                "ssh-keygen -f /home/alice/my -R '[mail.example.org]:2222'",
+            ),
+            (
+                &["UserKnownHostsFile=~/.ssh/mail_hosts /etc/other"],
+                &[],
+                "ssh-keygen -f ~/.ssh/mail_hosts -R mail.example.org",
+            ),
+            // The name ssh looked up wins (a Host alias of ~/.ssh/config).
+            (
+                &["UserKnownHostsFile=/k"],
+                &[
+                    "Host key for [10.0.0.1]:2222 has changed and you have requested strict checking.",
+                ],
+                "ssh-keygen -f /k -R '[10.0.0.1]:2222'",
+            ),
+        ];
+        for (options, words, want) in table {
+            o.ssh_options = options.iter().map(|s| s.to_string()).collect();
+            let words: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+            assert_eq!(o.forget_host_key_command(&words), *want, "{options:?}");
+        }
+        let hint = Permanent::HostKeyChanged.hint(&o, &[]);
+        assert!(hint.contains("server's administrator"), "{hint}");
+        assert!(hint.contains("`ssh-keygen "), "{hint}");
+        assert!(!hint.contains("does not know"), "{hint}");
     }
 
     #[test]
@@ -823,7 +945,11 @@ mod tests {
             ("Host key verification failed.", Some(Permanent::HostKey)),
             (
                 "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @",
-                Some(Permanent::HostKey),
+                Some(Permanent::HostKeyChanged),
+            ),
+            (
+                "Host key for [127.0.0.1]:2222 has changed and you have requested strict checking.",
+                Some(Permanent::HostKeyChanged),
             ),
             (
                 "alice@127.0.0.1: Permission denied (publickey).",
