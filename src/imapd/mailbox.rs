@@ -515,8 +515,15 @@ fn mark_recent(
         None
     });
     let by_number = |m: &Msg, first: Option<u32>| first.is_some_and(|r| m.uid >= r);
+    // The view is in UID order: whether any message is at or above the
+    // number is its last one's (a SELECT of a big folder scans no more
+    // than for `new/`).
+    let any_recent = |first: Option<u32>| {
+        msgs[from..].last().is_some_and(|m| by_number(m, first))
+            || msgs[from..].iter().any(|m| m.in_new)
+    };
     if read_only {
-        if msgs[from..].iter().any(|m| m.in_new || by_number(m, first)) {
+        if any_recent(first) {
             for m in &mut Arc::make_mut(msgs)[from..] {
                 m.recent = m.in_new || by_number(m, first);
             }
@@ -525,7 +532,7 @@ fn mark_recent(
     }
     let claim = match first {
         // Nothing of ours above the number: only what is left in `new/`.
-        Some(_) if !msgs[from..].iter().any(|m| by_number(m, first)) => None,
+        Some(_) if !msgs[from..].last().is_some_and(|m| by_number(m, first)) => None,
         _ => match recent::lock(folder, uid_validity) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -535,7 +542,7 @@ fn mark_recent(
         },
     };
     let first = claim.as_ref().and_then(|c| c.first_recent);
-    if !msgs[from..].iter().any(|m| m.in_new || by_number(m, first)) {
+    if !any_recent(first) {
         if let Some(c) = claim
             && let Err(e) = c.raise(next_uid)
         {
