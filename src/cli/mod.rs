@@ -535,7 +535,8 @@ SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, ESEARCH, STATUS=SIZE, CONDSTORE and
 APPENDLIMIT. UIDs live in each folder's dovecot-uidlist and keywords in
 dovecot-keywords, in Dovecot's formats: Dovecot and ownmail can serve the same
 Maildir, one after the other or at the same time, and agree on every UID and
-flag. CONDSTORE's mod-sequences live in each folder's ownmail-modseq.
+flag. CONDSTORE's mod-sequences live in each folder's ownmail-modseq, and its
+first recent UID (as in Dovecot's index) in its ownmail-recent.
 An APPEND's message (at most 256 MiB) is written to disk as it arrives.
 
 Listens on the configuration's imap.listen (plain, with STARTTLS when tls: is

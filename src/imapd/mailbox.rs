@@ -16,6 +16,7 @@ use crate::store::keywords::Keywords;
 use std::sync::Arc;
 
 use super::shared::{self, Entry, Folder, Listing};
+use crate::store::recent;
 use crate::store::uidlist::{self, UidError};
 use crate::store::{MailboxName, StoreError};
 
@@ -154,23 +155,24 @@ fn uid_err(e: UidError) -> StoreError {
 }
 
 impl Selected {
-    /// Opens a folder's view. Read-write, the messages in `new/` are
-    /// \Recent to this session and move to `cur/` (as Dovecot does).
+    /// Opens a folder's view. Read-write, the messages at or above the
+    /// folder's first recent UID, and those still in `new/`, are \Recent to
+    /// this session, which raises that UID to UIDNEXT and moves `new/` to
+    /// `cur/` (as Dovecot does); read-only, they are recent and stay so.
     pub fn open(name: MailboxName, path: PathBuf, read_only: bool) -> Result<Selected, StoreError> {
         let shared = shared::folder(&path);
         let listing = shared.listing().map_err(uid_err)?;
         let keywords = Keywords::load(&path).map_err(StoreError::io(&path))?;
         let mut msgs = view(&listing);
-        if read_only && msgs.iter().any(|m| m.in_new) {
-            // EXAMINE claims nothing: what is in `new/` is recent to it,
-            // and stays there for the next SELECT to claim (as Dovecot).
-            for m in Arc::make_mut(&mut msgs).iter_mut().filter(|m| m.in_new) {
-                m.recent = true;
-            }
-        } else if !read_only && msgs.iter().any(|m| m.in_new) {
-            for m in Arc::make_mut(&mut msgs).iter_mut().filter(|m| m.in_new) {
-                claim_recent(&path, m);
-            }
+        let moved = mark_recent(
+            &path,
+            listing.uid_validity,
+            listing.next_uid,
+            read_only,
+            &mut msgs,
+            0,
+        );
+        if moved {
             // The next look reads the folder again (and, this view's
             // `seen` being the listing before the moves, compares).
             shared.invalidate();
@@ -252,17 +254,23 @@ impl Selected {
         changes.flags = flag_uids.iter().filter_map(|&u| self.seq_of(u)).collect();
         let last = self.msgs.last().map_or(0, |m| m.uid);
         let before = self.msgs.len();
-        for f in listing.msgs.iter().filter(|f| f.uid > last) {
-            let mut m = to_msg(f);
-            if f.sub == "new" {
-                if self.read_only {
-                    m.recent = true;
-                } else {
-                    claim_recent(&self.path, &mut m);
-                }
-            }
-            changes.recent += usize::from(m.recent);
-            Arc::make_mut(&mut self.msgs).push(m);
+        let arrived: Vec<Msg> = listing
+            .msgs
+            .iter()
+            .filter(|f| f.uid > last)
+            .map(to_msg)
+            .collect();
+        if !arrived.is_empty() {
+            Arc::make_mut(&mut self.msgs).extend(arrived);
+            mark_recent(
+                &self.path,
+                listing.uid_validity,
+                listing.next_uid,
+                self.read_only,
+                &mut self.msgs,
+                before,
+            );
+            changes.recent = self.msgs[before..].iter().filter(|m| m.recent).count();
         }
         if self.msgs.len() != before {
             changes.exists = Some(self.msgs.len());
@@ -468,11 +476,108 @@ impl Selected {
     }
 }
 
-/// RFC 3501 2.3.2: \Recent goes to one session only, the first to be told
-/// of the message. As in Dovecot, that is the session whose rename of the
-/// file from `new/` to `cur/` succeeds; every other one finds it gone from
-/// `new/` (or in `cur/` already) and does not see it as recent.
-fn claim_recent(folder: &Path, m: &mut Msg) {
+/// RFC 3501 2.3.2: marks which of `msgs[from..]` are \Recent to this
+/// session; whether a file was moved from `new/` to `cur/`.
+///
+/// Recent are the messages at or above the folder's first recent UID
+/// ([`recent`]) and those still in `new/`. Read-only (EXAMINE), that is
+/// all: nothing is claimed. Read-write, the session claims them, so that
+/// no other session is told of them as recent:
+///
+/// - the UIDs from the first recent one up, by raising it to UIDNEXT under
+///   its lock. The files of that range still in `new/` move to `cur/`
+///   before the number is raised, still under the lock: a session that
+///   reads the raised number without the lock finds them moved already.
+/// - a file in `new/` below it (any, in a folder without `ownmail-recent`;
+///   one another program put back there), by moving it to `cur/`: the one
+///   session whose rename succeeds.
+///
+/// A crash between the moves and the raise leaves the moved files above
+/// the old number, and the next session is told of them, the crashed one
+/// having answered nothing yet.
+///
+/// When the number cannot be read, locked or raised (a read-only folder,
+/// a full disk), the moves alone decide, as in a Maildir without the file;
+/// the fault is logged.
+fn mark_recent(
+    folder: &Path,
+    uid_validity: u32,
+    next_uid: u32,
+    read_only: bool,
+    msgs: &mut Arc<Vec<Msg>>,
+    from: usize,
+) -> bool {
+    let log = |what: &str, e: io::Error| {
+        tracing::error!(folder = %folder.display(), "imap: {what} {}: {e}", recent::FILE_NAME);
+    };
+    let first = recent::load(folder, uid_validity).unwrap_or_else(|e| {
+        log("reading", e);
+        None
+    });
+    let by_number = |m: &Msg, first: Option<u32>| first.is_some_and(|r| m.uid >= r);
+    // The view is in UID order: whether any message is at or above the
+    // number is its last one's (a SELECT of a big folder scans no more
+    // than for `new/`).
+    let any_recent = |first: Option<u32>| {
+        msgs[from..].last().is_some_and(|m| by_number(m, first))
+            || msgs[from..].iter().any(|m| m.in_new)
+    };
+    if read_only {
+        if any_recent(first) {
+            for m in &mut Arc::make_mut(msgs)[from..] {
+                m.recent = m.in_new || by_number(m, first);
+            }
+        }
+        return false;
+    }
+    let claim = match first {
+        // Nothing of ours above the number: only what is left in `new/`.
+        Some(_) if !msgs[from..].last().is_some_and(|m| by_number(m, first)) => None,
+        _ => match recent::lock(folder, uid_validity) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log("locking", e);
+                None
+            }
+        },
+    };
+    let first = claim.as_ref().and_then(|c| c.first_recent);
+    if !any_recent(first) {
+        if let Some(c) = claim
+            && let Err(e) = c.raise(next_uid)
+        {
+            log("writing", e);
+        }
+        return false;
+    }
+    let mut moved = false;
+    let mut numbered = Vec::new();
+    for (i, m) in Arc::make_mut(msgs).iter_mut().enumerate().skip(from) {
+        if m.in_new && claim_new(folder, m) {
+            moved = true;
+            m.recent = true;
+        }
+        if by_number(m, first) {
+            m.recent = true;
+            numbered.push(i);
+        }
+    }
+    if let Some(c) = claim
+        && let Err(e) = c.raise(next_uid)
+    {
+        log("writing", e);
+        // Not raised: the next session is told of these as recent (the
+        // moved ones too, being above the number), so this one is not.
+        for i in numbered {
+            Arc::make_mut(msgs)[i].recent = false;
+        }
+    }
+    moved
+}
+
+/// Moves a message from `new/` to `cur/`; whether this call moved it (not
+/// another process, first).
+fn claim_new(folder: &Path, m: &mut Msg) -> bool {
     let to = format!("{}:2,{}", m.base(), m.flags);
     if fs::rename(
         folder.join("new").join(&*m.name),
@@ -480,10 +585,11 @@ fn claim_recent(folder: &Path, m: &mut Msg) {
     )
     .is_ok()
     {
-        m.recent = true;
         m.in_new = false;
         m.name = to.into();
+        return true;
     }
+    false
 }
 
 /// The view of a listing as a session starts from: made once per listing,
@@ -572,6 +678,25 @@ mod tests {
             s.msgs.iter().map(|m| m.uid).collect::<Vec<_>>()
         );
         assert!(!s2.msgs[0].recent);
+    }
+
+    #[test]
+    fn a_file_in_new_below_the_first_recent_uid_is_recent_to_whoever_moves_it() {
+        let d = folder_with(&[("cur", "1.a:2,S"), ("new", "2.b"), ("cur", "3.c:2,S")]);
+        let uv = uidlist::sync(d.path()).unwrap().uid_validity;
+        recent::lock(d.path(), uv).unwrap().raise(3).unwrap();
+        let mut e = Selected::open(MailboxName::inbox(), d.path().into(), true).unwrap();
+        let recent = |s: &Selected| s.msgs.iter().map(|m| m.recent).collect::<Vec<_>>();
+        assert_eq!(recent(&e), [false, true, true], "EXAMINE");
+        let s = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        assert_eq!(recent(&s), [false, true, true], "SELECT");
+        assert_eq!(recent::load(d.path(), uv).unwrap(), Some(4));
+        assert!(d.path().join("cur/2.b:2,").exists());
+        let s2 = Selected::open(MailboxName::inbox(), d.path().into(), false).unwrap();
+        assert_eq!(recent(&s2), [false, false, false]);
+        // The EXAMINE keeps what it was told.
+        e.refresh(true).unwrap();
+        assert_eq!(recent(&e), [false, true, true]);
     }
 
     fn age(path: &Path) {

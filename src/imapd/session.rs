@@ -1386,10 +1386,20 @@ impl Session {
         for item in items {
             parts.push(match item {
                 StatusItem::Messages => format!("MESSAGES {}", snap.messages.len()),
-                StatusItem::Recent => format!(
-                    "RECENT {}",
-                    snap.messages.iter().filter(|m| m.sub == "new").count()
-                ),
+                StatusItem::Recent => {
+                    // Counted as an EXAMINE would, claiming none.
+                    let first = crate::store::recent::load(&path, snap.uid_validity)
+                        .unwrap_or_else(|e| {
+                            tracing::error!(folder = %path.display(), "imap: reading the first recent UID: {e}");
+                            None
+                        });
+                    let recent = snap
+                        .messages
+                        .iter()
+                        .filter(|m| m.sub == "new" || first.is_some_and(|r| m.uid >= r))
+                        .count();
+                    format!("RECENT {recent}")
+                }
                 StatusItem::UidNext => format!("UIDNEXT {}", snap.next_uid),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", snap.uid_validity),
                 StatusItem::Unseen => format!(

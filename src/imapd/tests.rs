@@ -1683,7 +1683,8 @@ fn examine_sees_new_mail_as_recent_and_leaves_it_to_select() {
 /// RFC 3501 6.4.7: a copy is recent in its new folder. As Dovecot stores
 /// it: a copy without flags goes into `new/`, so the next session to
 /// SELECT the folder is told it is recent; a copy with flags needs `cur/`
-/// for them, and, with no index beside the Maildir to say so, is not.
+/// for them, and, in a folder never selected (no `ownmail-recent` to give
+/// its first recent UID), is not: such a folder keeps the `new/` rule.
 #[test]
 fn a_copy_without_flags_is_recent_in_its_new_folder() {
     let mut a = setup();
@@ -1859,4 +1860,203 @@ fn search_strings_in_another_charset_are_decoded() {
     );
     let bad = t.send("s SEARCH CHARSET X-BOGUS TEXT x\r\n");
     assert!(bad.starts_with("s NO [BADCHARSET ("), "{bad}");
+}
+
+/// As `deliver --flags S` stores it: straight into `cur/`.
+fn deliver_cur(md: &Maildir, folder: &str, text: &str, flags: &str) {
+    let f = md
+        .folder_or_create(&MailboxName::new(folder).unwrap())
+        .unwrap();
+    let mut m = f.create_tmp().unwrap();
+    m.write_all(text.as_bytes()).unwrap();
+    m.commit(&Flags::from_info(flags), true, Durability::Immediate)
+        .unwrap();
+}
+
+/// The UIDs a session's `UID SEARCH RECENT` finds.
+fn recent_uids(t: &mut T) -> Vec<u32> {
+    let r = t.send("r UID SEARCH RECENT\r\n");
+    assert!(r.ends_with("r OK UID SEARCH completed\r\n"), "{r}");
+    r.lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(2)
+        .map(|u| u.parse().unwrap())
+        .collect()
+}
+
+/// Regression: \Recent was "moved from `new/` by this session's SELECT",
+/// so a message that arrived in `cur/` (an APPEND with flags, a COPY of a
+/// flagged message, `deliver --flags S`) was recent to nobody, where
+/// Dovecot's first recent UID makes it recent to the next SELECT.
+#[test]
+fn mail_arriving_in_cur_is_recent_to_the_next_select_and_nobody_after() {
+    let mut a = setup();
+    a.login();
+    // Selected once: Sent has its first recent UID from now on.
+    assert!(a.send("s SELECT Sent\r\n").contains("* 0 RECENT\r\n"));
+    a.send("s SELECT INBOX\r\n");
+    assert!(
+        a.send("f STORE 1 +FLAGS.SILENT (\\Flagged)\r\n")
+            .contains("f OK")
+    );
+    assert!(a.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
+    let r = a.send("a APPEND Sent (\\Seen) {20+}\r\nSubject: x\r\n\r\nbody\r\n\r\n");
+    assert!(r.contains("a OK [APPENDUID "), "{r}");
+    deliver_cur(
+        &Maildir::open(a.inbox()).unwrap(),
+        "Sent",
+        "Subject: d\n\nx\n",
+        "S",
+    );
+    let sent = a.inbox().join(".Sent");
+    let count = |sub: &str| std::fs::read_dir(sent.join(sub)).unwrap().count();
+    assert_eq!((count("new"), count("cur")), (0, 3), "all three in cur/");
+
+    let mut b = second_session(&a);
+    b.login();
+    let sel = b.send("s SELECT Sent\r\n");
+    assert!(
+        sel.contains("* 3 EXISTS\r\n") && sel.contains("* 3 RECENT\r\n"),
+        "{sel}"
+    );
+    assert_eq!(
+        lines(&b.send("f FETCH 1:3 (FLAGS)\r\n")),
+        vec![
+            "* 1 FETCH (FLAGS (\\Flagged \\Recent))",
+            "* 2 FETCH (FLAGS (\\Seen \\Recent))",
+            "* 3 FETCH (FLAGS (\\Seen \\Recent))",
+            "f OK FETCH completed"
+        ]
+    );
+    // Nobody after: not a, not a third session, not b selecting again.
+    assert!(a.send("s SELECT Sent\r\n").contains("* 0 RECENT\r\n"));
+    let mut c = second_session(&a);
+    c.login();
+    assert!(c.send("s SELECT Sent\r\n").contains("* 0 RECENT\r\n"));
+    assert!(c.send("e EXAMINE Sent\r\n").contains("* 0 RECENT\r\n"));
+    assert_eq!(recent_uids(&mut b), vec![1, 2, 3]);
+    assert!(b.send("s SELECT Sent\r\n").contains("* 0 RECENT\r\n"));
+}
+
+/// RFC 3501 2.3.2: of sessions selecting one folder at once, exactly one is
+/// told of each message as recent, whether it waits in `new/` or `cur/`,
+/// at SELECT and when it arrives while they are selected.
+#[test]
+fn concurrent_sessions_never_share_a_recent_message() {
+    let mut a = setup();
+    a.login();
+    // INBOX has no `ownmail-recent` yet: its one message in new/ is recent.
+    let md = Maildir::open(a.inbox()).unwrap();
+    let mut sessions: Vec<T> = (0..6)
+        .map(|_| {
+            let mut t = second_session(&a);
+            t.login();
+            t
+        })
+        .collect();
+    let mut expected: Vec<u32> = vec![1];
+    for round in 0..4 {
+        let results: Vec<(T, Vec<u32>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = sessions
+                .drain(..)
+                .map(|mut t| {
+                    s.spawn(move || {
+                        let cmd = if round == 0 {
+                            "s SELECT INBOX\r\n"
+                        } else {
+                            "n NOOP\r\n"
+                        };
+                        let r = t.send(cmd);
+                        assert!(r.contains(" OK "), "{r}");
+                        let uids = recent_uids(&mut t);
+                        (t, uids)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut told: Vec<u32> = Vec::new();
+        for (t, mut uids) in results {
+            uids.retain(|u| expected.contains(u));
+            told.extend(uids);
+            sessions.push(t);
+        }
+        told.sort_unstable();
+        assert_eq!(told, expected, "round {round}: each recent exactly once");
+        // Mail for the next round, in both new/ and cur/.
+        for i in 0..3 {
+            deliver(&md, "INBOX", &format!("Subject: n{round}{i}\n\nx\n"), "");
+            deliver_cur(&md, "INBOX", &format!("Subject: c{round}{i}\n\nx\n"), "S");
+        }
+        let first = expected.last().map_or(1, |u| u + 1).max(3);
+        expected = (first..first + 6).collect();
+    }
+}
+
+/// EXAMINE and STATUS count what is recent and claim none of it: the next
+/// SELECT still gets it.
+#[test]
+fn examine_and_status_count_recent_in_cur_without_claiming() {
+    let mut a = setup();
+    a.select();
+    let md = Maildir::open(a.inbox()).unwrap();
+    deliver_cur(&md, "INBOX", "Subject: c\n\nx\n", "FS");
+    deliver(&md, "INBOX", "Subject: n\n\nx\n", "");
+    let mut b = second_session(&a);
+    b.login();
+    for _ in 0..2 {
+        let st = b.send("t STATUS INBOX (RECENT)\r\n");
+        assert!(st.contains("* STATUS \"INBOX\" (RECENT 2)\r\n"), "{st}");
+        assert!(b.send("e EXAMINE INBOX\r\n").contains("* 2 RECENT\r\n"));
+        assert_eq!(recent_uids(&mut b), vec![3, 4]);
+        // Mail arriving while it looks is recent too.
+    }
+    deliver_cur(&md, "INBOX", "Subject: c2\n\nx\n", "S");
+    let n = b.send("n NOOP\r\n");
+    assert!(n.contains("* 5 EXISTS\r\n* 3 RECENT\r\n"), "{n}");
+    b.send("c CLOSE\r\n");
+    // a is the first session to look since: all three are a's (with the
+    // one it had, 4 in all).
+    let n = a.send("n NOOP\r\n");
+    assert!(
+        n.contains("* 5 EXISTS\r\n* 4 RECENT\r\n"),
+        "a claims them: {n}"
+    );
+    assert_eq!(recent_uids(&mut a), vec![1, 3, 4, 5]);
+    let st = b.send("t STATUS INBOX (RECENT)\r\n");
+    assert!(st.contains("(RECENT 0)"), "{st}");
+    assert!(b.send("e EXAMINE INBOX\r\n").contains("* 0 RECENT\r\n"));
+}
+
+/// A folder without `ownmail-recent` (a Maildir from Dovecot or from an
+/// older ownmail) keeps the old rule: what is in `new/` is recent, a
+/// message in `cur/` is not; EXAMINE and STATUS write nothing; the first
+/// SELECT writes the file, and mail arriving in `cur/` after it is recent.
+#[test]
+fn a_folder_without_the_recent_file_keeps_the_new_dir_rule_until_select() {
+    let mut a = setup();
+    a.login();
+    let file = a.inbox().join(crate::store::recent::FILE_NAME);
+    let st = a.send("t STATUS INBOX (RECENT)\r\n");
+    assert!(st.contains("(RECENT 1)"), "{st}");
+    assert!(a.send("e EXAMINE INBOX\r\n").contains("* 1 RECENT\r\n"));
+    assert_eq!(recent_uids(&mut a), vec![1]);
+    assert!(!file.exists(), "EXAMINE and STATUS write nothing");
+    assert!(a.send("s SELECT INBOX\r\n").contains("* 1 RECENT\r\n"));
+    assert_eq!(recent_uids(&mut a), vec![1]);
+    assert!(file.exists(), "the first SELECT writes it");
+    // A file of another UIDVALIDITY counts as none.
+    std::fs::write(&file, "ownmail-recent 1 V1 R1\n").unwrap();
+    let mut b = second_session(&a);
+    b.login();
+    assert!(b.send("s SELECT INBOX\r\n").contains("* 0 RECENT\r\n"));
+    let md = Maildir::open(a.inbox()).unwrap();
+    deliver_cur(&md, "INBOX", "Subject: c\n\nx\n", "S");
+    assert!(
+        b.send("n NOOP\r\n")
+            .contains("* 3 EXISTS\r\n* 1 RECENT\r\n")
+    );
+    assert!(a.send("n NOOP\r\n").contains("* 3 EXISTS\r\nn OK"));
 }

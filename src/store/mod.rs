@@ -20,6 +20,7 @@
 //! - [`uidvalidity`]: the user's next UIDVALIDITY, in `<root>/dovecot-uidvalidity`.
 //! - [`subscriptions`]: subscribed folders in `<root>/subscriptions`, as Dovecot keeps them.
 //! - [`modseq`]: CONDSTORE mod-sequences in `ownmail-modseq`, beside `dovecot-uidlist`.
+//! - [`recent`]: the first \Recent UID in `ownmail-recent`, beside `dovecot-uidlist`.
 
 pub mod delivery;
 pub mod dotlock;
@@ -29,6 +30,7 @@ pub mod keywords;
 pub mod maildir;
 pub mod modseq;
 pub mod name;
+pub mod recent;
 pub mod subscriptions;
 pub mod uidlist;
 pub mod uidvalidity;
