@@ -19,6 +19,8 @@ struct T {
 const MSG1: &str = "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <m1@example.org>\n\nHello Bob,\nthe Zebra is here.\n";
 const MSG2: &str = "From: carol@example.org\nSubject: multipart\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\nK=E4se --b mid-line\n--b\nContent-Type: application/octet-stream\n\nAAAA\n--b--\n";
 
+/// As `deliver` stores a message: in `new/`, or, with flags (`--flags S`),
+/// straight into `cur/`.
 fn deliver(md: &Maildir, folder: &str, text: &str, flags: &str) {
     let f = md
         .folder_or_create(&MailboxName::new(folder).unwrap())
@@ -1862,17 +1864,6 @@ fn search_strings_in_another_charset_are_decoded() {
     assert!(bad.starts_with("s NO [BADCHARSET ("), "{bad}");
 }
 
-/// As `deliver --flags S` stores it: straight into `cur/`.
-fn deliver_cur(md: &Maildir, folder: &str, text: &str, flags: &str) {
-    let f = md
-        .folder_or_create(&MailboxName::new(folder).unwrap())
-        .unwrap();
-    let mut m = f.create_tmp().unwrap();
-    m.write_all(text.as_bytes()).unwrap();
-    m.commit(&Flags::from_info(flags), true, Durability::Immediate)
-        .unwrap();
-}
-
 /// The UIDs a session's `UID SEARCH RECENT` finds.
 fn recent_uids(t: &mut T) -> Vec<u32> {
     let r = t.send("r UID SEARCH RECENT\r\n");
@@ -1904,7 +1895,7 @@ fn mail_arriving_in_cur_is_recent_to_the_next_select_and_nobody_after() {
     assert!(a.send("c COPY 1 Sent\r\n").contains("c OK [COPYUID "));
     let r = a.send("a APPEND Sent (\\Seen) {20+}\r\nSubject: x\r\n\r\nbody\r\n\r\n");
     assert!(r.contains("a OK [APPENDUID "), "{r}");
-    deliver_cur(
+    deliver(
         &Maildir::open(a.inbox()).unwrap(),
         "Sent",
         "Subject: d\n\nx\n",
@@ -1988,7 +1979,7 @@ fn concurrent_sessions_never_share_a_recent_message() {
         // Mail for the next round, in both new/ and cur/.
         for i in 0..3 {
             deliver(&md, "INBOX", &format!("Subject: n{round}{i}\n\nx\n"), "");
-            deliver_cur(&md, "INBOX", &format!("Subject: c{round}{i}\n\nx\n"), "S");
+            deliver(&md, "INBOX", &format!("Subject: c{round}{i}\n\nx\n"), "S");
         }
         let first = expected.last().map_or(1, |u| u + 1).max(3);
         expected = (first..first + 6).collect();
@@ -2002,7 +1993,7 @@ fn examine_and_status_count_recent_in_cur_without_claiming() {
     let mut a = setup();
     a.select();
     let md = Maildir::open(a.inbox()).unwrap();
-    deliver_cur(&md, "INBOX", "Subject: c\n\nx\n", "FS");
+    deliver(&md, "INBOX", "Subject: c\n\nx\n", "FS");
     deliver(&md, "INBOX", "Subject: n\n\nx\n", "");
     let mut b = second_session(&a);
     b.login();
@@ -2013,7 +2004,7 @@ fn examine_and_status_count_recent_in_cur_without_claiming() {
         assert_eq!(recent_uids(&mut b), vec![3, 4]);
         // Mail arriving while it looks is recent too.
     }
-    deliver_cur(&md, "INBOX", "Subject: c2\n\nx\n", "S");
+    deliver(&md, "INBOX", "Subject: c2\n\nx\n", "S");
     let n = b.send("n NOOP\r\n");
     assert!(n.contains("* 5 EXISTS\r\n* 3 RECENT\r\n"), "{n}");
     b.send("c CLOSE\r\n");
@@ -2053,7 +2044,7 @@ fn a_folder_without_the_recent_file_keeps_the_new_dir_rule_until_select() {
     b.login();
     assert!(b.send("s SELECT INBOX\r\n").contains("* 0 RECENT\r\n"));
     let md = Maildir::open(a.inbox()).unwrap();
-    deliver_cur(&md, "INBOX", "Subject: c\n\nx\n", "S");
+    deliver(&md, "INBOX", "Subject: c\n\nx\n", "S");
     assert!(
         b.send("n NOOP\r\n")
             .contains("* 3 EXISTS\r\n* 1 RECENT\r\n")
