@@ -87,8 +87,27 @@ impl Server {
         Server::start_as("example.org", "127.0.0.1", free_port(), extra, top)
     }
 
-    /// A server for `domain` whose port-25 listener is `host:port`.
+    /// A server for `domain` whose port-25 listener is `host:port`. The
+    /// other ports are picked free, and another test may take one before
+    /// the server binds it: then the start is tried again with new ones.
     pub fn start_as(domain: &str, host: &str, port: u16, extra: &str, top: &str) -> Server {
+        let mut attempt = 0;
+        loop {
+            match Server::try_start_as(domain, host, port, extra, top) {
+                Ok(s) => return s,
+                Err(why) if attempt < 4 && why.contains("cannot listen") => attempt += 1,
+                Err(why) => panic!("serve-smtp did not start: {why}"),
+            }
+        }
+    }
+
+    fn try_start_as(
+        domain: &str,
+        host: &str,
+        port: u16,
+        extra: &str,
+        top: &str,
+    ) -> Result<Server, String> {
         let scratch = Scratch::new();
         // Tests never ask a DNS server off this machine: without a relay or
         // servers of the test's own, MX lookups go to a loopback port where
@@ -121,12 +140,20 @@ impl Server {
             submissions,
             extra: extra.to_owned(),
         };
-        s.spawn();
-        s
+        s.try_spawn()?;
+        Ok(s)
     }
 
     /// Starts (or restarts) the process.
     pub fn spawn(&mut self) {
+        if let Err(why) = self.try_spawn() {
+            panic!("serve-smtp did not start: {why}");
+        }
+    }
+
+    /// Starts the process and waits for its ports; the reason and its log
+    /// when it exits first or does not listen within 20 s.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let child = self
             .scratch
             .cmd()
@@ -137,9 +164,25 @@ impl Server {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        wait_port_on(&self.host, self.port);
-        wait_port(self.submission);
-        wait_port(self.submissions);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for (host, port) in [
+            (self.host.clone(), self.port),
+            ("127.0.0.1".to_owned(), self.submission),
+            ("127.0.0.1".to_owned(), self.submissions),
+        ] {
+            while std::net::TcpStream::connect((host.as_str(), port)).is_err() {
+                let child = self.child.as_mut().expect("just spawned");
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(format!("it {status}:\n{}", self.log()));
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("nothing listens on {port}:\n{}", self.log()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
