@@ -196,8 +196,7 @@ fn die_of_signal(signal: libc::c_int) -> ! {
 /// The owner is the Maildir's, or that of the nearest folder above it.
 fn refuse_root_into_others(maildir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::store::durable::running_as_root() {
         return Ok(());
     }
     let Some(owner) = maildir

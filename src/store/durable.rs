@@ -349,7 +349,8 @@ pub fn running_as_root() -> bool {
 pub fn give_to_owner_of(file: &File, dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let owner = fs::metadata(dir)?;
-    if file.metadata()?.uid() == owner.uid() && file.metadata()?.gid() == owner.gid() {
+    let now = file.metadata()?;
+    if (now.uid(), now.gid()) == (owner.uid(), owner.gid()) {
         return Ok(());
     }
     std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))
