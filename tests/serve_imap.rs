@@ -37,13 +37,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::smtp::free_port;
 
 /// Starts `serve-imap` on two free loopback ports (plain, TLS) and waits
 /// for its greeting.

@@ -12,13 +12,37 @@ use super::Scratch;
 
 pub const PASSWORD: &str = "secret";
 
-/// A free TCP port on loopback (bound, then released).
+/// A free TCP port on loopback (bound, then released) for a server the
+/// test starts. Picked below the kernel's ephemeral range: a port the
+/// kernel handed out (`bind` to port 0) is also the kind it gives the
+/// outgoing connections of the tests running beside this one, and one of
+/// those took it before the server could bind it ("nothing listens").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768)
+        .max(11000);
+    let span = u64::from(low - 10000);
+    let mut seed = std::collections::hash_map::RandomState::new().build_hasher();
+    seed.write_u32(std::process::id());
+    let mut n = seed.finish();
+    // Never the same port twice in one test binary: two servers of one
+    // test would collide.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let port = 10000 + (n % span) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+    }
+    panic!("no free port between 10000 and {low} on 127.0.0.1")
 }
 
 /// Waits until something accepts on `port`.
